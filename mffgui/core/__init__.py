@@ -1,0 +1,1 @@
+"""Pure numpy/OpenCV core: no Qt, torch only where a tensor op is the natural tool."""

@@ -1,0 +1,45 @@
+"""Registry of fusion methods: ``register_method``, ``get_method``, ``list_methods``."""
+
+from __future__ import annotations
+
+from mffgui.errors import UnknownMethod
+from mffgui.methods.base import FusionMethod, MethodInfo
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register_method(cls: type) -> type:
+    """Class decorator registering a :class:`FusionMethod` under ``cls.info.name``."""
+    info: MethodInfo = cls.info  # type: ignore[attr-defined]
+    if info.name in _REGISTRY and _REGISTRY[info.name] is not cls:
+        raise ValueError(f"method already registered: {info.name!r}")
+    _REGISTRY[info.name] = cls
+    return cls
+
+
+def _ensure_builtin() -> None:
+    # Importing the package registers the built-in methods.
+    import mffgui.methods  # noqa: F401
+
+
+def get_method(name: str) -> FusionMethod:
+    """A new instance of the method registered as ``name``.
+
+    Raises
+    ------
+    UnknownMethod
+        With the list of known methods.
+    """
+    _ensure_builtin()
+    try:
+        return _REGISTRY[name.lower()]()
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UnknownMethod(f"unknown method {name!r}; available: {known}") from None
+
+
+def list_methods() -> list[MethodInfo]:
+    """Infos of every registered method, classical ones first, then by name."""
+    _ensure_builtin()
+    infos = [c.info for c in _REGISTRY.values()]  # type: ignore[attr-defined]
+    return sorted(infos, key=lambda i: (i.kind != "classical", i.name))

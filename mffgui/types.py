@@ -1,0 +1,319 @@
+"""Core data types: image metadata, lazily read stacks and fusion results.
+
+Image convention everywhere outside ``io``: ``float32`` arrays in ``[0, 1]`` of shape
+``(H, W, C)`` with ``C`` = 1 (gray) or 3 (RGB). Maps are ``(H, W)``; per-source maps are
+``(N, H, W)``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Image = np.ndarray
+"""``(H, W, C)`` float32 in ``[0, 1]``, C in {1, 3}."""
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What is known about one source frame, kept so exports can match the input.
+
+    Attributes
+    ----------
+    path : Path or None
+        The file the frame came from (``None`` for frames made in memory).
+    page : int or None
+        Page index inside a multi-page file, else ``None``.
+    width, height : int
+        Frame size in pixels.
+    channels : int
+        Channels of the internal frame: 1 (gray) or 3 (RGB).
+    bit_depth : int
+        Bits per sample of the source (8 or 16). Exports default to this.
+    format : str
+        Source format, e.g. ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"BMP"``.
+    had_alpha : bool
+        The source had an alpha channel (dropped from the internal frame).
+    icc_profile, exif : bytes or None
+        Raw ICC profile and EXIF block of the source, carried to exports.
+    notes : tuple of str
+        Conversions applied on reading (e.g. gray promoted to colour).
+    """
+
+    path: Path | None = None
+    page: int | None = None
+    width: int = 0
+    height: int = 0
+    channels: int = 3
+    bit_depth: int = 8
+    format: str = ""
+    had_alpha: bool = False
+    icc_profile: bytes | None = field(default=None, repr=False)
+    exif: bytes | None = field(default=None, repr=False)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """Display name: file name, with ``[page]`` for a page of a multi-page file."""
+        base = self.path.name if self.path is not None else "<memory>"
+        return f"{base} [{self.page + 1}]" if self.page is not None else base
+
+
+FrameLoader = Callable[[], np.ndarray]
+
+
+class Stack(Sequence[np.ndarray]):
+    """A focus stack of same-size frames, read lazily so memory does not grow with N.
+
+    Frames are produced by loaders (``() -> (H, W, C) float32``); a stack built from arrays keeps
+    them in memory, a stack read from files re-reads each frame when asked (see
+    :func:`mffgui.io.read_stack`), optionally keeping up to ``cache_bytes`` of decoded frames.
+
+    Parameters
+    ----------
+    loaders : sequence of callables
+        One loader per frame, each returning ``(H, W, C)`` float32 in ``[0, 1]``.
+    metas : sequence of ImageMeta
+        Metadata per frame; ``height``, ``width`` and ``channels`` must match what loaders return.
+    notes : sequence of str
+        Stack-level notes for the user (skipped files, conversions).
+    cache_bytes : int
+        Decoded frames kept in memory up to this many bytes (0 = always re-read).
+    """
+
+    def __init__(
+        self,
+        loaders: Sequence[FrameLoader],
+        metas: Sequence[ImageMeta],
+        notes: Sequence[str] = (),
+        cache_bytes: int = 0,
+    ) -> None:
+        if len(loaders) != len(metas):
+            raise ValueError("one ImageMeta per loader is required")
+        self._loaders = list(loaders)
+        self.metas: tuple[ImageMeta, ...] = tuple(metas)
+        self.notes: tuple[str, ...] = tuple(notes)
+        self._cache: dict[int, np.ndarray] = {}
+        self._cache_bytes = cache_bytes
+
+    @classmethod
+    def from_arrays(
+        cls, frames: Sequence[np.ndarray], names: Sequence[str] | None = None
+    ) -> Stack:
+        """Build an in-memory stack.
+
+        Parameters
+        ----------
+        frames : sequence of ndarray
+            Each ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``; float in ``[0, 1]`` or uint8/uint16.
+        names : sequence of str, optional
+            Display names (used as ``path`` in the metadata).
+        """
+        arrays = [as_float_image(f) for f in frames]
+        metas = []
+        for i, a in enumerate(arrays):
+            src = frames[i]
+            depth = 16 if np.asarray(src).dtype == np.uint16 else 8
+            path = Path(names[i]) if names is not None else None
+            metas.append(
+                ImageMeta(path=path, width=a.shape[1], height=a.shape[0], channels=a.shape[2],
+                          bit_depth=depth, format="memory")
+            )
+        return cls([(lambda a=a: a) for a in arrays], metas)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            idx = range(len(self))[i]
+            return Stack([self._loaders[j] for j in idx], [self.metas[j] for j in idx],
+                         self.notes, self._cache_bytes)
+        return self.frame(i)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(len(self)):
+            yield self.frame(i)
+
+    def frame(self, i: int) -> np.ndarray:
+        """Frame ``i`` as ``(H, W, C)`` float32 in ``[0, 1]`` (C = :attr:`channels`)."""
+        if i < 0:
+            i += len(self)
+        if i in self._cache:
+            return self._cache[i]
+        img = self._loaders[i]()
+        if img.shape[2] != self.channels and self.channels == 3:
+            img = np.repeat(img, 3, axis=2)
+        if self._cache_bytes and (len(self._cache) + 1) * img.nbytes <= self._cache_bytes:
+            self._cache[i] = img
+        return img
+
+    def gray(self, i: int) -> np.ndarray:
+        """Frame ``i`` as ``(H, W)`` float32 luma (Rec. 709 weights for colour)."""
+        return to_gray(self.frame(i))
+
+    def subset(self, indices: Sequence[int]) -> Stack:
+        """A stack of the frames at ``indices`` (in that order)."""
+        return Stack([self._loaders[j] for j in indices], [self.metas[j] for j in indices],
+                     self.notes, self._cache_bytes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)`` of every frame."""
+        m = self.metas[0]
+        return (m.height, m.width)
+
+    @property
+    def channels(self) -> int:
+        """1 when every frame is gray, else 3 (gray frames are promoted)."""
+        return 3 if any(m.channels == 3 for m in self.metas) else 1
+
+    @property
+    def bit_depth(self) -> int:
+        """Largest source bit depth (exports default to it)."""
+        return max(m.bit_depth for m in self.metas)
+
+    @property
+    def names(self) -> list[str]:
+        """Display names of the frames."""
+        return [m.name if m.path is not None else f"frame {i + 1}"
+                for i, m in enumerate(self.metas)]
+
+
+REC709 = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+"""Luma weights used for gray conversion (``skimage.color.rgb2gray``)."""
+
+
+def to_gray(img: np.ndarray) -> np.ndarray:
+    """``(H, W, C)`` or ``(H, W)`` float image -> ``(H, W)`` float32 Rec. 709 luma."""
+    if img.ndim == 2:
+        return img.astype(np.float32, copy=False)
+    if img.shape[2] == 1:
+        return img[:, :, 0].astype(np.float32, copy=False)
+    r, g, b = (img[:, :, k].astype(np.float32, copy=False) for k in range(3))
+    return REC709[0] * r + REC709[1] * g + REC709[2] * b
+
+
+def as_float_image(a: np.ndarray) -> np.ndarray:
+    """Any 2-D/3-D array -> ``(H, W, C)`` float32 in ``[0, 1]``; uint8/uint16 are scaled."""
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise ValueError(f"expected (H, W), (H, W, 1) or (H, W, 3), got {a.shape}")
+    if a.dtype == np.uint8:
+        return a.astype(np.float32) / np.float32(255.0)
+    if a.dtype == np.uint16:
+        return a.astype(np.float32) / np.float32(65535.0)
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+class MapStack(Sequence[np.ndarray]):
+    """``N`` per-source maps of shape ``(H, W)`` (weights or focus), kept compactly.
+
+    Small stacks live in a float32 array; stacks over ``memory_limit`` bytes are backed by a
+    float16 memory-mapped temporary file so resident memory does not grow with ``N``.
+    ``np.asarray(maps)`` gives the full ``(N, H, W)`` float32 array.
+
+    Parameters
+    ----------
+    n : int
+        Number of maps.
+    shape : (int, int)
+        ``(H, W)``.
+    memory_limit : int
+        Bytes above which the maps go to a memory-mapped file.
+    """
+
+    def __init__(self, n: int, shape: tuple[int, int], memory_limit: int = 512 * 2**20) -> None:
+        self.n = n
+        self.map_shape = (int(shape[0]), int(shape[1]))
+        full = (n, *self.map_shape)
+        nbytes = n * self.map_shape[0] * self.map_shape[1] * 4
+        self._tmp: str | None = None
+        if nbytes <= memory_limit:
+            self._data = np.zeros(full, dtype=np.float32)
+        else:
+            fd, self._tmp = tempfile.mkstemp(prefix="mffgui-maps-", suffix=".f16")
+            os.close(fd)
+            self._data = np.memmap(self._tmp, dtype=np.float16, mode="w+", shape=full)
+
+    @classmethod
+    def from_array(cls, a: np.ndarray) -> MapStack:
+        """Wrap an ``(N, H, W)`` array (copied to float32)."""
+        m = cls(a.shape[0], a.shape[1:3], memory_limit=2**62)
+        m._data[...] = a
+        return m
+
+    def __del__(self) -> None:
+        if getattr(self, "_tmp", None):
+            try:
+                del self._data
+                os.unlink(self._tmp)  # type: ignore[arg-type]
+            except OSError:
+                pass
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return np.asarray(self._data[i], dtype=np.float32)
+        return np.asarray(self._data[i], dtype=np.float32)
+
+    def __setitem__(self, i: int, value: np.ndarray) -> None:
+        self._data[i] = value
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = np.asarray(self._data, dtype=np.float32)
+        return out if dtype is None else out.astype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(N, H, W)``."""
+        return (self.n, *self.map_shape)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the maps are memory-mapped rather than held in RAM."""
+        return self._tmp is not None
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    """What every fusion method returns.
+
+    Attributes
+    ----------
+    fused : ndarray, (H, W, C) float32
+        The all-in-focus image in ``[0, 1]``, same channels as the stack.
+    index_map : ndarray, (H, W) uint16
+        Which source each pixel came from (the depth map for N > 2); values ``< N``.
+    weights : MapStack or ndarray, (N, H, W) float32
+        Soft decision per source, summing to 1 at every pixel. For N = 2, ``weights[0]`` is the
+        decision map (weight of the first image).
+    focus_maps : MapStack or ndarray, (N, H, W) float32
+        Per-source focus measure normalised to ``[0, 1]``.
+    meta : mapping
+        Method name, params, device, timings and any notes.
+    """
+
+    fused: np.ndarray
+    index_map: np.ndarray
+    weights: MapStack | np.ndarray
+    focus_maps: MapStack | np.ndarray
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def decision_map(self) -> np.ndarray:
+        """``(H, W)`` float32: weight of source 0 for pairs, else the index map scaled to [0, 1]."""
+        n = len(self.weights)
+        if n == 2:
+            return np.asarray(self.weights[0], dtype=np.float32)
+        return self.index_map.astype(np.float32) / max(n - 1, 1)
