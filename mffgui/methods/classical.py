@@ -1,0 +1,1 @@
+"""Classical fusion methods (filled in by the foundation work)."""

@@ -1,0 +1,1 @@
+"""torch networks and their weights. Importing this package does not import torch."""
