@@ -58,6 +58,10 @@ class UnknownMethod(MffError):
     """A fusion method name that is not registered."""
 
 
+class AlignmentError(MffError):
+    """Frames that cannot be aligned, or a saved alignment that is unreadable or does not fit."""
+
+
 class Cancelled(MffError):  # noqa: N818 - a state, not a failure
     """The user cancelled the running work."""
 

@@ -1,0 +1,284 @@
+"""``mffgui fuse``: fuse one stack (files/folders) or every sub-folder of a root (``--batch``)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from mffgui.errors import Cancelled, ExportError, MffError, ParamsError
+from mffgui.io.readers import is_image_file
+from mffgui.io.stacks import natural_key, read_stack
+from mffgui.io.writers import (
+    EXPORT_FORMATS,
+    check_export_target,
+    export_format,
+    write_image,
+    write_maps,
+)
+from mffgui.methods.base import Params
+from mffgui.types import FusionResult, Stack
+
+__all__ = ["ProgressLine", "add_parser", "default_method", "fuse_stack", "parse_sets", "run"]
+
+
+def default_method() -> str:
+    """``"depthmap"`` when registered, else the first classical method, else the first one."""
+    from mffgui.methods import list_methods
+
+    infos = list_methods()
+    names = [i.name for i in infos]
+    if "depthmap" in names:
+        return "depthmap"
+    classical = [i.name for i in infos if i.kind == "classical"]
+    if classical:
+        return classical[0]
+    if names:
+        return names[0]
+    raise MffError("no fusion methods are registered")
+
+
+class ProgressLine:
+    """A progress callback printing ``label: stage 42%`` to a stream.
+
+    On a terminal the line is redrawn in place with ``\\r``; otherwise (logs, pipes) a plain line
+    is printed when the stage changes or another 10 % is done.
+    """
+
+    def __init__(self, label: str = "", stream: TextIO | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.label = label
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last: tuple[str, int] = ("", -100)
+        self._width = 0
+
+    def __call__(self, done: float, total: float, stage: str = "") -> None:
+        pct = int(100 * done / total) if total else 100
+        pct = max(0, min(100, pct))
+        text = f"{self.label}: {stage or 'working'} {pct:3d}%" if self.label else \
+            f"{stage or 'working'} {pct:3d}%"
+        if self.tty:
+            if (stage, pct) == self._last:
+                return
+            pad = max(0, self._width - len(text))
+            self.stream.write("\r" + text + " " * pad)
+            self._width = len(text)
+            self.stream.flush()
+        else:
+            last_stage, last_pct = self._last
+            if stage == last_stage and pct - last_pct < 10 and pct != 100:
+                return
+            if stage == last_stage and pct == last_pct:
+                return
+            self.stream.write(text + "\n")
+            self.stream.flush()
+        self._last = (stage, pct)
+
+    def clear(self) -> None:
+        """End an in-place progress line so the next message starts on a fresh line."""
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._width = 0
+
+    def done(self, message: str) -> None:
+        """Finish the progress line with ``message``."""
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+        self.stream.write(message + "\n")
+        self.stream.flush()
+        self._width = 0
+
+
+def parse_sets(items: Sequence[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` -> dict; a malformed item raises :class:`ParamsError`."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamsError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def build_params(method_name: str, sets: dict[str, str], device: str | None,
+                 weights: str | None) -> tuple[Any, Params]:
+    """The method instance and its validated Params from CLI values."""
+    from mffgui.methods import get_method
+
+    method = get_method(method_name)
+    params_cls: type[Params] = method.info.params
+    fields = {f.name for f in dataclasses.fields(params_cls)}
+    values: dict[str, Any] = dict(sets)
+    for flag, key, value in (("--device", "device", device), ("--weights", "weights", weights)):
+        if value is None:
+            continue
+        if key not in fields:
+            raise ParamsError(f"method {method.info.name!r} does not take {flag} "
+                              f"(it is a {method.info.kind} method)")
+        if key in values:
+            raise ParamsError(f"{key} given both as {flag} and --set {key}=...")
+        values[key] = value
+    if weights is not None and not Path(weights).expanduser().is_file():
+        raise ParamsError("weights file not found", weights)
+    return method, params_cls.from_mapping(values)
+
+
+def fuse_stack(stack: Stack, method: Any, params: Params, progress: Any) -> FusionResult:
+    """Run ``method`` on ``stack`` with ``params`` (thin wrapper so tests can reuse it)."""
+    return method.fuse(stack, params, progress=progress)
+
+
+def _write_outputs(args: argparse.Namespace, stack: Stack, result: FusionResult,
+                   out: Path, maps_dir: Path | None) -> list[Path]:
+    sources = [m.path for m in stack.metas if m.path is not None]
+    depth = args.bit_depth if args.bit_depth is not None else stack.bit_depth
+    if export_format(out) == "JPEG":
+        if args.bit_depth == 16:
+            raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
+        depth = 8
+    written = [write_image(out, result.fused, bit_depth=depth, quality=args.quality,
+                           meta=stack.metas[0], sources=sources)]
+    if maps_dir is not None:
+        written += write_maps(result, maps_dir, out.stem, sources=sources)
+    return written
+
+
+def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
+              maps_dir: Path | None, label: str) -> list[Path]:
+    # Fail on a bad extension or bit depth before the (long) fusion.
+    if export_format(out) == "JPEG" and args.bit_depth == 16:
+        raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
+    method, params = build_params(args.method or default_method(), parse_sets(args.set),
+                                  args.device, args.weights)
+    stack = read_stack(inputs)
+    check_export_target(out, [m.path for m in stack.metas])
+    if maps_dir is not None:
+        _make_folder(maps_dir, "maps")
+    for note in stack.notes:
+        print(f"{label}: note: {note}", file=sys.stderr)
+    # --- alignment (mffgui.cli.align, issue 8) ---
+    from mffgui.cli.align import align_for_fusion
+
+    stack = align_for_fusion(stack, getattr(args, "align", "none"), label)
+    # --- end alignment ---
+    progress = ProgressLine(label)
+    t0 = time.perf_counter()
+    try:
+        result = fuse_stack(stack, method, params, progress)
+        written = _write_outputs(args, stack, result, out, maps_dir)
+    except BaseException:
+        progress.clear()
+        raise
+    h, w = stack.shape
+    progress.done(f"{label}: fused {len(stack)} frames ({w}x{h}) with {method.info.name} in "
+                  f"{time.perf_counter() - t0:.1f} s -> {written[0]}")
+    return written
+
+
+def _make_folder(folder: Path, what: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ExportError(f"cannot create the {what} folder ({err.strerror or err})",
+                          folder) from None
+
+
+def _batch(args: argparse.Namespace) -> int:
+    root = Path(args.batch).expanduser()
+    if not root.is_dir():
+        raise MffError("--batch needs a folder whose sub-folders are stacks", root)
+    out_dir = Path(args.output).expanduser()
+    if out_dir.suffix.lower() in EXPORT_FORMATS:
+        raise ExportError("with --batch, -o names an output folder, not a file", out_dir)
+    ext = "." + args.format
+    subdirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+                     key=lambda d: natural_key(d.name))
+    stacks = [d for d in subdirs if any(is_image_file(f) for f in d.iterdir() if f.is_file())]
+    if not stacks:
+        raise MffError("no sub-folder with images found (each sub-folder is one stack)", root)
+    _make_folder(out_dir, "output")
+    maps_dir = Path(args.maps).expanduser() if args.maps else None
+    # Validate method and params once, before any work.
+    build_params(args.method or default_method(), parse_sets(args.set), args.device,
+                 args.weights)
+    failed: list[tuple[Path, str]] = []
+    for i, d in enumerate(stacks, 1):
+        label = f"[{i}/{len(stacks)}] {d.name}"
+        try:
+            _fuse_one(args, [d], out_dir / f"{d.name}{ext}", maps_dir, label)
+        except Cancelled:
+            raise
+        except (MffError, OSError) as err:
+            failed.append((d, str(err)))
+            print(f"{label}: FAILED: {err}", file=sys.stderr)
+    ok = len(stacks) - len(failed)
+    print(f"batch: {ok} of {len(stacks)} stack(s) fused into {out_dir}"
+          + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
+    for d, msg in failed:
+        print(f"  failed: {d.name}: {msg}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry of ``mffgui fuse``; returns the exit code (MffErrors propagate to the CLI shell)."""
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        raise ParamsError(f"--quality must be 1..100, not {args.quality}")
+    if args.batch:
+        if args.inputs:
+            raise MffError("give either INPUTS or --batch ROOT, not both")
+        return _batch(args)
+    if not args.inputs:
+        raise MffError("no inputs: give image files and/or folders, or --batch ROOT")
+    out = Path(args.output).expanduser()
+    maps_dir = Path(args.maps).expanduser() if args.maps else None
+    _fuse_one(args, args.inputs, out, maps_dir, out.name)
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``fuse`` on the top-level sub-parsers."""
+    p = subparsers.add_parser(
+        "fuse",
+        help="fuse a focus stack into one all-in-focus image",
+        description="Fuse a focus stack (image files, folders, multi-page TIFFs) into one "
+        "all-in-focus image. With --batch, every sub-folder of ROOT is one stack.",
+        epilog="examples:\n"
+        "  mffgui fuse shots/ -o fused.png\n"
+        "  mffgui fuse a.jpg b.jpg -o fused.jpg --method gff --set r1=7\n"
+        "  mffgui fuse stack.tif -o fused.tif --bit-depth 16 --maps maps/\n"
+        "  mffgui fuse --batch scenes/ -o fused/ --format tif\n"
+        "Run `mffgui methods` for the methods and their parameters.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="*", metavar="INPUTS",
+                   help="image files and/or folders (natural order: img2 before img10)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output image (.png, .tif, .jpg); with --batch, an output folder")
+    p.add_argument("--batch", metavar="ROOT",
+                   help="fuse every sub-folder of ROOT as its own stack into OUT/<name>.<format>")
+    p.add_argument("--format", choices=["png", "tif", "jpg"], default="png",
+                   help="output format for --batch (default png)")
+    p.add_argument("-m", "--method", default=None,
+                   help="fusion method (default: depthmap; see `mffgui methods`)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="method parameter, repeatable (e.g. --set radius=5)")
+    p.add_argument("--maps", metavar="DIR",
+                   help="also write the index, decision and focus maps (16-bit PNG) into DIR")
+    p.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
+                   help="output bits per sample (default: the input's; JPEG is always 8)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (default 95)")
+    p.add_argument("--device", default=None,
+                   help="compute device for network methods (auto, cpu, cuda, mps)")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="checkpoint file for network methods")
+    # --- alignment (mffgui.cli.align, issue 8) ---
+    from mffgui.cli.align import add_align_option
+
+    add_align_option(p)
+    # --- end alignment ---
+    p.set_defaults(func=run)

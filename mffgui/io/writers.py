@@ -1,0 +1,337 @@
+"""Write fused images and maps: PNG/TIFF at 8 or 16 bits, JPEG; metadata carried; atomic.
+
+Every file is first written to a temporary file in the destination folder and then moved into
+place with :func:`os.replace`, so a failed or interrupted export never leaves a partial file and
+never clobbers an existing one with garbage. Source files are never overwritten.
+
+Metadata: the ICC profile goes into PNG (``iCCP``), TIFF (tag 34675) and JPEG (APP2); EXIF goes
+into PNG (``eXIf``) and JPEG (APP1). TIFF exports carry the ICC profile only.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image
+
+from mffgui.errors import ExportError
+from mffgui.types import FusionResult, ImageMeta
+
+__all__ = ["EXPORT_FORMATS", "check_export_target", "export_format", "to_uint", "write_image",
+           "write_maps"]
+
+EXPORT_FORMATS: dict[str, str] = {
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+}
+"""File extension -> export format."""
+
+
+def export_format(path: str | Path) -> str:
+    """The export format chosen by the extension of ``path`` (``PNG``, ``TIFF`` or ``JPEG``).
+
+    Raises
+    ------
+    ExportError
+        For an extension mffgui does not write.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ExportError("is a folder; give a file name such as fused.png", p)
+    fmt = EXPORT_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise ExportError(
+            f"cannot export to {p.suffix or 'a file without extension'!r}; use .png, .tif or "
+            ".jpg", p)
+    return fmt
+
+
+def to_uint(img: np.ndarray, bit_depth: int) -> np.ndarray:
+    """Float ``[0, 1]`` -> uint8/uint16 by ``round(x * (2**bits - 1))``, clipped.
+
+    Parameters
+    ----------
+    img : ndarray, float
+        Any shape; values outside ``[0, 1]`` are clipped.
+    bit_depth : {8, 16}
+
+    Returns
+    -------
+    ndarray, uint8 or uint16
+        Exact inverse of the readers' ``v / 255`` or ``v / 65535``.
+    """
+    scale = 255.0 if bit_depth == 8 else 65535.0
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    x = np.asarray(img, dtype=np.float32) * np.float32(scale)
+    np.clip(x, 0, scale, out=x)
+    return np.rint(x).astype(dtype)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def check_export_target(path: Path, sources: Iterable[str | os.PathLike[str] | None]) -> None:
+    """Raise :class:`ExportError` if ``path`` is one of ``sources``, a folder, or its folder is
+    missing (call before long work so the user learns early)."""
+    for s in sources:
+        if s is None:
+            continue
+        sp = Path(s)
+        same = path.resolve() == sp.resolve() or (
+            path.exists() and sp.exists() and _same_file(path, sp))
+        if same:
+            raise ExportError("refusing to overwrite a source image of the stack; choose "
+                              "another file name", path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ExportError(f"the folder {folder} does not exist", path)
+    if path.is_dir():
+        raise ExportError("is a folder; give a file name such as fused.png", path)
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
+                                   dir=folder)
+    except OSError as err:
+        raise ExportError(f"cannot write into {folder} ({err.strerror or err})", path) from None
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        if os.path.getsize(tmp) == 0:
+            raise OSError("the encoder wrote nothing")
+        # mkstemp creates 0600; give the export the permissions a normal file would get.
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(err, ExportError):
+            raise
+        if isinstance(err, Exception):
+            raise ExportError(f"could not be written ({err})", path) from err
+        raise
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png_with_metadata(png: bytes, icc: bytes | None, exif: bytes | None) -> bytes:
+    """Insert ``iCCP``/``eXIf`` chunks right after IHDR (the PNG spec requires before IDAT)."""
+    if not icc and not exif:
+        return png
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
+    if exif:
+        raw = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+        extra += _png_chunk(b"eXIf", raw)
+    return png[:ihdr_end] + extra + png[ihdr_end:]
+
+
+def _as_hwc(img: np.ndarray, path: Path) -> np.ndarray:
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise ExportError(f"cannot export an array of shape {a.shape}; expected (H, W, 1|3)",
+                          path)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ExportError(f"expected a float image in [0, 1], got {a.dtype}", path)
+    return a
+
+
+def write_image(
+    path: str | Path,
+    img: np.ndarray,
+    *,
+    bit_depth: int | None = None,
+    quality: int = 95,
+    meta: ImageMeta | None = None,
+    sources: Sequence[str | os.PathLike[str]] = (),
+) -> Path:
+    """Export an image atomically; the format comes from the extension.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination ``.png``, ``.tif``/``.tiff`` or ``.jpg``/``.jpeg``.
+    img : ndarray, (H, W, C) or (H, W) float
+        Values in ``[0, 1]`` (clipped); C = 1 or 3.
+    bit_depth : {8, 16}, optional
+        Default: ``meta.bit_depth`` (the source's), else 8. JPEG is always 8-bit (asking for 16
+        is an error; a 16-bit default becomes 8).
+    quality : int
+        JPEG quality 1..100 (4:4:4 chroma from 90 up).
+    meta : ImageMeta, optional
+        Source metadata; its ICC profile and EXIF are embedded where the format allows.
+    sources : sequence of paths
+        Files the export must not overwrite (the stack's sources).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    ExportError
+        Bad extension/bit depth/quality, a source would be overwritten, the folder is missing or
+        not writable, or encoding failed. No partial file is left behind.
+    """
+    p = Path(path)
+    fmt = export_format(p)
+    a = _as_hwc(img, p)
+    depth = bit_depth if bit_depth is not None else (meta.bit_depth if meta else 8)
+    if depth not in (8, 16):
+        raise ExportError(f"bit depth must be 8 or 16, not {depth}", p)
+    if fmt == "JPEG":
+        if bit_depth == 16:
+            raise ExportError("JPEG stores 8 bits only; export PNG or TIFF for 16 bits", p)
+        depth = 8
+        if not 1 <= int(quality) <= 100:
+            raise ExportError(f"JPEG quality must be 1..100, not {quality}", p)
+    check_export_target(p, [*sources, meta.path if meta else None])
+    data = to_uint(a, depth)
+    icc = meta.icc_profile if meta else None
+    exif = meta.exif if meta else None
+
+    if fmt == "PNG":
+        def write(tmp: Path) -> None:
+            bgr = data[:, :, ::-1] if data.shape[2] == 3 else data[:, :, 0]
+            ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr),
+                                   [cv2.IMWRITE_PNG_COMPRESSION, 6])
+            if not ok:
+                raise OSError("PNG encoder failed")
+            tmp.write_bytes(_png_with_metadata(buf.tobytes(), icc, exif))
+    elif fmt == "TIFF":
+        def write(tmp: Path) -> None:
+            arr = data if data.shape[2] == 3 else data[:, :, 0]
+            tifffile.imwrite(
+                tmp, arr, photometric="rgb" if arr.ndim == 3 else "minisblack",
+                compression="zlib", compressionargs={"level": 6}, iccprofile=icc,
+                software="mffgui", metadata=None)
+    else:
+        def write(tmp: Path) -> None:
+            arr = data if data.shape[2] == 3 else data[:, :, 0]
+            im = Image.fromarray(arr, mode=None)
+            kwargs: dict[str, object] = {"quality": int(quality), "optimize": True}
+            if arr.ndim == 3 and quality >= 90:
+                kwargs["subsampling"] = 0
+            if icc:
+                kwargs["icc_profile"] = icc
+            if exif:
+                kwargs["exif"] = exif
+            im.save(tmp, format="JPEG", **kwargs)
+
+    _atomic_write(p, write)
+    return p
+
+
+MAP_KINDS = ("index", "decision", "focus")
+"""Maps :func:`write_maps` can export."""
+
+
+def write_maps(
+    result: FusionResult,
+    folder: str | Path,
+    stem: str,
+    *,
+    which: Sequence[str] = MAP_KINDS,
+    sources: Sequence[str | os.PathLike[str]] = (),
+) -> list[Path]:
+    """Export the maps of a fusion result as 16-bit PNGs in ``folder``.
+
+    Written files (each atomically):
+
+    * ``{stem}_index.png`` — source index per pixel (raw values ``0..N-1``, uint16), the depth
+      map for N > 2;
+    * ``{stem}_decision.png`` — pairs: the weight of the first image (0..65535); N > 2: the
+      index map scaled to the full range, for viewing;
+    * ``{stem}_focus_{i:03d}.png`` — per-source focus map, ``i`` counted from 1.
+
+    Parameters
+    ----------
+    result : FusionResult
+    folder : str or Path
+        Existing, writable folder.
+    stem : str
+        File-name prefix, e.g. the fused image's stem.
+    which : sequence of {"index", "decision", "focus"}
+    sources : sequence of paths
+        Files that must not be overwritten.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Raises
+    ------
+    ExportError
+        Unknown map kind, missing or unwritable folder, or an encoding failure.
+    """
+    out_dir = Path(folder)
+    bad = [w for w in which if w not in MAP_KINDS]
+    if bad:
+        raise ExportError(f"unknown map kind(s) {bad}; choose from {list(MAP_KINDS)}", out_dir)
+    if not out_dir.is_dir():
+        raise ExportError("the maps folder does not exist", out_dir)
+    if not os.access(out_dir, os.W_OK):
+        raise ExportError("the maps folder is not writable", out_dir)
+    written: list[Path] = []
+    if "index" in which:
+        idx = np.asarray(result.index_map).astype(np.uint16)
+        written.append(_write_uint16_png(out_dir / f"{stem}_index.png", idx, sources))
+    if "decision" in which:
+        written.append(write_image(out_dir / f"{stem}_decision.png", result.decision_map,
+                                   bit_depth=16, sources=sources))
+    if "focus" in which:
+        for i in range(len(result.focus_maps)):
+            fm = np.clip(np.asarray(result.focus_maps[i], dtype=np.float32), 0.0, 1.0)
+            written.append(write_image(out_dir / f"{stem}_focus_{i + 1:03d}.png", fm,
+                                       bit_depth=16, sources=sources))
+    return written
+
+
+def _write_uint16_png(path: Path, data: np.ndarray, sources: Sequence) -> Path:
+    check_export_target(path, sources)
+
+    def write(tmp: Path) -> None:
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(data))
+        if not ok:
+            raise OSError("PNG encoder failed")
+        tmp.write_bytes(buf.tobytes())
+
+    _atomic_write(path, write)
+    return path
