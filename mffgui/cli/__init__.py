@@ -19,6 +19,9 @@ from mffgui.errors import Cancelled, MffError
 SUBCOMMANDS = [
     "mffgui.cli.fuse",
     "mffgui.cli.methods",
+    "mffgui.cli.bench",
+    "mffgui.cli.compare",
+    "mffgui.cli.align",
 ]
 
 
