@@ -295,10 +295,12 @@ class FusionResult:
         The all-in-focus image in ``[0, 1]``, same channels as the stack.
     index_map : ndarray, (H, W) uint16
         Which source each pixel came from (the depth map for N > 2); values ``< N``.
-    weights : MapStack or ndarray, (N, H, W) float32
+    weights : ndarray or sequence of ndarray, (N, H, W) float32
+        An array, a :class:`MapStack` or a lazy sequence (e.g.
+        :class:`mffgui.core.decision.LazyMaps`); ``np.asarray`` gives the full array.
         Soft decision per source, summing to 1 at every pixel. For N = 2, ``weights[0]`` is the
         decision map (weight of the first image).
-    focus_maps : MapStack or ndarray, (N, H, W) float32
+    focus_maps : ndarray or sequence of ndarray, (N, H, W) float32
         Per-source focus measure normalised to ``[0, 1]``.
     meta : mapping
         Method name, params, device, timings and any notes.
@@ -306,8 +308,8 @@ class FusionResult:
 
     fused: np.ndarray
     index_map: np.ndarray
-    weights: MapStack | np.ndarray
-    focus_maps: MapStack | np.ndarray
+    weights: MapStack | Sequence[np.ndarray] | np.ndarray
+    focus_maps: MapStack | Sequence[np.ndarray] | np.ndarray
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     @property
