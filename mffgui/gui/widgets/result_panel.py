@@ -1,0 +1,487 @@
+"""The result panel: fused image | decision/depth map | focus overlay, with linked zoom and pan."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QLinearGradient, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mffgui.gui.convert import LUTS, apply_lut, index_colors
+from mffgui.gui.widgets.image_view import ImageView, ViewLink
+from mffgui.gui.worker import (
+    DisplayImages,
+    FusionOutcome,
+    OverlayImages,
+    prepare_display,
+    prepare_overlay,
+    source_maps,
+)
+from mffgui.types import MapStack
+
+OverlayRequester = Callable[[int], None]
+WeightsRequester = Callable[[int], None]
+
+FUSED, DECISION, OVERLAY = 0, 1, 2
+TITLES = ("Fused image", "Decision map", "Focus overlay")
+
+
+class Legend(QWidget):
+    """Colour key of the decision map: a gradient for pairs, frame swatches for stacks."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._names: list[str] = []
+        self._lut: np.ndarray | None = None
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_pair(self, names: list[str], lut: np.ndarray) -> None:
+        """Gradient from the second frame (weight 0) to the first (weight 1)."""
+        self._names, self._lut = names[:2], lut
+        self.updateGeometry()
+        self.update()
+
+    def set_stack(self, names: list[str]) -> None:
+        """One swatch per frame number (gradient with ticks for long stacks)."""
+        self._names, self._lut = list(names), None
+        self.updateGeometry()
+        self.update()
+
+    def clear(self) -> None:
+        """Show nothing."""
+        self._names, self._lut = [], None
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        """Two text lines high."""
+        fm = QFontMetrics(self.font())
+        return QSize(200, 2 * fm.height() + 10)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        """Draw the key."""
+        if not self._names:
+            return
+        p = QPainter(self)
+        fm = QFontMetrics(self.font())
+        w, h = self.width(), self.height()
+        bar = QRectF(6, 4, w - 12, h - fm.height() - 8)
+        text_y = int(bar.bottom()) + fm.ascent() + 2
+        pen = self.palette().color(self.foregroundRole())
+        n = len(self._names)
+        if self._lut is not None:
+            grad = QLinearGradient(bar.topLeft(), bar.topRight())
+            for k in range(0, len(self._lut), 16):
+                c = self._lut[k]
+                grad.setColorAt(k / (len(self._lut) - 1), QColor(int(c[0]), int(c[1]), int(c[2])))
+            c = self._lut[-1]
+            grad.setColorAt(1.0, QColor(int(c[0]), int(c[1]), int(c[2])))
+            p.fillRect(bar, grad)
+            p.setPen(pen)
+            left = f"0 = {self._names[1]}" if n > 1 else "0"
+            right = f"1 = {self._names[0]}"
+            p.drawText(int(bar.left()), text_y, left)
+            p.drawText(int(bar.right()) - fm.horizontalAdvance(right), text_y, right)
+            p.end()
+            return
+        colors = index_colors(n)
+        cell = bar.width() / n
+        for i, c in enumerate(colors):
+            p.fillRect(QRectF(bar.left() + i * cell, bar.top(), cell + 0.5, bar.height()),
+                       QColor(int(c[0]), int(c[1]), int(c[2])))
+        p.setPen(pen)
+        # Label as many frame numbers (1-based) as fit without overlapping.
+        label_w = fm.horizontalAdvance(str(n)) + 6
+        step = max(1, int(np.ceil(label_w / max(cell, 1e-6))))
+        ticks = list(range(0, n, step))
+        if ticks[-1] != n - 1 and (n - 1 - ticks[-1]) * cell >= label_w:
+            ticks.append(n - 1)
+        for i in ticks:
+            s = str(i + 1)
+            x = bar.left() + (i + 0.5) * cell - fm.horizontalAdvance(s) / 2
+            p.drawText(int(max(bar.left(), min(x, bar.right() - fm.horizontalAdvance(s)))),
+                       text_y, s)
+        p.end()
+
+
+class _Pane(QFrame):
+    """One titled view with a maximise button and optional controls under the title."""
+
+    maximiseClicked = Signal()
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.view = ImageView(self)
+        self.title = QLabel(f"<b>{title}</b>")
+        self.note = QLabel("")
+        self.note.setObjectName("paneNote")
+        self.max_button = QToolButton()
+        self.max_button.setAutoRaise(True)
+        self.max_button.setCheckable(True)
+        self.max_button.setText("⤢")
+        self.max_button.setToolTip("Maximise this view (double-click the title to toggle)")
+        self.max_button.clicked.connect(self.maximiseClicked)
+        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        head = QHBoxLayout()
+        head.setContentsMargins(6, 2, 2, 2)
+        head.addWidget(self.title)
+        head.addWidget(self.note, 1)
+        head.addWidget(self.max_button)
+        # Controls sit in their own row so they never force a pane wider than its siblings.
+        self.controls = QHBoxLayout()
+        self.controls.setContentsMargins(6, 0, 6, 0)
+        self.controls_host = QWidget()
+        self.controls_host.setLayout(self.controls)
+        self.controls_host.hide()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        lay.addLayout(head)
+        lay.addWidget(self.controls_host)
+        lay.addWidget(self.view, 1)
+
+    def add_control(self, widget: QWidget, stretch: int = 0) -> None:
+        """Add a widget to the pane's control row (shown once it has one)."""
+        self.controls.addWidget(widget, stretch)
+        self.controls_host.show()
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        """Double-click on the title bar toggles maximise."""
+        if event.position().y() < self.view.y():
+            self.max_button.toggle()
+            self.maximiseClicked.emit()
+        else:
+            super().mouseDoubleClickEvent(event)
+
+
+class ResultPanel(QWidget):
+    """Fused image, decision/depth map and focus overlay side by side, linked.
+
+    Signals
+    -------
+    hovered(int, int)
+        Image pixel under the cursor in any view (``-1, -1`` outside).
+    sourceSelected(int)
+        The source shown in the focus overlay changed (0-based stack index).
+    """
+
+    hovered = Signal(int, int)
+    sourceSelected = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.outcome: FusionOutcome | None = None
+        self._request_overlay: OverlayRequester | None = None
+        self._request_weights: WeightsRequester | None = None
+        self._weights_pending: set[int] = set()
+        self._display: DisplayImages | None = None
+        self._levels: tuple[float, float] | None = None
+        self._weights_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._overlays: OrderedDict[int, OverlayImages] = OrderedDict()
+        self._selected = 0
+        self._maximised = -1
+
+        self.panes = [_Pane(t) for t in TITLES]
+        self.views = [p.view for p in self.panes]
+        self.link = ViewLink(self.views)
+
+        self.decision_lut = QComboBox()
+        self.decision_lut.addItems(["gray", "diverging"])
+        self.decision_lut.setToolTip("Colour map of the decision map of a pair")
+        self.decision_lut.currentTextChanged.connect(lambda _t: self._show_decision())
+        self.panes[DECISION].add_control(QLabel("Colours"))
+        self.panes[DECISION].add_control(self.decision_lut)
+        self.panes[DECISION].controls.addStretch(1)
+        self.legend = Legend()
+        self.panes[DECISION].layout().addWidget(self.legend)
+
+        self.source_combo = QComboBox()
+        self.source_combo.setToolTip("Source shown under its focus map "
+                                     "(or click the decision map)")
+        self.source_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source_combo.setMinimumContentsLength(8)
+        self.source_combo.currentIndexChanged.connect(self._on_source_combo)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(60)
+        self.opacity.setMinimumWidth(60)
+        self.opacity.setMaximumWidth(120)
+        self.opacity.setToolTip("Opacity of the focus map over the source")
+        self.opacity.valueChanged.connect(self._on_opacity)
+        self.outline = QCheckBox("Outline")
+        self.outline.setChecked(True)
+        self.outline.setToolTip("Outline the regions where this source was chosen")
+        self.outline.toggled.connect(self._on_outline)
+        pane = self.panes[OVERLAY]
+        pane.add_control(self.source_combo, 1)
+        pane.add_control(QLabel("Opacity"))
+        pane.add_control(self.opacity)
+        pane.add_control(self.outline)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        for i, p in enumerate(self.panes):
+            self.splitter.addWidget(p)
+            self.splitter.setStretchFactor(i, 1)
+            p.maximiseClicked.connect(lambda i=i: self.toggle_maximised(i))
+            p.view.hovered.connect(self.hovered)
+        self.views[DECISION].clicked.connect(self._on_decision_clicked)
+        self.placeholder = QLabel("Drop images or a folder here, or use File ▸ Open "
+                                  "(Ctrl+O).\nThen press Fuse (Ctrl+Enter).")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setObjectName("placeholder")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.splitter, 1)
+        lay.addWidget(self.placeholder, 1)
+        self.splitter.hide()
+
+    # ------------------------------------------------------------------ layout
+    def set_layout(self, mode: str) -> None:
+        """``"side"`` (views side by side) or ``"stacked"`` (one above the other)."""
+        orient = Qt.Orientation.Vertical if mode == "stacked" else Qt.Orientation.Horizontal
+        self.splitter.setOrientation(orient)
+        n = len(self.panes)
+        total = self.splitter.height() if mode == "stacked" else self.splitter.width()
+        self.splitter.setSizes([max(1, total // n)] * n)
+
+    @property
+    def layout_mode(self) -> str:
+        """Current arrangement, ``"side"`` or ``"stacked"``."""
+        return "stacked" if self.splitter.orientation() == Qt.Orientation.Vertical else "side"
+
+    def toggle_maximised(self, index: int) -> None:
+        """Show only view ``index``, or all views again if it was already maximised."""
+        self._maximised = -1 if self._maximised == index else index
+        for i, p in enumerate(self.panes):
+            p.setVisible(self._maximised in (-1, i))
+            p.max_button.setChecked(self._maximised == i)
+
+    @property
+    def maximised(self) -> int:
+        """Index of the maximised view, ``-1`` when all are shown."""
+        return self._maximised
+
+    # ------------------------------------------------------------------ zoom actions
+    def _active_view(self) -> ImageView:
+        for v in self.views:
+            if v.isVisible() and v.has_image():
+                return v
+        return self.views[FUSED]
+
+    def fit(self) -> None:
+        """Fit the image in every view."""
+        self._active_view().fit()
+
+    def actual_size(self) -> None:
+        """100 % zoom in every view."""
+        self._active_view().actual_size()
+
+    def zoom_in(self) -> None:
+        """Zoom in one step about the centre."""
+        self._active_view().zoom_by(1.25)
+
+    def zoom_out(self) -> None:
+        """Zoom out one step about the centre."""
+        self._active_view().zoom_by(1 / 1.25)
+
+    # ------------------------------------------------------------------ content
+    def set_outcome(self, outcome: FusionOutcome | None,
+                    request_overlay: OverlayRequester | None = None,
+                    request_weights: WeightsRequester | None = None) -> None:
+        """Show a fusion result.
+
+        Parameters
+        ----------
+        outcome : FusionOutcome or None
+            ``None`` clears the views. Images prepared by the worker (``outcome.display``)
+            are used as they are; without them they are made here.
+        request_overlay : callable, optional
+            ``request_overlay(i)`` prepares the overlay of source ``i`` in the background and
+            later calls :meth:`set_overlay`; without it overlays are made synchronously.
+        request_weights : callable, optional
+            ``request_weights(i)`` reads the weights of source ``i`` in the background and
+            later calls :meth:`set_weights` (for maps a method computes on demand).
+        """
+        self.outcome = outcome
+        self._request_overlay = request_overlay
+        self._request_weights = request_weights
+        self._weights_pending: set[int] = set()
+        self._weights_cache.clear()
+        self._overlays.clear()
+        if outcome is None:
+            for v in self.views:
+                v.set_image(None)
+            self.legend.clear()
+            self.source_combo.clear()
+            self.splitter.hide()
+            self.placeholder.show()
+            return
+        self.placeholder.hide()
+        if not self.splitter.isVisible():
+            self.splitter.show()
+            self.set_layout(self.layout_mode)
+        n = len(outcome.metas)
+        display = outcome.display
+        if display is None:
+            display = prepare_display(outcome.result, outcome.stack,
+                                      min(self._selected, n - 1))
+        self._display = display
+        self._levels = display.levels
+        self.panes[FUSED].note.setText("display stretched" if self._levels is not None else "")
+        self.views[FUSED].set_image(display.fused)
+        self.panes[DECISION].controls_host.setVisible(n == 2)
+        self._show_decision()
+        names = outcome.stack.names
+        self.source_combo.blockSignals(True)
+        self.source_combo.clear()
+        self.source_combo.addItems([f"{i + 1}: {name}" for i, name in enumerate(names)])
+        if display.overlay is not None:
+            self._selected = display.overlay.source
+            self._overlays[display.overlay.source] = display.overlay
+        self._selected = min(self._selected, n - 1)
+        self.source_combo.setCurrentIndex(self._selected)
+        self.source_combo.blockSignals(False)
+        self._show_overlay()
+        self.link.sync_from(self.views[FUSED])
+
+    def _show_decision(self) -> None:
+        if self.outcome is None:
+            return
+        n = len(self.outcome.metas)
+        names = self.outcome.stack.names
+        if n == 2:
+            lut = LUTS[self.decision_lut.currentText() or "gray"]()
+            self.views[DECISION].set_image(apply_lut(self._display.decision, lut))
+            self.legend.set_pair(names, lut)
+            self.panes[DECISION].title.setText("<b>Decision map</b>")
+            self.panes[DECISION].note.setText("weight of frame 1")
+        else:
+            self.views[DECISION].set_image(self._display.decision)
+            self.legend.set_stack(names)
+            self.panes[DECISION].title.setText("<b>Depth map</b>")
+            self.panes[DECISION].note.setText("frame chosen per pixel")
+
+    @property
+    def selected_source(self) -> int:
+        """0-based index of the source shown in the focus overlay."""
+        return self._selected
+
+    def set_selected_source(self, index: int) -> None:
+        """Show source ``index`` in the focus overlay."""
+        if self.outcome is None or not 0 <= index < len(self.outcome.metas):
+            return
+        if index != self._selected or self.source_combo.currentIndex() != index:
+            self._selected = index
+            self.source_combo.blockSignals(True)
+            self.source_combo.setCurrentIndex(index)
+            self.source_combo.blockSignals(False)
+            self._show_overlay()
+            self.sourceSelected.emit(index)
+
+    def _on_source_combo(self, index: int) -> None:
+        if index >= 0:
+            self.set_selected_source(index)
+
+    def _on_decision_clicked(self, x: int, y: int) -> None:
+        if self.outcome is not None:
+            self.set_selected_source(int(self.outcome.result.index_map[y, x]))
+
+    def _on_opacity(self, value: int) -> None:
+        self.views[OVERLAY].set_layer_opacity("focus", value / 100.0)
+
+    def _on_outline(self, on: bool) -> None:
+        self.views[OVERLAY].set_layer_opacity("outline", 1.0 if on else 0.0)
+
+    def _show_overlay(self) -> None:
+        if self.outcome is None:
+            return
+        i = self._selected
+        overlay = self._overlays.get(i)
+        if overlay is not None:
+            self._apply_overlay(overlay)
+        elif self._request_overlay is not None:
+            self.panes[OVERLAY].note.setText(f"reading frame {i + 1}…")
+            self._request_overlay(i)
+        else:
+            self.set_overlay(prepare_overlay(self.outcome.result, self.outcome.stack, i,
+                                             self._levels))
+
+    def set_overlay(self, overlay: OverlayImages) -> None:
+        """Accept overlay layers made in the background; shown if that source is selected."""
+        h, w = self.outcome.result.fused.shape[:2] if self.outcome is not None else (-1, -1)
+        if (overlay.base.width(), overlay.base.height()) != (w, h):
+            return
+        self._overlays[overlay.source] = overlay
+        while len(self._overlays) > 4:
+            self._overlays.popitem(last=False)
+        if overlay.source == self._selected:
+            self._apply_overlay(overlay)
+
+    def _apply_overlay(self, overlay: OverlayImages) -> None:
+        view = self.views[OVERLAY]
+        view.set_image(overlay.base)
+        view.set_layer("focus", overlay.heat, self.opacity.value() / 100.0)
+        view.set_layer("outline", overlay.outline, 1.0 if self.outline.isChecked() else 0.0)
+        self.panes[OVERLAY].note.setText(
+            f"frame {overlay.source + 1} chosen for {overlay.share:.0%}")
+
+    # ------------------------------------------------------------------ read-out
+    def set_weights(self, source: int, weights: np.ndarray) -> None:
+        """Cache the ``(H, W)`` weights of ``source`` read in the background."""
+        self._weights_pending.discard(source)
+        if self.outcome is not None and weights.shape == self.outcome.result.index_map.shape:
+            self._weights_cache[source] = weights
+            while len(self._weights_cache) > 4:
+                self._weights_cache.popitem(last=False)
+
+    def weight_at(self, source: int, x: int, y: int) -> float | None:
+        """Decision weight of ``source`` at pixel ``(x, y)``; ``None`` while being read."""
+        assert self.outcome is not None
+        w = self.outcome.result.weights
+        if isinstance(w, np.ndarray):
+            return float(w[source, y, x])
+        if source in self._weights_cache:
+            return float(self._weights_cache[source][y, x])
+        if isinstance(w, MapStack) or self._request_weights is None:
+            self.set_weights(source, source_maps(w, source))  # in memory or memory-mapped
+            return float(self._weights_cache[source][y, x])
+        if source not in self._weights_pending:  # computed on demand: never on this thread
+            self._weights_pending.add(source)
+            self._request_weights(source)
+        return None
+
+    def pixel_info(self, x: int, y: int) -> str:
+        """Status-bar text for pixel ``(x, y)``: source index, weight and fused value."""
+        if self.outcome is None or x < 0:
+            return ""
+        res = self.outcome.result
+        h, w = res.index_map.shape
+        if not (0 <= x < w and 0 <= y < h):
+            return ""
+        src = int(res.index_map[y, x])
+        names = self.outcome.stack.names
+        value = res.fused[y, x]
+        bits = self.outcome.stack.bit_depth
+        scale = (1 << bits) - 1
+        vals = ", ".join(str(round(float(v) * scale)) for v in np.atleast_1d(value))
+        weight = self.weight_at(src, x, y)
+        wtext = "…" if weight is None else f"{weight:.3f}"
+        return (f"x {x}, y {y}   source {src + 1} ({names[src]})   "
+                f"weight {wtext}   fused ({vals}) of {scale}")

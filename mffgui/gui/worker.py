@@ -1,0 +1,461 @@
+"""Background work: frozen requests, the plain functions serving them, one thin QThread worker.
+
+The functions (:func:`run_fusion`, :func:`run_export`, :func:`load_thumbnail`) are plain Python
+taking ``progress`` and ``cancel``; :class:`TaskWorker` only runs one of them in a ``QThread`` and
+turns its outcome into signals. Only immutable objects cross threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtGui import QImage
+
+from mffgui.core.progress import CancelToken
+from mffgui.errors import Cancelled, MffError
+from mffgui.types import FusionResult, ImageMeta, Stack
+
+if TYPE_CHECKING:  # importing mffgui.methods loads every method: not before the window shows
+    from mffgui.methods.base import Params
+
+log = logging.getLogger(__name__)
+
+FrameKey = tuple[Path, int | None]
+"""One source frame: its file and page (``None`` for single-image files)."""
+
+ProgressCb = Callable[[float, float, str], None]
+
+
+@dataclass(frozen=True)
+class FusionRequest:
+    """Everything one fusion run needs, frozen on the main thread.
+
+    Attributes
+    ----------
+    generation : int
+        Increases with every run; results of an older generation are dropped.
+    frames : tuple of (Path, int or None)
+        The included source frames in stack order.
+    metas : tuple of ImageMeta
+        Their headers, read when the sources were added (one per frame).
+    method : str
+        Registry name of the method.
+    params : Params
+        Validated parameters of that method.
+    device : str
+        ``auto``/``cpu``/``cuda``/``mps`` (used by network methods).
+    align : str
+        Motion model to align the frames with before fusing (see
+        :func:`mffgui.core.align.align_stack`); ``""`` = no alignment.
+    overlay_source : int
+        Source whose focus overlay is prepared with the result.
+    """
+
+    generation: int
+    frames: tuple[FrameKey, ...]
+    metas: tuple[ImageMeta, ...]
+    method: str
+    params: Params
+    device: str = "auto"
+    align: str = ""
+    overlay_source: int = 0
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """The distinct files to read, in order of first use."""
+        return tuple(dict.fromkeys(p for p, _ in self.frames))
+
+
+@dataclass(frozen=True)
+class OverlayImages:
+    """Ready-to-show layers of the focus overlay of one source (made off the GUI thread).
+
+    Attributes
+    ----------
+    source : int
+        0-based index of the source in the fused stack.
+    base : QImage
+        The source frame (display levels applied).
+    heat : QImage
+        Its focus map in colour (ARGB32), alpha following the focus.
+    outline : QImage
+        Outline (ARGB32) of the regions where this source was chosen.
+    share : float
+        Fraction of pixels taken from this source.
+    """
+
+    source: int
+    base: QImage
+    heat: QImage
+    outline: QImage
+    share: float
+
+
+@dataclass(frozen=True)
+class DisplayImages:
+    """Ready-to-show images of a result, made on the worker thread so the GUI never stalls.
+
+    Attributes
+    ----------
+    levels : (float, float) or None
+        Display stretch of dim images (see :func:`mffgui.gui.convert.display_levels`).
+    fused : QImage
+        The fused image with ``levels`` applied.
+    decision : ndarray or QImage
+        Pairs: ``(H, W)`` uint8 weight of frame 1 (0..255), coloured by the chosen map on
+        display; N > 2: the frame colours as a QImage.
+    overlay : OverlayImages or None
+        The focus overlay of the source selected when the run started.
+    """
+
+    levels: tuple[float, float] | None
+    fused: QImage
+    decision: np.ndarray | QImage
+    overlay: OverlayImages | None = None
+
+
+_MAPS_LOCK = threading.Lock()
+"""Serialises reads of a result's per-source maps: lazily computed maps are not thread-safe."""
+
+
+def source_maps(maps: Any, source: int) -> np.ndarray:
+    """``maps[source]`` as ``(H, W)`` float32, read under :data:`_MAPS_LOCK` (worker threads)."""
+    with _MAPS_LOCK:
+        return np.asarray(maps[source], dtype=np.float32)
+
+
+def prepare_overlay(result: FusionResult, stack: Stack, source: int,
+                    levels: tuple[float, float] | None) -> OverlayImages:
+    """Make the focus-overlay layers of ``source`` (reads that frame from disk)."""
+    from mffgui.gui.convert import apply_levels, heat_rgba, outline_rgba, to_qimage, to_uint8
+
+    frame = stack.frame(source)
+    mask = result.index_map == source
+    # QImages (not QPixmaps) may be made off the GUI thread; only the upload is left to it.
+    return OverlayImages(source, to_qimage(to_uint8(apply_levels(frame, levels))),
+                         to_qimage(heat_rgba(source_maps(result.focus_maps, source))),
+                         to_qimage(outline_rgba(mask)), float(mask.mean()))
+
+
+def prepare_display(result: FusionResult, stack: Stack, overlay_source: int | None = 0
+                    ) -> DisplayImages:
+    """Make every image the result panel shows first (runs on the worker thread)."""
+    from mffgui.gui.convert import apply_levels, colorize_index, display_levels, to_index_u8
+
+    levels = display_levels(result.fused)
+    from mffgui.gui.convert import to_qimage
+
+    fused = to_qimage(to_index_u8(apply_levels(result.fused, levels)))
+    n = len(stack)
+    decision = (to_index_u8(source_maps(result.weights, 0)) if n == 2
+                else to_qimage(colorize_index(result.index_map, n)))
+    overlay = None
+    if overlay_source is not None:
+        overlay = prepare_overlay(result, stack, min(max(overlay_source, 0), n - 1), levels)
+    return DisplayImages(levels, fused, decision, overlay)
+
+
+@dataclass(frozen=True)
+class FusionOutcome:
+    """A finished fusion: the result, the (lazy) stack it was made from, images to show."""
+
+    request: FusionRequest
+    result: FusionResult
+    stack: Stack
+    seconds: float
+    notes: tuple[str, ...] = ()
+    display: DisplayImages | None = None
+
+    @property
+    def metas(self) -> tuple[ImageMeta, ...]:
+        """Metadata of the fused frames, in stack order."""
+        return self.stack.metas
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """One export: the fused image and, optionally, maps beside it.
+
+    Attributes
+    ----------
+    path : Path
+        Output file; its suffix matches ``fmt``.
+    fmt : str
+        ``"TIFF"``, ``"PNG"`` or ``"JPEG"``.
+    bit_depth : int
+        8 or 16 (JPEG: 8).
+    quality : int
+        JPEG quality 1..100.
+    maps : tuple of str
+        Names of maps to write beside the image (see :func:`mffgui.io.write_maps`).
+    keep_metadata : bool
+        Carry ICC profile and EXIF of the first source.
+    """
+
+    path: Path
+    fmt: str = "TIFF"
+    bit_depth: int = 8
+    quality: int = 95
+    maps: tuple[str, ...] = ()
+    keep_metadata: bool = True
+
+
+@dataclass(frozen=True)
+class ExportOutcome:
+    """Files an export wrote."""
+
+    request: ExportRequest
+    written: tuple[Path, ...] = field(default_factory=tuple)
+
+
+def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken) -> FusionOutcome:
+    """Read the requested frames and fuse them (runs on the worker thread).
+
+    Raises
+    ------
+    MffError
+        Unreadable or mismatching files (the message names the file), bad parameters.
+    Cancelled
+        When ``cancel`` was set.
+    """
+    from mffgui.io import Discovery, read_stack
+    from mffgui.methods import get_method
+
+    t0 = time.perf_counter()
+    progress(0.0, 1.0, "Reading images")
+    # The frames were discovered (and probed) when added; keep their order and page choice.
+    stack = read_stack(Discovery(frames=list(request.frames), metas=list(request.metas)))
+    cancel.raise_if_cancelled()
+    notes: list[str] = []
+    fuse_progress = progress
+    if request.align:
+        from mffgui.core.align import align_stack
+        from mffgui.core.progress import scaled
+
+        stack, report = align_stack(stack, request.align, progress=scaled(progress, 0.0, 0.4),
+                                    cancel=cancel)
+        notes += report.messages()
+        fuse_progress = scaled(progress, 0.4, 0.6)
+        cancel.raise_if_cancelled()
+    method = get_method(request.method)
+    result = method.fuse(stack, request.params, progress=fuse_progress, cancel=cancel)
+    # A run that finished despite a cancel still returns: the controller drops it by
+    # generation (superseded) or by its cancelled token.
+    seconds = time.perf_counter() - t0
+    progress(1.0, 1.0, "Preparing the views")
+    display = prepare_display(result, stack, request.overlay_source)
+    return FusionOutcome(request, result, stack, seconds, tuple(notes), display)
+
+
+def run_export(outcome: FusionOutcome, request: ExportRequest, progress: ProgressCb,
+               cancel: CancelToken) -> ExportOutcome:
+    """Write the fused image (and maps) of ``outcome`` as ``request`` asks (worker thread)."""
+    from mffgui.io import write_image, write_maps
+
+    sources = [m.path for m in outcome.metas if m.path is not None]
+    meta = outcome.metas[0] if request.keep_metadata and outcome.metas else None
+    progress(0.0, 1.0, "Writing image")
+    written = [write_image(request.path, outcome.result.fused, bit_depth=request.bit_depth,
+                           quality=request.quality, meta=meta, sources=sources)]
+    cancel.raise_if_cancelled()
+    if request.maps:
+        progress(0.5, 1.0, "Writing maps")
+        with _MAPS_LOCK:  # maps computed on demand are not thread-safe
+            maps = write_maps(outcome.result, request.path.parent, request.path.stem,
+                              which=request.maps, sources=sources)
+        written.extend(maps or [])
+    progress(1.0, 1.0, "Done")
+    return ExportOutcome(request, tuple(Path(p) for p in written if p is not None))
+
+
+_MAILBOX: dict[int, Any] = {}
+_MAILBOX_LOCK = threading.Lock()
+_MAILBOX_KEYS = itertools.count(1)
+
+
+def post(obj: Any) -> int:
+    """Leave ``obj`` for the GUI thread; returns the key to :func:`take` it with.
+
+    Worker signals carry only this integer: Python objects are never marshalled through queued
+    Qt connections (PySide6 has had reference-counting bugs there).
+    """
+    with _MAILBOX_LOCK:
+        key = next(_MAILBOX_KEYS)
+        _MAILBOX[key] = obj
+    return key
+
+
+def take(key: int) -> Any:
+    """The object posted under ``key`` (removed from the mailbox; ``None`` if absent)."""
+    with _MAILBOX_LOCK:
+        return _MAILBOX.pop(key, None)
+
+
+class TaskWorker(QObject):
+    """Runs ``fn(progress, cancel)`` once on its own ``QThread`` and reports the outcome.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(progress, cancel) -> object``; raises :class:`Cancelled` or :class:`MffError`.
+    generation : int
+        Passed back with every signal so the receiver can drop stale runs.
+    cancel : CancelToken
+        Shared with the controller, which sets it to cancel.
+    label : str
+        What the task does, used in the message of unexpected errors.
+    """
+
+    progressed = Signal(int, float, str)
+    """generation, fraction done in [0, 1], stage text."""
+    resultReady = Signal(int, int)
+    """generation, mailbox key of the result (see :func:`take`)."""
+    failed = Signal(int, str)
+    cancelled = Signal(int)
+    finished = Signal()
+
+    def __init__(self, fn: Callable[[ProgressCb, CancelToken], Any], generation: int,
+                 cancel: CancelToken, label: str = "work") -> None:
+        super().__init__()
+        self._fn = fn
+        self.generation = generation
+        self.cancel = cancel
+        self._label = label
+        self._last_emit = 0.0
+        self._last_stage = ""
+
+    def _progress(self, done: float, total: float, stage: str = "") -> None:
+        now = time.monotonic()
+        # Throttle: the GUI needs ~20 updates a second, not one per tile.
+        if stage == self._last_stage and now - self._last_emit < 0.05 and done < total:
+            return
+        self._last_emit, self._last_stage = now, stage
+        frac = min(1.0, max(0.0, done / total)) if total else 0.0
+        self.progressed.emit(self.generation, frac, stage)
+
+    @Slot()
+    def run(self) -> None:
+        """Run the task (slot connected to ``QThread.started``)."""
+        gen = self.generation
+        try:
+            self.cancel.raise_if_cancelled()
+            out = self._fn(self._progress, self.cancel)
+        except Cancelled:
+            self.cancelled.emit(gen)
+        except MffError as err:
+            self.failed.emit(gen, str(err))
+        except MemoryError:
+            self.failed.emit(gen, f"Not enough memory for {self._label}; try fewer or smaller "
+                                  "images, or a classical method.")
+        except Exception as err:
+            log.exception("%s failed", self._label)
+            self.failed.emit(gen, f"{self._label} failed: {type(err).__name__}: {err}")
+        else:
+            self.resultReady.emit(gen, post(out))
+        finally:
+            self.finished.emit()
+
+
+def load_thumbnail(path: Path, page: int | None, size: int = 96) -> np.ndarray:
+    """A small uint8 preview of one source frame (dim 16-bit frames stretched).
+
+    Returns
+    -------
+    ndarray, (h, w) or (h, w, 3) uint8
+        Longer side at most ``size`` pixels.
+    """
+    from mffgui.gui.convert import thumbnail
+    from mffgui.io import read_image
+
+    return thumbnail(read_image(path, page)[0], size)
+
+
+class ThumbnailWorker(TaskWorker):
+    """Makes source thumbnails one by one, emitting each as soon as it is ready."""
+
+    thumbnailReady = Signal(int, int)
+    """source id, mailbox key of the ``(h, w[, 3])`` uint8 thumbnail."""
+
+    def __init__(self, jobs: Sequence[tuple[int, Path, int | None]], generation: int,
+                 cancel: CancelToken) -> None:
+        super().__init__(self._make, generation, cancel, "making thumbnails")
+        self._jobs = tuple(jobs)
+
+    def _make(self, progress: ProgressCb, cancel: CancelToken) -> int:
+        done = 0
+        for sid, path, page in self._jobs:
+            cancel.raise_if_cancelled()
+            try:
+                thumb = load_thumbnail(path, page)
+            except (MffError, OSError, ValueError) as err:
+                log.debug("no thumbnail for %s: %s", path, err)
+                continue
+            self.thumbnailReady.emit(sid, post(thumb))
+            done += 1
+        return done
+
+
+class TaskRunner(QObject):
+    """Owns the threads of running :class:`TaskWorker` s until each has finished.
+
+    A thread object is kept alive until its ``finished`` signal, so no ``QThread`` is destroyed
+    while running; :meth:`shutdown` cancels everything and waits (used on window close).
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._running: dict[int, tuple[QThread, TaskWorker]] = {}
+        self._next = 0
+
+    def start(self, worker: TaskWorker) -> None:
+        """Move ``worker`` to a new thread and start it; connect its signals first."""
+        thread = QThread()
+        key = self._next
+        self._next += 1
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        worker.finished.connect(thread.quit)
+        thread.setObjectName(f"mffgui-task-{key}")
+        thread.finished.connect(self._on_thread_finished)
+        self._running[key] = (thread, worker)
+        thread.start()
+
+    @Slot()
+    def _on_thread_finished(self) -> None:
+        thread = self.sender()
+        for key, (t, _w) in list(self._running.items()):
+            if t is thread or not t.isRunning():
+                del self._running[key]
+
+    @property
+    def busy(self) -> bool:
+        """Whether any task thread is still running."""
+        return bool(self._running)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel all tasks and wait up to ``timeout_ms`` for their threads."""
+        for _thread, worker in list(self._running.values()):
+            worker.cancel.cancel()
+        deadline = time.monotonic() + timeout_ms / 1000
+        for thread, _worker in list(self._running.values()):
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            thread.quit()
+            if not thread.wait(left):
+                # Destroying a running QThread aborts the process; let it end on its own.
+                _ABANDONED.append(self._running_entry(thread))
+        self._running.clear()
+
+    def _running_entry(self, thread: QThread) -> tuple[QThread, TaskWorker]:
+        return next(e for e in self._running.values() if e[0] is thread)
+
+
+_ABANDONED: list[tuple[QThread, TaskWorker]] = []
