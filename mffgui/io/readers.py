@@ -13,7 +13,6 @@ applied: frames keep their stored pixel order and exports carry the EXIF tag unc
 
 from __future__ import annotations
 
-import struct
 import warnings
 from pathlib import Path
 
@@ -242,14 +241,24 @@ def _tiff_open(path: Path) -> tifffile.TiffFile:
         return tifffile.TiffFile(path)
     except tifffile.TiffFileError as err:
         raise CorruptImage(f"damaged TIFF ({err})", path) from None
-    except (OSError, ValueError, EOFError, IndexError, struct.error) as err:
+    except PermissionError as err:
+        raise UnsupportedImage(f"cannot be opened ({err.strerror or err})", path) from None
+    except MemoryError:
+        raise CorruptImage("damaged TIFF (its header asks for more memory than there is)",
+                           path) from None
+    except Exception as err:  # tifffile raises TypeError, struct.error... on damaged headers
         raise CorruptImage(f"damaged or truncated TIFF ({err})", path) from None
 
 
 def _tiff_pages(tif: tifffile.TiffFile) -> list[tifffile.TiffPage]:
     pages = []
+    seen: set[int] = set()
     for pg in tif.pages:
         page = pg if isinstance(pg, tifffile.TiffPage) else pg.aspage()  # type: ignore[union-attr]
+        # A damaged next-page offset can point back at a page: tifffile then yields it forever.
+        if page.offset in seen:
+            raise ValueError(f"the page directory loops back to offset {page.offset}")
+        seen.add(page.offset)
         if int(getattr(page, "subfiletype", 0)) & 1:  # reduced-resolution thumbnail
             continue
         pages.append(page)
@@ -278,15 +287,21 @@ def _tiff_layout(page: tifffile.TiffPage, path: Path) -> tuple[int, int, int, in
         name = getattr(page.photometric, "name", str(photometric))
         raise UnsupportedImage(
             f"TIFF photometric interpretation {name} is not supported (use gray or RGB)", path)
-    spp = int(page.samplesperpixel)
-    h, w = int(page.imagelength), int(page.imagewidth)
+    try:
+        spp = int(page.samplesperpixel)
+        h, w = int(page.imagelength), int(page.imagewidth)
+        depth = int(page.imagedepth)
+    except (TypeError, ValueError) as err:  # damaged tags can hold tuples or garbage
+        raise CorruptImage(f"damaged TIFF page header ({err})", path) from None
+    if h <= 0 or w <= 0 or spp <= 0:
+        raise CorruptImage(f"damaged TIFF page header (size {w}x{h}, {spp} samples)", path)
     if photometric == 2:
         if spp < 3:
             raise UnsupportedImage(f"RGB TIFF with {spp} samples per pixel", path)
         channels, had_alpha = 3, spp > 3
     else:
         channels, had_alpha = 1, spp > 1
-    if int(page.imagedepth) > 1:
+    if depth > 1:
         raise UnsupportedImage("volumetric (SGI image depth) TIFF is not supported", path)
     return h, w, channels, bps, had_alpha
 
@@ -295,23 +310,35 @@ def _probe_tiff(path: Path) -> list[ImageMeta]:
     with _tiff_open(path) as tif:
         try:
             pages = _tiff_pages(tif)
-        except (ValueError, OSError, IndexError) as err:
+        except MemoryError:
+            raise CorruptImage("damaged TIFF page directory (asks for more memory than there "
+                               "is)", path) from None
+        except Exception as err:  # tifffile raises TypeError, KeyError... on damaged pages
             raise CorruptImage(f"damaged TIFF page directory ({err})", path) from None
         if not pages:
             raise CorruptImage("TIFF file has no image pages", path)
-        icc = _tiff_tag_bytes(pages[0], 34675)
-        exif = _tiff_exif(path)
-        multi = len(pages) > 1
-        metas = []
-        for i, page in enumerate(pages):
-            h, w, c, depth, alpha = _tiff_layout(page, path)
-            notes = ("alpha channel dropped",) if alpha else ()
-            if int(page.photometric) == 0:
-                notes += ("min-is-white TIFF inverted",)
-            metas.append(ImageMeta(
-                path=path, page=i if multi else None, width=w, height=h, channels=c,
-                bit_depth=depth, format="TIFF", had_alpha=alpha, icc_profile=icc, exif=exif,
-                notes=notes))
+        try:
+            return _tiff_metas(path, pages)
+        except MffError:
+            raise
+        except Exception as err:  # a damaged tag of unexpected type
+            raise CorruptImage(f"damaged TIFF page header ({err})", path) from None
+
+
+def _tiff_metas(path: Path, pages: list[tifffile.TiffPage]) -> list[ImageMeta]:
+    icc = _tiff_tag_bytes(pages[0], 34675)
+    exif = _tiff_exif(path)
+    multi = len(pages) > 1
+    metas = []
+    for i, page in enumerate(pages):
+        h, w, c, depth, alpha = _tiff_layout(page, path)
+        notes = ("alpha channel dropped",) if alpha else ()
+        if int(page.photometric) == 0:
+            notes += ("min-is-white TIFF inverted",)
+        metas.append(ImageMeta(
+            path=path, page=i if multi else None, width=w, height=h, channels=c,
+            bit_depth=depth, format="TIFF", had_alpha=alpha, icc_profile=icc, exif=exif,
+            notes=notes))
     return metas
 
 
@@ -457,7 +484,10 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, ImageMeta]:
         pg = _tiff_pages(tif)[idx]
         try:
             raw = pg.asarray()
-        except (KeyError, ValueError, OSError, EOFError, IndexError, struct.error) as err:
+        except MemoryError:
+            raise UnsupportedImage(
+                f"not enough memory to decode this {meta.width}x{meta.height} TIFF", path) from None
+        except Exception as err:  # codecs raise zlib.error, TypeError... for damaged data
             if "imagecodecs" not in str(err):
                 raise CorruptImage(f"damaged or truncated TIFF data ({err})", path) from None
             raw = _tiff_via_pillow(path, idx, meta, err)
