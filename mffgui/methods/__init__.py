@@ -5,6 +5,8 @@ from mffgui.methods.registry import get_method, list_methods, register_method
 
 # Built-in methods register themselves on import. Network adapters import torch lazily.
 from mffgui.methods import classical  # noqa: E402,F401  isort: skip
+from mffgui.methods import fusion2void  # noqa: F401  isort: skip
+from mffgui.methods import gacn  # noqa: F401  isort: skip
 
 __all__ = ["FusionMethod", "MethodInfo", "Params", "get_method", "list_methods", "param",
            "register_method"]

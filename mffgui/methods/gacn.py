@@ -1,0 +1,539 @@
+"""GACN as a fusion method: pairs, whole stacks (decision calibration or serial), any device.
+
+The network lives in :mod:`mffgui.models.gacn`; this adapter adds what inference needs around it:
+weights, device choice with CUDA out-of-memory fallback, overlapping tiles for large images,
+the paper's two multi-image strategies and the :class:`~mffgui.types.FusionResult` maps.
+torch is imported only when a fusion runs.
+
+Tiling and the one global operation
+-----------------------------------
+Everything in GACN is local (receptive-field radius
+:data:`~mffgui.models.gacn.RECEPTIVE_RADIUS` = 35 px) except the four channel
+squeeze-excitation layers, which scale each feature channel by a function of its mean over the
+*whole* image. When an image is split into tiles, those means are first gathered exactly over
+all tiles, one layer after the other (layer ``k``'s mean needs the scales of layers ``< k``), and
+every tile then uses the whole-image scales. Tiled and whole-image results therefore agree up to
+floating-point rounding.
+
+Memory for N > 2
+----------------
+*Decision calibration* (default; the paper's strategy) compares every frame with one reference
+frame. The reference's features are computed once (whole-image mode keeps its 64-channel
+gradient energy, 256 bytes per pixel; tiled mode recomputes it per tile). Frames are streamed:
+the decision volume of the official code is never stored, only a running arg-max (best value,
+index map) and the running fused image, so memory does not grow with N except for the output
+maps (``weights`` and ``focus_maps``, which spill to disk beyond 512 MiB, see
+:class:`~mffgui.types.MapStack`).
+*Serial* fuses frame by frame into a running image; the per-step maps are kept (N − 1 maps, in a
+:class:`~mffgui.types.MapStack`) to give each source its exact soft weight at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
+from mffgui.core.tiling import Tile, plan_tiles, tile_for_budget
+from mffgui.errors import MffError, StackMismatch, TooFewImages, WeightsError
+from mffgui.methods.base import MethodInfo, Params, param
+from mffgui.methods.registry import register_method
+from mffgui.types import FusionResult, MapStack, Stack, to_gray
+
+HALO = 40
+"""Tile margin in pixels; covers the 35-pixel receptive field of the BGF map."""
+BYTES_PER_PIXEL = 2400
+"""Peak working memory of one tile of a pair, per pixel (measured on the CPU, rounded up)."""
+MIN_TILE = 128
+"""Smallest tile core tried after out-of-memory errors."""
+MIN_SIZE = 8
+"""Smallest image side the guided filter accepts (as the official code)."""
+CALIBRATION_EPS = 1e-4
+"""Stabiliser of the official decision-volume formula ``m0 / (m_i + 1e-4) · (1 − m_i)``."""
+
+
+@dataclass(frozen=True)
+class GacnParams(Params):
+    """Parameters of :class:`GacnMethod`."""
+
+    weights: str | None = param(
+        None, "GACN checkpoint file (mffgui checkpoint or plain state_dict such as the official "
+        "GACN.pkl); empty = the project's bundled weights")
+    device: Literal["auto", "cpu", "cuda", "mps"] = param(
+        "auto", "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
+        choices=("auto", "cpu", "cuda", "mps"))
+    strategy: Literal["calibration", "serial"] = param(
+        "calibration", "Stacks of more than two images: decision calibration against a "
+        "reference frame (paper default) or one-by-one serial fusion",
+        choices=("calibration", "serial"))
+    reference: int = param(
+        0, "Calibration reference frame (0 = first, as the official code; -1 = middle frame)",
+        min=-1)
+    tile_size: int = param(
+        0, "Largest tile side in pixels (0 = automatic from the memory budget)", min=0, step=64)
+    memory_mb: int = param(
+        0, "Working-memory budget of the network per tile, in MiB (0 = automatic: 40% of the "
+        "available RAM up to 8 GiB on the CPU, 70% of the free GPU memory)", min=0, step=256)
+    threads: int = param(0, "CPU threads for torch (0 = torch's default)", min=0, max=256)
+
+
+@dataclass
+class _Run:
+    """Mutable state of one fusion attempt (device, tiles, notes)."""
+
+    torch: Any
+    model: Any
+    device: Any
+    tile: int
+    shape: tuple[int, int]
+    cancel: CancelToken
+    tiles: list[Tile]
+
+    @property
+    def whole(self) -> bool:
+        return len(self.tiles) == 1
+
+
+def _load_model(path: Path, device: Any) -> tuple[Any, str]:
+    """GACN from a checkpoint, in eval mode, channels-last, on ``device`` (cached)."""
+    if not path.is_file():
+        raise WeightsError("weights file not found", path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size, str(device))
+    hit = _MODEL_CACHE.get(key)
+    if hit is not None:
+        return hit
+    import torch
+
+    from mffgui.models.gacn import load_gacn
+    from mffgui.models.weights import load_checkpoint
+
+    ckpt = load_checkpoint(path, "gacn")
+    model = load_gacn(ckpt).to(device=device, memory_format=torch.channels_last)
+    _MODEL_CACHE.clear()  # one model at a time: weights are small, GPU memory is not
+    _MODEL_CACHE[key] = (model, ckpt.sha256)
+    return model, ckpt.sha256
+
+
+_MODEL_CACHE: dict[tuple[Any, ...], tuple[Any, str]] = {}
+
+
+def _weights_path(params: GacnParams) -> Path:
+    from mffgui.models.weights import bundled_weights
+
+    if params.weights:
+        return Path(params.weights).expanduser()
+    found = bundled_weights("gacn")
+    if found is None:
+        raise WeightsError("GACN needs network weights and none are bundled with this "
+                           "installation yet: pass --weights FILE (e.g. the official GACN.pkl) "
+                           "or choose a weights file in the method settings")
+    return found
+
+
+def _auto_budget() -> float:
+    """40% of the available RAM, at most 8 GiB (2 GiB when the OS does not say)."""
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return 2.0 * 2**30
+    return min(0.4 * avail, 8.0 * 2**30)
+
+
+@contextlib.contextmanager
+def _threads(torch: Any, n: int) -> Iterator[None]:
+    if n <= 0:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class _Engine:
+    """Tile-aware GACN inference on numpy gray images ``(H, W)`` float32."""
+
+    def __init__(self, run: _Run) -> None:
+        self.r = run
+        self.t = run.torch
+        self._energy_cache: dict[int, Any] = {}
+
+    def tensor(self, a: np.ndarray) -> Any:
+        """``(h, w)`` numpy -> ``(1, 1, h, w)`` float32 on the device."""
+        return self.t.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(
+            self.r.device)
+
+    def scales(self, gray: np.ndarray) -> list[Any] | None:
+        """Whole-image CSE scales of a gray image when tiled, else ``None`` (computed inline)."""
+        if self.r.whole:
+            return None
+        m = self.r.model
+        scales: list[Any] = []
+        count = float(gray.shape[0] * gray.shape[1])
+        for k in range(4):
+            total = self.t.zeros(16, dtype=self.t.float64)  # on the CPU: MPS has no float64
+            for tile in self.r.tiles:
+                self.r.cancel.raise_if_cancelled()
+                y = m.block_output(self.tensor(gray[tile.read]), scales, k)
+                ys, xs = tile.core_in_read
+                total += y[:, :, ys, xs].sum(dim=(0, 2, 3)).cpu().double()
+            mean = (total / count).to(device=self.r.device, dtype=self.t.float32)[None]
+            scales.append(m.channel_scales(k, mean))
+        return scales
+
+    def energy(self, gray_t: Any, scales: list[Any] | None) -> Any:
+        """64-channel gradient energy ``(1, 64, h, w)`` of a tile's gray tensor."""
+        m = self.r.model
+        x = gray_t.contiguous(memory_format=self.t.channels_last)
+        return m.gradient_energy(m.features(x, scales))
+
+    def focus(self, energy: Any) -> Any:
+        """Channel-mean spatial frequency ``(B, 1, h, w)``: the per-source focus measure."""
+        return self.r.model.window_sum(energy.mean(dim=1, keepdim=True))
+
+    def decide(self, ga: Any, gb: Any, ea: Any, eb: Any) -> tuple[Any, Any]:
+        """Raw decision and BGF maps ``(1, 1, h, w)`` from gray tensors and energies."""
+        m = self.r.model
+        decision = self.t.sigmoid(m.decision_logits(ea, eb) * 1000.0)
+        return decision, m.boundary_guided_filter(decision, ga, gb)
+
+    def pair(self, ga: np.ndarray, gb: np.ndarray) -> dict[str, np.ndarray]:
+        """Decision, BGF and both focus maps of a gray pair, each ``(H, W)`` float32."""
+        sa, sb = self.scales(ga), self.scales(gb)
+        both = None if sa is None else [self.t.cat([x, y]) for x, y in zip(sa, sb, strict=True)]
+        out = {k: np.empty(ga.shape, np.float32) for k in ("decision", "bgf", "focus_a",
+                                                           "focus_b")}
+        for tile in self.r.tiles:
+            self.r.cancel.raise_if_cancelled()
+            ta, tb = self.tensor(ga[tile.read]), self.tensor(gb[tile.read])
+            e = self.energy(self.t.cat([ta, tb]), both)
+            focus = self.focus(e)
+            decision, bgf = self.decide(ta, tb, e[:1], e[1:])
+            del e
+            for key, val in (("decision", decision[0, 0]), ("bgf", bgf[0, 0]),
+                             ("focus_a", focus[0, 0]), ("focus_b", focus[1, 0])):
+                out[key][tile.core] = val[tile.core_in_read].float().cpu().numpy()
+        return out
+
+    def against(self, ref: np.ndarray, ref_scales: list[Any] | None, other: np.ndarray,
+                ) -> dict[str, np.ndarray]:
+        """BGF map of ``ref`` vs ``other`` plus both focus maps, reusing the reference's work.
+
+        In whole-image mode the reference's energy is computed once and cached.
+        """
+        so = self.scales(other)
+        out = {k: np.empty(ref.shape, np.float32) for k in ("bgf", "focus_ref", "focus_other")}
+        for i, tile in enumerate(self.r.tiles):
+            self.r.cancel.raise_if_cancelled()
+            tr, to = self.tensor(ref[tile.read]), self.tensor(other[tile.read])
+            if self.r.whole:
+                if i not in self._energy_cache:
+                    er = self.energy(tr, ref_scales)
+                    self._energy_cache[i] = (er, self.focus(er))
+                er, fr = self._energy_cache[i]
+            else:
+                er = self.energy(tr, ref_scales)
+                fr = self.focus(er)
+            eo = self.energy(to, so)
+            fo = self.focus(eo)
+            _, bgf = self.decide(tr, to, er, eo)
+            del eo
+            for key, val in (("bgf", bgf[0, 0]), ("focus_ref", fr[0, 0]),
+                             ("focus_other", fo[0, 0])):
+                out[key][tile.core] = val[tile.core_in_read].float().cpu().numpy()
+        return out
+
+
+def blend_pair(a: np.ndarray, b: np.ndarray, bgf: np.ndarray) -> np.ndarray:
+    """Official pair fusion ``bgf · a + (1 − bgf) · b``, clipped to [0, 1].
+
+    Parameters
+    ----------
+    a, b : ndarray, (H, W, C) float32
+    bgf : ndarray, (H, W) float32
+        Boundary-guided decision map (weight of ``a``), unclipped.
+
+    Returns
+    -------
+    ndarray, (H, W, C) float32
+    """
+    w = bgf[:, :, None]
+    return np.clip(w * a + (np.float32(1.0) - w) * b, 0.0, 1.0).astype(np.float32)
+
+
+def pair_maps(gray_a: np.ndarray, gray_b: np.ndarray, weights: str | Path,
+              device: str = "cpu", tile_size: int = 0) -> dict[str, np.ndarray]:
+    """GACN maps of one gray pair (for evaluation and tests; no OOM fallback).
+
+    Parameters
+    ----------
+    gray_a, gray_b : ndarray, (H, W) float32
+        Rec. 709 luma in [0, 1].
+    weights : str or Path
+        Checkpoint file.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    tile_size : int
+        Tile core side (0 = whole image).
+
+    Returns
+    -------
+    dict of str to ndarray (H, W) float32
+        ``decision`` (raw ``sigmoid(1000 · logits)``), ``bgf`` (boundary-guided map used for
+        fusion), ``focus_a`` and ``focus_b`` (channel-mean feature spatial frequency).
+    """
+    import torch
+
+    from mffgui.models.device import pick_device
+
+    dev = pick_device(device)
+    model, _ = _load_model(Path(weights), dev)
+    run = _Run(torch, model, dev, tile_size, gray_a.shape, NEVER,
+               plan_tiles(gray_a.shape, tile_size, HALO))
+    with torch.inference_mode():
+        return _Engine(run).pair(gray_a, gray_b)
+
+
+_Outcome = tuple[np.ndarray, np.ndarray, Any, Any, dict[str, Any]]
+"""fused, index map, weights, focus maps, extra meta."""
+
+
+def _normalise_focus(focus: MapStack) -> None:
+    """Scale raw focus maps in place by their common maximum, to ``[0, 1]``."""
+    peak = max(float(np.max(focus[i])) for i in range(len(focus)))
+    if peak > 0:
+        for i in range(len(focus)):
+            focus[i] = focus[i] / peak
+
+
+def _weights_from_index(index: np.ndarray, n: int) -> MapStack:
+    w = MapStack(n, index.shape)
+    for k in range(n):
+        w[k] = (index == k).astype(np.float32)
+    return w
+
+
+@register_method
+class GacnMethod:
+    """GACN (Ma et al., 2022): learned decision map with boundary-guided filtering."""
+
+    info: ClassVar[MethodInfo] = MethodInfo(
+        name="gacn",
+        title="GACN (deep decision map)",
+        kind="network",
+        params=GacnParams,
+        citation='B. Ma, X. Yin, D. Wu et al., "End-to-end learning for simultaneously '
+        'generating decision map and multi-focus image fusion result", Neurocomputing 470 '
+        "(2022) 204–216",
+        description="A siamese CNN compares the spatial frequency of deep features, predicts a "
+        "decision map and refines its boundaries with a guided filter. Stacks use decision "
+        "calibration against a reference frame, or serial fusion.",
+    )
+
+    def fuse(self, stack: Stack, params: Params, *, progress: ProgressFn = noop_progress,
+             cancel: CancelToken = NEVER) -> FusionResult:
+        """Fuse a stack of N >= 2 frames.
+
+        Parameters
+        ----------
+        stack : Stack
+            Frames ``(H, W, C)`` float32 in [0, 1]; gray for the network is Rec. 709 luma.
+        params : GacnParams
+        progress, cancel
+            Progress callback and cancel token (checked between frames and tiles).
+
+        Returns
+        -------
+        FusionResult
+            For pairs, ``weights[0]`` is the BGF decision map clipped to [0, 1] (the fused image
+            uses the unclipped map, as the official code). For stacks, calibration gives hard
+            one-hot weights; serial gives the exact soft weight of every source.
+
+        Raises
+        ------
+        WeightsError
+            No weights given and none bundled, or a file that is not GACN weights.
+        TooFewImages, StackMismatch
+            Fewer than two frames, or frames too small for the network.
+        """
+        if not isinstance(params, GacnParams):
+            params = GacnParams.from_mapping(params.to_dict() if isinstance(params, Params)
+                                             else dict(params))
+        n = len(stack)
+        if n < 2:
+            raise TooFewImages(f"GACN needs at least two images, got {n}")
+        h, w = stack.shape
+        if min(h, w) < MIN_SIZE:
+            raise StackMismatch(f"images of {w}×{h} pixels are too small for GACN "
+                                f"(at least {MIN_SIZE}×{MIN_SIZE})")
+        path = _weights_path(params)
+        import torch
+
+        from mffgui.models.device import is_oom, pick_device
+
+        device = pick_device(params.device)
+        notes: list[str] = []
+        t0, c0 = time.perf_counter(), time.process_time()
+        tile = params.tile_size or self._auto_tile(torch, device, (h, w), params.memory_mb)
+        with _threads(torch, params.threads), torch.inference_mode():
+            while True:
+                try:
+                    model, sha = _load_model(path, device)
+                    tiles = plan_tiles((h, w), tile, HALO)
+                    run = _Run(torch, model, device, tile, (h, w), cancel, tiles)
+                    result = self._fuse(run, stack, params, progress)
+                    break
+                except Exception as exc:
+                    if device.type == "cpu" or not is_oom(exc):
+                        raise
+                    with contextlib.suppress(Exception):
+                        getattr(torch, device.type).empty_cache()
+                    current = tile or max(h, w)
+                    if current // 2 >= MIN_TILE:
+                        tile = current // 2
+                        notes.append(f"{device.type} out of memory: retrying with tiles of "
+                                     f"{tile} px")
+                    else:
+                        notes.append(f"{device.type} out of memory even with {current} px "
+                                     "tiles: falling back to the CPU")
+                        device = torch.device("cpu")
+                        tile = params.tile_size or self._auto_tile(torch, device, (h, w),
+                                                                   params.memory_mb)
+                    _MODEL_CACHE.clear()
+        fused, index, weights, focus, extra = result
+        meta = {
+            "method": "gacn", "params": params.to_dict(), "device": str(device),
+            "weights": str(path), "weights_sha256": sha, "tiles": len(run.tiles),
+            "tile_size": tile if len(run.tiles) > 1 else 0, "notes": notes,
+            "time_s": time.perf_counter() - t0, "cpu_time_s": time.process_time() - c0,
+            **extra,
+        }
+        progress(1.0, 1.0, "done")
+        return FusionResult(fused=fused, index_map=index, weights=weights, focus_maps=focus,
+                            meta=meta)
+
+    @staticmethod
+    def _auto_tile(torch: Any, device: Any, shape: tuple[int, int], memory_mb: int) -> int:
+        budget = memory_mb * 2**20 if memory_mb else _auto_budget()
+        if device.type == "cuda":
+            with contextlib.suppress(Exception):
+                free, _ = torch.cuda.mem_get_info(device)
+                budget = min(budget, 0.7 * free)
+        return tile_for_budget(shape, BYTES_PER_PIXEL, budget, HALO, MIN_TILE)
+
+    def _fuse(self, run: _Run, stack: Stack, params: GacnParams, progress: ProgressFn,
+              ) -> _Outcome:
+        if len(stack) == 2:
+            return self._pair(run, stack, progress)
+        if params.strategy == "serial":
+            return self._serial(run, stack, progress)
+        return self._calibration(run, stack, params, progress)
+
+    # -- pairs ----------------------------------------------------------------------------
+
+    def _pair(self, run: _Run, stack: Stack, progress: ProgressFn) -> _Outcome:
+        eng = _Engine(run)
+        progress(0.0, 1.0, "GACN: pair")
+        a, b = stack.frame(0), stack.frame(1)
+        maps = eng.pair(to_gray(a), to_gray(b))
+        fused = blend_pair(a, b, maps["bgf"])
+        w0 = np.clip(maps["bgf"], 0.0, 1.0)
+        weights = np.stack([w0, 1.0 - w0]).astype(np.float32)
+        index = (w0 < 0.5).astype(np.uint16)
+        focus = MapStack.from_array(np.stack([maps["focus_a"], maps["focus_b"]]))
+        _normalise_focus(focus)
+        extra = {"strategy": "pair", "decision_raw_mean": float(maps["decision"].mean())}
+        return fused, index, weights, focus, extra
+
+    # -- decision calibration -------------------------------------------------------------
+
+    def _calibration(self, run: _Run, stack: Stack, params: GacnParams,
+                     progress: ProgressFn) -> _Outcome:
+        n = len(stack)
+        ref = n // 2 if params.reference == -1 else params.reference
+        if ref >= n:
+            raise MffError(f"calibration reference frame {ref} does not exist "
+                           f"(the stack has {n} frames)")
+        order = [ref] + [i for i in range(n) if i != ref]
+        eng = _Engine(run)
+        ref_frame = stack.frame(ref)
+        ref_gray = to_gray(ref_frame)
+        ref_scales = eng.scales(ref_gray)
+        focus = MapStack(n, ref_gray.shape)
+        fused = ref_frame.copy()
+        best = index = m0 = None
+        for pos in range(1, n):
+            run.cancel.raise_if_cancelled()
+            j = order[pos]
+            progress((pos - 1) / (n - 1), 1.0, f"GACN calibration: frame {pos + 1} of {n}")
+            frame = stack.frame(j)
+            maps = eng.against(ref_gray, ref_scales, to_gray(frame))
+            m = maps["bgf"]
+            focus[j] = maps["focus_other"]
+            if pos == 1:
+                focus[ref] = maps["focus_ref"]
+                m0 = m
+                best = m0.copy()
+                index = np.full(m.shape, ref, dtype=np.uint16)
+                value = np.float32(1.0) - m0
+            else:
+                value = (m0 / (m + np.float32(CALIBRATION_EPS))) * (np.float32(1.0) - m)
+            # Strictly greater keeps the first maximum, as torch.max over the official volume.
+            upd = value > best
+            best[upd] = value[upd]
+            index[upd] = j
+            fused[upd] = frame[upd]
+        assert index is not None
+        weights = _weights_from_index(index, n)
+        _normalise_focus(focus)
+        extra = {"strategy": "calibration", "reference": ref}
+        return np.clip(fused, 0.0, 1.0), index, weights, focus, extra
+
+    # -- serial -----------------------------------------------------------------------------
+
+    def _serial(self, run: _Run, stack: Stack, progress: ProgressFn) -> _Outcome:
+        n = len(stack)
+        eng = _Engine(run)
+        fused = stack.frame(0).copy()
+        gray = to_gray(fused)
+        steps = MapStack(n - 1, gray.shape)
+        focus = MapStack(n, gray.shape)
+        for j in range(1, n):
+            run.cancel.raise_if_cancelled()
+            progress((j - 1) / (n - 1), 1.0, f"GACN serial: frame {j + 1} of {n}")
+            frame = stack.frame(j)
+            maps = eng.pair(gray, to_gray(frame))
+            m = maps["bgf"]
+            steps[j - 1] = m
+            if j == 1:
+                focus[0] = maps["focus_a"]
+            focus[j] = maps["focus_b"]
+            fused = m[:, :, None] * fused + (np.float32(1.0) - m)[:, :, None] * frame
+            gray = to_gray(fused)
+        # Source k's weight: (1 − m_{k−1}) · Π_{j ≥ k} m_j, accumulated from the last step.
+        weights = MapStack(n, gray.shape)
+        prod = np.ones(gray.shape, np.float32)
+        best = np.full(gray.shape, -np.inf, np.float32)
+        index = np.zeros(gray.shape, np.uint16)
+        for k in range(n - 1, -1, -1):
+            if k > 0:
+                m = np.clip(steps[k - 1], 0.0, 1.0)
+                wk = (1.0 - m) * prod
+                prod *= m
+            else:
+                wk = prod
+            weights[k] = wk
+            upd = wk >= best  # ties go to the lower index (visited last)
+            best[upd] = wk[upd]
+            index[upd] = k
+        _normalise_focus(focus)
+        return np.clip(fused, 0.0, 1.0), index, weights, focus, {"strategy": "serial"}

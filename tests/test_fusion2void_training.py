@@ -1,0 +1,148 @@
+"""Fusion2Void training: smoke run with exact resume, loading into the method, the objective."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+cv2 = pytest.importorskip("cv2")
+
+from training.__main__ import main as training_main  # noqa: E402
+from training.fusion2void import (  # noqa: E402
+    ColourPairs,
+    Objective,
+    block_masks,
+    fidelity_loss,
+    make_rgb_pair,
+)
+
+
+@pytest.fixture(scope="module")
+def sharp_dir(tmp_path_factory):
+    """Eight small sharp colour textures (no shared data needed)."""
+    d = tmp_path_factory.mktemp("sharp")
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        img = cv2.GaussianBlur(rng.random((48, 56, 3)).astype(np.float32), (0, 0), 0.8)
+        cv2.imwrite(str(d / f"img{i}.png"), np.round(img * 255).astype(np.uint8))
+    return d
+
+
+def _args(sharp_dir, out, *extra):
+    return ["fusion2void", "--data", str(sharp_dir), "--out", str(out), "--features", "4",
+            "--steps-per-epoch", "1", "--batch-size", "2", "--patch-size", "24",
+            "--val-count", "2", "--holdout", "0.25", "--seed", "3", "--threads", "1", *extra]
+
+
+def _load(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def test_two_steps_resume_exactly_and_load_into_method(sharp_dir, tmp_path):
+    straight = tmp_path / "straight.pt"
+    assert training_main(_args(sharp_dir, straight, "--epochs", "2")) == 0
+    resumed = tmp_path / "resumed.pt"
+    assert training_main(_args(sharp_dir, resumed, "--epochs", "1")) == 0
+    first = _load(resumed)
+    assert first["epoch"] == 1
+    assert first["global_step"] == 1
+    assert training_main(_args(sharp_dir, resumed, "--epochs", "2", "--resume")) == 0
+    a, b = _load(straight), _load(resumed)
+    assert b["epoch"] == 2
+    assert b["global_step"] == 2
+    assert a["model_args"] == {"features": 4}
+    assert set(a["model"]) == set(b["model"])
+    for k in a["model"]:
+        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=1e-6)
+    assert any(k.startswith("rec.") for k in a["model"])
+    assert "psnr" in a["metrics"][-1]["val"]
+
+    from mffgui.methods import get_method
+    from mffgui.methods.fusion2void import Fusion2VoidParams
+    from mffgui.types import Stack
+
+    rng = np.random.default_rng(1)
+    frames = [rng.random((30, 40, 3)).astype(np.float32) for _ in range(3)]
+    res = get_method("fusion2void").fuse(Stack.from_arrays(frames),
+                                         Fusion2VoidParams(weights=str(resumed)))
+    assert res.fused.shape == (30, 40, 3)
+    assert res.meta["features"] == 4
+    assert np.isfinite(res.fused).all()
+
+
+def test_resume_without_checkpoint_is_a_clear_error(sharp_dir, tmp_path, capsys):
+    assert training_main(_args(sharp_dir, tmp_path / "none.pt", "--resume")) == 2
+    assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_block_masks_modes():
+    rng = np.random.default_rng(0)
+    obj = Objective(mask_block=4, drop_ratio=0.7)
+    ma, mb = block_masks(rng, 64, 16, 20, obj)
+    assert ma.shape == (64, 1, 16, 20)
+    np.testing.assert_array_equal(ma, mb)
+    assert abs(1 - ma.mean() - 0.7) < 0.05  # drop ratio
+    # constant on 4x4 blocks
+    np.testing.assert_array_equal(ma[:, :, ::4, ::4].repeat(4, 2).repeat(4, 3)[:, :, :16, :20],
+                                  ma)
+    ca, cb = block_masks(rng, 8, 16, 16, Objective(mask_block=4, mask_mode="complementary"))
+    np.testing.assert_array_equal(ca + cb, 1.0)
+    ia, ib = block_masks(rng, 64, 16, 16, Objective(mask_block=4, mask_mode="independent"))
+    assert (ia != ib).any()
+
+
+def test_fidelity_is_zero_only_for_pixelwise_selection():
+    rng = np.random.default_rng(2)
+    a = torch.from_numpy(rng.random((1, 3, 8, 8)).astype(np.float32))
+    b = torch.from_numpy(rng.random((1, 3, 8, 8)).astype(np.float32))
+    pick = torch.from_numpy((rng.random((1, 1, 8, 8)) < 0.5).astype(np.float32))
+    assert float(fidelity_loss(pick * a + (1 - pick) * b, a, b)) == 0.0
+    assert float(fidelity_loss((a + b) / 2, a, b)) > 0.0
+
+
+def test_synthetic_colour_pairs_are_complementary():
+    rng = np.random.default_rng(4)
+    sharp = cv2.GaussianBlur(rng.random((64, 64, 3)).astype(np.float32), (0, 0), 0.5)
+    from training.datasets import PairConfig
+
+    a, b = make_rgb_pair(rng, sharp, PairConfig.plain())
+    ea = np.abs(a - sharp).mean(axis=2)
+    eb = np.abs(b - sharp).mean(axis=2)
+    # Every pixel is (nearly) sharp in at least one source.
+    assert np.median(np.minimum(ea, eb)) < 0.02
+    assert (ea > 0.02).mean() > 0.1
+    assert (eb > 0.02).mean() > 0.1
+
+
+def test_colour_pairs_batch_is_a_pure_function_of_the_rng(sharp_dir):
+    from training.datasets import list_images
+
+    pairs = ColourPairs(list_images([sharp_dir]), [], 24)
+    x1 = pairs.make(np.random.default_rng(5), 3)
+    x2 = pairs.make(np.random.default_rng(5), 3)
+    assert x1[0].shape == (3, 3, 24, 24)
+    np.testing.assert_array_equal(x1[0], x2[0])
+    np.testing.assert_array_equal(x1[1], x2[1])
+
+
+def test_real_pairs_come_from_two_frames_of_one_scene(tmp_path):
+    from training.fusion2void import discover_scenes
+
+    values = {"s1": (10, 60, 110), "s2": (160, 210)}
+    for scene, levels in values.items():
+        (tmp_path / scene).mkdir()
+        for i, v in enumerate(levels):
+            cv2.imwrite(str(tmp_path / scene / f"f{i}.png"), np.full((20, 30, 3), v, np.uint8))
+    (tmp_path / "lonely").mkdir()
+    cv2.imwrite(str(tmp_path / "lonely" / "x.png"), np.zeros((20, 30, 3), np.uint8))
+    scenes = discover_scenes([tmp_path])
+    assert [len(s) for s in scenes] == [3, 2]  # a folder with one image is not a scene
+    pairs = ColourPairs([], scenes, 16)
+    a, b = pairs.make(np.random.default_rng(0), 12)
+    assert a.shape == (12, 3, 16, 16)
+    for x, y in zip(a, b, strict=True):
+        va, vb = round(float(x.mean()) * 255), round(float(y.mean()) * 255)
+        assert x.std() < 1e-6  # a plain crop of one frame
+        assert va != vb
+        assert any(va in lv and vb in lv for lv in values.values())

@@ -1,0 +1,104 @@
+"""``python -m training export``: weights-only copy of a training checkpoint (for shipping).
+
+With ``--weights-json`` the copy is also recorded in a ``weights.json`` index (the bundled
+weights index of :func:`mffgui.models.weights.bundled_weights`): file, sha256, ``model_args``,
+the exact training command(s), data, wall time, epochs and validation figures. Other entries
+of the index are kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from mffgui.errors import MffError
+from training.common import export_weights
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``export`` on the ``python -m training`` parser."""
+    p = subparsers.add_parser(
+        "export", help="strip optimizer/RNG state from a checkpoint",
+        description="Write a small, app-loadable copy of a training checkpoint: parameters, "
+        "model_args and provenance meta only.")
+    p.add_argument("checkpoint", help="training checkpoint (e.g. run.pt or run.best.pt)")
+    p.add_argument("out", help="weights file to write")
+    p.add_argument("--arch", default="gacn", help="network architecture (default gacn)")
+    p.add_argument("--note", help="free text stored as meta['notes'] (and in weights.json)")
+    p.add_argument("--weights-json", metavar="FILE",
+                   help="add/replace the entry for --arch in this weights.json index")
+    p.add_argument("--extra-validation", metavar="JSON_FILE",
+                   help="JSON object merged into the entry's 'validation' (e.g. benchmarks)")
+    p.set_defaults(func=main)
+    return p
+
+
+def weights_entry(out: Path, index: Path, meta: dict[str, Any], model_args: dict[str, Any],
+                  extra_validation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``weights.json`` entry describing the exported file ``out``."""
+    from mffgui.models.weights import sha256_file
+
+    validation: dict[str, Any] = {"synthetic_holdout": meta.get("validation") or {}}
+    if meta.get("best"):
+        validation["selected_by"] = meta["best"].get("key")
+    validation.update(extra_validation or {})
+    return {
+        "file": os.path.relpath(out, index.parent),
+        "sha256": sha256_file(out),
+        "size_bytes": out.stat().st_size,
+        "model_args": model_args,
+        "command": meta.get("command"),
+        "commands": meta.get("commands") or [meta.get("command")],
+        "data": meta.get("data"),
+        "wall_time_s": meta.get("wall_time_s"),
+        "epochs": meta.get("epochs"),
+        "global_step": meta.get("global_step"),
+        "seed": meta.get("seed"),
+        "init": meta.get("init"),
+        "validation": validation,
+        "notes": meta.get("notes", ""),
+    }
+
+
+def update_index(index: Path, arch: str, entry: dict[str, Any]) -> None:
+    """Replace ``arch``'s entry in the JSON index atomically, keeping the others."""
+    data: dict[str, Any] = {}
+    if index.is_file():
+        try:
+            data = json.loads(index.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise MffError(f"not valid JSON ({exc})", index) from None
+        if not isinstance(data, dict):
+            raise MffError("weights index is not a JSON object", index)
+    data[arch] = entry
+    tmp = index.with_name(f".{index.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, index)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the ``export`` sub-command."""
+    from mffgui.models.weights import load_checkpoint, sha256_file
+
+    meta = export_weights(args.checkpoint, args.out, args.arch,
+                          {"notes": args.note} if args.note else None)
+    out = Path(args.out)
+    result = {"out": str(out), "sha256": sha256_file(out), "epochs": meta.get("epochs")}
+    if args.weights_json:
+        extra = None
+        if args.extra_validation:
+            try:
+                extra = json.loads(Path(args.extra_validation).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise MffError(f"cannot read extra validation JSON ({exc})",
+                               args.extra_validation) from None
+        index = Path(args.weights_json)
+        entry = weights_entry(out, index, meta, load_checkpoint(out, args.arch).model_args,
+                              extra)
+        update_index(index, args.arch, entry)
+        result["index"] = str(index)
+    print(json.dumps(result))
+    return 0
