@@ -217,6 +217,11 @@ class MainWindow(QMainWindow):
         f.addAction(self.act_quit)
         fu = mb.addMenu("F&usion")
         fu.addActions([self.act_fuse, self.act_cancel])
+        # --- training (issue 10): Train dialog and trained-weights manager ---
+        from mffgui.gui.training_dialog import training_actions
+        fu.addSeparator()
+        fu.addActions(training_actions(self))  # sets self.act_train, self.act_weights
+        # --- end training ---
         v = mb.addMenu("&View")
         v.addActions([self.act_fit, self.act_100, self.act_zoom_in, self.act_zoom_out])
         v.addSeparator()

@@ -410,12 +410,13 @@ class GacnMethod:
                                                                    params.memory_mb)
                     _MODEL_CACHE.clear()
         fused, index, weights, focus, extra = result
+        total_s = time.perf_counter() - t0
         meta = {
             "method": "gacn", "params": params.to_dict(), "device": str(device),
             "weights": str(path), "weights_sha256": sha, "tiles": len(run.tiles),
             "tile_size": tile if len(run.tiles) > 1 else 0, "notes": notes,
-            "time_s": time.perf_counter() - t0, "cpu_time_s": time.process_time() - c0,
-            **extra,
+            "time_s": total_s, "cpu_time_s": time.process_time() - c0,
+            "timings": {"total": total_s}, **extra,
         }
         progress(1.0, 1.0, "done")
         return FusionResult(fused=fused, index_map=index, weights=weights, focus_maps=focus,

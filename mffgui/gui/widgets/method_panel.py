@@ -130,6 +130,49 @@ class _Field:
         w.setToolTip(tip.strip())
         self.set(desc["default"])
 
+    # --- user weights (issue 10): trained weights as variants of a network method ---
+    def add_variants(self, arch: str) -> None:
+        """Offer the user's trained weights for ``arch`` in a combo before the file editor."""
+        if self.kind != "file":
+            return
+        from mffgui.user_weights import WeightsLibrary
+
+        if not hasattr(self, "variants"):
+            self.variants = QComboBox()
+            self.variants.setToolTip("Bundled weights, your trained weights, or a file")
+            self.widget.layout().insertWidget(0, self.variants, 1)
+            self.variants.currentIndexChanged.connect(self._on_variant)
+            self.edit.textChanged.connect(self._sync_variant)
+        self._arch = arch
+        current = self.edit.text().strip()
+        self.variants.blockSignals(True)
+        self.variants.clear()
+        self.variants.addItem("Bundled", "")
+        try:
+            entries = WeightsLibrary().entries(arch)
+        except MffError:
+            entries = []
+        for e in entries:
+            self.variants.addItem(e.title, str(e.path))
+            self.variants.setItemData(self.variants.count() - 1, e.notes or e.title,
+                                      Qt.ItemDataRole.ToolTipRole)
+        self.variants.addItem("Other file…", None)
+        idx = self.variants.findData(current) if current else 0
+        self.variants.setCurrentIndex(idx if idx >= 0 else self.variants.count() - 1)
+        self.variants.blockSignals(False)
+
+    def _sync_variant(self, text: str) -> None:
+        idx = self.variants.findData(text.strip()) if text.strip() else 0
+        self.variants.blockSignals(True)
+        self.variants.setCurrentIndex(idx if idx >= 0 else self.variants.count() - 1)
+        self.variants.blockSignals(False)
+
+    def _on_variant(self, _index: int) -> None:
+        data = self.variants.currentData()
+        if data is not None:
+            self.edit.setText(data)
+    # --- end user weights ---
+
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.widget, "Choose weights", self.edit.text(),
                                               "Checkpoints (*.pt *.pth *.ckpt);;All files (*)")
@@ -300,6 +343,8 @@ class MethodPanel(QWidget):
             if desc["name"] in HIDDEN_FIELDS:
                 continue
             f = _Field(desc, self.form_host)
+            if info.kind == "network":
+                f.add_variants(info.name)  # user weights (issue 10)
             label = QLabel(_label(desc["name"]))
             label.setToolTip(f.widget.toolTip())
             self.form.addRow(label, f.widget)
@@ -345,6 +390,13 @@ class MethodPanel(QWidget):
         defaults = {f.name: f.default for f in dataclasses.fields(info.params)}
         self.set_values(defaults)
         self.paramsEdited.emit()
+
+    def refresh_weights(self) -> None:
+        """Re-list the user's trained weights in the weights combo (issue 10)."""
+        info = self.methods.get(self.method)
+        for f in self._fields:
+            if info is not None and hasattr(f, "variants"):
+                f.add_variants(info.name)
 
     # ------------------------------------------------------------------ alignment
     @property

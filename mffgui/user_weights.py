@@ -1,0 +1,278 @@
+"""The user's library of trained network weights (no Qt).
+
+Weights trained with ``python -m training`` (or the app's Train dialog) are copied, weights
+only, into ``<user data folder>/weights`` (``platformdirs.user_data_dir("mffgui")``; the
+environment variable ``MFFGUI_DATA_DIR`` replaces the data folder, e.g. for tests). An index
+``index.json`` (written atomically) records, per entry: a stable ``id``, the display ``name``,
+``notes``, the architecture (``arch``), the ``file`` name, the training ``data`` folders, the
+``date``, validation ``metrics``, epochs, and the training run it came from (``source``).
+
+The network methods take such an entry's :attr:`WeightsEntry.path` as their ``weights``
+parameter; the method panel lists the entries as variants ("GACN — my microscope").
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mffgui.errors import MffError, WeightsError
+
+INDEX = "index.json"
+ARCH_TITLES = {"gacn": "GACN", "fusion2void": "Fusion2Void"}
+
+
+def data_dir() -> Path:
+    """The app's user data folder (``$MFFGUI_DATA_DIR`` or the platformdirs location)."""
+    env = os.environ.get("MFFGUI_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("mffgui", appauthor=False))
+
+
+def runs_dir() -> Path:
+    """Where the Train dialog keeps its resumable training checkpoints."""
+    return data_dir() / "runs"
+
+
+@dataclass
+class WeightsEntry:
+    """One trained-weights file of the library.
+
+    Attributes
+    ----------
+    id : str
+        Stable key (the file stem).
+    name, notes : str
+        Shown to the user; editable.
+    arch : str
+        ``"gacn"`` or ``"fusion2void"``.
+    file : str
+        File name inside the library folder.
+    data : list of str
+        Training data folders.
+    date : str
+        ISO 8601 date the weights were trained (from the checkpoint meta) or added.
+    metrics : dict
+        Last validation metrics (name -> float).
+    epochs : int
+        Epochs trained.
+    source : str
+        Training checkpoint the entry was made from ("" when unknown).
+    best : dict
+        Best epoch and its score, when the training recorded one.
+    root : Path
+        Library folder (not stored in the index).
+    """
+
+    id: str
+    name: str
+    arch: str
+    file: str
+    notes: str = ""
+    data: list[str] = field(default_factory=list)
+    date: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    epochs: int = 0
+    source: str = ""
+    best: dict[str, Any] = field(default_factory=dict)
+    root: Path = field(default=Path("."), repr=False, compare=False)
+
+    @property
+    def path(self) -> Path:
+        """Absolute path of the weights file."""
+        return self.root / self.file
+
+    @property
+    def title(self) -> str:
+        """``"GACN — my microscope"``."""
+        return f"{ARCH_TITLES.get(self.arch, self.arch)} — {self.name}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The index record (``root`` excluded)."""
+        d = asdict(self)
+        d.pop("root")
+        return d
+
+
+class WeightsLibrary:
+    """List, add, rename, export and delete the user's trained weights.
+
+    Parameters
+    ----------
+    root : Path, optional
+        Library folder; defaults to ``data_dir() / "weights"``.
+    """
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else data_dir() / "weights"
+
+    # -- index -------------------------------------------------------------------------------
+
+    def _read(self) -> list[dict[str, Any]]:
+        p = self.root / INDEX
+        if not p.is_file():
+            return []
+        try:
+            obj = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MffError(f"weights library index is unreadable ({exc})", p) from None
+        entries = obj.get("entries") if isinstance(obj, dict) else None
+        if not isinstance(entries, list):
+            raise MffError("weights library index has no entry list", p)
+        return [e for e in entries if isinstance(e, dict)]
+
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        p = self.root / INDEX
+        tmp = p.with_name(f".{INDEX}.tmp-{os.getpid()}")
+        try:
+            tmp.write_text(json.dumps({"version": 1, "entries": records}, indent=2),
+                           encoding="utf-8")
+            os.replace(tmp, p)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+
+    def _entry(self, rec: dict[str, Any]) -> WeightsEntry:
+        known = {k: rec[k] for k in WeightsEntry.__dataclass_fields__ if k in rec and k != "root"}
+        return WeightsEntry(**known, root=self.root)
+
+    def entries(self, arch: str | None = None) -> list[WeightsEntry]:
+        """All entries (of ``arch`` only, when given), oldest first; missing files skipped."""
+        out = [self._entry(r) for r in self._read()
+               if {"id", "name", "arch", "file"} <= r.keys()]
+        return [e for e in out if (arch is None or e.arch == arch) and e.path.is_file()]
+
+    def get(self, entry_id: str) -> WeightsEntry:
+        """The entry ``entry_id``.
+
+        Raises
+        ------
+        MffError
+            No such entry.
+        """
+        for e in self.entries():
+            if e.id == entry_id:
+                return e
+        raise MffError(f"no trained weights with id {entry_id!r} in the library", self.root)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def add(self, checkpoint: str | Path, arch: str, name: str = "", notes: str = "",
+            replace_source: bool = True) -> WeightsEntry:
+        """Copy the weights (only) of a training checkpoint into the library.
+
+        Parameters
+        ----------
+        checkpoint : path
+            An mffgui checkpoint of ``arch`` (a training checkpoint with optimizer state is fine;
+            only model, ``model_args`` and ``meta`` are kept).
+        arch : str
+        name, notes : str
+            Display name (default: from the data folder) and free notes.
+        replace_source : bool
+            When an entry made from the same checkpoint path exists (a resumed run), update it
+            instead of adding another one; its name and notes are kept unless given.
+
+        Raises
+        ------
+        WeightsError
+            Unreadable checkpoint or one for another architecture.
+        """
+        from mffgui.models.weights import load_checkpoint, save_checkpoint
+
+        src = Path(checkpoint)
+        ck = load_checkpoint(src, arch)
+        meta = dict(ck.meta)
+        records = self._read()
+        old = next((r for r in records if replace_source and r.get("source") == str(src)
+                    and r.get("arch") == arch), None)
+        entry_id = old["id"] if old else f"{arch}-{uuid.uuid4().hex[:10]}"
+        data = [str(d) for d in meta.get("data") or []]
+        if not name:
+            name = (old or {}).get("name") or (Path(data[0]).name if data else "my weights")
+        if not notes and old:
+            notes = old.get("notes", "")
+        meta["name"] = name
+        meta["notes"] = notes
+        self.root.mkdir(parents=True, exist_ok=True)
+        file = f"{entry_id}.pt"
+        sd = {k: v.detach().to("cpu").clone() for k, v in ck.state_dict.items()}
+        save_checkpoint(self.root / file, arch, sd, ck.model_args, meta)
+        metrics = {k: float(v) for k, v in (meta.get("validation") or {}).items()
+                   if isinstance(v, int | float)}
+        entry = WeightsEntry(
+            id=entry_id, name=name, arch=arch, file=file, notes=notes, data=data,
+            date=str(meta.get("date") or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")),
+            metrics=metrics, epochs=int(meta.get("epochs") or 0), source=str(src),
+            best=dict(meta.get("best") or {}), root=self.root)
+        records = [r for r in self._read() if r.get("id") != entry_id]
+        records.append(entry.to_json())
+        self._write(records)
+        return entry
+
+    def rename(self, entry_id: str, name: str, notes: str | None = None) -> WeightsEntry:
+        """Change an entry's name (and notes, when given).
+
+        Raises
+        ------
+        MffError
+            Empty name or unknown entry.
+        """
+        name = name.strip()
+        if not name:
+            raise MffError("a name for the trained weights is required")
+        self.get(entry_id)
+        records = self._read()
+        for r in records:
+            if r.get("id") == entry_id:
+                r["name"] = name
+                if notes is not None:
+                    r["notes"] = notes
+        self._write(records)
+        return self.get(entry_id)
+
+    def export(self, entry_id: str, dest: str | Path) -> Path:
+        """Copy an entry's weights file to ``dest`` (a file, or a folder), atomically.
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
+        e = self.get(entry_id)
+        d = Path(dest)
+        if d.is_dir():
+            d = d / f"{_slug(e.name)}-{e.arch}.pt"
+        if not d.parent.is_dir():
+            raise MffError("export folder does not exist", d.parent)
+        tmp = d.with_name(f".{d.name}.tmp-{os.getpid()}")
+        try:
+            shutil.copyfile(e.path, tmp)
+            os.replace(tmp, d)
+        except OSError as exc:
+            raise WeightsError(f"cannot export weights ({exc.strerror or exc})", d) from None
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return d
+
+    def delete(self, entry_id: str) -> None:
+        """Remove an entry and its weights file."""
+        e = self.get(entry_id)
+        self._write([r for r in self._read() if r.get("id") != entry_id])
+        e.path.unlink(missing_ok=True)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "weights"
