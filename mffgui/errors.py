@@ -62,7 +62,7 @@ class AlignmentError(MffError):
     """Frames that cannot be aligned, or a saved alignment that is unreadable or does not fit."""
 
 
-class Cancelled(MffError):  # noqa: N818 - a state, not a failure
+class Cancelled(MffError):
     """The user cancelled the running work."""
 
     def __init__(self, message: str = "cancelled") -> None:

@@ -15,10 +15,10 @@ from mffgui.types import FusionResult, Stack
 
 def param(
     default: Any,
-    help: str,  # noqa: A002 - the natural name for a tooltip
+    help: str,
     *,
-    min: float | None = None,  # noqa: A002
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     choices: tuple[Any, ...] | None = None,
     step: float | None = None,
 ) -> Any:
