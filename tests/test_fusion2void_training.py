@@ -146,3 +146,50 @@ def test_real_pairs_come_from_two_frames_of_one_scene(tmp_path):
         assert x.std() < 1e-6  # a plain crop of one frame
         assert va != vb
         assert any(va in lv and vb in lv for lv in values.values())
+
+
+def test_zero_init_residual_makes_every_block_the_identity():
+    from mffgui.models.fusion2void import _modules, build_pair_model
+    from training.fusion2void import zero_init_residual
+
+    torch.manual_seed(0)
+    model = build_pair_model({"features": 6})
+    blocks = [m for m in model.modules() if isinstance(m, _modules()["ResBlock"])]
+    x = torch.rand(2, 6, 9, 11)  # block inputs follow a ReLU: non-negative
+    assert not torch.allclose(blocks[0](x), x)
+    assert zero_init_residual(model) == len(blocks) == 5 + 5 + 3 + 8
+    for blk in blocks:
+        torch.testing.assert_close(blk(x), x, rtol=0, atol=0)
+
+
+def test_identity_loss_measures_fusing_an_image_with_itself():
+    from mffgui.models.fusion2void import build_fusionnet
+    from training.fusion2void import identity_loss
+
+    torch.manual_seed(1)
+    net = build_fusionnet({"features": 4})
+    a, b = torch.rand(2, 3, 12, 12), torch.rand(3, 3, 12, 12)
+    expect = ((net(a, a) - a).abs().sum() + (net(b, b) - b).abs().sum()) / (a.numel() + b.numel())
+    torch.testing.assert_close(identity_loss(net, a, b), 2 * expect)
+
+
+def test_warmup_steps_train_only_the_identity_term(sharp_dir):
+    from training.common import EventLog
+    from training.fusion2void import Fusion2VoidTask
+
+    task = Fusion2VoidTask()
+    config = {**task.defaults, "data": [str(sharp_dir)], "features": 4, "patch_size": 16,
+              "batch_size": 2, "steps_per_epoch": 3, "warmup_steps": 4, "val_count": 1,
+              "holdout": 0.25, "identity_weight": 0.5}
+    import io
+
+    task.setup(config, torch.device("cpu"), EventLog(stream=io.StringIO()))
+    model, _ = task.build_model(config)
+    flags = [task.batch(e, s)[-1] for e in range(2) for s in range(3)]
+    assert flags == [True, True, True, True, False, False]  # global steps 0..5
+    warm = task.loss(model, task.batch(0, 0))
+    assert float(warm["rec"]) == 0.0
+    torch.testing.assert_close(warm["loss"], warm["identity"])
+    full = task.loss(model, task.batch(1, 2))
+    torch.testing.assert_close(
+        full["loss"], full["rec"] + 10.0 * full["fidelity"] + 0.5 * full["identity"])

@@ -201,6 +201,7 @@ class Objective:
     rec_region: str = "all"  # all | dropped
     ssim_weight: float = 0.0
     fidelity_weight: float = 10.0
+    identity_weight: float = 0.0
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Objective:
@@ -301,16 +302,72 @@ def fidelity_loss(fused: Any, a: Any, b: Any) -> Any:
     return ((fused - a).abs() * (fused - b).abs()).mean()
 
 
+def identity_loss(fusion_net: Any, a: Any, b: Any) -> Any:
+    """``L1(FusionNet(A, A), A) + L1(FusionNet(B, B), B)``: fusing an image with itself must
+    return it.
+
+    Any fusion rule has this property, and it needs no ground truth (the target is the input).
+    It teaches the sigmoid-output network to pass sharp detail through, which the inpainting
+    objective alone learns slowly; see docs/TRAINING.md.
+    """
+    import torch
+
+    src = torch.cat((a, b), dim=0)
+    return 2.0 * (fusion_net(src, src) - src).abs().mean()
+
+
 def total_loss(model: Any, a: Any, b: Any, ma: Any, mb: Any, obj: Objective,
-               order: bool = False, swap: bool = False) -> dict[str, Any]:
-    """The training objective on one batch: ``{"loss", "rec", "fidelity"}`` tensors."""
+               order: bool = False, swap: bool = False, warmup: bool = False
+               ) -> dict[str, Any]:
+    """The training objective on one batch: ``{"loss", "rec", "fidelity", "identity"}``.
+
+    With ``warmup`` only the identity term is used (FusionNet's pass-through warm-up).
+    """
+    if warmup:
+        ident = identity_loss(model.fusion, a, b)
+        zero = ident.detach() * 0.0
+        return {"loss": ident, "rec": zero, "fidelity": zero, "identity": ident}
     fused = model.fusion(b, a) if order else model.fusion(a, b)
     rec = reconstruction_loss(model.rec, a, b, fused, ma, mb, obj, swap)
     fid = fidelity_loss(fused, a, b)
-    return {"loss": rec + obj.fidelity_weight * fid, "rec": rec, "fidelity": fid}
+    loss = rec + obj.fidelity_weight * fid
+    out = {"rec": rec, "fidelity": fid}
+    if obj.identity_weight > 0:
+        ident = identity_loss(model.fusion, a, b)
+        loss = loss + obj.identity_weight * ident
+        out["identity"] = ident
+    out["loss"] = loss
+    return out
 
 
 # --------------------------------------------------------------------------- task
+
+
+def zero_init_residual(model: Any) -> int:
+    """Zero the last convolution of every residual block, so each block starts as the identity.
+
+    The residual-block form is ``relu(x + conv2(relu(conv1(x))))`` with ``x >= 0`` (it follows
+    a ReLU), so with ``conv2 = 0`` a block returns its input and the untrained FusionNet is a
+    shallow conv-ReLU-conv-ReLU-conv network that learns to pass detail through quickly (the
+    "zero-init residual" practice of Goyal et al. 2017, torchvision's ``zero_init_residual``).
+    The architecture is unchanged. Returns the number of blocks changed.
+    """
+    import torch
+
+    from mffgui.models.fusion2void import _modules
+
+    res_block = _modules()["ResBlock"]
+    n = 0
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, res_block):
+                last = m.conv1[2]
+                last.weight.zero_()
+                if last.bias is not None:
+                    last.bias.zero_()
+                n += 1
+    return n
+
 
 
 def _psnr(x: np.ndarray, y: np.ndarray) -> float:
@@ -340,6 +397,7 @@ class Fusion2VoidTask:
         "features": 32, "holdout": 0.05, "real_fraction": 0.5, "pairs": None,
         "mask_block": 8, "drop_ratio": 0.7, "mask_mode": "same", "rec_region": "all",
         "ssim_weight": 0.0, "fidelity_weight": 10.0, "val_max_pairs": 20,
+        "identity_weight": 0.0, "warmup_steps": 0, "zero_init": False,
     }
 
     def __init__(self) -> None:
@@ -375,11 +433,15 @@ class Fusion2VoidTask:
                  real_val_pairs=len(self.real_pairs))
 
     def build_model(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        """FusionNet + RecNet (PyTorch default initialisation, seeded)."""
+        """FusionNet + RecNet (PyTorch default initialisation, seeded; with ``zero_init``
+        every residual block starts as the identity)."""
         from mffgui.models.fusion2void import build_pair_model
 
         model_args = {"features": int(config["features"])}
-        return build_pair_model(model_args), model_args
+        model = build_pair_model(model_args)
+        if config.get("zero_init"):
+            zero_init_residual(model)
+        return model, model_args
 
     def load_init(self, model: Any, path: str) -> dict[str, Any]:
         """Load FusionNet (and RecNet, when present) weights of a project checkpoint."""
@@ -399,7 +461,8 @@ class Fusion2VoidTask:
         return {"path": str(path), "sha256": ck.sha256, "rec_loaded": bool(rsd)}
 
     def batch(self, epoch: int, step: int) -> tuple[Any, ...]:
-        """``(a, b, mask_a, mask_b, order, swap)`` at ``(epoch, step)`` (pure function)."""
+        """``(a, b, mask_a, mask_b, order, swap, warmup)`` at ``(epoch, step)`` (pure
+        function)."""
         import torch
 
         assert self.train_set is not None
@@ -409,12 +472,14 @@ class Fusion2VoidTask:
         ma, mb = block_masks(rng, a.shape[0], a.shape[2], a.shape[3], self.obj)
         flags = rng.random(2) < 0.5
         tensors = tuple(torch.from_numpy(x).to(self.device) for x in (a, b, ma, mb))
-        return (*tensors, bool(flags[0]), bool(flags[1]))
+        global_step = int(epoch) * int(self.config["steps_per_epoch"]) + int(step)
+        warmup = global_step < int(self.config.get("warmup_steps") or 0)
+        return (*tensors, bool(flags[0]), bool(flags[1]), warmup)
 
     def loss(self, model: Any, batch: tuple[Any, ...]) -> dict[str, Any]:
         """:func:`total_loss` on one batch."""
-        a, b, ma, mb, order, swap = batch
-        return total_loss(model, a, b, ma, mb, self.obj, order, swap)
+        a, b, ma, mb, order, swap, warmup = batch
+        return total_loss(model, a, b, ma, mb, self.obj, order, swap, warmup)
 
     def validate(self, model: Any) -> dict[str, float]:
         """PSNR of the fused held-out synthetic pairs against their sharp originals (and of
@@ -489,6 +554,13 @@ def add_task_arguments(p: argparse.ArgumentParser) -> None:
                    help="weight of (1 - SSIM) of the reconstructions (0)")
     g.add_argument("--fidelity-weight", type=float, dest="fidelity_weight",
                    help="weight of mean(|F-A||F-B|) (10, the authors' value)")
+    g.add_argument("--identity-weight", type=float, dest="identity_weight",
+                   help="weight of L1(F(A,A),A) + L1(F(B,B),B), fusing an image with itself "
+                   "returns it (0)")
+    g.add_argument("--zero-init", action="store_const", const=True, dest="zero_init",
+                   help="start every residual block as the identity (zero-init residual)")
+    g.add_argument("--warmup-steps", type=int, dest="warmup_steps",
+                   help="first steps train FusionNet on the identity term only (0)")
     g.add_argument("--val-max-pairs", type=int, dest="val_max_pairs",
                    help="at most this many real pairs from --val (20)")
 
