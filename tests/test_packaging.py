@@ -60,10 +60,22 @@ def test_wheel_install_finds_the_sample_stack_and_weights(tmp_path):
     (whl,) = wheels.glob("mffgui-*.whl")
     names = zipfile.ZipFile(whl).namelist()
     assert any(n.endswith("data/share/mffgui/resources/weights/gacn.pt") for n in names)
+    # Install by hand into a prefix, as an installer lays a wheel out (purelib into
+    # site-packages, .data/data/* into the prefix): `pip install --prefix` would uninstall the
+    # environment's own (editable) mffgui first.
     prefix = tmp_path / "prefix"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--prefix",
-                    str(prefix), str(whl)], check=True, capture_output=True)
-    (site_pkgs,) = prefix.glob("lib/python*/site-packages")
+    site_pkgs = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" \
+        / "site-packages"
+    with zipfile.ZipFile(whl) as z:
+        for name in z.namelist():
+            head, _, rest = name.partition("/")
+            if head.endswith(".data"):
+                kind, _, rel = rest.partition("/")
+                dest = (prefix if kind == "data" else site_pkgs) / rel
+            else:
+                dest = site_pkgs / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(z.read(name))
     code = ("import mffgui, mffgui.resources as r; print(mffgui.__file__); "
             "print(r.sample_stack_dir()); print(r.weights_dir())")
     env = {**os.environ, "PYTHONPATH": str(site_pkgs), "PYTHONNOUSERSITE": "1"}
