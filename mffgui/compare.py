@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mffgui.core.align_fuse import fuse_stack
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress, scaled
 from mffgui.errors import Cancelled, MffError
 from mffgui.methods.base import Params
@@ -111,7 +112,7 @@ def compare_methods(
         sub = scaled(progress, i * span, span * 0.9)
         t0 = time.perf_counter()
         try:
-            res = method.fuse(stack, p, progress=_prefixed(sub, name), cancel=cancel)
+            res = fuse_stack(method, stack, p, progress=_prefixed(sub, name), cancel=cancel)
         except Cancelled:
             raise
         except MffError as err:

@@ -51,6 +51,10 @@ class AppSettings:
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
     align : str
         Alignment motion model used before fusing (``""`` = off).
+    align_interpolation : str
+        Resampling kernel of the alignment (``"linear"``, ``"cubic"``, ...).
+    align_crop : bool
+        Crop aligned frames to their common area (``False``: keep the full size).
     theme : str
         ``"dark"`` or ``"light"``.
     layout : str
@@ -66,6 +70,8 @@ class AppSettings:
     method: str = ""
     device: str = "auto"
     align: str = ""
+    align_interpolation: str = "linear"
+    align_crop: bool = True
     theme: str = "dark"
     layout: str = "side"
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -88,6 +94,8 @@ class AppSettings:
             value = data[f.name]
             default = getattr(out, f.name)
             if isinstance(default, str) and isinstance(value, str):
+                setattr(out, f.name, value)
+            elif isinstance(default, bool) and isinstance(value, bool):
                 setattr(out, f.name, value)
             elif f.name == "recent" and isinstance(value, list):
                 out.recent = [[str(p) for p in r] for r in value

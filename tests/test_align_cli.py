@@ -117,3 +117,41 @@ def test_fuse_with_align_option_removes_ghosting(tmp_path):
     crop = truth[box[1]:box[3], box[0]:box[2]]
     assert ncc(fused, crop) > 0.95
     assert ncc(fused, crop) > ncc(plain[box[1]:box[3], box[0]:box[2]], crop) + 0.05
+
+
+def test_compare_takes_the_align_options_of_fuse(stack_dir, tmp_path, capsys):
+    d, _ = stack_dir
+    grid = tmp_path / "grid.png"
+    assert main(["compare", str(d), "--methods", "laplacian", "depthmap", "-o", str(grid),
+                 "--metrics", "QG", "--align", "similarity",
+                 "--align-interpolation", "cubic"]) == 0
+    err = capsys.readouterr().err
+    assert "compare: aligned 3 of 3 frames (similarity, cubic" in err
+    assert "cropped to" in err
+    assert grid.is_file()
+    assert grid.with_suffix(".md").is_file()
+    # The same option set as fuse's, from the one add_align_option.
+    from mffgui.cli import build_parser
+
+    parser = build_parser()
+    ns = parser.parse_args(["compare", "x", "-o", "g.png", "--align", "affine",
+                            "--align-no-crop", "--align-interpolation", "lanczos"])
+    assert (ns.align, ns.align_no_crop, ns.align_interpolation) == (
+        "affine", True, "lanczos")
+
+
+def test_fuse_align_no_crop_keeps_the_full_frame(stack_dir, tmp_path, capsys):
+    d, _ = stack_dir
+    out = tmp_path / "full.png"
+    assert main(["fuse", str(d), "-o", str(out), "--align", "similarity", "--align-no-crop",
+                 "--align-interpolation", "cubic"]) == 0
+    err = capsys.readouterr().err
+    assert "(similarity, cubic" in err
+    assert "full size" in err
+    fused = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+    assert fused.shape[:2] == (H, W)
+    cropped = tmp_path / "cropped.png"
+    assert main(["fuse", str(d), "-o", str(cropped), "--align", "similarity"]) == 0
+    small = cv2.imread(str(cropped), cv2.IMREAD_UNCHANGED)
+    assert small.shape[0] < H
+    assert small.shape[1] < W

@@ -21,25 +21,55 @@ from mffgui.core.align import (
 from mffgui.errors import AlignmentError, ExportError
 from mffgui.types import ImageMeta, Stack
 
-__all__ = ["add_align_option", "add_parser", "align_for_fusion", "parse_reference", "run"]
+__all__ = ["add_align_option", "add_parser", "align_for_fusion", "align_options",
+           "parse_reference", "run"]
 
 
 def add_align_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--align {none,translation,similarity,affine,homography}`` to a fusing command."""
+    """Add ``--align``, ``--align-interpolation`` and ``--align-no-crop`` to a fusing command."""
     parser.add_argument(
         "--align", choices=["none", *MODELS], default="none",
         help="align the frames before fusing (default none); similarity covers shift, "
         "rotation and focus breathing. Frames that fail to align are left out with a "
-        "warning; the result is cropped to the area every frame covers")
+        "warning; the result is cropped to the area every frame covers (see --align-no-crop)")
+    parser.add_argument(
+        "--align-interpolation", choices=list(INTERPOLATIONS), default="linear",
+        help="resampling kernel of --align (default linear)")
+    parser.add_argument(
+        "--align-no-crop", action="store_true",
+        help="with --align, keep the full frame size: where a frame has no data (its "
+        "alignment border) fusion uses only the frames that do")
 
 
-def align_for_fusion(stack: Stack, model: str, label: str = "align") -> Stack:
+def align_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`align_for_fusion` from :func:`add_align_option`'s flags."""
+    return {"model": getattr(args, "align", "none"),
+            "interpolation": getattr(args, "align_interpolation", "linear"),
+            "crop": not getattr(args, "align_no_crop", False)}
+
+
+def align_for_fusion(stack: Stack, model: str, label: str = "align", *,
+                     interpolation: str = "linear", crop: bool = True) -> Stack:
     """Align ``stack`` with ``model`` for fusion, reporting to stderr; ``none`` returns it as is.
+
+    Parameters
+    ----------
+    stack : Stack
+        The frames as read.
+    model : str
+        ``"none"`` or one of :data:`~mffgui.core.align.MODELS`.
+    label : str
+        Prefix of the messages.
+    interpolation : str
+        Resampling kernel, one of :data:`~mffgui.core.align.INTERPOLATIONS`.
+    crop : bool
+        Crop to the area every frame covers; otherwise keep the full size (fuse it with
+        :func:`mffgui.core.align_fuse.fuse_stack` so the invalid border is ignored).
 
     Returns
     -------
     Stack
-        The cropped, lazily aligned stack (failed frames left out, with a warning).
+        The lazily aligned stack (failed frames left out, with a warning).
     """
     if model == "none":
         return stack
@@ -47,14 +77,17 @@ def align_for_fusion(stack: Stack, model: str, label: str = "align") -> Stack:
 
     progress = ProgressLine(f"{label}: align")
     try:
-        aligned, report = align_stack(stack, model=model, progress=progress)
+        aligned, report = align_stack(stack, model=model, interpolation=interpolation,
+                                      crop=crop, progress=progress)
     finally:
         progress.clear()
     for msg in report.messages():
         print(f"{label}: warning: excluded: {msg}", file=sys.stderr)
     x0, y0, x1, y1 = aligned.box
-    print(f"{label}: aligned {len(aligned)} of {len(stack)} frames ({model}, reference frame "
-          f"{report.reference + 1}); cropped to {x1 - x0}x{y1 - y0}", file=sys.stderr)
+    area = (f"cropped to {x1 - x0}x{y1 - y0}" if crop else
+            f"full size, every frame valid in {100 * aligned.valid_mask.mean():.1f} % of it")
+    print(f"{label}: aligned {len(aligned)} of {len(stack)} frames ({model}, {interpolation}, "
+          f"reference frame {report.reference + 1}); {area}", file=sys.stderr)
     return aligned
 
 

@@ -66,6 +66,13 @@ def run(args: argparse.Namespace) -> int:
         gt = to_uint8(gt_img)
         if gt.shape[:2] != stack.shape:
             raise MffError("ground truth size differs from the stack's", args.ground_truth)
+    from mffgui.cli.align import align_for_fusion, align_options
+    from mffgui.core.align import AlignedStack
+
+    stack = align_for_fusion(stack, label="compare", **align_options(args))
+    if gt is not None and isinstance(stack, AlignedStack):
+        x0, y0, x1, y1 = stack.box  # the ground truth is in the reference frame's pixels
+        gt = gt[y0:y1, x0:x1]
     progress = ProgressLine("compare")
     entries = compare_methods(stack, methods, params, metrics, gt, progress=progress)
     progress.done(f"compare: {len(entries)} method(s) on {len(stack)} frames")
@@ -94,6 +101,7 @@ def add_parser(subparsers: Any) -> None:
         epilog="examples:\n"
         "  mffgui compare shots/ --methods laplacian gff depthmap -o grid.png\n"
         "  mffgui compare a.jpg b.jpg -o grid.jpg --metrics QG QMI QY --set gff.r1=7\n"
+        "  mffgui compare shots/ --methods gff depthmap -o grid.png --align similarity\n"
         f"metrics: {', '.join(METRICS)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -109,4 +117,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--cols", type=int, metavar="N", help="tiles per row (default: automatic)")
     p.add_argument("--tile-width", type=int, default=480, metavar="PX",
                    help="width of each tile in pixels (0 = original size; default 480)")
+    from mffgui.cli.align import add_align_option
+
+    add_align_option(p)
     p.set_defaults(func=run)

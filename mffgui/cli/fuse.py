@@ -129,8 +129,14 @@ def build_params(method_name: str, sets: dict[str, str], device: str | None,
 
 
 def fuse_stack(stack: Stack, method: Any, params: Params, progress: Any) -> FusionResult:
-    """Run ``method`` on ``stack`` with ``params`` (thin wrapper so tests can reuse it)."""
-    return method.fuse(stack, params, progress=progress)
+    """Run ``method`` on ``stack`` with ``params`` (thin wrapper so tests can reuse it).
+
+    An uncropped aligned stack has its invalid border ignored
+    (:func:`mffgui.core.align_fuse.fuse_stack`).
+    """
+    from mffgui.core.align_fuse import fuse_stack as fuse_ignoring_border
+
+    return fuse_ignoring_border(method, stack, params, progress=progress)
 
 
 def _write_outputs(args: argparse.Namespace, stack: Stack, result: FusionResult,
@@ -162,9 +168,9 @@ def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
     for note in stack.notes:
         print(f"{label}: note: {note}", file=sys.stderr)
     # --- alignment (mffgui.cli.align, issue 8) ---
-    from mffgui.cli.align import align_for_fusion
+    from mffgui.cli.align import align_for_fusion, align_options
 
-    stack = align_for_fusion(stack, getattr(args, "align", "none"), label)
+    stack = align_for_fusion(stack, label=label, **align_options(args))
     # --- end alignment ---
     progress = ProgressLine(label)
     t0 = time.perf_counter()

@@ -37,6 +37,13 @@ ALIGN_MODELS = (
     ("homography", "Perspective"),
 )
 """Alignment motion models of :func:`mffgui.core.align.align_stack`, with labels."""
+ALIGN_INTERPOLATIONS = (
+    ("linear", "Linear"),
+    ("cubic", "Cubic"),
+    ("lanczos", "Lanczos"),
+    ("nearest", "Nearest"),
+)
+"""Resampling kernels of :data:`mffgui.core.align.INTERPOLATIONS`, with labels."""
 DEVICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA"), ("mps", "MPS"))
 HIDDEN_FIELDS = {"device"}  # chosen by the device selector for every network method
 
@@ -245,12 +252,16 @@ class MethodPanel(QWidget):
         ``auto``/``cpu``/``cuda``/``mps``.
     alignChanged(str)
         Alignment motion model, ``""`` = off.
+    alignOptionsChanged(str, bool)
+        Alignment resampling kernel and whether to crop to the common area (``False``: keep the
+        full size; fusion ignores each frame's invalid border).
     """
 
     methodChanged = Signal(str)
     paramsEdited = Signal()
     deviceChanged = Signal(str)
     alignChanged = Signal(str)
+    alignOptionsChanged = Signal(str, bool)
 
     def __init__(self, methods: list[MethodInfo], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -283,6 +294,22 @@ class MethodPanel(QWidget):
                               "area")
         self.align.currentIndexChanged.connect(
             lambda _i: self.alignChanged.emit(self.align.currentData()))
+        self.align_interp = QComboBox()
+        for key, text in ALIGN_INTERPOLATIONS:
+            self.align_interp.addItem(text, key)
+        self.align_interp.setToolTip("How the aligned frames are resampled")
+        self.align_full = QCheckBox("Keep full size")
+        self.align_full.setToolTip("Keep the whole reference frame instead of cropping to the "
+                                   "area every frame covers; where a frame has no data, fusion "
+                                   "uses only the frames that do")
+        self.align_options = QWidget()
+        opts = QHBoxLayout(self.align_options)
+        opts.setContentsMargins(0, 0, 0, 0)
+        opts.addWidget(self.align_interp)
+        opts.addWidget(self.align_full)
+        self.align_interp.currentIndexChanged.connect(lambda _i: self._emit_align_options())
+        self.align_full.toggled.connect(lambda _b: self._emit_align_options())
+        self.align.currentIndexChanged.connect(lambda _i: self._show_align_options())
         self.fuse_button = QPushButton("Fuse")
         self.fuse_button.setObjectName("fuseButton")
         self.fuse_button.setToolTip("Fuse the included images (Ctrl+Enter)")
@@ -292,6 +319,8 @@ class MethodPanel(QWidget):
         top.addRow("Method", self.combo)
         top.addRow(self.device_label, self.device)
         top.addRow("Align", self.align)
+        top.addRow(self.align_options)
+        self._show_align_options()
         lay.addLayout(top)
         lay.addWidget(self.description)
         lay.addWidget(self.form_host)
@@ -408,6 +437,28 @@ class MethodPanel(QWidget):
         """Choose the alignment model ``key`` (``""`` = off)."""
         idx = self.align.findData(key)
         self.align.setCurrentIndex(max(idx, 0))
+
+    @property
+    def align_interpolation(self) -> str:
+        """Resampling kernel of the alignment (``linear``, ``cubic``, ``lanczos``, ``nearest``)."""
+        return self.align_interp.currentData() or "linear"
+
+    @property
+    def align_crop(self) -> bool:
+        """Crop to the common area (``False``: keep the full size)."""
+        return not self.align_full.isChecked()
+
+    def set_align_options(self, interpolation: str, crop: bool) -> None:
+        """Choose the alignment resampling kernel and crop mode."""
+        idx = self.align_interp.findData(interpolation)
+        self.align_interp.setCurrentIndex(max(idx, 0))
+        self.align_full.setChecked(not crop)
+
+    def _emit_align_options(self) -> None:
+        self.alignOptionsChanged.emit(self.align_interpolation, self.align_crop)
+
+    def _show_align_options(self) -> None:
+        self.align_options.setVisible(bool(self.align_choice) and not self.align.isHidden())
 
     # ------------------------------------------------------------------ device
     @property

@@ -15,7 +15,11 @@ THUMB = 64
 
 
 def describe(source: Source) -> str:
-    """Two-line label: name, then size, channels and bit depth (or the problem)."""
+    """Label: name, then size, channels and bit depth (or the problem), then the alignment.
+
+    The third line appears after an aligned fusion: the frame's shift (scale, rotation) and
+    correlation, or a flag when its alignment failed and it was left out.
+    """
     if source.problem:
         return f"{source.name}\n⚠ {source.problem}"
     m = source.meta
@@ -25,7 +29,10 @@ def describe(source: Source) -> str:
     line = f"{m.width}×{m.height} · {colour} · {m.bit_depth}-bit"
     if source.warning:
         line += " · ⚠ size differs"
-    return f"{source.name}\n{line}"
+    text = f"{source.name}\n{line}"
+    if source.alignment is not None:
+        text += f"\n{source.alignment.summary}"
+    return text
 
 
 class SourceList(QListWidget):
@@ -102,6 +109,10 @@ class SourceList(QListWidget):
                 elif s.warning:
                     tip += f"\n{s.warning}"
                     item.setForeground(QBrush(QColor(230, 150, 30)))
+                if s.alignment is not None and not s.problem:
+                    tip += f"\n{s.alignment.detail}"
+                    if s.alignment.excluded:
+                        item.setForeground(QBrush(QColor(230, 150, 30)))
                 item.setToolTip(tip)
                 self.addItem(item)
                 if s.id in selected:
