@@ -8,7 +8,14 @@ environment variable ``MFFGUI_DATA_DIR`` replaces the data folder, e.g. for test
 ``date``, validation ``metrics``, epochs, and the training run it came from (``source``).
 
 The network methods take such an entry's :attr:`WeightsEntry.path` as their ``weights``
-parameter; the method panel lists the entries as variants ("GACN — my microscope").
+parameter; the method panel lists the entries as variants ("GACN — my microscope"). Renaming
+an entry also rewrites the name (and notes) in the weights file's metadata, so exported files
+carry the new name.
+
+The Train dialog's resumable runs live in :func:`runs_dir`: a checkpoint ``<arch>-<date>.pt``
+(plus ``.best.pt``) and a JSON side file ``<arch>-<date>.json`` (:class:`TrainingRun`: date,
+state, epochs, the dialog's settings, the library id once saved); :func:`list_runs` finds them
+after a restart and :func:`delete_run` removes one.
 """
 
 from __future__ import annotations
@@ -42,6 +49,173 @@ def data_dir() -> Path:
 def runs_dir() -> Path:
     """Where the Train dialog keeps its resumable training checkpoints."""
     return data_dir() / "runs"
+
+
+RUN_INFO_SUFFIX = ".json"
+
+
+def run_info_path(run: str | Path) -> Path:
+    """The JSON side file the Train dialog keeps next to a run's checkpoint (``run.json``)."""
+    return Path(run).with_suffix(RUN_INFO_SUFFIX)
+
+
+@dataclass
+class TrainingRun:
+    """A training run of the Train dialog found in :func:`runs_dir`.
+
+    Attributes
+    ----------
+    path : Path
+        The resumable checkpoint (``<arch>-<date>.pt``).
+    arch : str
+        ``"gacn"`` or ``"fusion2void"``.
+    created : str
+        ISO 8601 time the run was started.
+    state : str
+        Last state the dialog saw: ``running`` (the app ended during the run),
+        ``stopped``, ``crashed``, ``failed`` or ``done``.
+    epoch : int
+        Epochs completed at the last checkpoint.
+    step : int
+        Steps of the unfinished epoch in that checkpoint.
+    epochs : int
+        Epochs the run was asked for.
+    settings : dict
+        The dialog's settings (data folders, validation folder, name, notes, ...).
+    saved_id : str
+        Library id of the weights saved from the run ("" when none).
+    """
+
+    path: Path
+    arch: str
+    created: str = ""
+    state: str = ""
+    epoch: int = 0
+    step: int = 0
+    epochs: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+    saved_id: str = ""
+
+    @property
+    def label(self) -> str:
+        """``"2024-05-01 14:03 · GACN · epoch 3/30 · stopped"``."""
+        when = self.created.replace("T", " ")[:16] or "?"
+        epochs = f"/{self.epochs}" if self.epochs else ""
+        state = {"running": "interrupted"}.get(self.state, self.state or "?")
+        saved = " · saved" if self.saved_id else ""
+        return (f"{when} · {ARCH_TITLES.get(self.arch, self.arch)} · "
+                f"epoch {self.epoch}{epochs} · {state}{saved}")
+
+    @property
+    def finished_and_saved(self) -> bool:
+        """Whether the run finished and its weights are in the library (safe to delete)."""
+        return self.state == "done" and bool(self.saved_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The side-file record (``path`` excluded)."""
+        d = asdict(self)
+        d.pop("path")
+        return d
+
+
+def write_run_info(run: TrainingRun) -> None:
+    """Write a run's side file atomically (errors are ignored: it only helps resuming)."""
+    p = run_info_path(run.path)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(run.to_json(), indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, p)
+    except OSError:
+        pass
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_run(path: str | Path) -> TrainingRun:
+    """The run of checkpoint ``path``, from its side file (or guessed from its name
+    ``<arch>-<YYYYmmdd-HHMMSS>.pt`` and modification time)."""
+    p = Path(path)
+    rec: dict[str, Any] = {}
+    try:
+        obj = json.loads(run_info_path(p).read_text(encoding="utf-8"))
+        rec = obj if isinstance(obj, dict) else {}
+    except (OSError, ValueError):
+        pass
+    arch = str(rec.get("arch") or p.stem.split("-")[0])
+    created = str(rec.get("created") or "")
+    stamp = re.search(r"(\d{8}-\d{6})$", p.stem)
+    if not created and stamp:
+        try:
+            created = _dt.datetime.strptime(stamp.group(1), "%Y%m%d-%H%M%S").isoformat()
+        except ValueError:
+            created = ""
+    if not created:
+        try:
+            created = _dt.datetime.fromtimestamp(p.stat().st_mtime).isoformat(timespec="seconds")
+        except OSError:
+            created = ""
+
+    def _int(key: str) -> int:
+        try:
+            return int(rec.get(key) or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    settings = rec.get("settings")
+    return TrainingRun(p, arch, created, str(rec.get("state") or ""), _int("epoch"),
+                       _int("step"), _int("epochs"),
+                       dict(settings) if isinstance(settings, dict) else {},
+                       str(rec.get("saved_id") or ""))
+
+
+def list_runs(folder: str | Path | None = None,
+              library: WeightsLibrary | None = None) -> list[TrainingRun]:
+    """The resumable runs in ``folder`` (default :func:`runs_dir`), newest first.
+
+    A run whose side file names no saved weights but whose checkpoint (or its best epoch) is
+    the source of a library entry counts as saved.
+    """
+    root = Path(folder) if folder is not None else runs_dir()
+    try:
+        files = [q for q in root.iterdir() if q.is_file() and q.suffix == ".pt"
+                 and not q.name.startswith(".") and not q.stem.endswith(".best")]
+    except OSError:
+        return []
+    sources: dict[str, str] = {}
+    try:
+        for e in (library or WeightsLibrary()).entries():
+            if e.source:
+                sources[e.source] = e.id
+    except MffError:
+        pass
+    runs = []
+    for f in files:
+        run = read_run(f)
+        if not run.saved_id:
+            best = f.with_name(f"{f.stem}.best{f.suffix}")
+            run.saved_id = sources.get(str(f)) or sources.get(str(best)) or ""
+        runs.append(run)
+    runs.sort(key=lambda r: (r.created, r.path.name), reverse=True)
+    return runs
+
+
+def delete_run(path: str | Path) -> None:
+    """Delete a run: its checkpoint, best-epoch copy and side file.
+
+    Raises
+    ------
+    MffError
+        A file that could not be removed.
+    """
+    p = Path(path)
+    for q in (p, p.with_name(f"{p.stem}.best{p.suffix or '.pt'}"), run_info_path(p)):
+        try:
+            q.unlink(missing_ok=True)
+        except OSError as exc:
+            raise MffError(f"cannot delete the training run ({exc.strerror or exc})",
+                           q) from None
 
 
 @dataclass
@@ -232,7 +406,8 @@ class WeightsLibrary:
         name = name.strip()
         if not name:
             raise MffError("a name for the trained weights is required")
-        self.get(entry_id)
+        entry = self.get(entry_id)
+        self._rewrite_meta(entry, name, notes)
         records = self._read()
         for r in records:
             if r.get("id") == entry_id:
@@ -241,6 +416,25 @@ class WeightsLibrary:
                     r["notes"] = notes
         self._write(records)
         return self.get(entry_id)
+
+    @staticmethod
+    def _rewrite_meta(entry: WeightsEntry, name: str, notes: str | None) -> None:
+        """Store the new name (and notes) in the weights file's own metadata, atomically, so
+        that an exported file carries them too."""
+        from mffgui.models.weights import load_checkpoint, save_checkpoint
+
+        ck = load_checkpoint(entry.path, entry.arch)
+        meta = dict(ck.meta)
+        if meta.get("name") == name and (notes is None or meta.get("notes") == notes):
+            return
+        meta["name"] = name
+        if notes is not None:
+            meta["notes"] = notes
+        try:
+            save_checkpoint(entry.path, entry.arch, ck.state_dict, ck.model_args, meta)
+        except OSError as exc:
+            raise WeightsError(f"cannot update the weights file ({exc.strerror or exc})",
+                               entry.path) from None
 
     def export(self, entry_id: str, dest: str | Path) -> Path:
         """Copy an entry's weights file to ``dest`` (a file, or a folder), atomically.

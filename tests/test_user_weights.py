@@ -131,3 +131,65 @@ def test_missing_file_is_not_listed(lib, tmp_path):
     e = lib.add(src, "gacn", "x")
     e.path.unlink()
     assert lib.entries() == []
+
+
+def test_rename_updates_the_name_inside_the_weights_file(lib, tmp_path):
+    src = tmp_path / "run.pt"
+    sd = _training_checkpoint(src)
+    e = lib.add(src, "gacn", "old name", "old notes")
+    assert load_checkpoint(e.path, "gacn").meta["name"] == "old name"
+    lib.rename(e.id, "new name", "new notes")
+    ck = load_checkpoint(lib.get(e.id).path, "gacn")
+    assert ck.meta["name"] == "new name"
+    assert ck.meta["notes"] == "new notes"
+    assert ck.meta["data"] == META["data"]  # the rest of the metadata is kept
+    for k, v in sd.items():
+        assert torch.equal(ck.state_dict[k], v)
+    # An exported copy carries the new name; renaming without notes keeps the notes.
+    lib.rename(e.id, "third")
+    out = lib.export(e.id, tmp_path)
+    exported = load_checkpoint(out, "gacn").meta
+    assert (exported["name"], exported["notes"]) == ("third", "new notes")
+
+
+def test_training_runs_are_listed_with_their_info_and_deleted(lib):
+    from mffgui.user_weights import (
+        TrainingRun,
+        delete_run,
+        list_runs,
+        run_info_path,
+        runs_dir,
+        write_run_info,
+    )
+
+    runs = runs_dir()
+    runs.mkdir(parents=True)
+    old, new, bare = (runs / "gacn-20260101-100000.pt", runs / "gacn-20260102-100000.pt",
+                      runs / "fusion2void-20260103-100000.pt")
+    for p in (old, new, bare):
+        _training_checkpoint(p)
+    write_run_info(TrainingRun(old, "gacn", "2026-01-01T10:00:00", "done", 4, 0, 4,
+                               {"sharp": ["/x"]}))
+    write_run_info(TrainingRun(new, "gacn", "2026-01-02T10:00:00", "stopped", 2, 1, 9))
+    (runs / "gacn-20260101-100000.best.pt").write_bytes(old.read_bytes())
+    found = list_runs()
+    assert [r.path for r in found] == [bare, new, old]  # newest first, .best.pt not a run
+    by_path = {r.path: r for r in found}
+    assert by_path[new].label.endswith("GACN · epoch 2/9 · stopped")
+    assert by_path[new].step == 1
+    assert by_path[old].settings == {"sharp": ["/x"]}
+    assert by_path[bare].arch == "fusion2void"  # no side file: guessed from the name
+    assert by_path[bare].created == "2026-01-03T10:00:00"
+    assert not any(r.finished_and_saved for r in found)
+    # Saving the best epoch to the library makes the finished run "saved".
+    entry = lib.add(runs / "gacn-20260101-100000.best.pt", "gacn", "mine")
+    saved = {r.path: r for r in list_runs()}
+    assert saved[old].saved_id == entry.id
+    assert saved[old].finished_and_saved
+    assert not saved[new].finished_and_saved
+    delete_run(old)
+    assert not old.exists()
+    assert not run_info_path(old).exists()
+    assert not (runs / "gacn-20260101-100000.best.pt").exists()
+    assert lib.get(entry.id).path.is_file()  # the library copy stays
+    assert [r.path for r in list_runs()] == [bare, new]

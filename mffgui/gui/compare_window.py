@@ -122,7 +122,11 @@ class CompareWindow(QMainWindow):
     ground_truth : Path, optional
         Reference image for PSNR/SSIM; default: looked up next to the frames.
     device : str
-        Device for network methods.
+        Device for network methods; the device selector starts there (the main window's
+        current device) when that device is available.
+    devices : list of str, optional
+        The available torch devices (the main window's probe); the others are disabled in the
+        device selector, like in the main window. ``None``: not probed yet, all enabled.
 
     Signals
     -------
@@ -140,7 +144,8 @@ class CompareWindow(QMainWindow):
 
     def __init__(self, frames: Sequence[FrameKey], metas: Sequence[ImageMeta],
                  params: dict[str, Params] | None = None, ground_truth: Path | None = None,
-                 device: str = "auto", parent: QWidget | None = None) -> None:
+                 device: str = "auto", parent: QWidget | None = None,
+                 devices: Sequence[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("mffgui — compare methods")
         self.setWindowFlag(Qt.WindowType.Window, True)
@@ -162,6 +167,7 @@ class CompareWindow(QMainWindow):
         self.exporting = False
         self._build()
         self.set_stack(frames, metas, ground_truth, params)
+        self.set_devices(devices, device)
         if parent is not None:
             # Closing the main window destroys this one: stop its threads first.
             parent.installEventFilter(self)
@@ -328,6 +334,24 @@ class CompareWindow(QMainWindow):
             "PSNR and SSIM)")
         self.runs_panel.set_methods(list_methods(), params)
         self._clear_results()
+
+    def set_devices(self, available: Sequence[str] | None, device: str | None = None) -> None:
+        """Disable the unavailable devices in the selector and choose ``device`` if it is
+        available (else Auto).
+
+        Parameters
+        ----------
+        available : sequence of str or None
+            Available devices (``"cpu"``, ``"cuda"``, ``"mps"``); ``None`` leaves all enabled.
+        device : str, optional
+            Device to select (default: keep the current one).
+        """
+        editor = self.runs_panel.editor
+        if available is not None:
+            editor.set_available_devices(list(available))
+        if device is not None:
+            editor.set_device(device)
+        self.device = editor.device_choice
 
     def add_run(self, method: str, params: Params, label: str | None = None,
                 checked: bool = True) -> CompareRun:
@@ -748,11 +772,16 @@ def open_compare(main: Any) -> CompareWindow | None:
             win.isVisible()  # raises when the C++ window is gone
     except RuntimeError:
         win = None
+    devices = getattr(main, "devices", None)
     if win is None:
-        win = CompareWindow(frames, metas, params, device=c.device, parent=main)
+        win = CompareWindow(frames, metas, params, device=c.device, parent=main,
+                            devices=devices)
         main._compare_window = win
-    elif (win.frames, win.metas) != (frames, metas):
-        win.set_stack(frames, metas, None, params)
+    else:
+        if (win.frames, win.metas) != (frames, metas):
+            win.set_stack(frames, metas, None, params)
+        if not win.running:
+            win.set_devices(devices, c.device)
     win.show()
     win.raise_()
     win.activateWindow()

@@ -9,6 +9,7 @@ thread. Only immutable objects cross threads (through the mailbox of :mod:`mffgu
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -29,6 +30,8 @@ from mffgui.types import FusionResult, ImageMeta, Stack
 if TYPE_CHECKING:
     from mffgui.compare import CompareEntry
     from mffgui.methods.base import Params
+
+log = logging.getLogger(__name__)
 
 SLOW_METRICS = ("QP",)
 """Metrics left out by default: phase congruency takes seconds per result."""
@@ -204,6 +207,25 @@ def score_result(fused: np.ndarray, data: StackData, metrics: Sequence[str]) -> 
     return score(fused, list(data.grays), data.ground_truth, metrics)
 
 
+def run_error_text(err: BaseException) -> str:
+    """One-line message for a run that raised something other than :class:`MffError`.
+
+    Parameters
+    ----------
+    err : BaseException
+        What the method raised (e.g. a ``RuntimeError`` from torch).
+
+    Returns
+    -------
+    str
+        ``"<ExceptionType>: <first line of the message>"`` (at most 300 characters).
+    """
+    text = str(err).strip().splitlines()
+    first = text[0] if text else ""
+    msg = f"{type(err).__name__}: {first}" if first else type(err).__name__
+    return msg if len(msg) <= 300 else msg[:299] + "…"
+
+
 def run_compare(request: CompareRequest, progress: ProgressCb, cancel: CancelToken,
                 on_run: Callable[[RunOutcome, StackData], None] | None = None) -> CompareOutcome:
     """Fuse the stack with every run of ``request`` and score each result (worker thread).
@@ -227,7 +249,8 @@ def run_compare(request: CompareRequest, progress: ProgressCb, cancel: CancelTok
     Cancelled
         When cancelled (runs already reported through ``on_run`` stay valid).
     MffError
-        The stack could not be read. A failing method only marks its own run.
+        The stack could not be read. A failing method (any exception but :class:`Cancelled`)
+        only marks its own run.
     """
     from mffgui.methods import get_method
 
@@ -253,6 +276,11 @@ def run_compare(request: CompareRequest, progress: ProgressCb, cancel: CancelTok
                               progress=lambda d, t, s="", sub=sub, tag=tag:
                               sub(d, t, f"{tag}: {s}" if s else tag),
                               cancel=cancel)
+            seconds = time.perf_counter() - t0
+            cancel.raise_if_cancelled()
+            progress((i + 0.85) * span, 1.0, f"{tag}: scoring")
+            scores = score_result(res.fused, data, request.metrics)
+            out = RunOutcome(i, run, res, seconds, scores, fused_qimage(res.fused))
         except Cancelled:
             raise
         except MemoryError:
@@ -260,12 +288,9 @@ def run_compare(request: CompareRequest, progress: ProgressCb, cancel: CancelTok
                              error="not enough memory; try a classical method or fewer images")
         except MffError as err:
             out = RunOutcome(i, run, None, math.nan, error=str(err))
-        else:
-            seconds = time.perf_counter() - t0
-            cancel.raise_if_cancelled()
-            progress((i + 0.85) * span, 1.0, f"{tag}: scoring")
-            scores = score_result(res.fused, data, request.metrics)
-            out = RunOutcome(i, run, res, seconds, scores, fused_qimage(res.fused))
+        except Exception as err:  # any other failure marks only this run's row
+            log.warning("compare run %s failed", run.label, exc_info=True)
+            out = RunOutcome(i, run, None, math.nan, error=run_error_text(err))
         outs.append(out)
         if on_run is not None:
             on_run(out, data)
@@ -442,5 +467,5 @@ class CompareWorker(TaskWorker):
 
 __all__ = ["REPORT_FILES", "SLOW_METRICS", "CompareOutcome", "CompareRequest", "CompareRun",
            "CompareWorker", "RegionRequest", "RegionScores", "RunOutcome", "StackData", "crop",
-           "entries", "fused_qimage", "load_stack_data", "run_compare", "run_region_scores",
-           "safe_stem", "score_result", "write_report"]
+           "entries", "fused_qimage", "load_stack_data", "run_compare", "run_error_text",
+           "run_region_scores", "safe_stem", "score_result", "write_report"]

@@ -293,6 +293,7 @@ class MainWindow(QMainWindow):
         mp.paramsEdited.connect(self._on_params_edited)
         mp.deviceChanged.connect(self._on_device_changed)
         mp.alignChanged.connect(self._on_align_changed)
+        mp.alignOptionsChanged.connect(self._on_align_options_changed)
         mp.fuse_button.clicked.connect(self.fuse)
         self.results.hovered.connect(self._on_hover)
 
@@ -311,6 +312,9 @@ class MainWindow(QMainWindow):
             self.load_methods()
         self.method_panel.set_align(s.align)
         self.controller.align = self.method_panel.align_choice
+        self.method_panel.set_align_options(s.align_interpolation, s.align_crop)
+        self._on_align_options_changed(self.method_panel.align_interpolation,
+                                       self.method_panel.align_crop)
         dev = device or s.device
         self.method_panel.set_device(dev)
         self.controller.device = dev
@@ -439,6 +443,12 @@ class MainWindow(QMainWindow):
     def _on_align_changed(self, model: str) -> None:
         self.controller.align = model
         self.settings.align = model
+
+    def _on_align_options_changed(self, interpolation: str, crop: bool) -> None:
+        self.controller.align_interpolation = interpolation
+        self.controller.align_crop = crop
+        self.settings.align_interpolation = interpolation
+        self.settings.align_crop = crop
 
     def _on_device_changed(self, device: str) -> None:
         self.controller.device = device
@@ -626,8 +636,14 @@ class MainWindow(QMainWindow):
         save_settings(s, self._settings_file)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Save settings, cancel work and wait for the worker threads."""
+        """Save settings, stop a training run (it saves), cancel work and wait for the worker
+        threads."""
         self.save_settings()
+        # --- training (issue 10): a running trainer gets Stop and a few seconds to save ---
+        from mffgui.gui.training_dialog import shutdown_training
+
+        shutdown_training(self)
+        # --- end training ---
         self.controller.shutdown()
         super().closeEvent(event)
 

@@ -9,6 +9,13 @@ latest checkpoint (in a worker thread). Stop sends ``stop`` on the process's std
 saves and exits. A stopped, failed or killed run resumes from its last checkpoint
 (``--resume``). Finished (or explicitly saved) weights go to the user's weights library
 (:mod:`mffgui.user_weights`) and appear as variants of the network method.
+
+Runs live in :func:`mffgui.user_weights.runs_dir` with a JSON side file (network, date, epoch,
+the dialog's settings), so *Previous runs* can resume a run of an earlier session (stopped,
+crashed, or cut short by closing the app) and delete the runs that finished and were saved.
+Opened from the main window, the data is pre-filled with the folder(s) of the loaded stack, so
+Start works at once. Closing the app during a run sends Stop and waits a few seconds (the
+event loop keeps running) for the trainer to save.
 """
 
 from __future__ import annotations
@@ -23,7 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QPointF, QProcess, QProcessEnvironment, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QEventLoop,
+    QPointF,
+    QProcess,
+    QProcessEnvironment,
+    QRectF,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -51,7 +67,15 @@ from PySide6.QtWidgets import (
 from mffgui.core.progress import CancelToken
 from mffgui.errors import MffError
 from mffgui.gui.worker import TaskRunner, TaskWorker, take
-from mffgui.user_weights import WeightsLibrary, runs_dir
+from mffgui.user_weights import (
+    TrainingRun,
+    WeightsLibrary,
+    delete_run,
+    list_runs,
+    read_run,
+    runs_dir,
+    write_run_info,
+)
 
 NETWORKS = (("gacn", "GACN (supervised, synthetic pairs)"),
             ("fusion2void", "Fusion2Void (unsupervised, your stacks and/or sharp images)"))
@@ -59,6 +83,10 @@ PREVIEW_SIZE = 160
 """Longer side of the preview pair, in pixels (keeps the per-epoch preview fast on a CPU)."""
 STOP_GRACE_MS = 120_000
 """How long Stop waits for the trainer to save before terminating it."""
+STOP_ON_CLOSE_MS = 8_000
+"""How long closing the dialog (or the app) waits for a stopped trainer to save."""
+KILL_WAIT_MS = 2_000
+"""How long to wait for the trainer after SIGTERM, then after SIGKILL, when closing."""
 
 
 def task_defaults(arch: str) -> dict[str, Any]:
@@ -369,6 +397,8 @@ class TrainingDialog(QDialog):
         self.proc: QProcess | None = None
         self.run_path: Path | None = None
         self.run_arch = ""
+        self.run_record: TrainingRun | None = None
+        self._auto_folders: list[str] = []
         self.events: list[dict[str, Any]] = []
         self.loss_points: list[tuple[int, float]] = []
         self.val_history: list[dict[str, Any]] = []
@@ -391,9 +421,9 @@ class TrainingDialog(QDialog):
         self._stop_timer.setSingleShot(True)
         self._stop_timer.timeout.connect(self._stop_overdue)
         self._build()
-        for f in folders or []:
-            self.sharp_list.add_path(f)
         self._on_network()
+        self.set_default_folders(folders or [])
+        self.refresh_runs()
         self._set_state("idle")
 
     # ------------------------------------------------------------------ layout
@@ -545,8 +575,31 @@ class TrainingDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.close_button)
 
+        self.previous = QComboBox()
+        self.previous.setToolTip("Runs of earlier sessions in your data folder: date, network, "
+                                 "epochs done, how the run ended")
+        self.previous.currentIndexChanged.connect(lambda _i: self._update_run_buttons())
+        self.resume_previous_button = QPushButton("Resume previous run")
+        self.resume_previous_button.setToolTip("Continue the chosen run from its last "
+                                               "checkpoint, with its data and settings")
+        self.resume_previous_button.clicked.connect(lambda: self.resume_run())
+        self.delete_run_button = QPushButton("Delete run")
+        self.delete_run_button.setToolTip("Delete the chosen run's checkpoints (weights saved "
+                                          "to your library stay)")
+        self.delete_run_button.clicked.connect(self._delete_chosen_run)
+        self.clean_button = QPushButton("Clean up saved runs")
+        self.clean_button.setToolTip("Delete the checkpoints of every run that finished and "
+                                     "whose weights are in your library")
+        self.clean_button.clicked.connect(lambda: self.clean_up_runs())
+        previous = QGroupBox("Previous runs")
+        prow = QHBoxLayout(previous)
+        prow.addWidget(self.previous, 1)
+        for b in (self.resume_previous_button, self.delete_run_button, self.clean_button):
+            prow.addWidget(b)
+
         lay = QVBoxLayout(self)
         lay.addWidget(setup)
+        lay.addWidget(previous)
         lay.addWidget(live, 1)
         lay.addLayout(buttons)
         self.setSizeGripEnabled(True)
@@ -567,6 +620,16 @@ class TrainingDialog(QDialog):
         self.stacks_row.setEnabled(f2v)
         self.stacks_label.setEnabled(f2v)
         self._fill_init()
+
+    def set_default_folders(self, folders: list[str]) -> None:
+        """Use ``folders`` (e.g. those of the loaded stack) as the training data, unless the
+        user chose other data or a run is in progress."""
+        if self.running or self.sharp_list.paths() not in ([], self._auto_folders):
+            return
+        self.sharp_list.clear()
+        for f in folders:
+            self.sharp_list.add_path(f)
+        self._auto_folders = self.sharp_list.paths()
 
     def _fill_init(self) -> None:
         from mffgui.models.weights import bundled_weights
@@ -623,7 +686,9 @@ class TrainingDialog(QDialog):
         sharp, stacks = self.sharp_list.paths(), self.stacks_list.paths()
         if arch != "fusion2void":
             stacks = []
-        if not sharp and not stacks:
+        if resume:
+            sharp, stacks = [], []  # the checkpoint keeps the run's data folders
+        elif not sharp and not stacks:
             raise MffError("add at least one folder of training images"
                            + (" (sharp images or your stacks)" if arch == "fusion2void" else
                               " (sharp, in-focus images)"))
@@ -691,6 +756,10 @@ class TrainingDialog(QDialog):
         self.epoch = self.step = self.global_step = 0
         self.saved_entry_id = ""
         self._preview_pair = None
+        self.run_record = TrainingRun(
+            self.run_path, self.run_arch,
+            _dt.datetime.now().isoformat(timespec="seconds"), "running",
+            epochs=self.epochs.value(), settings=self.settings())
         self._launch(args)
         return True
 
@@ -704,8 +773,172 @@ class TrainingDialog(QDialog):
         except MffError as err:
             self._report(str(err), error=True)
             return False
+        if self.run_record is None or self.run_record.path != self.run_path:
+            self.run_record = read_run(self.run_path)
+            self.run_record.arch = self.run_arch
+        self.run_record.epochs = self.epochs.value()
         self._launch(args)
         return True
+
+    # ------------------------------------------------------------------ previous runs
+    def settings(self) -> dict[str, Any]:
+        """The dialog's settings, as kept in a run's side file."""
+        return {"sharp": self.sharp_list.paths(), "stacks": self.stacks_list.paths(),
+                "val": self.val_edit.text().strip(), "name": self.name_edit.text().strip(),
+                "notes": self.notes_edit.text().strip(), "keep_best": self.keep_best.isChecked(),
+                "device": self.device.currentData(), "minutes": self.minutes.value(),
+                "threads": self.threads.value(), "log_every": self.log_every.value(),
+                "options": self.extra_edit.text()}
+
+    def apply_settings(self, arch: str, settings: dict[str, Any]) -> None:
+        """Show the settings of a run (``settings()`` of the dialog that started it)."""
+        idx = self.network.findData(arch)
+        if idx >= 0:
+            self.network.setCurrentIndex(idx)
+        for lst, key in ((self.sharp_list, "sharp"), (self.stacks_list, "stacks")):
+            paths = settings.get(key)
+            if isinstance(paths, list):
+                lst.clear()
+                for f in paths:
+                    lst.add_path(str(f))
+        self._auto_folders = []
+        for edit, key in ((self.val_edit, "val"), (self.name_edit, "name"),
+                          (self.notes_edit, "notes"), (self.extra_edit, "options")):
+            if isinstance(settings.get(key), str):
+                edit.setText(settings[key])
+        if isinstance(settings.get("keep_best"), bool):
+            self.keep_best.setChecked(settings["keep_best"])
+        didx = self.device.findData(settings.get("device"))
+        if didx >= 0:
+            self.device.setCurrentIndex(didx)
+        for spin, key in ((self.minutes, "minutes"), (self.threads, "threads"),
+                          (self.log_every, "log_every")):
+            if isinstance(settings.get(key), int | float) and not isinstance(
+                    settings.get(key), bool):
+                spin.setValue(type(spin.value())(settings[key]))
+
+    def previous_runs(self) -> list[TrainingRun]:
+        """The runs listed under *Previous runs* (newest first)."""
+        return [self.previous.itemData(i) for i in range(self.previous.count())
+                if isinstance(self.previous.itemData(i), TrainingRun)]
+
+    def refresh_runs(self) -> None:
+        """Re-read the runs folder into the *Previous runs* list."""
+        current = self.chosen_run()
+        self.previous.blockSignals(True)
+        self.previous.clear()
+        runs = [r for r in list_runs(library=self.library)
+                if not (self.running and r.path == self.run_path)]
+        for r in runs:
+            self.previous.addItem(r.label, r)
+            self.previous.setItemData(self.previous.count() - 1, str(r.path),
+                                      Qt.ItemDataRole.ToolTipRole)
+        if not runs:
+            self.previous.addItem("No earlier runs", None)
+        idx = next((i for i, r in enumerate(runs) if current is not None
+                    and r.path == current.path), 0)
+        self.previous.setCurrentIndex(idx)
+        self.previous.blockSignals(False)
+        self._update_run_buttons()
+
+    def chosen_run(self) -> TrainingRun | None:
+        """The run chosen under *Previous runs* (``None`` when there is none)."""
+        data = self.previous.currentData() if hasattr(self, "previous") else None
+        return data if isinstance(data, TrainingRun) else None
+
+    def resume_run(self, path: str | Path | None = None, epochs: int | None = None) -> bool:
+        """Resume an earlier run (default: the chosen one) with its data and settings.
+
+        Parameters
+        ----------
+        path : path, optional
+            The run's checkpoint; default: the run chosen under *Previous runs*.
+        epochs : int, optional
+            Total epochs; default: those the run was started with (Stop, raise *Epochs* and
+            Resume to train longer).
+
+        Returns
+        -------
+        bool
+            Whether the trainer was started; it continues from the run's last checkpoint.
+        """
+        if self.running:
+            return False
+        run = read_run(path) if path is not None else self.chosen_run()
+        if run is None or not run.path.is_file():
+            self._report("There is no saved run to resume.", error=True)
+            return False
+        self.apply_settings(run.arch, run.settings)
+        self.run_path, self.run_arch, self.run_record = run.path, run.arch, run
+        total = epochs if epochs is not None else run.epochs
+        if total:
+            self.epochs.setValue(max(int(total), self.epochs.minimum()))
+        self.curve.clear()
+        self.loss_points.clear()
+        self.val_history.clear()
+        self.events.clear()
+        self.epoch, self.step, self.global_step = run.epoch, run.step, 0
+        self.saved_entry_id = run.saved_id
+        self._preview_pair = None
+        return self.resume()
+
+    def delete_run(self, path: str | Path) -> bool:
+        """Delete a run's checkpoints and side file (not the run in progress)."""
+        p = Path(path)
+        if self.running and p == self.run_path:
+            self._report("The run in progress cannot be deleted; stop it first.", error=True)
+            return False
+        try:
+            delete_run(p)
+        except MffError as err:
+            self._report(str(err), error=True)
+            return False
+        if p == self.run_path:
+            self.run_path, self.run_record = None, None
+            self._set_state(self.state)
+        self.refresh_runs()
+        return True
+
+    def clean_up_runs(self) -> int:
+        """Delete every listed run that finished and whose weights are in the library.
+
+        Returns
+        -------
+        int
+            How many runs were deleted.
+        """
+        n = 0
+        for r in list_runs(library=self.library):
+            if r.finished_and_saved and not (self.running and r.path == self.run_path):
+                if self.delete_run(r.path):
+                    n += 1
+        self.refresh_runs()
+        self._report(f"Deleted {n} finished and saved run{'s' if n != 1 else ''}.")
+        return n
+
+    def _delete_chosen_run(self) -> None:
+        run = self.chosen_run()
+        if run is not None:
+            self.delete_run(run.path)
+
+    def _update_run_buttons(self) -> None:
+        if not hasattr(self, "clean_button"):
+            return
+        run = self.chosen_run()
+        busy = self.running
+        self.resume_previous_button.setEnabled(run is not None and not busy)
+        self.delete_run_button.setEnabled(run is not None
+                                          and not (busy and run.path == self.run_path))
+        self.clean_button.setEnabled(any(r.finished_and_saved for r in self.previous_runs()))
+
+    def _save_record(self, state: str | None = None) -> None:
+        rec = self.run_record
+        if rec is None or self.run_path is None or rec.path != self.run_path:
+            return
+        if state is not None:
+            rec.state = state
+        rec.saved_id = self.saved_entry_id or rec.saved_id
+        write_run_info(rec)
 
     def _launch(self, args: list[str]) -> None:
         assert self.run_path is not None
@@ -809,6 +1042,10 @@ class TrainingDialog(QDialog):
             self._show_metrics()
             self._update_eta(None)
         elif name == "checkpoint":
+            if self.run_record is not None:
+                self.run_record.epoch = int(ev.get("epoch", self.epoch))
+                self.run_record.step = int(ev.get("step", 0))
+                self._save_record()
             if ev.get("reason") == "epoch":
                 self._request_preview(str(ev.get("path")), int(ev.get("epoch", self.epoch)))
         elif name == "stopped":
@@ -956,6 +1193,7 @@ class TrainingDialog(QDialog):
             self._report(f"Could not save the weights: {err}", error=True)
             return ""
         self.saved_entry_id = entry.id
+        self._save_record()
         self._report(f"{self.message} Saved as “{entry.title}” — choose it in the method "
                      "panel's Weights list.".strip())
         self.weightsSaved.emit(entry.id)
@@ -965,6 +1203,8 @@ class TrainingDialog(QDialog):
     # ------------------------------------------------------------------ state
     def _set_state(self, state: str) -> None:
         self.state = state
+        if state in ("running", "stopped", "crashed", "failed", "done"):
+            self._save_record(state)
         busy = state in ("running", "stopping")
         resumable = (not busy and self.run_path is not None and self.run_path.is_file()
                      and state in ("stopped", "crashed", "failed", "done"))
@@ -976,6 +1216,10 @@ class TrainingDialog(QDialog):
         for w in (self.network, self.init_combo, self.sharp_list, self.stacks_list,
                   self.steps, self.batch, self.patch):
             w.setEnabled(not busy)
+        if state in ("running", "stopped", "crashed", "failed", "done"):
+            self.refresh_runs()
+        else:
+            self._update_run_buttons()
         self.stateChanged.emit(state)
 
     def _report(self, text: str, error: bool = False) -> None:
@@ -983,13 +1227,49 @@ class TrainingDialog(QDialog):
         self.status.setText(text)
         self.status.setStyleSheet("color: #c0392b;" if error else "")
 
+    def shutdown(self, timeout_ms: int = STOP_ON_CLOSE_MS) -> bool:
+        """Stop a running trainer cleanly before the dialog or the app closes.
+
+        Sends the ``stop`` line and waits up to ``timeout_ms`` for the trainer to save and exit,
+        in a local event loop (the windows keep painting; user input is held back). A trainer
+        still alive then gets SIGTERM (it saves too), then SIGKILL, :data:`KILL_WAIT_MS` each.
+
+        Returns
+        -------
+        bool
+            ``True`` when no trainer is left running (the run can be resumed later).
+        """
+        proc = self.proc
+        if self.running and proc is not None:
+            if self.state != "stopping":
+                proc.write(b"stop\n")
+                self._set_state("stopping")
+            self._report("Saving the training run before closing…")
+            loop = QEventLoop(self)
+            timer = QTimer(self)
+            timer.setSingleShot(True)
+            timer.timeout.connect(loop.quit)
+            proc.finished.connect(loop.quit)
+            timer.start(max(0, int(timeout_ms)))
+            if self.running:
+                loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+            timer.stop()
+            try:
+                proc.finished.disconnect(loop.quit)
+            except (RuntimeError, TypeError):
+                pass
+            if self.running:
+                proc.terminate()
+                if not proc.waitForFinished(KILL_WAIT_MS):
+                    proc.kill()
+                    proc.waitForFinished(KILL_WAIT_MS)
+        self._stop_timer.stop()
+        self._runner.shutdown(5_000)
+        return not self.running
+
     def closeEvent(self, event: Any) -> None:
-        if self.running and self.proc is not None:
-            self.proc.write(b"stop\n")
-            if not self.proc.waitForFinished(30_000):
-                self.proc.kill()
-                self.proc.waitForFinished(5_000)
-        self._runner.shutdown(10_000)
+        """Stop a running trainer (see :meth:`shutdown`) and the preview worker."""
+        self.shutdown()
         super().closeEvent(event)
 
 
@@ -1002,11 +1282,43 @@ def _duration(secs: float) -> str:
     return f"{secs // 3600} h {secs % 3600 // 60:02d} min"
 
 
+def stack_folders(window: Any) -> list[str]:
+    """Folders of the main window's included sources, in order; else the bundled sample's.
+
+    Parameters
+    ----------
+    window : MainWindow or None
+        Anything with ``controller.included_sources`` (sources with a ``path``).
+    """
+    out: list[str] = []
+    controller = getattr(window, "controller", None)
+    for src in getattr(controller, "included_sources", None) or []:
+        path = getattr(src, "path", None)
+        if path is not None and str(Path(path).parent) not in out:
+            out.append(str(Path(path).parent))
+    if not out:
+        from mffgui.resources import sample_stack_dir
+
+        try:
+            sample = sample_stack_dir()
+        except (OSError, MffError):
+            return out
+        if sample.is_dir():
+            out.append(str(sample))
+    return out
+
+
 def open_training_dialog(parent: QWidget | None = None,
                          folders: list[str] | None = None) -> TrainingDialog:
-    """Show the (non-modal) Train dialog; one per parent window."""
+    """Show the (non-modal) Train dialog; one per parent window.
+
+    ``folders`` become the training data unless the user picked other data already.
+    """
     dlg = getattr(parent, "_training_dialog", None) if parent is not None else None
-    if dlg is None:
+    if dlg is not None:
+        dlg.set_default_folders(folders or [])
+        dlg.refresh_runs()
+    else:
         dlg = TrainingDialog(parent, folders=folders)
         if parent is not None:
             parent._training_dialog = dlg  # type: ignore[attr-defined]
@@ -1029,7 +1341,7 @@ def training_actions(window: Any) -> list[Any]:
     train = QAction("&Train on your data…", window)
     train.setObjectName("act_train")
     train.setStatusTip("Fine-tune GACN or Fusion2Void on your own images")
-    train.triggered.connect(lambda: open_training_dialog(window))
+    train.triggered.connect(lambda: open_training_dialog(window, stack_folders(window)))
     weights = QAction("Trained &weights…", window)
     weights.setObjectName("act_weights")
     weights.setStatusTip("Rename, export or delete your trained network weights")
@@ -1046,3 +1358,17 @@ def training_actions(window: Any) -> list[Any]:
     weights.triggered.connect(manage)
     window.act_train, window.act_weights = train, weights
     return [train, weights]
+
+
+def shutdown_training(window: Any) -> bool:
+    """Stop the window's training run cleanly before the app closes (see
+    :meth:`TrainingDialog.shutdown`); ``True`` when no trainer is left running."""
+    dlg = getattr(window, "_training_dialog", None)
+    if dlg is None:
+        return True
+    try:
+        ok = dlg.shutdown()
+        dlg.close()
+    except RuntimeError:  # the C++ dialog is already gone
+        return True
+    return ok

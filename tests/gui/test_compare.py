@@ -467,3 +467,125 @@ def test_closing_stops_a_running_comparison(qtbot, compare, slow_method):
     assert not compare._runner.busy
     assert time.monotonic() - t0 < 5
     assert 7 not in FINISHED_TAGS
+
+
+def test_a_method_raising_any_exception_marks_only_its_row(qtbot, compare, monkeypatch):
+    from mffgui.methods import get_method
+
+    gff = type(get_method("gff"))
+
+    def broken(self, stack, params, **kw):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore detail")
+
+    monkeypatch.setattr(gff, "fuse", broken)
+    _run(qtbot, compare, ("gff", "laplacian"), allow_failures=True)
+    assert compare.state == "done"
+    assert compare.outcomes["laplacian"].ok  # the run after the failing one still ran
+    assert compare.outcomes["gff"].error == ("RuntimeError: CUDA error: an illegal memory "
+                                             "access was encountered")
+    assert compare.table.rowCount() == 2
+    assert "failed" in compare.grid.tile("gff").caption.text()
+    assert "1 failed" in compare.statusBar().currentMessage()
+
+
+def test_builtin_presets_are_valid_and_add_labelled_runs(qtbot, compare, stack_dir):
+    from mffgui.gui.widgets.compare_presets import BUILTIN_PRESETS
+    from mffgui.methods import get_method
+
+    seen: dict[str, list] = {}
+    for preset in BUILTIN_PRESETS:
+        ptype = get_method(preset.method).info.params
+        params = preset.params(ptype)
+        for key, value in preset.values.items():
+            assert getattr(params, key) == value
+        assert params not in seen.get(preset.method, []), preset  # presets of a method differ
+        seen.setdefault(preset.method, []).append(params)
+    assert {p.name for p in BUILTIN_PRESETS if p.method == "gacn"} >= {"calibration", "serial"}
+    panel = compare.runs_panel
+    panel.editor.set_method("depthmap")
+    names = [panel.preset_combo.itemText(i) for i in range(panel.preset_combo.count())]
+    assert "hard selection" in names
+    # Choosing a preset in the picker adds a run "<method> (<preset>)" with its parameters.
+    n = len(compare.runs(all_runs=True))
+    panel.preset_combo.activated.emit(names.index("hard selection"))
+    runs = compare.runs(all_runs=True)
+    assert len(runs) == n + 1
+    assert runs[-1].label == "depthmap (hard selection)"
+    assert runs[-1].params.blend_sigma == 0.0
+    assert runs[-1].params.focus == "sml"  # other fields keep their defaults
+    assert not panel.delete_preset_button.isEnabled()  # built-in presets stay
+    _run(qtbot, compare, ("depthmap", "depthmap (hard selection)"))
+    from mffgui.io import read_stack
+
+    direct = get_method("depthmap").fuse(read_stack(stack_dir), runs[-1].params)
+    np.testing.assert_array_equal(compare.outcomes["depthmap (hard selection)"].result.fused,
+                                  direct.fused)
+    assert "blend_sigma=0" in compare.grid.tile("depthmap (hard selection)").caption.text()
+
+
+def test_user_presets_are_saved_persisted_and_deleted(qtbot, compare, config_dir):
+    from mffgui.gui.compare_window import CompareWindow
+    from mffgui.gui.widgets.compare_presets import PRESETS_FILE
+
+    panel = compare.runs_panel
+    panel.editor.set_method("laplacian")
+    panel.editor.set_values({"consistency": 7, "levels": 3})
+    preset = panel.save_preset("my scope")
+    assert preset is not None
+    assert (config_dir / PRESETS_FILE).is_file()
+    assert panel.chosen_preset().name == "my scope"
+    assert panel.delete_preset_button.isEnabled()
+    errors = []
+    panel.errorOccurred.connect(errors.append)
+    assert panel.save_preset("max-abs") is None  # the name of a built-in preset
+    assert errors
+    assert "built-in" in errors[-1]
+
+    # A new window (a new session) offers the saved preset.
+    other = CompareWindow(compare.frames, compare.metas)
+    qtbot.addWidget(other)
+    p2 = other.runs_panel
+    p2.editor.set_method("laplacian")
+    assert [p.name for p in p2.presets() if not p.builtin] == ["my scope"]
+    run = p2.add_preset("laplacian", "my scope")
+    assert run.label == "laplacian (my scope)"
+    assert (run.params.consistency, run.params.levels) == (7, 3)
+    assert run.params.activity_radius == 1
+    p2.preset_combo.setCurrentIndex(p2.preset_combo.findText("my scope (yours)"))
+    p2.delete_preset_button.click()
+    assert p2.presets()
+    assert all(p.builtin for p in p2.presets())
+    assert all(p.builtin for p in panel.preset_store.presets("laplacian"))
+    assert p2.add_preset("laplacian", "my scope") is None
+    other.close()
+
+
+def test_device_selector_follows_the_main_window(qtbot, window, pair_dir):
+    window.open_paths([pair_dir], fuse=False)
+    window._on_devices("cpu")  # as if the probe found only the CPU
+    window.method_panel.set_device("cpu")
+    window.controller.device = "cpu"
+    window.act_compare.trigger()
+    win = window._compare_window
+    combo = win.runs_panel.editor.device
+    model = combo.model()
+    enabled = {combo.itemData(i): model.item(i).isEnabled() for i in range(combo.count())}
+    assert enabled == {"auto": True, "cpu": True, "cuda": False, "mps": False}
+    assert combo.currentData() == "cpu"
+    assert win.device == "cpu"
+    win.runs_panel.editor.set_device("cuda")  # disabled: not selectable
+    assert win.device == "cpu"
+    win.close()
+
+
+def test_device_selector_without_probe_starts_at_the_given_device(qtbot, stack_dir):
+    from mffgui.gui.compare_window import CompareWindow
+
+    disc = discover(stack_dir)
+    win = CompareWindow(disc.frames, disc.metas, device="mps")
+    qtbot.addWidget(win)
+    assert win.runs_panel.editor.device.currentData() == "mps"
+    assert win.device == "mps"
+    win.set_devices(["cuda"], "mps")  # mps not available: back to Auto
+    assert win.device == "auto"
+    win.close()

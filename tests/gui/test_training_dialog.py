@@ -11,7 +11,7 @@ import signal
 
 import numpy as np
 import pytest
-from gui_support import config_dir, slow_method, window  # noqa: F401 - fixtures
+from gui_support import config_dir, pair_dir, slow_method, window  # noqa: F401 - fixtures
 
 import mffgui.gui  # noqa: F401 - first: works around the PySide6 refcount defect
 
@@ -236,7 +236,113 @@ def test_weights_manager_shows_metadata_renames_and_deletes(qtbot, tmp_path, mon
     assert mgr.list.item(0).text() == "GACN — scope B"
     out = mgr.export(entry.id, tmp_path / "shared.pt")
     assert out.read_bytes() == lib.get(entry.id).path.read_bytes()
+    from mffgui.models.weights import load_checkpoint
+
+    meta = load_checkpoint(out, "gacn").meta  # the exported file carries the new name
+    assert (meta["name"], meta["notes"]) == ("scope B", "40x")
     with qtbot.waitSignal(mgr.changed):
         mgr.delete(entry.id)
     assert mgr.list.count() == 0
     assert not mgr.delete_button.isEnabled()
+
+
+def test_opened_from_the_main_window_start_just_works(qtbot, window, pair_dir, tmp_path,
+                                                       monkeypatch):
+    from mffgui.gui.training_dialog import stack_folders
+    from mffgui.resources import sample_stack_dir
+
+    monkeypatch.setenv("MFFGUI_DATA_DIR", str(tmp_path / "userdata"))
+    assert stack_folders(window) == [str(sample_stack_dir())]  # nothing loaded: the sample
+    window.open_paths([pair_dir], fuse=False)
+    window.act_train.trigger()
+    dlg = window._training_dialog
+    assert dlg.sharp_list.paths() == [str(pair_dir)]  # the loaded stack's folder
+    dlg.start_button.click()  # the defaults, no further input
+    assert dlg.state == "running", dlg.status.text()
+    qtbot.waitUntil(lambda: bool(_starts(dlg)) or not dlg.running, timeout=WAIT_MS)
+    assert _starts(dlg), "\n".join(dlg._stderr_tail)
+    assert _starts(dlg)[0]["resumed"] is False
+    dlg.stop()
+    qtbot.waitUntil(lambda: dlg.state == "stopped", timeout=WAIT_MS)
+    assert dlg.run_path.is_file()
+    # The user's own data choice is kept when the dialog opens again.
+    dlg.sharp_list.clear()
+    dlg.sharp_list.add_path(tmp_path)
+    window.act_train.trigger()
+    assert dlg.sharp_list.paths() == [str(tmp_path)]
+    dlg.close()
+
+
+def test_resume_a_previous_run_from_a_new_dialog(qtbot, train_data):
+    from mffgui.user_weights import list_runs
+
+    sharp, val = train_data
+    dlg = TrainingDialog()
+    qtbot.addWidget(dlg)
+    _configure(dlg, sharp, val, epochs=500)
+    dlg.name_edit.setText("scope C")
+    assert dlg.start()
+    qtbot.waitUntil(lambda: any(e["event"] == "checkpoint" for e in dlg.events),
+                    timeout=WAIT_MS)
+    dlg.stop()
+    qtbot.waitUntil(lambda: dlg.state == "stopped", timeout=WAIT_MS)
+    path = dlg.run_path
+    saved_epoch = _checkpoint_epoch(path)
+    assert saved_epoch >= 1
+    dlg.close()
+
+    # A new dialog (as after an app restart) lists the run and resumes it.
+    new = TrainingDialog()
+    qtbot.addWidget(new)
+    runs = new.previous_runs()
+    assert [r.path for r in runs] == [path]
+    assert "GACN" in runs[0].label
+    assert f"epoch {saved_epoch}/500" in runs[0].label
+    assert "stopped" in runs[0].label
+    assert new.resume_previous_button.isEnabled()
+    assert not new.clean_button.isEnabled()  # nothing finished and saved yet
+    with qtbot.waitSignal(new.weightsSaved, timeout=WAIT_MS) as saved:
+        assert new.resume_run(epochs=saved_epoch + 1)
+    assert new.state == "done", new.status.text()
+    start = _starts(new)[-1]
+    assert start["resumed"] is True
+    assert start["epoch"] == saved_epoch
+    assert _checkpoint_epoch(path) == saved_epoch + 1
+    assert new.sharp_list.paths() == [str(sharp)]  # the run's settings came back
+    entry = WeightsLibrary().get(saved.args[0])
+    assert entry.name == "scope C"
+    assert entry.data == [str(sharp)]
+    # Finished and saved: clean-up deletes the run's checkpoints, the library copy stays.
+    assert list_runs()[0].finished_and_saved
+    assert new.clean_button.isEnabled()
+    assert new.clean_up_runs() == 1
+    assert not path.exists()
+    assert list_runs() == []
+    assert entry.path.is_file()
+    new.close()
+
+
+def test_closing_the_main_window_stops_the_training_cleanly(qtbot, window, train_data):
+    import time
+
+    from mffgui.gui.training_dialog import STOP_ON_CLOSE_MS
+    from mffgui.user_weights import read_run
+
+    sharp, val = train_data
+    dlg = open_training_dialog(window)
+    _configure(dlg, sharp, val, epochs=500)
+    assert dlg.start()
+    qtbot.waitUntil(lambda: any(e["event"] == "step" for e in dlg.events), timeout=WAIT_MS)
+    t0 = time.monotonic()
+    window.close()
+    elapsed = time.monotonic() - t0
+    assert not dlg.running
+    assert elapsed < STOP_ON_CLOSE_MS / 1000 + 1
+    stops = [e for e in dlg.events if e["event"] == "stopped"]
+    assert stops
+    assert stops[-1]["reason"] == "stop on stdin"  # the clean Stop, not SIGTERM or a kill
+    checkpoints = [e for e in dlg.events if e["event"] == "checkpoint"]
+    assert checkpoints[-1]["reason"] == "stop on stdin"  # it saved
+    assert dlg.state == "stopped"
+    assert read_run(dlg.run_path).state == "stopped"
+    assert _checkpoint_epoch(dlg.run_path) >= 0

@@ -1,4 +1,9 @@
-"""The compare window's run list: methods with parameters to compare, and an editor to add more."""
+"""The compare window's run list: methods with parameters to compare, and an editor to add more.
+
+Below the editor, a preset picker adds a run from a named preset of the editor's method
+(built-in ones from :mod:`mffgui.gui.widgets.compare_presets`, or the user's own); the
+editor's current parameters can be saved as a user preset and user presets deleted.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -18,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from mffgui.errors import MffError
 from mffgui.gui.compare_worker import CompareRun
+from mffgui.gui.widgets.compare_presets import Preset, PresetStore
 
 if TYPE_CHECKING:
     from mffgui.methods.base import MethodInfo, Params
@@ -35,18 +43,28 @@ class RunPanel(QWidget):
     Signals
     -------
     errorOccurred(str)
-        An invalid parameter in the editor.
+        An invalid parameter in the editor, or a preset that could not be saved.
     deviceChanged(str)
         The device chosen in the editor (network methods).
+    presetsChanged()
+        A user preset was saved or deleted.
+
+    Parameters
+    ----------
+    presets : PresetStore, optional
+        Where user presets live (default: the config folder).
     """
 
     errorOccurred = Signal(str)
     deviceChanged = Signal(str)
+    presetsChanged = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None,
+                 presets: PresetStore | None = None) -> None:
         from mffgui.gui.widgets.method_panel import MethodPanel
 
         super().__init__(parent)
+        self.preset_store = presets or PresetStore()
         self.run_list = QListWidget()
         self.run_list.setToolTip("Tick the runs to compare; each is a method with parameters")
         self.editor = MethodPanel([])
@@ -56,12 +74,25 @@ class RunPanel(QWidget):
         self.editor.align.hide()
         self.editor.deviceChanged.connect(self.deviceChanged)
         self.add_button = QPushButton("Add run")
-        self.add_button.setToolTip("Add the method above with these parameters (presets, "
-                                   "custom weights) as another run")
+        self.add_button.setToolTip("Add the method above with these parameters (e.g. custom "
+                                   "weights) as another run; presets are below")
         self.add_button.clicked.connect(self.add_from_editor)
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the selected runs from the list")
         self.remove_button.clicked.connect(self._remove_selected)
+        self.preset_combo = QComboBox()
+        self.preset_combo.setToolTip("Choose a named preset of the method above to add it as "
+                                     "a run (built-in presets and your own)")
+        self.preset_combo.activated.connect(self._on_preset_chosen)
+        self.preset_combo.currentIndexChanged.connect(lambda _i: self._update_preset_buttons())
+        self.save_preset_button = QPushButton("Save preset…")
+        self.save_preset_button.setToolTip("Save the parameters above under a name, as a "
+                                           "preset of this method")
+        self.save_preset_button.clicked.connect(self._ask_save_preset)
+        self.delete_preset_button = QPushButton("Delete preset")
+        self.delete_preset_button.setToolTip("Delete the chosen preset (your own presets only)")
+        self.delete_preset_button.clicked.connect(self._delete_chosen_preset)
+        self.editor.methodChanged.connect(lambda _m: self._fill_presets())
         self.gt_label = QLabel()
         self.gt_label.setWordWrap(True)
         lay = QVBoxLayout(self)
@@ -72,7 +103,16 @@ class RunPanel(QWidget):
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
         lay.addLayout(row)
+        prow = QHBoxLayout()
+        prow.addWidget(QLabel("Preset"))
+        prow.addWidget(self.preset_combo, 1)
+        lay.addLayout(prow)
+        brow = QHBoxLayout()
+        brow.addWidget(self.save_preset_button)
+        brow.addWidget(self.delete_preset_button)
+        lay.addLayout(brow)
         lay.addWidget(self.gt_label)
+        self._fill_presets()
 
     def set_methods(self, infos: Sequence[MethodInfo],
                     params: dict[str, Params] | None = None) -> None:
@@ -117,6 +157,103 @@ class RunPanel(QWidget):
         text = CompareRun(name, params, name).params_text()
         short = text if len(text) <= 40 else text[:39] + "…"
         return self.add(name, params, label=name if text == "defaults" else f"{name} ({short})")
+
+    # ------------------------------------------------------------------ presets
+    def presets(self, method: str | None = None) -> list[Preset]:
+        """Built-in, then user presets of ``method`` (default: the editor's method)."""
+        return self.preset_store.presets(method or self.editor.method)
+
+    def add_preset(self, method: str, name: str, checked: bool = True) -> CompareRun | None:
+        """Add a run from preset ``name`` of ``method``, labelled ``"<method> (<name>)"``.
+
+        Returns ``None`` (and emits ``errorOccurred``) for an unknown preset or one whose
+        values the method no longer accepts.
+        """
+        info = self.editor.methods.get(method)
+        preset = next((p for p in self.presets(method) if p.name == name), None)
+        if info is None or preset is None:
+            self.errorOccurred.emit(f"No preset “{name}” for {method}.")
+            return None
+        try:
+            params = preset.params(info.params)
+        except MffError as err:
+            self.errorOccurred.emit(f"Preset “{name}” of {method} is invalid: {err}")
+            return None
+        return self.add(method, params, label=f"{method} ({name})", checked=checked)
+
+    def save_preset(self, name: str) -> Preset | None:
+        """Save the editor's method and parameters as user preset ``name`` (replacing one of
+        the same name); ``None`` and ``errorOccurred`` on an invalid form or name."""
+        method = self.editor.method
+        if not method:
+            return None
+        try:
+            params = self.editor.params()
+            values = {k: v for k, v in params.to_dict().items() if k != "device"}
+            preset = self.preset_store.save(method, name, values)
+        except MffError as err:
+            self.errorOccurred.emit(f"Could not save the preset: {err}")
+            return None
+        self._fill_presets(select=preset.name)
+        self.presetsChanged.emit()
+        return preset
+
+    def delete_preset(self, method: str, name: str) -> bool:
+        """Delete the user preset ``name`` of ``method`` (``errorOccurred`` if there is none)."""
+        try:
+            self.preset_store.delete(method, name)
+        except MffError as err:
+            self.errorOccurred.emit(str(err))
+            return False
+        self._fill_presets()
+        self.presetsChanged.emit()
+        return True
+
+    def chosen_preset(self) -> Preset | None:
+        """The preset shown in the preset picker (``None`` on its placeholder)."""
+        data = self.preset_combo.currentData()
+        return data if isinstance(data, Preset) else None
+
+    def _fill_presets(self, select: str | None = None) -> None:
+        method = self.editor.method
+        combo = self.preset_combo
+        combo.blockSignals(True)
+        combo.clear()
+        presets = self.presets(method) if method else []
+        combo.addItem("Add a preset run…" if presets else "No presets for this method", None)
+        for p in presets:
+            combo.addItem(p.name if p.builtin else f"{p.name} (yours)", p)
+            combo.setItemData(combo.count() - 1,
+                              p.description or ", ".join(f"{k}={v}" for k, v in
+                                                         p.values.items()),
+                              Qt.ItemDataRole.ToolTipRole)
+        idx = next((i for i in range(1, combo.count())
+                    if select is not None and combo.itemData(i).name == select), 0)
+        combo.setCurrentIndex(idx)
+        combo.setEnabled(bool(presets))
+        combo.blockSignals(False)
+        self._update_preset_buttons()
+
+    def _update_preset_buttons(self) -> None:
+        p = self.chosen_preset()
+        self.save_preset_button.setEnabled(bool(self.editor.method))
+        self.delete_preset_button.setEnabled(p is not None and not p.builtin)
+
+    def _on_preset_chosen(self, index: int) -> None:
+        p = self.preset_combo.itemData(index)
+        if isinstance(p, Preset):
+            self.add_preset(p.method, p.name)
+
+    def _ask_save_preset(self) -> None:
+        name, ok = QInputDialog.getText(self, "Save preset",
+                                        f"Name of the preset of {self.editor.method}")
+        if ok and name.strip():
+            self.save_preset(name)
+
+    def _delete_chosen_preset(self) -> None:
+        p = self.chosen_preset()
+        if p is not None and not p.builtin:
+            self.delete_preset(p.method, p.name)
 
     def _remove_selected(self) -> None:
         for item in self.run_list.selectedItems():
