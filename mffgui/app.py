@@ -70,7 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.open_paths([sample], fuse=not args.no_fuse)
 
     window.after_first_paint(_open)
-    return app.exec()
+    from mffgui.gui.worker import set_exit_status
+
+    code = app.exec()
+    set_exit_status(code)
+    return code
 
 
 def _startup_probe(app, window) -> int:

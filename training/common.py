@@ -11,6 +11,9 @@ A sub-command describes its network with a :class:`TrainTask` and hands it to
   state, plus a weights-only copy of the best epoch; ``--resume`` continues exactly;
 * clean stops: Ctrl-C, a ``stop`` line on stdin or the ``--max-minutes`` budget end the run
   after the current step, with a checkpoint;
+* divergence: a non-finite loss, gradient or updated weight stops the run before that step
+  is applied or saved, with an ``error`` event; the last good checkpoint stays in ``--out``
+  untouched (a SIGKILL likewise leaves the last one written, as writes are atomic);
 * progress events, as JSON lines with ``--jsonl`` (one object per line on stdout) or as text.
 
 Batches must be a pure function of ``(seed, epoch, step)`` (see
@@ -31,9 +34,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import numpy as np
 
@@ -402,7 +405,37 @@ def run_training(task: TrainTask, args: argparse.Namespace,
     run_start = time.monotonic()
     wall_before = float(state["wall_time_s"])
 
+    # The checkpoint in --out that this run may fall back on: the one resumed from, then the
+    # last one written (``None``: this run has written none and resumed from none).
+    last_good: dict[str, Any] | None = (
+        {"epoch": state["epoch"], "step": state["step"], "global_step": state["global_step"]}
+        if saved_obj is not None else None)
+
+    def diverged(epoch: int, what: str) -> NoReturn:
+        """Stop on a non-finite step: emit ``error``, keep ``--out`` as it is, raise."""
+        step, gstep = state["step"] + 1, state["global_step"] + 1
+        if last_good is not None:
+            e, k = last_good["epoch"], last_good["step"]
+            at = f"after {e} epoch{'s' if e != 1 else ''}" + (
+                f" and {k} step{'s' if k != 1 else ''}" if k else "")
+            kept = f"the last good checkpoint {out} ({at}) is kept unchanged"
+        else:
+            kept = f"no checkpoint was written by this run ({out} left as it was)"
+        msg = (f"training diverged at epoch {epoch + 1}, step {step} (global step {gstep}): "
+               f"{what}; the step was not applied and {kept}. Start again with a lower --lr "
+               f"(e.g. --init from the kept checkpoint)")
+        log.emit("error", reason="non-finite", message=msg, epoch=epoch, step=step,
+                 global_step=gstep, checkpoint=str(out) if last_good is not None else None,
+                 checkpoint_epoch=(last_good or {}).get("epoch"),
+                 checkpoint_step=(last_good or {}).get("step"))
+        raise MffError(msg)
+
     def save(reason: str) -> None:
+        nonlocal last_good
+        bad = nonfinite_tensors([*model.state_dict().items(),
+                                 *_optimizer_tensors(opt.state_dict())])
+        if bad:  # never reached after the per-step checks; never write poisoned weights
+            diverged(state["epoch"], f"non-finite values in {_names(bad)} before saving")
         state["wall_time_s"] = wall_before + (time.monotonic() - run_start)
         rng: dict[str, Any] = {"torch": torch.get_rng_state()}
         if device.type == "cuda":
@@ -416,6 +449,8 @@ def run_training(task: TrainTask, args: argparse.Namespace,
                         commands=state["commands"], rng=rng)
         log.emit("checkpoint", path=str(out), reason=reason, epoch=state["epoch"],
                  step=state["step"], global_step=state["global_step"])
+        last_good = {"epoch": state["epoch"], "step": state["step"],
+                     "global_step": state["global_step"]}
 
     budget_s = (float(config["max_minutes"]) * 60 if config.get("max_minutes") is not None
                 else None)
@@ -443,18 +478,24 @@ def run_training(task: TrainTask, args: argparse.Namespace,
                     return 0
                 batch = task.batch(epoch, state["step"])
                 terms = task.loss(model, batch)
+                vals = {k: float(v.detach()) if hasattr(v, "detach") else float(v)
+                        for k, v in terms.items()}
+                # Every check comes before the weights could be harmed or written: a
+                # diverged step is never applied, never saved (see ``diverged``).
+                if not math.isfinite(vals["loss"]):
+                    diverged(epoch, f"the loss is {vals['loss']}")
                 opt.zero_grad(set_to_none=True)
                 terms["loss"].backward()
+                bad = nonfinite_tensors((n, p.grad) for n, p in model.named_parameters())
+                if bad:
+                    diverged(epoch, f"non-finite gradients in {_names(bad)}")
                 opt.step()
+                bad = nonfinite_tensors(model.state_dict().items())
+                if bad:
+                    diverged(epoch, f"the optimizer step made {_names(bad)} non-finite")
                 state["step"] += 1
                 state["global_step"] += 1
                 n_done += 1
-                vals = {k: float(v.detach()) if hasattr(v, "detach") else float(v)
-                        for k, v in terms.items()}
-                if not math.isfinite(vals["loss"]):
-                    save("non-finite loss")
-                    raise MffError(f"training diverged: loss is {vals['loss']} at epoch "
-                                   f"{epoch} step {state['step']}; lower --lr")
                 for k, v in vals.items():
                     sums[k] = sums.get(k, 0.0) + v
                 if state["step"] % log_every == 0 or state["step"] == steps:
@@ -496,6 +537,42 @@ def run_training(task: TrainTask, args: argparse.Namespace,
              wall_time_s=round(wall_before + time.monotonic() - run_start, 1),
              best=state["best"], out=str(out))
     return 0
+
+
+def nonfinite_tensors(named: Iterable[tuple[str, Any]]) -> list[str]:
+    """Names of the floating-point tensors in ``named`` holding a NaN or an infinity.
+
+    ``None`` values (parameters without a gradient) and integer tensors are skipped. One
+    device synchronisation for all tensors together, so it is cheap enough for every step.
+
+    Parameters
+    ----------
+    named : iterable of (str, Tensor or None)
+
+    Returns
+    -------
+    list of str
+        The names, in the order given (empty when everything is finite).
+    """
+    import torch
+
+    items = [(n, t) for n, t in named
+             if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex())]
+    if not items:
+        return []
+    flags = torch.stack([torch.isfinite(t.detach()).all() for _n, t in items]).cpu()
+    return [n for (n, _t), ok in zip(items, flags.tolist(), strict=True) if not ok]
+
+
+def _optimizer_tensors(sd: dict[str, Any]) -> list[tuple[str, Any]]:
+    """``(name, tensor)`` of an optimizer ``state_dict``'s per-parameter state."""
+    return [(f"optimizer.state.{i}.{k}", v) for i, st in sd.get("state", {}).items()
+            for k, v in st.items()]
+
+
+def _names(names: list[str], limit: int = 3) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _cpu_state(model: Any) -> dict[str, Any]:

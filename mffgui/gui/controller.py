@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -38,9 +39,83 @@ from mffgui.gui.worker import (
 from mffgui.types import ImageMeta
 
 if TYPE_CHECKING:
+    from mffgui.core.align import AlignmentReport
     from mffgui.methods.base import Params
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlignmentNote:
+    """One frame's line of the alignment report, as the source list shows it.
+
+    Attributes
+    ----------
+    status : str
+        ``"reference"``, ``"ok"``, ``"failed"`` or ``"implausible"``.
+    dx, dy : float
+        Shift of the frame's centre onto the reference, in pixels.
+    scale : float
+        Scale onto the reference (1 = none).
+    rotation_deg : float
+        Rotation onto the reference, in degrees.
+    correlation : float
+        ECC correlation with the frame it was registered to (NaN when not measured).
+    reason : str
+        Why a failed or implausible frame was excluded (empty otherwise).
+    model : str
+        The motion model of the run.
+    """
+
+    status: str
+    dx: float = 0.0
+    dy: float = 0.0
+    scale: float = 1.0
+    rotation_deg: float = 0.0
+    correlation: float = math.nan
+    reason: str = ""
+    model: str = ""
+
+    @property
+    def excluded(self) -> bool:
+        """Whether the frame was left out of the fusion (failed or implausible)."""
+        return self.status not in ("reference", "ok")
+
+    @property
+    def summary(self) -> str:
+        """One short line: the transform and correlation, or the exclusion flag."""
+        if self.excluded:
+            return f"⚠ excluded: alignment {self.status}"
+        if self.status == "reference":
+            return "alignment reference"
+        text = f"shift {self.dx:+.1f}, {self.dy:+.1f} px"
+        if self.model != "translation":
+            text += f" · ×{self.scale:.3f} · {self.rotation_deg:+.2f}°"
+        if not math.isnan(self.correlation):
+            text += f" · r {self.correlation:.3f}"
+        return text
+
+    @property
+    def detail(self) -> str:
+        """Tooltip text: the full report of the frame, with the reason for an exclusion."""
+        if self.excluded:
+            return (f"Alignment ({self.model}) {self.status}; excluded from the fusion: "
+                    f"{self.reason}")
+        if self.status == "reference":
+            return f"Alignment ({self.model}): the reference frame the others are aligned to"
+        corr = "" if math.isnan(self.correlation) else f", correlation {self.correlation:.3f}"
+        return (f"Alignment ({self.model}): shift {self.dx:+.2f}, {self.dy:+.2f} px, "
+                f"scale {self.scale:.4f}, rotation {self.rotation_deg:+.3f}°{corr}")
+
+    @classmethod
+    def from_report(cls, report: AlignmentReport, index: int) -> AlignmentNote:
+        """The note of frame ``index`` of ``report``."""
+        from mffgui.core.align_geometry import decompose
+
+        f = report.frames[index]
+        d = decompose(f.matrix, report.width, report.height)
+        return cls(f.status, d.dx, d.dy, d.scale, d.rotation_deg, f.correlation, f.reason,
+                   report.model)
 
 
 @dataclass(frozen=True)
@@ -63,6 +138,8 @@ class Source:
         Why the file cannot be used (unreadable); such a source is never included.
     warning : str
         A problem that makes fusion fail unless fixed (e.g. a different size).
+    alignment : AlignmentNote or None
+        How the frame aligned in the last aligned fusion (``None``: not aligned).
     """
 
     id: int
@@ -72,6 +149,7 @@ class Source:
     included: bool = True
     problem: str = ""
     warning: str = ""
+    alignment: AlignmentNote | None = None
 
     @property
     def key(self) -> tuple[Path, int | None]:
@@ -135,6 +213,8 @@ class Controller(QObject):
         self.params: dict[str, Params] = {}
         self.device: str = "auto"
         self.align: str = ""
+        self.align_interpolation: str = "linear"
+        self.align_crop: bool = True
         self.outcome: FusionOutcome | None = None
         self.state = "idle"
         self.last_error = ""
@@ -317,7 +397,7 @@ class Controller(QObject):
         return FusionRequest(self.generation, tuple(s.key for s in included),
                              tuple(s.meta for s in included if s.meta is not None),
                              self.method, params, self.device, self.align,
-                             self.overlay_source)
+                             self.overlay_source, self.align_interpolation, self.align_crop)
 
     def fuse(self) -> bool:
         """Start fusing the included sources; a running fusion is cancelled first.
@@ -379,6 +459,7 @@ class Controller(QObject):
             return
         self._token = None
         self._set_outcome(outcome)
+        self._set_alignment(outcome)
         self._set_state("done")
         aligned = f", aligned ({outcome.request.align})" if outcome.request.align else ""
         notes = f"; {'; '.join(outcome.notes)}" if outcome.notes else ""
@@ -400,6 +481,18 @@ class Controller(QObject):
         self._token = None
         self._set_state("cancelled")
         self.message.emit("Fusion cancelled")
+
+    def _set_alignment(self, outcome: FusionOutcome) -> None:
+        """Attach the per-frame alignment report of ``outcome`` to the sources it fused."""
+        notes: dict[tuple[Path, int | None], AlignmentNote] = {}
+        report = outcome.alignment
+        if report is not None:
+            for k, key in enumerate(outcome.request.frames[:len(report.frames)]):
+                notes[key] = AlignmentNote.from_report(report, k)
+        new = [replace(s, alignment=notes.get(s.key)) for s in self.sources]
+        if new != self.sources:
+            self.sources = new
+            self.sourcesChanged.emit()
 
     def _set_state(self, state: str) -> None:
         self.state = state

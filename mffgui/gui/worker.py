@@ -7,8 +7,12 @@ turns its outcome into signals. Only immutable objects cross threads.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import itertools
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import SIGNAL, QObject, QThread, Signal, Slot
 from PySide6.QtGui import QImage
 
 from mffgui.core.progress import CancelToken
@@ -25,6 +29,7 @@ from mffgui.errors import Cancelled, MffError
 from mffgui.types import FusionResult, ImageMeta, Stack
 
 if TYPE_CHECKING:  # importing mffgui.methods loads every method: not before the window shows
+    from mffgui.core.align import AlignmentReport
     from mffgui.methods.base import Params
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,11 @@ class FusionRequest:
         :func:`mffgui.core.align.align_stack`); ``""`` = no alignment.
     overlay_source : int
         Source whose focus overlay is prepared with the result.
+    align_interpolation : str
+        Resampling kernel of the alignment (:data:`mffgui.core.align.INTERPOLATIONS`).
+    align_crop : bool
+        Crop the aligned frames to their common area; ``False`` keeps the full size and fusion
+        ignores each frame's invalid border (:mod:`mffgui.core.align_fuse`).
     """
 
     generation: int
@@ -68,6 +78,8 @@ class FusionRequest:
     device: str = "auto"
     align: str = ""
     overlay_source: int = 0
+    align_interpolation: str = "linear"
+    align_crop: bool = True
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -166,7 +178,11 @@ def prepare_display(result: FusionResult, stack: Stack, overlay_source: int | No
 
 @dataclass(frozen=True)
 class FusionOutcome:
-    """A finished fusion: the result, the (lazy) stack it was made from, images to show."""
+    """A finished fusion: the result, the (lazy) stack it was made from, images to show.
+
+    ``alignment`` is the per-frame alignment report (one entry per requested frame, in the
+    order of ``request.frames``) when the run aligned the frames, else ``None``.
+    """
 
     request: FusionRequest
     result: FusionResult
@@ -174,6 +190,7 @@ class FusionOutcome:
     seconds: float
     notes: tuple[str, ...] = ()
     display: DisplayImages | None = None
+    alignment: AlignmentReport | None = None
 
     @property
     def metas(self) -> tuple[ImageMeta, ...]:
@@ -237,23 +254,29 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
     cancel.raise_if_cancelled()
     notes: list[str] = []
     fuse_progress = progress
+    report = None
     if request.align:
         from mffgui.core.align import align_stack
         from mffgui.core.progress import scaled
 
-        stack, report = align_stack(stack, request.align, progress=scaled(progress, 0.0, 0.4),
-                                    cancel=cancel)
+        stack, report = align_stack(stack, request.align,
+                                    interpolation=request.align_interpolation,
+                                    crop=request.align_crop,
+                                    progress=scaled(progress, 0.0, 0.4), cancel=cancel)
         notes += report.messages()
         fuse_progress = scaled(progress, 0.4, 0.6)
         cancel.raise_if_cancelled()
+    from mffgui.core.align_fuse import fuse_stack
+
     method = get_method(request.method)
-    result = method.fuse(stack, request.params, progress=fuse_progress, cancel=cancel)
+    # An uncropped aligned stack: each frame's invalid border is left out of the fusion.
+    result = fuse_stack(method, stack, request.params, progress=fuse_progress, cancel=cancel)
     # A run that finished despite a cancel still returns: the controller drops it by
     # generation (superseded) or by its cancelled token.
     seconds = time.perf_counter() - t0
     progress(1.0, 1.0, "Preparing the views")
     display = prepare_display(result, stack, request.overlay_source)
-    return FusionOutcome(request, result, stack, seconds, tuple(notes), display)
+    return FusionOutcome(request, result, stack, seconds, tuple(notes), display, report)
 
 
 def run_export(outcome: FusionOutcome, request: ExportRequest, progress: ProgressCb,
@@ -360,7 +383,10 @@ class TaskWorker(QObject):
             log.exception("%s failed", self._label)
             self.failed.emit(gen, f"{self._label} failed: {type(err).__name__}: {err}")
         else:
-            self.resultReady.emit(gen, post(out))
+            # Post only for a listener, which takes it: a result nobody receives (thumbnail
+            # counts) would stay in the mailbox for good.
+            if self.receivers(SIGNAL("resultReady(int,int)")) > 0:
+                self.resultReady.emit(gen, post(out))
         finally:
             self.finished.emit()
 
@@ -446,16 +472,69 @@ class TaskRunner(QObject):
         for _thread, worker in list(self._running.values()):
             worker.cancel.cancel()
         deadline = time.monotonic() + timeout_ms / 1000
-        for thread, _worker in list(self._running.values()):
+        for thread, worker in list(self._running.values()):
             left = max(0, int((deadline - time.monotonic()) * 1000))
             thread.quit()
             if not thread.wait(left):
                 # Destroying a running QThread aborts the process; let it end on its own.
-                _ABANDONED.append(self._running_entry(thread))
+                _abandon(thread, worker)
         self._running.clear()
-
-    def _running_entry(self, thread: QThread) -> tuple[QThread, TaskWorker]:
-        return next(e for e in self._running.values() if e[0] is thread)
 
 
 _ABANDONED: list[tuple[QThread, TaskWorker]] = []
+"""Threads still running after :meth:`TaskRunner.shutdown` gave up on them (cancelled)."""
+
+#: Extra time the interpreter's exit gives abandoned threads to end (see :func:`_at_exit`).
+EXIT_GRACE_S = 2.0
+
+_exit_status: int | None = None
+
+
+def set_exit_status(code: int) -> None:
+    """Record the application's exit status (``QApplication.exec()``'s result).
+
+    :func:`_at_exit` ends the process with it when it has to cut abandoned threads short, so
+    the status a caller sees is the application's own.
+    """
+    global _exit_status
+    _exit_status = int(code)
+
+
+def _abandon(thread: QThread, worker: TaskWorker) -> None:
+    """Keep a cancelled thread that did not end in time (and its worker) alive until it ends."""
+    _ABANDONED[:] = [e for e in _ABANDONED if e[0].isRunning()]
+    if not _ABANDONED:
+        atexit.unregister(_at_exit)
+        atexit.register(_at_exit)
+    log.warning("%s did not stop within the shutdown time; leaving it to end on its own",
+                thread.objectName())
+    _ABANDONED.append((thread, worker))
+
+
+def _at_exit() -> None:
+    """Interpreter exit with abandoned threads: wait :data:`EXIT_GRACE_S`, then end the process.
+
+    A task that ignores cancel (a long step of a method without cancel checks) can outlive the
+    window. Left to the normal exit, Python and PySide destroy its running ``QThread``, and Qt
+    aborts the process ("QThread: Destroyed while thread is still running"; exit status 134,
+    a core dump). So when a thread is still running after the grace time, the streams are
+    flushed and the process exits at once, which ends the thread like a daemon thread, with the
+    status recorded by :func:`set_exit_status` (the app's ``main`` records ``exec()``'s); with
+    none recorded (e.g. a test runner's process) it exits with status 1, never masking a
+    failure as success.
+    """
+    deadline = time.monotonic() + EXIT_GRACE_S
+    for thread, _worker in _ABANDONED:
+        thread.wait(max(0, int((deadline - time.monotonic()) * 1000)))
+    still = [thread.objectName() for thread, _worker in _ABANDONED if thread.isRunning()]
+    if not still:
+        _ABANDONED.clear()
+        return
+    code = 1 if _exit_status is None else _exit_status
+    log.warning("%s still running at exit; ending the process (status %d)", ", ".join(still),
+                code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
