@@ -412,6 +412,7 @@ class TrainingDialog(QDialog):
         self._stdout_buf = b""
         self._stderr_tail: list[str] = []
         self._last_event = ""
+        self._diverged: dict[str, Any] | None = None
         self._started_at = 0.0
         self._preview_pair: tuple[np.ndarray, np.ndarray] | None = None
         self._preview_busy = False
@@ -959,6 +960,7 @@ class TrainingDialog(QDialog):
         self._stdout_buf = b""
         self._stderr_tail = []
         self._last_event = ""
+        self._diverged = None
         self._started_at = time.monotonic()
         cmd = " ".join(["python", "-m", "training", *args])
         self.log_view.appendPlainText("$ " + cmd)
@@ -1055,6 +1057,8 @@ class TrainingDialog(QDialog):
             self._report(f"Finished {ev.get('epochs')} epochs.")
         elif name in ("warning", "error"):
             self.log_view.appendPlainText(f"{name}: {ev.get('message', '')}")
+            if name == "error" and ev.get("reason") == "non-finite":
+                self._diverged = ev
         self._update_progress()
         self.eventReceived.emit(name)
 
@@ -1098,6 +1102,16 @@ class TrainingDialog(QDialog):
             self._set_state("crashed")
             self._report(self._resume_hint("The training process was killed or crashed"),
                          error=True)
+        elif code != 0 and self._diverged is not None:
+            ev = self._diverged
+            kept = (f"the last good checkpoint (after epoch {ev.get('checkpoint_epoch')}) is kept"
+                    if ev.get("checkpoint") else "no checkpoint had been written yet")
+            self._set_state("failed")
+            self._report(f"Training diverged (non-finite loss) at epoch "
+                         f"{int(ev.get('epoch', 0)) + 1}, step {ev.get('step')}; {kept}. "
+                         "Resuming would diverge again at the same step (runs are "
+                         "deterministic): start a new run with a lower learning rate, or from "
+                         "the saved weights as the initial weights.", error=True)
         elif code != 0:
             tail = next((ln for ln in reversed(self._stderr_tail) if ln.strip()), "")
             self._set_state("failed")
@@ -1207,7 +1221,8 @@ class TrainingDialog(QDialog):
             self._save_record(state)
         busy = state in ("running", "stopping")
         resumable = (not busy and self.run_path is not None and self.run_path.is_file()
-                     and state in ("stopped", "crashed", "failed", "done"))
+                     and state in ("stopped", "crashed", "failed", "done")
+                     and self._diverged is None)
         self.start_button.setEnabled(not busy)
         self.stop_button.setEnabled(state == "running")
         self.resume_button.setEnabled(resumable)

@@ -346,3 +346,20 @@ def test_closing_the_main_window_stops_the_training_cleanly(qtbot, window, train
     assert dlg.state == "stopped"
     assert read_run(dlg.run_path).state == "stopped"
     assert _checkpoint_epoch(dlg.run_path) >= 0
+
+
+def test_divergence_is_explained_and_not_offered_for_resume(qtbot, train_data):
+    sharp, val = train_data
+    dlg = TrainingDialog()
+    qtbot.addWidget(dlg)
+    _configure(dlg, sharp, val, epochs=3)
+    dlg.extra_edit.setText("--val-count 2 --lr 1e37")  # the first update overflows
+    assert dlg.start()
+    qtbot.waitUntil(lambda: dlg.state == "failed", timeout=WAIT_MS)
+    errors = [e for e in dlg.events if e["event"] == "error"]
+    assert errors
+    assert errors[-1]["reason"] == "non-finite"
+    assert "diverged" in dlg.status.text()
+    assert "lower learning rate" in dlg.status.text()
+    assert not dlg.resume_button.isEnabled()
+    assert dlg.start_button.isEnabled()
