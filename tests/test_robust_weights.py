@@ -176,3 +176,27 @@ def test_missing_bundled_weights_message(monkeypatch, tmp_path):
         assert "weights" in str(info.value).lower()
     _classical_still_works()
     assert os.path.isdir(tmp_path)
+
+
+def test_saving_removes_temporaries_of_killed_writers_only(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from mffgui.models.weights import load_checkpoint, save_checkpoint
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    target = tmp_path / "run.pt"
+    stale = tmp_path / f".run.pt.tmp-{dead}"  # a writer killed mid-save
+    live = tmp_path / f".run.pt.tmp-{os.getppid()}"  # a writer still running
+    other = tmp_path / f".other.pt.tmp-{dead}"  # another file's temporary
+    for f in (stale, live, other):
+        f.write_bytes(b"partial")
+    save_checkpoint(target, "gacn", {"w": torch.ones(2)}, {}, {})
+    assert load_checkpoint(target, "gacn").state_dict["w"].tolist() == [1.0, 1.0]
+    assert not stale.exists()
+    assert live.exists()
+    assert other.exists()

@@ -18,6 +18,7 @@ caller says which architecture they are for. Everything is loaded with ``weights
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -122,6 +123,26 @@ def save_checkpoint(path: str | Path, arch: str, state_dict: dict[str, Any],
     finally:
         if tmp.exists():
             tmp.unlink()
+    _remove_stale_temporaries(p)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists but not ours, or unknown: leave its file alone
+    return True
+
+
+def _remove_stale_temporaries(p: Path) -> None:
+    """Delete ``.NAME.tmp-PID`` files of ``p`` left by writers that were killed mid-save."""
+    for tmp in p.parent.glob(f".{p.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def bundled_weights(arch: str) -> Path | None:
