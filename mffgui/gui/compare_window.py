@@ -421,6 +421,14 @@ class CompareWindow(QMainWindow):
             return
         self.progress.setValue(int(frac * 1000))
         self.stage_label.setText(stage)
+        # run_compare gives each run an equal share of the overall fraction, in order.
+        n = len(self.order)
+        if n and stage not in ("Reading images", "Done") and not stage.startswith("Comparing"):
+            i = min(int(frac * n), n - 1)
+            tile = self.grid.tiles.get(self.order[i])
+            if tile is not None:
+                _, _, own = stage.partition(": ")
+                tile.set_progress(frac * n - i, own)
 
     @Slot(int, int)
     def _on_run_ready(self, gen: int, key: int) -> None:

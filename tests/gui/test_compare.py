@@ -589,3 +589,27 @@ def test_device_selector_without_probe_starts_at_the_given_device(qtbot, stack_d
     win.set_devices(["cuda"], "mps")  # mps not available: back to Auto
     assert win.device == "auto"
     win.close()
+
+
+def test_each_tile_shows_its_own_runs_progress(qtbot, compare, slow_method):
+    compare.set_stack(compare.frames, compare.metas)
+    for tag in (1, 2):
+        compare.add_run("test-slow", slow_method.info.params(seconds=0.6, tag=tag),
+                        label=f"slow {tag}")
+    compare.set_checked(["slow 1", "slow 2"])
+    first, second = "slow 1", "slow 2"
+    seen = {first: set(), second: set()}
+
+    def watch():
+        for label in seen:
+            text = compare.grid.tiles[label].caption.text()
+            seen[label].add("running" if "running" in text else
+                            "waiting" if "waiting" in text else "done")
+        return compare.state == "done"
+
+    assert compare.run()
+    qtbot.waitUntil(watch, timeout=30000)
+    # The second run waits while the first runs, then runs itself; both end with a result.
+    assert {"running", "done"} <= seen[first]
+    assert {"waiting", "running", "done"} <= seen[second]
+    assert "running" not in compare.grid.tiles[first].caption.text()

@@ -19,6 +19,7 @@ class ResultTile(QWidget):
         super().__init__(parent)
         self.label = label
         self.caption = QLabel(f"<b>{label}</b> · waiting…")
+        self.finished = False
         self.caption.setWordWrap(True)
         self.view = RegionImageView()
         lay = QVBoxLayout(self)
@@ -27,9 +28,18 @@ class ResultTile(QWidget):
         lay.addWidget(self.caption)
         lay.addWidget(self.view, 1)
 
+    def set_progress(self, fraction: float, stage: str = "") -> None:
+        """Show this run's own progress (``fraction`` in [0, 1]) until its result arrives."""
+        if self.finished:
+            return
+        pct = round(100 * min(max(fraction, 0.0), 1.0))
+        self.caption.setText(f"<b>{self.label}</b> · running {pct} %"
+                             + (f"<br><small>{stage}</small>" if stage else ""))
+
     def set_result(self, image: QImage | None, params: str, seconds: float,
                    error: str | None = None) -> None:
         """Show the fused image and its caption (or the error of a failed method)."""
+        self.finished = True
         if error is not None:
             self.caption.setText(f"<b>{self.label}</b> · <span style='color:#d33'>failed</span>")
             self.caption.setToolTip(error)
