@@ -56,8 +56,20 @@ class _Bank:
 
 
 @lru_cache(maxsize=4)
+@lru_cache(maxsize=2)
 def _filter_bank(rows: int, cols: int, nscale: int, norient: int, min_wavelength: float,
                  mult: float, sigma_on_f: float, d_theta_on_sigma: float) -> _Bank:
+    """The log-Gabor bank and its noise statistics for an image size (cached: it depends on
+    the size and parameters only, and every metric call scores three images of one size)."""
+    bank = _make_filter_bank(rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f,
+                             d_theta_on_sigma)
+    for arr in (*bank.log_gabor, *bank.spread):
+        arr.setflags(write=False)
+    return bank
+
+
+def _make_filter_bank(rows: int, cols: int, nscale: int, norient: int, min_wavelength: float,
+                      mult: float, sigma_on_f: float, d_theta_on_sigma: float) -> _Bank:
     theta_sigma = np.pi / norient / d_theta_on_sigma
     if cols % 2:
         xr = np.arange(-(cols - 1) / 2, (cols - 1) / 2 + 1) / (cols - 1)
