@@ -22,6 +22,11 @@ Usage::
     python benchmarks/bench_memory.py --quick               # CI smoke: 256x192, N = 4, 12
     python benchmarks/bench_memory.py --methods depthmap --counts 20,200
     python benchmarks/bench_memory.py --huge                # + a 12000x9000 pair per method
+    python benchmarks/bench_memory.py --methods gacn --gacn-size 640x480 --gacn-counts 8,16,32 \
+        --threads 1 [--gacn-strategy serial] [--gacn-tile 256]      # GACN stacks only
+
+``MFFGUI_EAGER_MAPS_BYTES=0`` in the environment makes every case keep its per-source maps out of
+RAM (lazy or spilled to a temporary file) as a large stack would.
 """
 
 from __future__ import annotations
@@ -95,7 +100,7 @@ def child(method_name: str, folder: str, params_json: str) -> None:
     if method.info.kind != "classical":  # torch only where a network needs it
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(int(os.environ.get("MFFGUI_BENCH_THREADS", "2")))
     baseline = _status_kib("VmRSS")
     sampler = _AnonSampler()
     sampler.start()
@@ -116,6 +121,8 @@ def child(method_name: str, folder: str, params_json: str) -> None:
         "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_anon_mib": anon / 1024, "baseline_mib": baseline / 1024,
         "fused_mean": checksum, "fused_shape": list(fused.shape),
+        "meta": {k: result.meta.get(k) for k in ("tiles", "strategy", "reference_cached",
+                                                 "maps_on_disk") if k in result.meta},
     }))
 
 
@@ -213,8 +220,11 @@ def _row(method: str, n: int, size: str, r: dict) -> str:
     if "error" in r:
         return f"| {method} | {n} | {size} | — | — | {r.get('peak_rss_mib', 0):.0f}+ | — | — " \
                f"| {r['error']} |"
+    meta = r.get("meta") or {}
+    note = ", ".join(f"{k}={v}" for k, v in meta.items())
     return (f"| {method} | {n} | {size} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
-            f"{r['peak_rss_mib']:.0f} | {r['peak_anon_mib']:.0f} | {r['baseline_mib']:.0f} | |")
+            f"{r['peak_rss_mib']:.0f} | {r['peak_anon_mib']:.0f} | {r['baseline_mib']:.0f} "
+            f"| {note} |")
 
 
 def _available_mib() -> float:
@@ -245,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gacn-weights", default=str(DEFAULT_GACN))
     ap.add_argument("--gacn-size", default="1000x750", help="frame size for network methods")
     ap.add_argument("--gacn-counts", default="4,8,16")
+    ap.add_argument("--gacn-strategy", default="calibration", choices=["calibration", "serial"])
+    ap.add_argument("--gacn-tile", type=int, default=0, help="GACN tile_size (0 = automatic)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads of network methods")
     ap.add_argument("--huge", action="store_true", help="also fuse a 12000x9000 pair")
     ap.add_argument("--huge-size", default="12000x9000")
     ap.add_argument("--min-free-gib", type=float, default=8.0,
@@ -256,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="start no new case after this many seconds")
     ap.add_argument("--json", default="", help="also write the raw results to this file")
     args = ap.parse_args(argv)
+    os.environ["MFFGUI_BENCH_THREADS"] = str(args.threads)  # read by the children
     if args.quick:
         args.size, args.counts, args.distinct = "256x192", "4,12", 4
         args.gacn_size, args.gacn_counts = "128x96", "2,4"
@@ -298,8 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if gplanes is None:
                 gplanes = render_frames(root / "gplanes", gw, gh, min(args.distinct, 8))
-            params = {"weights": args.gacn_weights, "device": "cpu"} if m == "gacn" else \
-                {"device": "cpu"}
+            params = {"weights": args.gacn_weights, "device": "cpu",
+                      "strategy": args.gacn_strategy, "tile_size": args.gacn_tile} \
+                if m == "gacn" else {"device": "cpu"}
             for n in gcounts:
                 folder = link_stack(gplanes, root / f"g{n}", n)
                 cases.append((m, n, folder, params, f"{gw}x{gh}"))

@@ -7,8 +7,9 @@ Image convention everywhere outside ``io``: ``float32`` arrays in ``[0, 1]`` of 
 
 from __future__ import annotations
 
-import os
+import contextlib
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,9 +218,12 @@ def as_float_image(a: np.ndarray) -> np.ndarray:
 class MapStack(Sequence[np.ndarray]):
     """``N`` per-source maps of shape ``(H, W)`` (weights or focus), kept compactly.
 
-    Small stacks live in a float32 array; stacks over ``memory_limit`` bytes are backed by a
-    float16 memory-mapped temporary file so resident memory does not grow with ``N``.
-    ``np.asarray(maps)`` gives the full ``(N, H, W)`` float32 array.
+    Small stacks live in a float32 array; stacks over ``memory_limit`` bytes are written to an
+    anonymous temporary file (``disk_dtype``, float16 by default) and read back one map at a
+    time with ordinary file I/O. The file is not memory-mapped, so written maps do not count
+    towards the process's resident memory (they sit in the OS page cache, which the OS may
+    evict) and resident memory does not grow with ``N``. ``np.asarray(maps)`` gives the full
+    ``(N, H, W)`` float32 array. Reads and writes are thread-safe.
 
     Parameters
     ----------
@@ -228,50 +232,98 @@ class MapStack(Sequence[np.ndarray]):
     shape : (int, int)
         ``(H, W)``.
     memory_limit : int
-        Bytes above which the maps go to a memory-mapped file.
+        Bytes (of the float32 maps) above which the maps go to a temporary file; 0 always uses
+        the file (unless ``n`` or the shape is 0).
+    disk_dtype : numpy dtype
+        Sample type in the file: float16 (default; 2 bytes per sample, ~3 significant digits,
+        values up to 65504) or float32 (exact).
     """
 
-    def __init__(self, n: int, shape: tuple[int, int], memory_limit: int = 512 * 2**20) -> None:
+    def __init__(self, n: int, shape: tuple[int, int], memory_limit: int = 512 * 2**20,
+                 disk_dtype: Any = np.float16) -> None:
         self.n = n
         self.map_shape = (int(shape[0]), int(shape[1]))
         full = (n, *self.map_shape)
         nbytes = n * self.map_shape[0] * self.map_shape[1] * 4
-        self._tmp: str | None = None
+        self._file: Any = None
+        self._lock = threading.Lock()
+        self._disk_dtype = np.dtype(disk_dtype)
+        if self._disk_dtype not in (np.dtype(np.float16), np.dtype(np.float32)):
+            raise ValueError(f"disk_dtype must be float16 or float32, not {self._disk_dtype}")
         if nbytes <= memory_limit:
-            self._data = np.zeros(full, dtype=np.float32)
+            self._data: np.ndarray | None = np.zeros(full, dtype=np.float32)
         else:
-            fd, self._tmp = tempfile.mkstemp(prefix="mffgui-maps-", suffix=".f16")
-            os.close(fd)
-            self._data = np.memmap(self._tmp, dtype=np.float16, mode="w+", shape=full)
+            self._data = None
+            self._map_bytes = self.map_shape[0] * self.map_shape[1] * self._disk_dtype.itemsize
+            # Deleted by the OS when closed (on POSIX it has no name at all).
+            self._file = tempfile.TemporaryFile(prefix="mffgui-maps-")
+            self._file.truncate(n * self._map_bytes)  # sparse: unwritten maps read as zeros
 
     @classmethod
     def from_array(cls, a: np.ndarray) -> MapStack:
-        """Wrap an ``(N, H, W)`` array (copied to float32)."""
+        """Wrap an ``(N, H, W)`` array (copied to float32, kept in memory)."""
         m = cls(a.shape[0], a.shape[1:3], memory_limit=2**62)
+        assert m._data is not None
         m._data[...] = a
         return m
 
     def __del__(self) -> None:
-        if getattr(self, "_tmp", None):
-            try:
-                del self._data
-                os.unlink(self._tmp)  # type: ignore[arg-type]
-            except OSError:
-                pass
+        f = getattr(self, "_file", None)
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
 
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, i):  # type: ignore[override]
-        if isinstance(i, slice):
-            return np.asarray(self._data[i], dtype=np.float32)
-        return np.asarray(self._data[i], dtype=np.float32)
+    def _index(self, i: int) -> int:
+        i = int(i)
+        if i < 0:
+            i += self.n
+        if not 0 <= i < self.n:
+            raise IndexError(f"map index {i} out of range for {self.n} maps")
+        return i
 
-    def __setitem__(self, i: int, value: np.ndarray) -> None:
-        self._data[i] = value
+    def _read(self, i: int) -> np.ndarray:
+        out = np.empty(self.map_shape, dtype=self._disk_dtype)
+        with self._lock:
+            self._file.seek(i * self._map_bytes)
+            got = self._file.readinto(memoryview(out).cast("B"))
+        if got != self._map_bytes:
+            raise OSError(f"short read of map {i} from the temporary file")
+        return out.astype(np.float32, copy=False)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if self._data is not None:
+            return np.asarray(self._data[i], dtype=np.float32)
+        if isinstance(i, slice):
+            idx = range(self.n)[i]
+            out = np.empty((len(idx), *self.map_shape), dtype=np.float32)
+            for k, j in enumerate(idx):
+                out[k] = self._read(j)
+            return out
+        return self._read(self._index(i))
+
+    def __setitem__(self, i: int | slice, value: np.ndarray) -> None:
+        if self._data is not None:
+            self._data[i] = value
+            return
+        if isinstance(i, slice):
+            idx = range(self.n)[i]
+            vals = np.broadcast_to(np.asarray(value, dtype=np.float32),
+                                   (len(idx), *self.map_shape))
+            for k, j in enumerate(idx):
+                self[j] = vals[k]
+            return
+        j = self._index(i)
+        buf = np.ascontiguousarray(np.broadcast_to(value, self.map_shape), dtype=self._disk_dtype)
+        with self._lock:
+            self._file.seek(j * self._map_bytes)
+            self._file.write(memoryview(buf).cast("B"))
+            self._file.flush()
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
-        out = np.asarray(self._data, dtype=np.float32)
+        out = self[:]
         return out if dtype is None else out.astype(dtype)
 
     @property
@@ -281,8 +333,8 @@ class MapStack(Sequence[np.ndarray]):
 
     @property
     def on_disk(self) -> bool:
-        """Whether the maps are memory-mapped rather than held in RAM."""
-        return self._tmp is not None
+        """Whether the maps are in a temporary file rather than held in RAM."""
+        return self._file is not None
 
 
 @dataclass(frozen=True)

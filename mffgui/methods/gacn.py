@@ -18,14 +18,19 @@ floating-point rounding.
 Memory for N > 2
 ----------------
 *Decision calibration* (default; the paper's strategy) compares every frame with one reference
-frame. The reference's features are computed once (whole-image mode keeps its 64-channel
-gradient energy, 256 bytes per pixel; tiled mode recomputes it per tile). Frames are streamed:
+frame. The reference's features are computed once: its 64-channel gradient energy (256 bytes per
+pixel) is kept for the whole image, and in tiled mode for every tile when that fits the memory
+budget left over by a tile's working set (else it is recomputed per tile). Frames are streamed:
 the decision volume of the official code is never stored, only a running arg-max (best value,
-index map) and the running fused image, so memory does not grow with N except for the output
-maps (``weights`` and ``focus_maps``, which spill to disk beyond 512 MiB, see
-:class:`~mffgui.types.MapStack`).
-*Serial* fuses frame by frame into a running image; the per-step maps are kept (N − 1 maps, in a
-:class:`~mffgui.types.MapStack`) to give each source its exact soft weight at the end.
+index map) and the running fused image. The one-hot ``weights`` are not stored either: they are
+a :class:`~mffgui.core.decision.LazyMaps` view of the index map. Each frame's focus map is
+written as it is produced into a :class:`~mffgui.types.MapStack` that goes to an (unmapped)
+temporary file once the N maps pass :data:`~mffgui.core.decision.EAGER_MAPS_BYTES`, and is
+normalised on reading. Resident memory therefore does not grow with N beyond the index map and
+the running decision state.
+*Serial* fuses frame by frame into a running image; the per-step maps are kept (N − 1 maps) to
+give each source its exact soft weight at the end. Steps, weights and focus maps use the same
+spilling :class:`~mffgui.types.MapStack` (float32 in the file).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from mffgui.core import decision as _decision
+from mffgui.core.decision import LazyMaps
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.core.tiling import Tile, plan_tiles, tile_for_budget
 from mffgui.errors import MffError, StackMismatch, TooFewImages, WeightsError
@@ -95,6 +102,9 @@ class _Run:
     shape: tuple[int, int]
     cancel: CancelToken
     tiles: list[Tile]
+    cache_bytes: float = 0.0
+    """Memory (bytes, on ``device``) the tiled calibration may spend on caching the reference
+    frame's per-tile energies; 0 = recompute them for every frame."""
 
     @property
     def whole(self) -> bool:
@@ -166,6 +176,8 @@ class _Engine:
         self.r = run
         self.t = run.torch
         self._energy_cache: dict[int, Any] = {}
+        self.cache_reference: bool | None = None
+        """Whether :meth:`against` keeps the reference's tile energies (decided on first use)."""
 
     def tensor(self, a: np.ndarray) -> Any:
         """``(h, w)`` numpy -> ``(1, 1, h, w)`` float32 on the device."""
@@ -228,21 +240,25 @@ class _Engine:
                 ) -> dict[str, np.ndarray]:
         """BGF map of ``ref`` vs ``other`` plus both focus maps, reusing the reference's work.
 
-        In whole-image mode the reference's energy is computed once and cached.
+        The reference's energy and focus map are computed once and cached: always in
+        whole-image mode, and per tile when all tiles fit :attr:`_Run.cache_bytes` (energy and
+        focus, 260 bytes per read pixel); otherwise they are recomputed for every frame.
         """
+        if self.cache_reference is None:
+            need = sum(t.read_shape[0] * t.read_shape[1] for t in self.r.tiles) * 65 * 4
+            self.cache_reference = self.r.whole or need <= self.r.cache_bytes
         so = self.scales(other)
         out = {k: np.empty(ref.shape, np.float32) for k in ("bgf", "focus_ref", "focus_other")}
         for i, tile in enumerate(self.r.tiles):
             self.r.cancel.raise_if_cancelled()
             tr, to = self.tensor(ref[tile.read]), self.tensor(other[tile.read])
-            if self.r.whole:
-                if i not in self._energy_cache:
-                    er = self.energy(tr, ref_scales)
-                    self._energy_cache[i] = (er, self.focus(er))
+            if i in self._energy_cache:
                 er, fr = self._energy_cache[i]
             else:
                 er = self.energy(tr, ref_scales)
                 fr = self.focus(er)
+                if self.cache_reference:
+                    self._energy_cache[i] = (er, fr)
             eo = self.energy(to, so)
             fo = self.focus(eo)
             _, bgf = self.decide(tr, to, er, eo)
@@ -315,11 +331,54 @@ def _normalise_focus(focus: MapStack) -> None:
             focus[i] = focus[i] / peak
 
 
-def _weights_from_index(index: np.ndarray, n: int) -> MapStack:
-    w = MapStack(n, index.shape)
-    for k in range(n):
-        w[k] = (index == k).astype(np.float32)
-    return w
+def _spill_maps(n: int, shape: tuple[int, int]) -> MapStack:
+    """``n`` float32 maps ``(H, W)``: in RAM up to ``EAGER_MAPS_BYTES``, else in a temp file.
+
+    Resident memory of a spilled stack does not grow with ``n`` (see :class:`MapStack`).
+    """
+    return MapStack(n, shape, memory_limit=_decision.EAGER_MAPS_BYTES, disk_dtype=np.float32)
+
+
+def _focus_output(raw: MapStack, peak: float) -> MapStack | LazyMaps:
+    """Raw focus maps scaled by their common maximum ``peak`` to ``[0, 1]``.
+
+    Parameters
+    ----------
+    raw : MapStack
+        ``(N, H, W)`` raw focus maps (non-negative), from :func:`_spill_maps`.
+    peak : float
+        Their common maximum.
+
+    Returns
+    -------
+    MapStack or LazyMaps, (N, H, W) float32
+        In-memory maps are scaled in place; spilled ones are scaled when read, so they are
+        never all resident.
+    """
+    inv = np.float32(1.0 / peak) if peak > 0 else np.float32(1.0)
+    if not raw.on_disk:
+        for i in range(len(raw)):
+            raw[i] = raw[i] * inv
+        return raw
+    return LazyMaps(len(raw), raw.map_shape, lambda i: raw[i] * inv)
+
+
+def _weights_from_index(index: np.ndarray, n: int) -> LazyMaps:
+    """One-hot weights ``(N, H, W)`` float32 of an index map, computed on demand.
+
+    Parameters
+    ----------
+    index : ndarray, (H, W) uint16
+        Source index per pixel, values ``< n``.
+    n : int
+        Number of sources.
+
+    Returns
+    -------
+    LazyMaps
+        ``weights[k] == (index == k)`` as float32; nothing is stored beyond ``index``.
+    """
+    return LazyMaps(n, index.shape, lambda k: (index == k).astype(np.float32))
 
 
 @register_method
@@ -389,7 +448,8 @@ class GacnMethod:
                 try:
                     model, sha = _load_model(path, device)
                     tiles = plan_tiles((h, w), tile, HALO)
-                    run = _Run(torch, model, device, tile, (h, w), cancel, tiles)
+                    run = _Run(torch, model, device, tile, (h, w), cancel, tiles,
+                               self._cache_bytes(torch, device, tiles, params.memory_mb))
                     result = self._fuse(run, stack, params, progress)
                     break
                 except Exception as exc:
@@ -423,13 +483,27 @@ class GacnMethod:
                             meta=meta)
 
     @staticmethod
-    def _auto_tile(torch: Any, device: Any, shape: tuple[int, int], memory_mb: int) -> int:
+    def _budget(torch: Any, device: Any, memory_mb: int) -> float:
+        """Working-memory budget in bytes (``memory_mb``, or automatic; CUDA: free memory)."""
         budget = memory_mb * 2**20 if memory_mb else _auto_budget()
         if device.type == "cuda":
             with contextlib.suppress(Exception):
                 free, _ = torch.cuda.mem_get_info(device)
                 budget = min(budget, 0.7 * free)
+        return float(budget)
+
+    @classmethod
+    def _auto_tile(cls, torch: Any, device: Any, shape: tuple[int, int], memory_mb: int) -> int:
+        budget = cls._budget(torch, device, memory_mb)
         return tile_for_budget(shape, BYTES_PER_PIXEL, budget, HALO, MIN_TILE)
+
+    @classmethod
+    def _cache_bytes(cls, torch: Any, device: Any, tiles: list[Tile], memory_mb: int) -> float:
+        """Budget left after the working set of the largest tile (for the reference cache)."""
+        if len(tiles) <= 1:
+            return 0.0
+        largest = max(t.read_shape[0] * t.read_shape[1] for t in tiles)
+        return max(0.0, cls._budget(torch, device, memory_mb) - BYTES_PER_PIXEL * largest)
 
     def _fuse(self, run: _Run, stack: Stack, params: GacnParams, progress: ProgressFn,
               ) -> _Outcome:
@@ -469,7 +543,8 @@ class GacnMethod:
         ref_frame = stack.frame(ref)
         ref_gray = to_gray(ref_frame)
         ref_scales = eng.scales(ref_gray)
-        focus = MapStack(n, ref_gray.shape)
+        focus = _spill_maps(n, ref_gray.shape)
+        peak = 0.0
         fused = ref_frame.copy()
         best = index = m0 = None
         for pos in range(1, n):
@@ -480,8 +555,10 @@ class GacnMethod:
             maps = eng.against(ref_gray, ref_scales, to_gray(frame))
             m = maps["bgf"]
             focus[j] = maps["focus_other"]
+            peak = max(peak, float(maps["focus_other"].max()))
             if pos == 1:
                 focus[ref] = maps["focus_ref"]
+                peak = max(peak, float(maps["focus_ref"].max()))
                 m0 = m
                 best = m0.copy()
                 index = np.full(m.shape, ref, dtype=np.uint16)
@@ -495,9 +572,9 @@ class GacnMethod:
             fused[upd] = frame[upd]
         assert index is not None
         weights = _weights_from_index(index, n)
-        _normalise_focus(focus)
-        extra = {"strategy": "calibration", "reference": ref}
-        return np.clip(fused, 0.0, 1.0), index, weights, focus, extra
+        extra = {"strategy": "calibration", "reference": ref,
+                 "reference_cached": bool(eng.cache_reference), "maps_on_disk": focus.on_disk}
+        return np.clip(fused, 0.0, 1.0), index, weights, _focus_output(focus, peak), extra
 
     # -- serial -----------------------------------------------------------------------------
 
@@ -506,8 +583,9 @@ class GacnMethod:
         eng = _Engine(run)
         fused = stack.frame(0).copy()
         gray = to_gray(fused)
-        steps = MapStack(n - 1, gray.shape)
-        focus = MapStack(n, gray.shape)
+        steps = _spill_maps(n - 1, gray.shape)
+        focus = _spill_maps(n, gray.shape)
+        peak = 0.0
         for j in range(1, n):
             run.cancel.raise_if_cancelled()
             progress((j - 1) / (n - 1), 1.0, f"GACN serial: frame {j + 1} of {n}")
@@ -517,11 +595,13 @@ class GacnMethod:
             steps[j - 1] = m
             if j == 1:
                 focus[0] = maps["focus_a"]
+                peak = max(peak, float(maps["focus_a"].max()))
             focus[j] = maps["focus_b"]
+            peak = max(peak, float(maps["focus_b"].max()))
             fused = m[:, :, None] * fused + (np.float32(1.0) - m)[:, :, None] * frame
             gray = to_gray(fused)
         # Source k's weight: (1 − m_{k−1}) · Π_{j ≥ k} m_j, accumulated from the last step.
-        weights = MapStack(n, gray.shape)
+        weights = _spill_maps(n, gray.shape)
         prod = np.ones(gray.shape, np.float32)
         best = np.full(gray.shape, -np.inf, np.float32)
         index = np.zeros(gray.shape, np.uint16)
@@ -536,5 +616,5 @@ class GacnMethod:
             upd = wk >= best  # ties go to the lower index (visited last)
             best[upd] = wk[upd]
             index[upd] = k
-        _normalise_focus(focus)
-        return np.clip(fused, 0.0, 1.0), index, weights, focus, {"strategy": "serial"}
+        extra = {"strategy": "serial", "maps_on_disk": focus.on_disk}
+        return np.clip(fused, 0.0, 1.0), index, weights, _focus_output(focus, peak), extra
