@@ -32,6 +32,7 @@ RAM (lazy or spilled to a temporary file) as a large stack would.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -260,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads of network methods")
     ap.add_argument("--huge", action="store_true", help="also fuse a 12000x9000 pair")
     ap.add_argument("--huge-size", default="12000x9000")
+    ap.add_argument("--huge-methods", default="",
+                    help="methods for the huge pair (default: the classical ones); network "
+                    "methods run on the CPU within --huge-budget-mib")
+    ap.add_argument("--huge-budget-mib", type=int, default=2048,
+                    help="memory_mb of network methods on the huge pair (their tiling budget)")
+    ap.add_argument("--huge-only", action="store_true", help="only the huge pair")
     ap.add_argument("--min-free-gib", type=float, default=8.0,
                     help="skip the huge pair when less memory than this is available")
     ap.add_argument("--cap-mib", type=float, default=12000.0,
@@ -301,13 +308,14 @@ def main(argv: list[str] | None = None) -> int:
         planes = render_frames(root / "planes", w, h, args.distinct)
         gplanes = None
         cases: list[tuple[str, int, Path, dict, str]] = []
-        for n in counts:  # every method at N before the next N, so a cut run is still useful
+        for n in [] if args.huge_only else counts:
+            # every method at N before the next N, so a cut run is still useful
             folder = link_stack(planes, root / f"n{n}", n)
             for m in methods:
                 if infos.get(m) is not None and infos[m].kind != "classical":
                     continue
                 cases.append((m, n, folder, {}, f"{w}x{h}"))
-        for m in methods:
+        for m in [] if args.huge_only else methods:
             if m not in infos or infos[m].kind == "classical":
                 continue
             if gplanes is None:
@@ -335,12 +343,21 @@ def main(argv: list[str] | None = None) -> int:
                             f"{avail:.1f} GiB available < {args.min_free_gib} |")
             else:
                 folder = render_huge_pair(root / "huge", hw, hh)
-                for m in [m for m in methods if infos.get(m) and infos[m].kind == "classical"]:
+                huge = ([m.strip() for m in args.huge_methods.split(",") if m.strip()]
+                        if args.huge_methods else
+                        [m for m in methods if infos.get(m) and infos[m].kind == "classical"])
+                for m in huge:
                     if time.monotonic() - start > args.max_seconds:
                         rows.append(f"| {m} | 2 | {hw}x{hh} | — | — | — | — | — | not run "
                                     "(time cap) |")
                         continue
-                    r = run_case(m, folder, {}, args.case_timeout, args.cap_mib)
+                    params: dict = {}
+                    if infos[m].kind != "classical":
+                        params = {"device": "cpu"}
+                        fields = {f.name for f in dataclasses.fields(infos[m].params)}
+                        if "memory_mb" in fields:  # GACN; Fusion2Void tiles by `tile`
+                            params["memory_mb"] = args.huge_budget_mib
+                    r = run_case(m, folder, params, args.case_timeout, args.cap_mib)
                     r.update(method=m, n=2, size=f"{hw}x{hh}", load=os.getloadavg()[0])
                     results.append(r)
                     rows.append(_row(m, 2, f"{hw}x{hh}", r))
