@@ -172,3 +172,31 @@ def test_out_of_memory_shrinks_tiles_then_falls_back_to_cpu(weights, monkeypatch
     assert calls == [("meta", 600), ("meta", 300), ("meta", 150), ("cpu", 150)]
     assert runner.device.type == "cpu"
     assert any("CPU" in n for n in runner.notes)
+
+
+def test_memory_does_not_grow_with_frame_count(weights, monkeypatch):
+    """From 4 to 16 frames the traced peak grows by far less than one (H, W) map per frame:
+    the tree holds O(log N) images and the per-frame maps spill to a file (forced here with
+    ``EAGER_MAPS_BYTES = 0``, as a big stack does at the 64 MiB default)."""
+    import tracemalloc
+
+    from mffgui.core import decision
+
+    monkeypatch.setattr(decision, "EAGER_MAPS_BYTES", 0)
+    shape = (48, 40, 3)
+    map_bytes = shape[0] * shape[1] * 4
+    method = get_method("fusion2void")
+    params = method.info.params(weights=str(weights), device="cpu")
+    peaks = {}
+    for n in (4, 4, 16):  # the first run warms up the model cache
+        stack = Stack.from_arrays(_frames(n, shape))
+        tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            res = method.fuse(stack, params)
+            peaks[n] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert res.index_map.max() < n
+    per_frame = (peaks[16] - peaks[4]) / 12
+    assert per_frame < 0.25 * map_bytes, (peaks, per_frame, map_bytes)

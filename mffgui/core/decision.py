@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from mffgui.core.filters import gaussian, gaussian_ksize
+from mffgui.types import MapStack
 
 EAGER_MAPS_BYTES = 64 * 2**20
 """Per-source maps (weights, focus) up to this size are kept as arrays; larger ones are lazy."""
@@ -283,6 +284,15 @@ class LazyMaps(Sequence[np.ndarray]):
     def on_disk(self) -> bool:
         """Never memory-mapped; maps are recomputed (parity with :class:`MapStack`)."""
         return False
+
+
+def spill_maps(n: int, shape: tuple[int, int]) -> MapStack:
+    """``n`` writable float32 maps ``(H, W)``: in RAM up to :data:`EAGER_MAPS_BYTES`, else in
+    a temporary file, so resident memory does not grow with ``n`` (see :class:`MapStack`).
+
+    For methods that produce per-frame maps they cannot recompute cheaply (network methods).
+    """
+    return MapStack(n, shape, memory_limit=EAGER_MAPS_BYTES, disk_dtype=np.float32)
 
 
 def maps_fit_in_memory(n: int, shape: tuple[int, int]) -> bool:

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from mffgui.core.attribution import attribute_pair
+from mffgui.core.decision import spill_maps
 from mffgui.core.focus import focus_measure
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.core.tiling import plan_tiles
@@ -32,7 +33,7 @@ from mffgui.errors import MffError, TooFewImages, WeightsError
 from mffgui.methods.base import MethodInfo, Params, param
 from mffgui.methods.registry import register_method
 from mffgui.models.device import DEVICE_CHOICES
-from mffgui.types import FusionResult, MapStack, Stack, to_gray
+from mffgui.types import FusionResult, Stack, to_gray
 
 ARCH = "fusion2void"
 MIN_TILE = 128
@@ -216,7 +217,7 @@ class Fusion2VoidMethod:
         device = pick_device(params.device)
         runner = _Runner(path, device, params.tile, cancel)
         h, w = stack.shape
-        weights = MapStack(n, (h, w))
+        weights = spill_maps(n, (h, w))
         for i in range(n):
             weights[i] = np.ones((h, w), dtype=np.float32)
         merges = n - 1
@@ -249,7 +250,7 @@ class Fusion2VoidMethod:
         progress(merges, merges + 1, "Fusion2Void: focus maps")
         index = np.zeros((h, w), dtype=np.uint16)
         best = np.full((h, w), -1.0, dtype=np.float32)
-        focus = MapStack(n, (h, w))
+        focus = spill_maps(n, (h, w))
         top = 0.0
         for i in range(n):
             cancel.raise_if_cancelled()

@@ -331,21 +331,13 @@ def _normalise_focus(focus: MapStack) -> None:
             focus[i] = focus[i] / peak
 
 
-def _spill_maps(n: int, shape: tuple[int, int]) -> MapStack:
-    """``n`` float32 maps ``(H, W)``: in RAM up to ``EAGER_MAPS_BYTES``, else in a temp file.
-
-    Resident memory of a spilled stack does not grow with ``n`` (see :class:`MapStack`).
-    """
-    return MapStack(n, shape, memory_limit=_decision.EAGER_MAPS_BYTES, disk_dtype=np.float32)
-
-
 def _focus_output(raw: MapStack, peak: float) -> MapStack | LazyMaps:
     """Raw focus maps scaled by their common maximum ``peak`` to ``[0, 1]``.
 
     Parameters
     ----------
     raw : MapStack
-        ``(N, H, W)`` raw focus maps (non-negative), from :func:`_spill_maps`.
+        ``(N, H, W)`` raw focus maps (non-negative), from :func:`mffgui.core.decision.spill_maps`.
     peak : float
         Their common maximum.
 
@@ -543,7 +535,7 @@ class GacnMethod:
         ref_frame = stack.frame(ref)
         ref_gray = to_gray(ref_frame)
         ref_scales = eng.scales(ref_gray)
-        focus = _spill_maps(n, ref_gray.shape)
+        focus = _decision.spill_maps(n, ref_gray.shape)
         peak = 0.0
         fused = ref_frame.copy()
         best = index = m0 = None
@@ -583,8 +575,8 @@ class GacnMethod:
         eng = _Engine(run)
         fused = stack.frame(0).copy()
         gray = to_gray(fused)
-        steps = _spill_maps(n - 1, gray.shape)
-        focus = _spill_maps(n, gray.shape)
+        steps = _decision.spill_maps(n - 1, gray.shape)
+        focus = _decision.spill_maps(n, gray.shape)
         peak = 0.0
         for j in range(1, n):
             run.cancel.raise_if_cancelled()
@@ -601,7 +593,7 @@ class GacnMethod:
             fused = m[:, :, None] * fused + (np.float32(1.0) - m)[:, :, None] * frame
             gray = to_gray(fused)
         # Source k's weight: (1 − m_{k−1}) · Π_{j ≥ k} m_j, accumulated from the last step.
-        weights = _spill_maps(n, gray.shape)
+        weights = _decision.spill_maps(n, gray.shape)
         prod = np.ones(gray.shape, np.float32)
         best = np.full(gray.shape, -np.inf, np.float32)
         index = np.zeros(gray.shape, np.uint16)
