@@ -182,6 +182,8 @@ def link_stack(planes: list[Path], folder: Path, n: int) -> Path:
     for i in range(n):
         src = planes[i * len(planes) // n]
         dst = folder / f"frame_{i:04d}.jpg"
+        if dst.exists():  # the same stack, linked for an earlier method
+            continue
         try:
             os.link(src, dst)
         except OSError:
