@@ -108,16 +108,54 @@ def test_icc_and_exif_carried_from_jpeg(tmp_path, ext):
     out = write_image(tmp_path / f"fused{ext}", img, meta=meta)
     with Image.open(out) as im:
         assert im.info.get("icc_profile") == icc
-        if ext != ".tif":  # TIFF exports carry the ICC profile only
+        if ext != ".tif":  # TIFF: tags re-laid out in the file (next test)
             got = im.info.get("exif") or im.getexif().tobytes()
             got = got if got.startswith(b"Exif") else b"Exif\x00\x00" + got
             assert got == exif
-            assert im.getexif()[0x010F] == "AcmeCam"
+        assert im.getexif()[0x010F] == "AcmeCam"
     # And our own reader sees the same bytes.
     back = probe(out)[0]
     assert back.icc_profile == icc
     if ext != ".tif":
         assert back.exif == exif
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_tiff_export_carries_exif_sub_ifd_and_icc(tmp_path, depth):
+    icc = b"icc-profile-bytes-" + bytes(range(256)) * 2
+    e = Image.Exif()
+    e[0x010F] = "AcmeCam"
+    e[0x0110] = "Model 7"
+    e[0x0132] = "2026:11:30 09:15:00"
+    e[0x0112] = 6  # Orientation: rotate 90° CW to view
+    sub = e.get_ifd(0x8769)
+    sub[0x9003] = "2026:11:30 09:14:59"  # DateTimeOriginal
+    sub[0x829A] = (1, 125)  # ExposureTime
+    sub[0x8827] = 400  # ISO
+    sub[0x920A] = (105, 1)  # FocalLength
+    src = tmp_path / "src.jpg"
+    pixels = RNG.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(src, quality=95, icc_profile=icc, exif=e.tobytes())
+    img, meta = read_image(src)
+    out = write_image(tmp_path / "fused.tif", img, meta=meta, bit_depth=depth)
+    with Image.open(out) as im:
+        got = im.getexif()
+        assert (got[0x010F], got[0x0110], got[0x0132], got[0x0112]) == (
+            "AcmeCam", "Model 7", "2026:11:30 09:15:00", 6)
+        assert dict(got.get_ifd(0x8769)) == {0x9003: "2026:11:30 09:14:59", 0x829A: (1, 125),
+                                             0x8827: 400, 0x920A: (105, 1)}
+        assert im.info.get("icc_profile") == icc
+    with tifffile.TiffFile(out) as tf:  # a second reader agrees and the pixels are intact
+        page = tf.pages[0]
+        assert page.tags["ExifTag"].value["ExposureTime"] == (1, 125)
+        assert page.dtype == (np.uint8 if depth == 8 else np.uint16)
+        np.testing.assert_array_equal(page.asarray(), to_uint(img, depth))
+    back, back_meta = read_image(out)
+    np.testing.assert_array_equal(back, img)
+    assert back_meta.exif is not None
+    reread = Image.Exif()
+    reread.load(back_meta.exif[6:])
+    assert dict(reread.get_ifd(0x8769))[0x829A] == (1, 125)
 
 
 # --- safety: sources, atomicity -----------------------------------------------------------------

@@ -5,7 +5,9 @@ place with :func:`os.replace`, so a failed or interrupted export never leaves a 
 never clobbers an existing one with garbage. Source files are never overwritten.
 
 Metadata: the ICC profile goes into PNG (``iCCP``), TIFF (tag 34675) and JPEG (APP2); EXIF goes
-into PNG (``eXIf``) and JPEG (APP1). TIFF exports carry the ICC profile only.
+into PNG (``eXIf``), JPEG (APP1) and TIFF (the descriptive tags, e.g. Make, Model, DateTime and
+Orientation, in the image directory, and the Exif sub-directory, tag 34665, appended to the
+file). Pixels keep their stored order, so viewers apply the orientation as for the sources.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -237,10 +240,15 @@ def write_image(
     elif fmt == "TIFF":
         def write(tmp: Path) -> None:
             arr = data if data.shape[2] == 3 else data[:, :, 0]
+            ifd0, sub = _tiff_exif_parts(exif)
+            extratags = [(tag, "H", 1, value, True) if tag == _ORIENTATION
+                         else (tag, "s", 0, value, True) for tag, value in ifd0.items()]
             tifffile.imwrite(
                 tmp, arr, photometric="rgb" if arr.ndim == 3 else "minisblack",
                 compression="zlib", compressionargs={"level": 6}, iccprofile=icc,
-                software="mffgui", metadata=None)
+                software="mffgui", metadata=None, bigtiff=False, extratags=extratags)
+            if sub:
+                _append_exif_ifd(tmp, sub)
     else:
         def write(tmp: Path) -> None:
             arr = data if data.shape[2] == 3 else data[:, :, 0]
@@ -256,6 +264,78 @@ def write_image(
 
     _atomic_write(p, write)
     return p
+
+
+_EXIF_IFD_TAG = 0x8769
+_ORIENTATION = 0x0112
+_TIFF_ASCII_TAGS = (0x010E, 0x010F, 0x0110, 0x0132, 0x013B, 0x8298)
+"""ImageDescription, Make, Model, DateTime, Artist, Copyright: copied into a TIFF's IFD0."""
+
+
+def _tiff_exif_parts(exif: bytes | None) -> tuple[dict[int, Any], dict[int, object]]:
+    """``(ifd0 ascii tags, Exif sub-IFD tags)`` of an EXIF block; empty when unreadable.
+
+    The IFD0 dict may also hold the Orientation tag (274) as an int.
+    """
+    if not exif:
+        return {}, {}
+    try:
+        ex = Image.Exif()
+        ex.load(exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
+        ifd0: dict[int, Any] = {t: str(ex[t]).replace("\x00", "") for t in _TIFF_ASCII_TAGS
+                                if isinstance(ex.get(t), str) and ex[t].strip("\x00 ")}
+        if isinstance(ex.get(_ORIENTATION), int) and 1 <= ex[_ORIENTATION] <= 8:
+            ifd0[_ORIENTATION] = int(ex[_ORIENTATION])
+        sub = {int(k): v for k, v in ex.get_ifd(_EXIF_IFD_TAG).items()
+               if int(k) not in (0xA005,)}  # no interoperability sub-IFD pointer
+        return ifd0, sub
+    except Exception:  # metadata is optional: never fail an export over it
+        return {}, {}
+
+
+def _append_exif_ifd(path: Path, tags: dict[int, object]) -> None:
+    """Add an Exif sub-IFD holding ``tags`` to the single-page classic little-endian TIFF at
+    ``path``.
+
+    tifffile does not write the ExifIFD pointer (tag 34665), so the Exif IFD and a copy of IFD0
+    with that pointer added are appended, and the header is pointed at the new IFD0. Entries are
+    copied verbatim: their out-of-line values keep their absolute offsets. Anything unexpected
+    leaves the file as tifffile wrote it.
+    """
+    from PIL import TiffImagePlugin
+
+    with open(path, "r+b") as fh:
+        head = fh.read(8)
+        if head[:4] != b"II*\x00":
+            return
+        (ifd0,) = struct.unpack("<I", head[4:8])
+        fh.seek(ifd0)
+        (count,) = struct.unpack("<H", fh.read(2))
+        entries = [fh.read(12) for _ in range(count)]
+        (next_ifd,) = struct.unpack("<I", fh.read(4))
+        if any(struct.unpack("<H", e[:2])[0] == _EXIF_IFD_TAG for e in entries):
+            return
+        end = fh.seek(0, os.SEEK_END)
+        exif_at = end + (end % 2)  # IFDs start on a word boundary
+        sub = TiffImagePlugin.ImageFileDirectory_v2(prefix=b"II")
+        for tag, value in tags.items():
+            try:
+                sub[tag] = value
+            except (TypeError, ValueError):
+                continue
+        try:
+            block = sub.tobytes(exif_at)
+        except Exception:  # an odd value type: keep the image without the Exif IFD
+            return
+        ifd0_at = exif_at + len(block)
+        ifd0_at += ifd0_at % 2
+        pointer = struct.pack("<HHII", _EXIF_IFD_TAG, 4, 1, exif_at)  # LONG, count 1
+        entries = sorted([*entries, pointer], key=lambda e: struct.unpack("<H", e[:2])[0])
+        fh.write(b"\x00" * (exif_at - end) + block + b"\x00" * (ifd0_at - exif_at - len(block)))
+        fh.write(struct.pack("<H", len(entries)) + b"".join(entries)
+                 + struct.pack("<I", next_ifd))
+        fh.seek(4)
+        fh.write(struct.pack("<I", ifd0_at))
 
 
 MAP_KINDS = ("index", "decision", "focus")
