@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mffgui.errors import MffError, WeightsError
+from mffgui.models.weights import best_path
 
 INDEX = "index.json"
 ARCH_TITLES = {"gacn": "GACN", "fusion2void": "Fusion2Void"}
@@ -194,7 +195,7 @@ def list_runs(folder: str | Path | None = None,
     for f in files:
         run = read_run(f)
         if not run.saved_id:
-            best = f.with_name(f"{f.stem}.best{f.suffix}")
+            best = best_path(f)
             run.saved_id = sources.get(str(f)) or sources.get(str(best)) or ""
         runs.append(run)
     runs.sort(key=lambda r: (r.created, r.path.name), reverse=True)
@@ -210,7 +211,7 @@ def delete_run(path: str | Path) -> None:
         A file that could not be removed.
     """
     p = Path(path)
-    for q in (p, p.with_name(f"{p.stem}.best{p.suffix or '.pt'}"), run_info_path(p)):
+    for q in (p, best_path(p), run_info_path(p)):
         try:
             q.unlink(missing_ok=True)
         except OSError as exc:

@@ -41,6 +41,7 @@ from typing import Any, NoReturn, Protocol
 import numpy as np
 
 from mffgui.errors import MffError, WeightsError
+from mffgui.models.weights import best_path
 
 #: Hyper-parameters every task has (``None`` on the command line = task default or resumed).
 COMMON_KEYS = ("epochs", "batch_size", "patch_size", "lr", "steps_per_epoch", "seed",
@@ -291,12 +292,6 @@ def resolve_config(task: TrainTask, args: argparse.Namespace,
 
 
 # -- checkpoint helpers ------------------------------------------------------------------------
-
-
-def best_path(out: str | Path) -> Path:
-    """``run.pt`` -> ``run.best.pt``."""
-    p = Path(out)
-    return p.with_name(f"{p.stem}.best{p.suffix or '.pt'}")
 
 
 def export_weights(src: str | Path, dst: str | Path, arch: str,

@@ -1194,7 +1194,7 @@ class TrainingDialog(QDialog):
         if self.run_path is None or not self.run_path.is_file():
             self._report("No trained checkpoint to save yet.", error=True)
             return ""
-        from training.common import best_path
+        from mffgui.models.weights import best_path
 
         src = self.run_path
         best = best_path(self.run_path)

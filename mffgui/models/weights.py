@@ -106,6 +106,12 @@ def load_checkpoint(path: str | Path, arch: str) -> Checkpoint:
     raise WeightsError("file is neither an mffgui checkpoint nor a state_dict", p)
 
 
+def best_path(out: str | Path) -> Path:
+    """File of a training run's best epoch: ``run.pt`` -> ``run.best.pt``."""
+    p = Path(out)
+    return p.with_name(f"{p.stem}.best{p.suffix or '.pt'}")
+
+
 def save_checkpoint(path: str | Path, arch: str, state_dict: dict[str, Any],
                     model_args: dict[str, Any], meta: dict[str, Any],
                     **extra: Any) -> None:
