@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--pairs", type=int, default=20)
     ap.add_argument("--no-laplacian", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
     ap.add_argument("--json", type=Path, help="also write the means here (for weights.json)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     f2v = get_method("fusion2void")
     lap = None if args.no_laplacian else get_method("laplacian")
     lap_params = None if lap is None else lap.info.params()
-    params = Fusion2VoidParams(weights=str(weights), device="cpu", tile=0)
+    params = Fusion2VoidParams(weights=str(weights), device=args.device, tile=0)
     rows = []
     t_all = time.perf_counter()
     for k in range(1, args.pairs + 1):

@@ -13,5 +13,6 @@ from __future__ import annotations
 SUBCOMMANDS = [
     "training.gacn",
     "training.fusion2void",
+    "training.fusion2void_gpu",
     "training.export",
 ]
