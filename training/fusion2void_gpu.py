@@ -127,6 +127,8 @@ class Recipe:
         self.obj = Objective(identity_weight=float(args.identity_weight))
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(int(args.seed))
+        self.cpu_gen = torch.Generator()
+        self.cpu_gen.manual_seed(int(args.seed) + 1)
         self.state: dict[str, Any] = {"stage": 0, "elapsed_s": 0.0, "step": 0,
                                       "stage_steps": [0, 0], "history": [], "best": None}
         if args.resume:
@@ -161,12 +163,12 @@ class Recipe:
         p = self.args.patch_size
         a, b = [], []
         for _ in range(n):
-            sc = self.real[int(torch.randint(len(self.real), (1,), generator=self.gen,
-                                             device=self.device))]
-            i, j = torch.randperm(sc.shape[0], generator=self.gen, device=self.device)[:2].tolist()
+            g = self.cpu_gen
+            sc = self.real[int(torch.randint(len(self.real), (1,), generator=g))]
+            i, j = torch.randperm(sc.shape[0], generator=g)[:2].tolist()
             h, w = sc.shape[2:]
-            y = int(torch.randint(h - p + 1, (1,), generator=self.gen, device=self.device))
-            x = int(torch.randint(w - p + 1, (1,), generator=self.gen, device=self.device))
+            y = int(torch.randint(h - p + 1, (1,), generator=g))
+            x = int(torch.randint(w - p + 1, (1,), generator=g))
             a.append(sc[i, :, y:y + p, x:x + p])
             b.append(sc[j, :, y:y + p, x:x + p])
         return torch.stack(a).float() / 255, torch.stack(b).float() / 255
@@ -204,6 +206,8 @@ class Recipe:
         self.state.update(obj["recipe_state"])
         if obj.get("gen_state") is not None and self.device.type == obj.get("gen_device"):
             self.gen.set_state(obj["gen_state"])
+        if obj.get("cpu_gen_state") is not None:
+            self.cpu_gen.set_state(obj["cpu_gen_state"])
         self.log.emit("resume", **{k: self.state[k] for k in ("stage", "elapsed_s", "step")})
 
     def _meta(self) -> dict[str, Any]:
@@ -240,6 +244,7 @@ class Recipe:
         save_checkpoint(self.args.out, ARCH, self._cpu_sd(), self.model_args, self._meta(),
                         recipe="fusion2void-gpu", optimizer=self.opt.state_dict(),
                         recipe_state=self.state, gen_state=self.gen.get_state(),
+                        cpu_gen_state=self.cpu_gen.get_state(),
                         gen_device=self.device.type)
         self.log.emit("checkpoint", path=str(self.args.out), reason=reason,
                       step=self.state["step"], elapsed_s=round(self.state["elapsed_s"], 1))
@@ -263,7 +268,9 @@ class Recipe:
         if self._val_cache is None:
             g = torch.Generator(device=self.device)
             g.manual_seed(VALIDATION_SEED)
-            self._val_cache = self.val.batch(g, int(self.args.val_count), plain=True)
+            gc = torch.Generator()
+            gc.manual_seed(VALIDATION_SEED)
+            self._val_cache = self.val.batch(g, gc, int(self.args.val_count), plain=True)
         a, b, s = self._val_cache
         net = self.model.fusion
         net.eval()
@@ -288,8 +295,8 @@ class Recipe:
         for group in self.opt.param_groups:
             group["lr"] = cosine_lr(args.lr if stage == "warm" else args.lr2, progress)
         n = int(args.batch_size)
-        a, b, sharp = self.pairs.batch(self.gen, n)
-        order = bool(torch.rand(1, generator=self.gen, device=self.device) < 0.5)
+        a, b, sharp = self.pairs.batch(self.gen, self.cpu_gen, n)
+        order = bool(torch.rand(1, generator=self.cpu_gen) < 0.5)
         terms: dict[str, Any] = {}
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             if stage == "warm":
@@ -308,7 +315,7 @@ class Recipe:
                 size = a_all.shape[-1]
                 ma = block_keep_masks(self.gen, a_all.shape[0], size, self.obj.mask_block,
                                       self.obj.drop_ratio, self.device)
-                swap = bool(torch.rand(1, generator=self.gen, device=self.device) < 0.5)
+                swap = bool(torch.rand(1, generator=self.cpu_gen) < 0.5)
                 rec = reconstruction_loss(self.model.rec, ta, tb, fused, ma, ma, self.obj, swap)
                 fid = fidelity_loss(fused.float(), ta.float(), tb.float())
                 loss = rec.float() + self.obj.fidelity_weight * fid

@@ -8,8 +8,10 @@ defocus with independent strengths for the two sources (a grouped separable conv
 near layer's blur bleeding over the boundary, noise and input-order swaps — the ranges of
 :class:`training.datasets.PairConfig`.
 
-Every batch is a pure function of the generator passed in (``torch.Generator`` on the
-device), so a run seeded the same way makes the same pairs.
+Every batch is a pure function of the two generators passed in (one on the device for pixel
+randomness, one on the CPU for choices that steer Python code: which image, where to crop), so
+a run seeded the same way makes the same pairs. Nothing reads a value back from the device, so
+batch synthesis never waits for the GPU.
 """
 
 from __future__ import annotations
@@ -75,11 +77,21 @@ def blur_batch(x: Any, sigma: Any, radius: int | None = None) -> Any:
     return flat.reshape(n, c, h, w)
 
 
-def random_masks(gen: Any, n: int, size: int, device: Any) -> Any:
+def random_masks(gen: Any, n: int, size: int, device: Any, cpu_gen: Any = None) -> Any:
     """Binary focus regions covering 15–85 % of each ``size × size`` patch.
 
     Half are thresholded smooth random fields (blobs of varied scale), half half-planes at a
     random angle bent by a smooth field (curved boundaries).
+
+    Parameters
+    ----------
+    gen : torch.Generator
+        On ``device``.
+    n, size : int
+    device : torch.device
+    cpu_gen : torch.Generator, optional
+        CPU generator for the region scale (default: a draw from ``gen``, which waits for the
+        device).
 
     Returns
     -------
@@ -91,7 +103,8 @@ def random_masks(gen: Any, n: int, size: int, device: Any) -> Any:
     def rand(*shape: int) -> Any:
         return torch.rand(*shape, generator=gen, device=device)
 
-    coarse = int(rand(1).item() * 6) + 2  # 2..7 cells per side: region scale
+    u = torch.rand(1, generator=cpu_gen) if cpu_gen is not None else rand(1).cpu()
+    coarse = int(u.item() * 6) + 2  # 2..7 cells per side: region scale
     field = torch.randn(n, 1, coarse, coarse, generator=gen, device=device)
     field = F.interpolate(field, size=(size, size), mode="bicubic", align_corners=False)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, size, device=device),
@@ -155,13 +168,13 @@ class DevicePairs:
             ims.append(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
         return cls(ims, patch, device, cfg)
 
-    def crops(self, gen: Any, n: int) -> Any:
+    def crops(self, cpu_gen: Any, n: int) -> Any:
         """``n`` random crops, rotated by multiples of 90° and flipped: ``(n, 3, P, P)``."""
         import torch
 
         p = self.patch
-        idx = torch.randint(len(self.images), (n,), generator=gen, device=self.device).tolist()
-        u = torch.rand(n, 4, generator=gen, device=self.device).tolist()
+        idx = torch.randint(len(self.images), (n,), generator=cpu_gen).tolist()
+        u = torch.rand(n, 4, generator=cpu_gen).tolist()
         out = []
         for i, (uy, ux, ur, uf) in zip(idx, u, strict=True):
             im = self.images[i]
@@ -174,13 +187,16 @@ class DevicePairs:
             out.append(c)
         return torch.stack(out).float().div_(255.0)
 
-    def batch(self, gen: Any, n: int, plain: bool = False) -> tuple[Any, Any, Any]:
+    def batch(self, gen: Any, cpu_gen: Any, n: int, plain: bool = False
+              ) -> tuple[Any, Any, Any]:
         """A batch of pairs and their sharp originals.
 
         Parameters
         ----------
         gen : torch.Generator
             On ``self.device``.
+        cpu_gen : torch.Generator
+            On the CPU.
         n : int
         plain : bool
             No noise and no offsets (clean validation pairs).
@@ -196,8 +212,8 @@ class DevicePairs:
         def rand(*shape: int) -> Any:
             return torch.rand(*shape, generator=gen, device=dev)
 
-        sharp = self.crops(gen, n)
-        m = random_masks(gen, n, self.patch, dev)
+        sharp = self.crops(cpu_gen, n)
+        m = random_masks(gen, n, self.patch, dev, cpu_gen)
         lo, hi = cfg.blur_sigma
         sig = lo + (min(hi, SIGMA_MAX) - lo) * rand(2, n)
         radius = math.ceil(3 * SIGMA_MAX)
@@ -213,10 +229,10 @@ class DevicePairs:
         b = (1 - mb) * sharp + mb * blur_b
         if not plain:
             if cfg.offset_max > 0:
-                shift = (rand(n) < cfg.offset_p).tolist()
-                d = torch.randint(-cfg.offset_max, cfg.offset_max + 1, (n, 2), generator=gen,
-                                  device=dev).tolist()
-                which = (rand(n) < 0.5).tolist()
+                shift = (torch.rand(n, generator=cpu_gen) < cfg.offset_p).tolist()
+                d = torch.randint(-cfg.offset_max, cfg.offset_max + 1, (n, 2),
+                                  generator=cpu_gen).tolist()
+                which = (torch.rand(n, generator=cpu_gen) < 0.5).tolist()
                 for k in range(n):
                     if shift[k]:
                         if which[k]:
