@@ -235,7 +235,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--out", required=True, metavar="FILE",
                    help="checkpoint written after every epoch (the best epoch also goes to "
                    "FILE with .best before the suffix)")
-    g.add_argument("--init", metavar="FILE", help="initial weights (fine-tuning)")
+    g.add_argument("--init", metavar="FILE",
+                   help="initial weights (fine-tuning): a checkpoint, or 'bundled' for the "
+                   "project's bundled weights")
     g.add_argument("--resume", action="store_true",
                    help="continue the run saved in --out exactly where it stopped")
     g.add_argument("--val", metavar="DIR",
@@ -292,6 +294,24 @@ def resolve_config(task: TrainTask, args: argparse.Namespace,
 
 
 # -- checkpoint helpers ------------------------------------------------------------------------
+
+
+def resolve_init(arch: str, init: str | Path) -> Path:
+    """The weights file meant by ``--init``: a path, or ``bundled`` for the project's own.
+
+    Raises
+    ------
+    WeightsError
+        ``bundled`` when this installation ships no weights for ``arch``.
+    """
+    if str(init).strip().lower() == "bundled":
+        from mffgui.models.weights import bundled_weights
+
+        path = bundled_weights(arch)
+        if path is None:
+            raise WeightsError(f"--init bundled: no bundled {arch} weights in this installation")
+        return path
+    return Path(init)
 
 
 def export_weights(src: str | Path, dst: str | Path, arch: str,
@@ -388,7 +408,7 @@ def run_training(task: TrainTask, args: argparse.Namespace,
         if "cuda" in rng and device.type == "cuda":
             torch.cuda.set_rng_state_all(rng["cuda"])
     elif config.get("init"):
-        state["init"] = task.load_init(model, str(config["init"]))
+        state["init"] = task.load_init(model, str(resolve_init(task.arch, config["init"])))
     log.emit("start", arch=task.arch, device=str(device), resumed=saved_obj is not None,
              epoch=state["epoch"], step=state["step"], epochs=int(config["epochs"]),
              steps_per_epoch=int(config["steps_per_epoch"]), out=str(out),

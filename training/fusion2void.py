@@ -565,8 +565,18 @@ def add_task_arguments(p: argparse.ArgumentParser) -> None:
                    help="at most this many real pairs from --val (20)")
 
 
+FINE_TUNE_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "identity_weight": 1.0}
+"""Defaults that change when ``--init`` starts from trained weights (and the run is new): a
+tenth of the learning rate, and the identity term on, so the first steps of a RecNet that
+adapts to new pairs cannot undo what FusionNet has learnt. Options given explicitly win."""
+
+
 def main(args: argparse.Namespace) -> int:
     """Run the ``fusion2void`` sub-command."""
+    if args.init and not args.resume:
+        for key, value in FINE_TUNE_DEFAULTS.items():
+            if getattr(args, key, None) is None:
+                setattr(args, key, value)
     if args.pairs and not args.data:
         # Real pairs only (common.resolve_config requires --data; setup ignores it here).
         args.data = list(args.pairs)

@@ -183,7 +183,9 @@ class Recipe:
         from mffgui.models.fusion2void import split_state_dict
         from mffgui.models.weights import load_checkpoint
 
-        ck = load_checkpoint(path, ARCH)
+        from training.common import resolve_init
+
+        ck = load_checkpoint(resolve_init(ARCH, path), ARCH)
         fsd, rsd = split_state_dict(ck.state_dict)
         try:
             self.model.fusion.load_state_dict(fsd, strict=True)
@@ -431,7 +433,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--pairs", action="append", metavar="DIR",
                    help="folder of real stacks/pairs for the Fusion2Void stage (repeatable)")
     p.add_argument("--out", required=True, metavar="FILE", help="resumable run checkpoint")
-    p.add_argument("--init", metavar="FILE", help="start from these weights")
+    p.add_argument("--init", metavar="FILE",
+                   help="start from these weights ('bundled': the project's)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--minutes", type=float, default=8.0, help="time budget (8)")
     p.add_argument("--warm-fraction", type=float, default=0.6, dest="warm_fraction",
