@@ -36,6 +36,7 @@ __all__ = [
     "ground_truth_stack",
     "half_mask",
     "occluding_depth",
+    "occluding_scene",
     "render_focus_stack",
     "render_layered_stack",
     "sharp_scene",
@@ -253,7 +254,17 @@ def complementary_pair(
 # Ground-truth stacks: occlusion boundaries, layered defocus, noise and JPEG
 
 
+OBJECT_DEPTH = 0.425
+""":func:`occluding_depth` puts objects nearer than this and the background farther."""
+
+
 def occluding_depth(height: int, width: int, seed: int = 0, n_objects: int = 4) -> np.ndarray:
+    """The visible depth of :func:`occluding_scene` (see there), ``(H, W)`` float32."""
+    return occluding_scene(height, width, seed, n_objects)[0]
+
+
+def occluding_scene(height: int, width: int, seed: int = 0,
+                    n_objects: int = 4) -> tuple[np.ndarray, np.ndarray]:
     """A piecewise-smooth depth map in ``[0, 1]`` (0 = near) with occlusion boundaries.
 
     A smooth background surface (a random tilted plane plus low-frequency relief, depths
@@ -273,7 +284,10 @@ def occluding_depth(height: int, width: int, seed: int = 0, n_objects: int = 4) 
 
     Returns
     -------
-    ndarray, (H, W) float32
+    depth : ndarray, (H, W) float32
+        The visible depth.
+    background : ndarray, (H, W) float32
+        The background surface's depth everywhere, also behind the objects.
     """
     rng = np.random.default_rng(seed)
     h, w = height, width
@@ -283,6 +297,7 @@ def occluding_depth(height: int, width: int, seed: int = 0, n_objects: int = 4) 
     relief = _value_noise(rng, h, w, max(8, min(h, w) // 3)) - 0.5
     depth = 0.75 + gx * u + gy * v + 0.15 * relief
     depth = np.clip(depth, 0.45, 1.0)
+    background = depth.astype(np.float32)
     size = float(min(h, w))
     objects = []
     for _ in range(n_objects):
@@ -308,8 +323,8 @@ def occluding_depth(height: int, width: int, seed: int = 0, n_objects: int = 4) 
         objects.append((z0, mask.astype(bool), tilt))
     for z0, mask, (tx, ty) in sorted(objects, key=lambda o: -o[0]):
         plane = z0 + tx * u + ty * v
-        depth = np.where(mask, np.clip(plane, 0.0, 0.4), depth)
-    return np.clip(depth, 0.0, 1.0).astype(np.float32)
+        depth = np.where(mask, np.clip(plane, 0.0, 0.4), depth)  # below OBJECT_DEPTH
+    return np.clip(depth, 0.0, 1.0).astype(np.float32), background
 
 
 def render_layered_stack(
@@ -319,6 +334,8 @@ def render_layered_stack(
     max_sigma: float = 5.0,
     *,
     slice_sigma: float = 0.25,
+    hidden: np.ndarray | None = None,
+    hidden_depth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Render frames focused at ``planes`` with a layered, occlusion-aware defocus model.
 
@@ -345,6 +362,12 @@ def render_layered_stack(
         Blur sigma in pixels at a defocus distance of 1.
     slice_sigma : float
         Largest blur difference (px) inside one depth slice.
+    hidden, hidden_depth : ndarray, (H, W, C) and (H, W), optional
+        What lies behind the foreground and its depth (everywhere): a full background layer,
+        so a defocused foreground edge spreads over (and lets through) the background it
+        hides, as a real lens does. Pixels with ``depth < hidden_depth`` are foreground.
+        Without it, only the visible surface is rendered and the result is normalised by the
+        accumulated coverage.
 
     Returns
     -------
@@ -359,22 +382,40 @@ def render_layered_stack(
         raise ValueError(f"depth {d.shape} does not match the image {img.shape[:2]}")
     width = slice_sigma / max_sigma if max_sigma > 0 else 1.0
     n_slices = max(1, int(np.ceil(1.0 / width)))
-    label = np.minimum((d * n_slices).astype(np.intp), n_slices - 1)
-    counts = np.bincount(label.ravel(), minlength=n_slices)
-    mean_depth = np.bincount(label.ravel(), d.ravel().astype(np.float64), n_slices)
-    mean_depth = mean_depth / np.maximum(counts, 1)
-    present = np.flatnonzero(counts)[::-1]  # far to near
+    # (colour, coverage, depth) of every slice, composited far to near.
+    layers: list[tuple[np.ndarray, np.ndarray, float]] = []
+    front = np.ones(d.shape, bool)
+    if hidden is not None:
+        hid = np.asarray(hidden, dtype=np.float32).reshape(img.shape)
+        hd = np.asarray(hidden_depth, dtype=np.float32)
+        front = d < hd - 1e-6
+        layers += _slices(hid, hd, np.ones(d.shape, bool), n_slices)
+    layers += _slices(img, d, front, n_slices)
+    layers.sort(key=lambda t: -t[2])
     ch = img.shape[2]
     out = np.empty((len(planes), *img.shape), np.float32)
     for k, z in enumerate(np.asarray(planes, dtype=np.float32)):
         acc = np.zeros((*img.shape[:2], ch + 1), np.float32)
-        for s in present:
-            a = (label == s).astype(np.float32)
-            layer = np.concatenate([img * a[:, :, None], a[:, :, None]], axis=2)
-            sigma = max_sigma * abs(float(mean_depth[s]) - float(z))
+        for colour, cover, zs in layers:
+            layer = np.concatenate([colour * cover[:, :, None], cover[:, :, None]], axis=2)
+            sigma = max_sigma * abs(zs - float(z))
             layer = gaussian_blur(layer, sigma) if sigma >= 0.1 else layer
             acc = layer + (1.0 - layer[:, :, ch:]) * acc
         out[k] = np.clip(acc[:, :, :ch] / np.maximum(acc[:, :, ch:], 1e-6), 0.0, 1.0)
+    return out
+
+
+def _slices(img: np.ndarray, depth: np.ndarray, where: np.ndarray,
+            n_slices: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """``(img, coverage, mean depth)`` of each non-empty depth slice of the pixels ``where``."""
+    label = np.minimum((depth * n_slices).astype(np.intp), n_slices - 1)
+    label = np.where(where, label, -1)
+    out = []
+    for s in np.unique(label):
+        if s < 0:
+            continue
+        cover = label == s
+        out.append((img, cover.astype(np.float32), float(depth[cover].mean())))
     return out
 
 
@@ -426,6 +467,7 @@ def ground_truth_stack(
     noise: float = 2.0 / 255.0,
     jpeg_quality: int | None = 92,
     n_objects: int = 4,
+    occluders: np.ndarray | None = None,
 ) -> GroundTruthStack:
     """A focus stack of ``sharp`` with known all-in-focus image, for benchmarks and tests.
 
@@ -450,20 +492,30 @@ def ground_truth_stack(
         JPEG quality of the frames' round trip; None keeps float frames.
     n_objects : int
         Foreground objects of the depth map.
+    occluders : ndarray, (H, W, C) float32, optional
+        Where the foreground objects take their look from (another photograph): their
+        outlines are then image edges, as real occlusion boundaries are. Default: the
+        objects show ``sharp`` itself, so their outlines are visible only through defocus.
 
     Returns
     -------
     GroundTruthStack
+        ``sharp`` is the composite of ``sharp`` and ``occluders`` when occluders are given.
     """
     if n_frames < 2:
         raise ValueError("a focus stack needs n_frames >= 2")
     img = np.asarray(sharp, dtype=np.float32)
     if img.ndim == 2:
         img = img[:, :, None]
-    depth = occluding_depth(img.shape[0], img.shape[1], seed, n_objects)
+    depth, back = occluding_scene(img.shape[0], img.shape[1], seed, n_objects)
+    behind = img
+    if occluders is not None:
+        occ = np.asarray(occluders, dtype=np.float32).reshape(img.shape)
+        img = np.where((depth < OBJECT_DEPTH)[:, :, None], occ, img)
     lo, hi = float(depth.min()), float(depth.max())
     planes = np.linspace(lo, hi, n_frames, dtype=np.float32)
-    frames = render_layered_stack(img, depth, planes, max_sigma)
+    frames = render_layered_stack(img, depth, planes, max_sigma, hidden=behind,
+                                  hidden_depth=back)
     rng = np.random.default_rng([seed, n_frames])
     for k in range(n_frames):
         if noise > 0:
