@@ -39,7 +39,7 @@ from mffgui.types import FusionResult, Stack
 class HaloFreeParams(Params):
     """Parameters of :class:`HaloFreeFusion`."""
 
-    radius: int = param(3, "Focus window radius: focus is averaged over a (2r+1)^2 window",
+    radius: int = param(4, "Focus window radius: focus is averaged over a (2r+1)^2 window",
                         min=0, max=20)
     fine_sigma: float = param(1.0, "Gaussian sigma (px) before the fine focus measure",
                               min=0.3, max=5.0)
@@ -52,7 +52,7 @@ class HaloFreeParams(Params):
         "(0 = off)",
         min=0.0, max=3.0)
     pixel_ratio: float = param(
-        0.5, "Where the window's sharpest frame has less than this fraction of the best "
+        0.0, "Where the window's sharpest frame has less than this fraction of the best "
         "pixel-scale (3x3) focus, the pixel-scale choice is taken (0 = off)", min=0.0,
         max=1.0)
     noise_margin: float = param(
@@ -68,7 +68,7 @@ class HaloFreeParams(Params):
                               min=1e-6, max=1.0)
     blend_sigma: float = param(1.0, "Gaussian sigma (px) of the soft transition between "
                                "frames; 0 = hard selection", min=0.0, max=20.0)
-    flat_spread: float = param(1.0, "Where no frame is clearly sharper, frames within about "
+    flat_spread: float = param(2.0, "Where no frame is clearly sharper, frames within about "
                                "this many steps of the depth are averaged (Gaussian sigma, "
                                "in frames)", min=0.1, max=20.0)
 
@@ -130,7 +130,8 @@ class HaloFreeFusion:
         for i, img in run.frames(range(n)):
             g = luma(img)
             ml = focus_measure(g, "sml", 0, p.fine_sigma)
-            f, fp = box_mean(ml, p.radius), box_mean(ml, 1)
+            f = box_mean(ml, p.radius)
+            fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
             if p.min_sharpness > 0:
                 coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
                 q = sharpness_ratio(f, coarse, p.fine_sigma, p.coarse_sigma)
@@ -139,8 +140,9 @@ class HaloFreeFusion:
                 fp *= damp
             better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
             tracker.update(i, f)
-            pixel.update(i, fp)
-            np.copyto(pixel_at_best, fp, where=better)
+            if p.pixel_ratio > 0:
+                pixel.update(i, fp)
+                np.copyto(pixel_at_best, fp, where=better)
             np.copyto(guide, g, where=better)
             sigma_n = min(sigma_n, noise_sigma(g))
             if focus is not None:
@@ -148,24 +150,26 @@ class HaloFreeFusion:
             run.step("measuring focus")
         best = tracker.best
         assert best is not None
-        assert pixel.best is not None
         scale = float(best.max())
         floor = max(noise_focus(sigma_n, p.radius, p.fine_sigma), 1e-6)
         trust = soft_step(best / np.float32(floor), 0.75 * p.noise_margin, 1.5 * p.noise_margin)
         # A window's winner whose own pixels are far less sharp than another frame's got its
         # focus from an edge elsewhere in the window (a sharp foreground edge next to blurred
         # background): the pixel-scale choice wins there.
-        floor_p = noise_focus(sigma_n, 1, p.fine_sigma)
-        switch = ((pixel_at_best < p.pixel_ratio * pixel.best)
-                  & (pixel.best > p.noise_margin * floor_p))
-        index = np.where(switch, pixel.index, tracker.index)
+        index = tracker.index
+        if p.pixel_ratio > 0 and pixel.best is not None:
+            floor_p = noise_focus(sigma_n, 1, p.fine_sigma)
+            switch = ((pixel_at_best < p.pixel_ratio * pixel.best)
+                      & (pixel.best > p.noise_margin * floor_p))
+            index = np.where(switch, pixel.index, index)
+            del switch
         confident = trust > 0.5
         if confident.any() and not confident.all():
             index = fill_low_confidence(index, confident, p.fill_sigma)
         index = median_labels(index, p.smoothing)
         if p.refine_radius > 0:
             index = snap_refine(index, guide, p.refine_radius, p.refine_eps)
-        del tracker, pixel, best, pixel_at_best, switch
+        del tracker, pixel, best, pixel_at_best
         trust = gaussian(trust, 2.0)
         trust[trust > 0.999] = 1.0
         depth = smooth_depth(index, p.blend_sigma)
