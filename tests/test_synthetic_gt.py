@@ -88,3 +88,33 @@ def test_ground_truth_stack_noise_and_jpeg_are_optional():
     assert 0.015 < diff.std() < 0.025
     with pytest.raises(ValueError, match="n_frames"):
         ground_truth_stack(sharp, 1)
+
+
+def test_hidden_background_shows_through_a_defocused_edge():
+    h, w = 64, 80
+    back = sharp_scene(h, w, 6)
+    front = np.zeros((h, w), bool)
+    front[16:48, 20:50] = True
+    img = back.copy()
+    img[front] = 0.9
+    depth = np.where(front, 0.0, 1.0).astype(np.float32)
+    ones = np.ones((h, w), np.float32)
+    far = render_layered_stack(img, depth, np.array([1.0]), 3.0, hidden=back,
+                               hidden_depth=ones)[0]
+    # Independent computation: the blurred square OVER the full, sharp background.
+    a = _blur(front.astype(np.float64), 3.0)[:, :, None]
+    ref = _blur(img * front[:, :, None], 3.0) + (1 - a) * back
+    np.testing.assert_allclose(far[6:-6, 6:-6], ref[6:-6, 6:-6], atol=3e-3)
+    # Just inside the outline the hidden background now shows (the edge is blurred both ways).
+    inside = front & ~ndimage.binary_erosion(front, iterations=2)
+    assert np.abs(far[inside] - 0.9).mean() > 0.05
+
+
+def test_occluders_give_the_objects_their_own_look():
+    sharp = sharp_scene(60, 80, 1)
+    other = sharp_scene(60, 80, 9)
+    gt = ground_truth_stack(sharp, 3, seed=0, occluders=other)
+    objects = gt.depth < 0.425
+    assert objects.any()
+    np.testing.assert_array_equal(gt.sharp[objects], other[objects])
+    np.testing.assert_array_equal(gt.sharp[~objects], sharp[~objects])
