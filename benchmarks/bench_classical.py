@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("MFFGUI_SHARED", REPO.parent / "shared")) / "data"
 CASES = ("lytro", "chip20", "chip65", "read")
-METHODS = ("depthmap", "laplacian", "gff")
+METHODS = ("halofree", "depthmap", "laplacian", "gff")
 
 
 def _rss_mib() -> float:

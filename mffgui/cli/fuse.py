@@ -27,19 +27,11 @@ __all__ = ["ProgressLine", "add_parser", "default_method", "fuse_stack", "parse_
 
 
 def default_method() -> str:
-    """``"depthmap"`` when registered, else the first classical method, else the first one."""
-    from mffgui.methods import list_methods
+    """The registry's default (``halofree``) when registered, else the first classical method,
+    else the first one (:func:`mffgui.methods.registry.default_method_name`)."""
+    from mffgui.methods.registry import default_method_name
 
-    infos = list_methods()
-    names = [i.name for i in infos]
-    if "depthmap" in names:
-        return "depthmap"
-    classical = [i.name for i in infos if i.kind == "classical"]
-    if classical:
-        return classical[0]
-    if names:
-        return names[0]
-    raise MffError("no fusion methods are registered")
+    return default_method_name()
 
 
 class ProgressLine:
@@ -270,7 +262,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--format", choices=["png", "tif", "jpg"], default="png",
                    help="output format for --batch (default png)")
     p.add_argument("-m", "--method", default=None,
-                   help="fusion method (default: depthmap; see `mffgui methods`)")
+                   help="fusion method (default: halofree; see `mffgui methods`)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="method parameter, repeatable (e.g. --set radius=5)")
     p.add_argument("--maps", metavar="DIR",

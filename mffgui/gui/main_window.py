@@ -322,11 +322,11 @@ class MainWindow(QMainWindow):
     def load_methods(self) -> None:
         """Fill the method panel from the registry and restore the last method."""
         from mffgui.methods import list_methods
+        from mffgui.methods.registry import default_method_name
 
         wanted = self.settings.method  # set_methods announces its first method
         self.method_panel.set_methods(list_methods())
-        if wanted:
-            self.method_panel.set_method(wanted)
+        self.method_panel.set_method(wanted or default_method_name())
         self._on_method_changed(self.method_panel.method)
         self._update_actions()
 

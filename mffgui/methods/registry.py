@@ -7,6 +7,9 @@ from mffgui.methods.base import FusionMethod, MethodInfo
 
 _REGISTRY: dict[str, type] = {}
 
+DEFAULT_METHOD = "halofree"
+"""The method the app and ``mffgui fuse`` use unless told otherwise."""
+
 
 def register_method(cls: type) -> type:
     """Class decorator registering a :class:`FusionMethod` under ``cls.info.name``."""
@@ -43,3 +46,23 @@ def list_methods() -> list[MethodInfo]:
     _ensure_builtin()
     infos = [c.info for c in _REGISTRY.values()]  # type: ignore[attr-defined]
     return sorted(infos, key=lambda i: (i.kind != "classical", i.name))
+
+
+def default_method_name() -> str:
+    """:data:`DEFAULT_METHOD` when registered, else the first classical method, else the first.
+
+    Raises
+    ------
+    UnknownMethod
+        When no method is registered at all.
+    """
+    infos = list_methods()
+    names = [i.name for i in infos]
+    if DEFAULT_METHOD in names:
+        return DEFAULT_METHOD
+    classical = [i.name for i in infos if i.kind == "classical"]
+    if classical:
+        return classical[0]
+    if names:
+        return names[0]
+    raise UnknownMethod("no fusion methods are registered")

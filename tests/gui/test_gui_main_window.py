@@ -331,6 +331,16 @@ def test_clicking_decision_map_selects_source(qtbot, window, pair_dir):
     assert "100%" in window.results.panes[OVERLAY].note.text()
 
 
+def test_fresh_window_selects_the_default_method(qtbot, config_dir):
+    from mffgui.gui.main_window import MainWindow
+    from mffgui.methods.registry import DEFAULT_METHOD
+    from mffgui.settings import AppSettings
+
+    fresh = MainWindow(AppSettings(), probe_devices=False)
+    qtbot.addWidget(fresh)
+    assert fresh.method_panel.method == DEFAULT_METHOD == "halofree"
+
+
 def test_settings_remembered_between_runs(qtbot, window, pair_dir, config_dir):
     from mffgui.gui.main_window import MainWindow
     from mffgui.settings import load_settings

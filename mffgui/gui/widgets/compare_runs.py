@@ -30,7 +30,7 @@ from mffgui.gui.widgets.compare_presets import Preset, PresetStore
 if TYPE_CHECKING:
     from mffgui.methods.base import MethodInfo, Params
 
-FAST_DEFAULTS = ("laplacian", "gff", "depthmap")
+FAST_DEFAULTS = ("laplacian", "gff", "depthmap", "halofree")
 """Methods ticked when the list is filled (fast classical ones)."""
 
 

@@ -1,0 +1,123 @@
+"""Halo-free fusion: exact copies where one frame is sharpest, noise averaging where none is,
+the occlusion band, streaming, and the core building blocks (independent references)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from mffgui.core.halo import noise_sigma, snap_refine, two_scale_focus
+from mffgui.core.synthetic import complementary_pair, half_mask, render_layered_stack, sharp_scene
+from mffgui.methods import get_method
+from mffgui.types import ImageMeta, Stack
+
+
+def _fuse(frames, **params):
+    m = get_method("halofree")
+    return m.fuse(Stack.from_arrays(list(frames)), m.info.params.from_mapping(params))
+
+
+def _disc_scene(h: int = 160, w: int = 200):
+    rng = np.random.default_rng(3)
+    tex = cv2.GaussianBlur(rng.random((h, w, 3), dtype=np.float32), (0, 0), 0.8)
+    bg = np.clip(0.4 + 1.2 * (tex - 0.5), 0, 1).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w]
+    disc = np.hypot(yy - h / 2, xx - w / 2) < 40
+    img = bg.copy()
+    img[disc] = 0.92
+    depth = np.where(disc, 0.0, 1.0).astype(np.float32)
+    frames = render_layered_stack(img, depth, np.array([0.0, 1.0]), max_sigma=6.0,
+                                  hidden=bg, hidden_depth=np.ones((h, w), np.float32))
+    noise = np.random.default_rng(0).normal(0, 1 / 255, frames.shape)
+    return np.clip(frames + noise, 0, 1).astype(np.float32), disc
+
+
+def test_occlusion_band_with_edge_snapping():
+    frames, disc = _disc_scene()
+    ring = ndimage.binary_dilation(disc, iterations=10) & ~disc
+    res = _fuse(frames, refine_radius=10)
+    assert not ((res.index_map == 0) & ring).any(), "a band outside the disc took its frame"
+    # The disc's inside (away from its outline) is still the bright disc.
+    core = ndimage.binary_erosion(disc, iterations=12)
+    np.testing.assert_allclose(res.fused[core], 0.92, atol=0.05)
+    # Without snapping the sharp outline wins a band of blurred background (the halo).
+    plain = _fuse(frames)
+    assert ((plain.index_map == 0) & ring).sum() > 100
+
+
+def test_exact_source_values_where_one_frame_is_sharpest():
+    sharp = sharp_scene(96, 128, 5)
+    a, b = complementary_pair(sharp, half_mask(96, 128), sigma=3.0)
+    res = _fuse([a, b])
+    w = np.asarray(res.weights)
+    for k, src, cols in ((0, a, slice(8, 44)), (1, b, slice(84, 120))):
+        one = w[k] == 1.0  # this frame alone
+        np.testing.assert_array_equal(res.fused[one], src[one])
+        assert one[:, cols].mean() > 0.8, "the sharp half is not copied"
+
+
+def test_flat_noise_is_averaged_not_maximised():
+    rng = np.random.default_rng(1)
+    n, h, w = 5, 64, 80
+    clean = np.full((h, w, 3), 0.5, np.float32)
+    frames = [np.clip(clean + rng.normal(0, 0.02, clean.shape), 0, 1).astype(np.float32)
+              for _ in range(n)]
+    single = float(np.std(frames[0] - clean))
+    mine = float(np.std(_fuse(frames).fused - clean))
+    theirs = float(np.std(get_method("depthmap").fuse(Stack.from_arrays(frames)).fused - clean))
+    assert mine < 0.6 * single
+    assert mine < 0.7 * theirs  # selection keeps most of the noise
+
+
+def test_each_frame_is_read_at_most_twice():
+    sharp = sharp_scene(48, 64, 2)
+    a, b = complementary_pair(sharp, half_mask(48, 64), sigma=2.0)
+    frames = [a, b, (a + b) / 2]
+    reads = [0, 0, 0]
+
+    def loader(i):
+        def load():
+            reads[i] += 1
+            return frames[i]
+        return load
+
+    metas = [ImageMeta(path=None, width=64, height=48, channels=3, format="array")
+             for _ in frames]
+    m = get_method("halofree")
+    m.fuse(Stack([loader(i) for i in range(3)], metas), m.info.params())
+    assert max(reads) <= 2
+
+
+@pytest.mark.parametrize("contrast", [0.2, 0.8])
+def test_sharpness_ratio_is_contrast_invariant_and_falls_with_blur(contrast):
+    step = np.zeros((64, 64), np.float32)
+    step[:, 32:] = contrast
+    ratios = []
+    for sigma in (0.0, 1.0, 2.0, 4.0):
+        img = ndimage.gaussian_filter(step, sigma) if sigma else step
+        ratios.append(float(two_scale_focus(img, 4)[1][32, 32]))
+    assert ratios == sorted(ratios, reverse=True)
+    np.testing.assert_allclose(ratios, [1.26, 1.01, 0.79, 0.56], atol=0.03)
+
+
+def test_noise_sigma_of_known_noise():
+    rng = np.random.default_rng(2)
+    smooth = ndimage.gaussian_filter(rng.random((200, 200)), 8).astype(np.float32)
+    for s in (0.005, 0.02):
+        noisy = smooth + rng.normal(0, s, smooth.shape).astype(np.float32)
+        assert noise_sigma(noisy) == pytest.approx(s, rel=0.1)
+
+
+def test_snap_refine_moves_a_band_onto_the_image_edge():
+    guide = np.zeros((40, 80), np.float32)
+    guide[:, 30:] = 1.0  # the image edge is at x = 30
+    labels = np.zeros((40, 80), np.uint16)
+    labels[:, 33:] = 1  # the depth change came out 3 px too far right
+    out = snap_refine(labels, guide, radius=8, eps=1e-3)
+    assert (out[:, 31:] == 1).all()
+    assert (out[:, :29] == 0).all()
+    frozen = snap_refine(labels, guide, radius=8, eps=1e-3,
+                         movable=np.zeros(labels.shape, bool))
+    np.testing.assert_array_equal(frozen, labels)
