@@ -264,12 +264,14 @@ def test_methods_json_and_single(test_method, capsys):
     assert "unknown method" in _run_error(["methods", "no-such"], capsys)
 
 
-def test_default_method_is_halofree_or_first_classical():
+def test_default_method_is_the_registry_default_or_first_classical():
     from mffgui.methods import list_methods
 
     names = [i.name for i in list_methods()]
     classical = [i.name for i in list_methods() if i.kind == "classical"]
-    expected = "halofree" if "halofree" in names else classical[0]
+    from mffgui.methods.registry import DEFAULT_METHOD
+
+    expected = DEFAULT_METHOD if DEFAULT_METHOD in names else classical[0]
     assert default_method() == expected
 
 

@@ -3,6 +3,7 @@ from the bundled weights."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -142,7 +143,7 @@ def _sample_pairs(size: int = 160) -> list[tuple[np.ndarray, np.ndarray]]:
     h, w = ims[0].shape[:2]
     y, x = (h - size) // 2, (w - size) // 2
     crops = [im[y:y + size, x:x + size] for im in ims]
-    return list(zip(crops[:-1], crops[1:], strict=True))
+    return list(itertools.pairwise(crops))
 
 
 def _mean_qabf(weights: Path | None, pairs) -> float:

@@ -27,7 +27,7 @@ __all__ = ["ProgressLine", "add_parser", "default_method", "fuse_stack", "parse_
 
 
 def default_method() -> str:
-    """The registry's default (``halofree``) when registered, else the first classical method,
+    """The registry's default (``depthmap``) when registered, else the first classical method,
     else the first one (:func:`mffgui.methods.registry.default_method_name`)."""
     from mffgui.methods.registry import default_method_name
 
@@ -262,7 +262,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--format", choices=["png", "tif", "jpg"], default="png",
                    help="output format for --batch (default png)")
     p.add_argument("-m", "--method", default=None,
-                   help="fusion method (default: halofree; see `mffgui methods`)")
+                   help="fusion method (default: depthmap; see `mffgui methods`)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="method parameter, repeatable (e.g. --set radius=5)")
     p.add_argument("--maps", metavar="DIR",

@@ -338,7 +338,7 @@ def test_fresh_window_selects_the_default_method(qtbot, config_dir):
 
     fresh = MainWindow(AppSettings(), probe_devices=False)
     qtbot.addWidget(fresh)
-    assert fresh.method_panel.method == DEFAULT_METHOD == "halofree"
+    assert fresh.method_panel.method == DEFAULT_METHOD
 
 
 def test_settings_remembered_between_runs(qtbot, window, pair_dir, config_dir):
