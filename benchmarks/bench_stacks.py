@@ -66,12 +66,27 @@ def scores(fused: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
     return psnr(f8, t8), ssim(gray255(f8 / 255.0), gray255(t8 / 255.0)), off
 
 
+def method_and_params(spec: str) -> tuple[object, object]:
+    """``"name"`` or ``"name[key=value;key=value]"`` -> (method, its params with those set)."""
+    from mffgui.methods import get_method
+
+    name, _, rest = spec.partition("[")
+    method = get_method(name)
+    values = {}
+    for item in filter(None, rest.rstrip("]").split(";")):
+        key, _, raw = item.partition("=")
+        values[key.strip()] = raw.strip()
+    return method, method.info.params.from_mapping(values)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--scenes", type=int, default=12, help="number of scenes (default 12)")
     ap.add_argument("--frames", default="5,10,20", help="stack depths (default 5,10,20)")
-    ap.add_argument("--methods", default="", help="comma-separated (default: every classical)")
+    ap.add_argument("--methods", default="",
+                    help="comma-separated, each NAME or NAME[key=value;...] (default: every "
+                    "classical method)")
     ap.add_argument("--networks", action="store_true", help="also every network method")
     args = ap.parse_args(argv)
 
@@ -98,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.setdefault((n, "nearest frame"), []).append((*scores(ref, gt.sharp), 0.0))
             stack = Stack.from_arrays(list(gt.frames))
             for m in names:
-                method = get_method(m)
+                method, params = method_and_params(m)
                 t = time.perf_counter()
-                res = method.fuse(stack, method.info.params())
+                res = method.fuse(stack, params)
                 dt = (time.perf_counter() - t) / n
                 rows.setdefault((n, m), []).append((*scores(res.fused, gt.sharp), dt))
         print(f"  scene {k + 1}/{len(scenes)} ({name}) done", file=sys.stderr, flush=True)

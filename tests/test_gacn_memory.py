@@ -74,7 +74,7 @@ def _peak_traced(stack: Stack, params: GacnParams) -> int:
     return peak
 
 
-@pytest.mark.parametrize("strategy", ["calibration", "serial"])
+@pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
 def test_memory_does_not_grow_with_frame_count(ckpt: Path, strategy: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """From 4 to 16 frames the traced peak grows by far less than one (H, W) map per frame.
@@ -98,7 +98,8 @@ def test_memory_does_not_grow_with_frame_count(ckpt: Path, strategy: str,
 def test_calibration_weights_are_lazy_one_hot_of_index(ckpt: Path) -> None:
     n = 5
     res = get_method("gacn").fuse(Stack.from_arrays(_frames(n)),
-                                  GacnParams(weights=str(ckpt), device="cpu"))
+                                  GacnParams(weights=str(ckpt), device="cpu",
+                                             strategy="calibration"))
     assert isinstance(res.weights, decision.LazyMaps)
     assert len(res.weights) == n
     assert res.weights.shape == (n, H, W)
@@ -111,7 +112,7 @@ def test_calibration_weights_are_lazy_one_hot_of_index(ckpt: Path) -> None:
     assert len(np.unique(res.index_map)) > 1  # not a trivial one-hot
 
 
-@pytest.mark.parametrize("strategy", ["calibration", "serial"])
+@pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
 def test_spilled_maps_equal_in_memory_maps(ckpt: Path, strategy: str,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     stack = Stack.from_arrays(_frames(4, seed=2))
@@ -150,7 +151,8 @@ def test_tiled_calibration_caches_reference_when_it_fits(ckpt: Path,
     for label, mb in (("cached", 4096), ("recomputed", 1)):
         calls["n"] = 0
         results[label] = get_method("gacn").fuse(
-            stack, GacnParams(weights=str(ckpt), device="cpu", tile_size=96, memory_mb=mb))
+            stack, GacnParams(weights=str(ckpt), device="cpu", tile_size=96, memory_mb=mb,
+                              strategy="calibration"))
         counts[label] = calls["n"]
     tiles = results["cached"].meta["tiles"]
     assert tiles >= 4

@@ -19,13 +19,11 @@ from mffgui.core.blend import collapse, laplacian_pyramid, max_pyramid_levels, u
 from mffgui.core.decision import (
     ArgmaxTracker,
     LazyMaps,
-    fill_low_confidence,
     maps_fit_in_memory,
-    median_labels,
     mode_filter,
-    relative_threshold,
     smooth_depth,
 )
+from mffgui.core.depth_blend import blend_by_depth, clean_index, depth_weights
 from mffgui.core.filters import box_mean, guided_filter
 from mffgui.core.focus import focus_measure, laplacian_saliency, luma
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
@@ -449,62 +447,19 @@ class DepthMapFusion:
         best = tracker.best
         assert best is not None
         scale = float(best.max())
-        index = tracker.index
-        if p.contrast_threshold > 0:
-            confident = best > relative_threshold(best, p.contrast_threshold)
-            index = fill_low_confidence(index, confident, p.fill_sigma)
-        index = median_labels(index, p.smoothing)
+        index = clean_index(tracker.index, best, p.contrast_threshold, p.fill_sigma,
+                            p.smoothing)
         del tracker, best
         run.mark("depth map")
 
         depth = smooth_depth(index, p.blend_sigma)
-        lo = np.floor(depth).astype(np.int32)
-        frac = depth - lo
-        # Pixels sorted by their lower frame: frame i writes one contiguous run of the sorted
-        # buffer (weight 1 - frac) and adds to the previous run where frac > 0.
-        lo_flat = lo.ravel()
-        order = np.argsort(lo_flat, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(lo_flat, minlength=n))])
-        frac_sorted = frac.ravel()[order]
-        mixed = frac_sorted > 0
-
-        def lower(i: int) -> slice:
-            return slice(bounds[i], bounds[i + 1]) if i < n else slice(0, 0)
-
-        needed = [i for i in range(n)
-                  if bounds[i + 1] > bounds[i] or (i > 0 and mixed[lower(i - 1)].any())]
-        acc_sorted = np.zeros((order.size, ch), np.float32)
-        done = 0
-        for i, img in run.frames(needed):
-            flat = img.reshape(-1, ch)
-            run_i = lower(i)
-            acc_sorted[run_i] += (1.0 - frac_sorted[run_i])[:, None] * flat[order[run_i]]
-            if i > 0:
-                prev = lower(i - 1)
-                sel = np.flatnonzero(mixed[prev]) + prev.start
-                acc_sorted[sel] += frac_sorted[sel][:, None] * flat[order[sel]]
-            for _ in range(done, i + 1):
-                run.step("blending")
-            done = i + 1
-        for _ in range(done, n):
-            run.step("blending")
-        acc = np.empty_like(acc_sorted)
-        acc[order] = acc_sorted
-        del acc_sorted
-        fused = acc.reshape(*shape, ch)
+        fused, frames_used = blend_by_depth(depth, n, ch, run.frames,
+                                            lambda: run.step("blending"))
         run.mark("blend")
-
-        def weight(i: int) -> np.ndarray:
-            return np.maximum(np.float32(1.0) - np.abs(depth - np.float32(i)), np.float32(0.0))
-
-        out_weights: Maps
-        if eager:
-            out_weights = np.stack([weight(i) for i in range(n)])
-        else:
-            out_weights = LazyMaps(n, shape, weight)
+        out_weights: Maps = depth_weights(depth, n, eager)
         index = np.rint(depth).astype(np.uint16)
         return run.result(
             self.info.name, p, fused, index, out_weights,
             _normalised(focus, n, shape, scale, lambda i: measure(run.frame(i))),
-            frames_used=len(needed),
+            frames_used=frames_used,
         )

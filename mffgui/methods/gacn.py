@@ -47,6 +47,7 @@ import numpy as np
 
 from mffgui.core import decision as _decision
 from mffgui.core.decision import LazyMaps
+from mffgui.core.depth_blend import blend_by_depth, clean_index, depth_weights
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.core.tiling import Tile, plan_tiles, tile_for_budget
 from mffgui.errors import MffError, StackMismatch, TooFewImages, WeightsError
@@ -62,6 +63,11 @@ MIN_TILE = 128
 """Smallest tile core tried after out-of-memory errors."""
 MIN_SIZE = 8
 """Smallest image side the guided filter accepts (as the official code)."""
+ACTIVITY_CONTRAST = 0.05
+"""Activity strategy: pixels whose best focus is below this fraction of the 99th-percentile
+focus take their neighbours' depth (the ``depthmap`` default)."""
+ACTIVITY_FILL_SIGMA = 32.0
+"""Activity strategy: radius (Gaussian sigma, px) of that interpolation."""
 CALIBRATION_EPS = 1e-4
 """Stabiliser of the official decision-volume formula ``m0 / (m_i + 1e-4) · (1 − m_i)``."""
 
@@ -76,13 +82,25 @@ class GacnParams(Params):
     device: Literal["auto", "cpu", "cuda", "mps"] = param(
         "auto", "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
         choices=("auto", "cpu", "cuda", "mps"))
-    strategy: Literal["calibration", "serial"] = param(
-        "calibration", "Stacks of more than two images: decision calibration against a "
-        "reference frame (paper default) or one-by-one serial fusion",
-        choices=("calibration", "serial"))
+    strategy: Literal["activity", "calibration", "serial"] = param(
+        "activity", "Stacks of more than two images: activity = GACN's learned focus measure "
+        "compared across all frames at once, cleaned like a depth map (default; no reference "
+        "frame); calibration = the paper's decision calibration against a reference frame; "
+        "serial = one-by-one fusion into a running image",
+        choices=("activity", "calibration", "serial"))
     reference: int = param(
         0, "Calibration reference frame (0 = first, as the official code; -1 = middle frame)",
         min=-1)
+    activity_scale: float = param(
+        1.0, "Activity strategy: resolution of the network pass (1 = full; 0.5 = half, about "
+        "4x faster; the choice is then upsampled and cleaned at full resolution)",
+        min=0.25, max=1.0, step=0.25)
+    smoothing: int = param(
+        7, "Activity strategy: median filter size applied to the depth map (1 = off)",
+        min=1, max=101)
+    blend_sigma: float = param(
+        2.0, "Activity strategy: Gaussian sigma (px) of the soft transition between frames; "
+        "0 = hard selection (exact source values everywhere)", min=0.0, max=50.0)
     tile_size: int = param(
         0, "Largest tile side in pixels (0 = automatic from the memory budget)", min=0, step=64)
     memory_mb: int = param(
@@ -503,7 +521,90 @@ class GacnMethod:
             return self._pair(run, stack, progress)
         if params.strategy == "serial":
             return self._serial(run, stack, progress)
+        if params.strategy == "activity":
+            return self._activity(run, stack, params, progress)
         return self._calibration(run, stack, params, progress)
+
+    # -- activity: learned focus measure, global choice -------------------------------------
+
+    def _activity(self, run: _Run, stack: Stack, params: GacnParams,
+                  progress: ProgressFn) -> _Outcome:
+        """Arg-max over all frames of GACN's focus measure, cleaned and blended as a depth map.
+
+        GACN's decision for a pair compares the two frames' windowed spatial frequency of its
+        learned features; here every frame's map is computed once (optionally at reduced
+        resolution and upsampled) and the frame with the highest value wins each pixel, so no
+        frame is privileged as a reference. Low-confidence pixels, isolated errors and the
+        transitions are then handled as by the ``depthmap`` method
+        (:mod:`mffgui.core.depth_blend`).
+        """
+        import dataclasses
+
+        import cv2
+
+        n = len(stack)
+        h, w = run.shape
+        scale = float(params.activity_scale)
+        small = (max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale)))
+        if scale < 1.0 and small != (h, w):
+            sub = dataclasses.replace(run, shape=small,
+                                      tiles=plan_tiles(small, run.tile, HALO))
+        else:
+            sub, small = run, (h, w)
+        eng = _Engine(sub)
+        focus = _decision.spill_maps(n, (h, w))
+        tracker = _decision.ArgmaxTracker((h, w))
+        peak = 0.0
+        total = 2 * n
+        channels = stack.channels
+
+        flat = [False]
+
+        def frame(i: int) -> np.ndarray:
+            img = np.asarray(stack.frame(i), dtype=np.float32)
+            flat[0] = img.ndim == 2
+            return img[:, :, None] if img.ndim == 2 else img
+
+        for i in range(n):
+            run.cancel.raise_if_cancelled()
+            progress(i, total, f"GACN activity: frame {i + 1} of {n}")
+            gray = to_gray(frame(i))
+            if small != (h, w):
+                gray = cv2.resize(gray, (small[1], small[0]), interpolation=cv2.INTER_AREA)
+            sc = eng.scales(gray)
+            fm = np.empty(small, np.float32)
+            for tile in sub.tiles:
+                run.cancel.raise_if_cancelled()
+                f = eng.focus(eng.energy(eng.tensor(gray[tile.read]), sc))
+                fm[tile.core] = f[0, 0][tile.core_in_read].float().cpu().numpy()
+            if small != (h, w):
+                fm = cv2.resize(fm, (w, h), interpolation=cv2.INTER_LINEAR)
+            focus[i] = fm
+            peak = max(peak, float(fm.max()))
+            tracker.update(i, fm)
+        assert tracker.best is not None
+        index = clean_index(tracker.index, tracker.best, ACTIVITY_CONTRAST, ACTIVITY_FILL_SIGMA,
+                            params.smoothing)
+        depth = _decision.smooth_depth(index, params.blend_sigma)
+        done = [n]
+
+        def step() -> None:
+            done[0] += 1
+            progress(done[0], total, "GACN activity: blending")
+            run.cancel.raise_if_cancelled()
+
+        def frames(indices: Any) -> Iterator[tuple[int, np.ndarray]]:
+            for i in indices:
+                yield i, frame(i)
+
+        fused, used = blend_by_depth(depth, n, channels, frames, step)
+        if flat[0]:
+            fused = fused[:, :, 0]
+        weights = depth_weights(depth, n, _decision.maps_fit_in_memory(n, (h, w)))
+        extra = {"strategy": "activity", "activity_scale": scale, "frames_used": used,
+                 "maps_on_disk": focus.on_disk}
+        return (np.clip(fused, 0.0, 1.0), np.rint(depth).astype(np.uint16), weights,
+                _focus_output(focus, peak), extra)
 
     # -- pairs ----------------------------------------------------------------------------
 
