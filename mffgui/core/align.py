@@ -72,6 +72,10 @@ _KERNEL_MARGIN = {"nearest": 0.0, "linear": 0.0, "cubic": 1.0, "lanczos": 3.0}
 
 STATUSES = ("reference", "ok", "failed", "implausible")
 
+ALIGNED_CACHE_BYTES = 64 * 2**20
+"""Most warped frames an aligned stack keeps in memory (fusion streams frames; a deep stack's
+cache would only hold its first few frames anyway, at the cost of peak memory)."""
+
 RECHECK_CORRELATION = 0.98
 """Link correlation below which a frame is also registered to the reference directly."""
 FORMAT = "mffgui-alignment"
@@ -641,7 +645,8 @@ def apply_alignment(
         notes.append(f"{len(resized)} frame(s) of another size aligned onto the reference "
                      f"frame's {w}x{h}: {', '.join(resized[:5])}"
                      f"{'...' if len(resized) > 5 else ''}")
-    return AlignedStack(loaders, metas, notes, stack._cache_bytes, report=report,
+    return AlignedStack(loaders, metas, notes, min(stack._cache_bytes, ALIGNED_CACHE_BYTES),
+                        report=report,
                         indices=indices, box=box, valid_mask=valid, interpolation=interpolation,
                         frame_transforms=out_maps)
 
