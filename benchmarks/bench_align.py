@@ -229,7 +229,9 @@ def pipeline_worker(name: str, align: str, method: str, data: Path) -> dict:
     else:
         from mffgui.core.align import align_stack
 
-        fused_stack, report = align_stack(stack, "similarity" if align == "auto" else align)
+        align = "similarity" if align == "auto" else align
+        found = "(code from before Auto: always aligned)"
+        fused_stack, report = align_stack(stack, align)
     est_s = time.perf_counter() - t1 - (0.0 if align != "auto" or align_for_fusion is None
                                         else check_s)
     warp = _Timed()
