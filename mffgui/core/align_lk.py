@@ -32,13 +32,13 @@ __all__ = ["LK_MODELS", "LKPyramid", "build_lk_pyramid", "register_lk"]
 
 LK_MODELS = ("translation", "similarity")
 """Models :func:`register_lk` estimates."""
-COARSE_SIDE = 200
+COARSE_SIDE = 100
 """Longest side of the coarsest level."""
 MARGIN = 0.06
 """Fraction of each side of the template left out of the comparison."""
 SIGMA = 1.0
 """Gaussian pre-smoothing of every level, in pixels of that level."""
-_TOL = 0.004  # pixels (at the level) of the largest corner move of an update: converged
+_TOL = 0.01  # pixels (at the level) of the largest corner move of an update: converged
 
 
 @dataclass
