@@ -174,3 +174,25 @@ def test_a_frame_of_another_size_that_cannot_be_aligned_is_named(tmp_path):
     stack = read_stack(half_resolution_stack(tmp_path, unrelated=True), mixed_sizes=True)
     with pytest.raises(AlignmentError, match=r"img3\.png.*240x180.*could not be aligned"):
         align_for_fusion(stack, "auto")
+
+
+def test_auto_fuses_unaligned_when_aligning_fails_as_a_whole(monkeypatch):
+    # Frames the check believes moved but registration rejects: Auto falls back to "off"
+    # (an explicit model keeps the error).
+    import mffgui.core.align_auto as auto
+    from mffgui.errors import TooFewImages
+
+    frames, _ = focus_stack(MOVED)
+    stack = Stack.from_arrays(frames)
+
+    def failing(*_args, **_kwargs):
+        raise TooFewImages("only 1 frame(s) aligned; frame 3 failed: test")
+
+    monkeypatch.setattr(auto, "align_stack", failing)
+    outcome = align_for_fusion(stack, "auto")
+    assert outcome.stack is stack
+    assert not outcome.aligned
+    assert "aligning failed (only 1 frame(s) aligned" in outcome.summary()
+    assert outcome.summary().endswith("not aligned")
+    with pytest.raises(TooFewImages):
+        align_for_fusion(stack, "similarity")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from mffgui.core.align import MODELS, AlignedStack, AlignmentReport, align_stack
 from mffgui.core.align_motion import MOTION_THRESHOLD_PX, MotionCheck, check_motion
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
-from mffgui.errors import AlignmentError, StackMismatch
+from mffgui.errors import AlignmentError, StackMismatch, TooFewImages
 from mffgui.types import Stack
 
 __all__ = ["ALIGN_MODES", "AUTO_MODEL", "AlignOutcome", "align_for_fusion", "normalise_mode"]
@@ -54,6 +54,8 @@ class AlignOutcome:
         The motion check (``auto`` only).
     source_frames : int
         Frames of the input stack.
+    failure : str
+        ``auto`` only: why aligning failed, so the stack is fused as it is (``""`` otherwise).
     """
 
     stack: Stack
@@ -61,6 +63,7 @@ class AlignOutcome:
     report: AlignmentReport | None
     check: MotionCheck | None
     source_frames: int
+    failure: str = ""
 
     @property
     def aligned(self) -> bool:
@@ -85,6 +88,8 @@ class AlignOutcome:
         assert self.check is not None
         if not self.check.moved:
             return f"auto: {self.check.reason}; not aligned"
+        if self.failure:
+            return f"auto: {self.check.reason}; but aligning failed ({self.failure}); not aligned"
         return f"auto: {self.check.reason}; {done}"
 
 
@@ -139,7 +144,10 @@ def align_for_fusion(
         ``off`` with frames of different sizes (names the file).
     AlignmentError
         An unknown mode; a frame of another size that cannot be aligned (names the file and
-        why).
+        why). ``auto`` falls back to the unaligned stack when aligning frames of one size fails
+        as a whole (:attr:`AlignOutcome.failure` says why); a model raises.
+    TooFewImages
+        A model with which fewer than two frames aligned.
     """
     mode = normalise_mode(mode)
     n = len(stack)
@@ -154,7 +162,14 @@ def align_for_fusion(
         if not check.moved:
             return AlignOutcome(stack, mode, None, check, n)
         model = AUTO_MODEL
-    aligned, report = align_stack(stack, model, interpolation=interpolation, crop=crop,
-                                  progress=progress, cancel=cancel)
+    try:
+        aligned, report = align_stack(stack, model, interpolation=interpolation, crop=crop,
+                                      progress=progress, cancel=cancel)
+    except (AlignmentError, TooFewImages) as err:
+        # Auto must never fail a stack that fuses unaligned: it falls back to "off" (frames
+        # of different sizes cannot, and the error names the file).
+        if mode != "auto" or not stack.uniform:
+            raise
+        return AlignOutcome(stack, mode, None, check, n, failure=str(err))
     assert isinstance(aligned, AlignedStack)
     return AlignOutcome(aligned, mode, report, check, n)

@@ -6,8 +6,9 @@ motion (scale, rotation, shift) is estimated by phase correlation of log-polar m
 (scale and rotation: the Fourier magnitude does not move with the image, and in log-polar
 coordinates a scale or rotation becomes a shift) followed by phase correlation of the
 compensated images (shift). The estimate is believed only when compensating it makes the two
-frames' gradient structure agree better than leaving them as they are, so frames focused at
-very different depths or of unrelated content never count as "moved" by a chance peak.
+frames' gradient structure agree clearly (correlation :data:`MIN_AGREEMENT`) and better than
+leaving them as they are, so frames focused at very different depths or of unrelated content
+never count as "moved" by a chance peak.
 
 The stack moved when some checked frame's motion displaces a frame corner by more than
 ``threshold`` pixels at full size, or when the frames differ in size.
@@ -35,6 +36,8 @@ MOTION_THRESHOLD_PX = 1.0
 """Corner displacement at full size beyond which a frame counts as moved."""
 MIN_GAIN = 0.02
 """Gradient-correlation gain that compensating an estimated motion must bring to count."""
+MIN_AGREEMENT = 0.25
+"""Gradient correlation the compensated frames must reach to count (noise reaches ~0.1)."""
 
 
 @dataclass(frozen=True)
@@ -155,17 +158,23 @@ def _ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float((x * y).sum()) / den if den > 0 else 0.0
 
 
-def _gain(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> float:
-    """How much better ``a`` and ``b`` warped by ``m`` agree than ``a`` and ``b`` as they are."""
+def _agreement(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> tuple[float, float]:
+    """Gradient correlation of ``a`` with ``b`` as it is and with ``b`` warped by ``m``."""
     h, w = a.shape
     warped = cv2.warpPerspective(b, m, (w, h), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
     inside = warped >= 0
     inside = cv2.erode(inside.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     if inside.mean() < 0.3:
-        return -1.0
+        return 0.0, -1.0
     ga, gb, gw = _gradient(a), _gradient(b), _gradient(np.where(warped < 0, 0, warped))
-    return _ncc(ga, gw, inside) - _ncc(ga, gb, inside)
+    return _ncc(ga, gb, inside), _ncc(ga, gw, inside)
+
+
+def _believed(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> bool:
+    """Whether compensating ``m`` makes ``a`` and ``b`` agree clearly, and better than before."""
+    before, after = _agreement(a, b, m)
+    return after >= MIN_AGREEMENT and after - before >= MIN_GAIN
 
 
 def check_motion(
@@ -224,8 +233,8 @@ def check_motion(
         m, _resp = estimate_similarity(a, b)
         full = rescale_transform(m, 1.0 / sa)
         disp = float(corner_error(full, np.eye(3), rw, rh).max())
-        if disp > threshold and _gain(a, b, m) < MIN_GAIN:
-            continue  # an estimate that does not make the frames agree better: chance
+        if disp > threshold and not _believed(a, b, m):
+            continue  # an estimate that does not make the frames agree: a chance peak
         if best is None or disp > best[0]:
             best = (disp, full, i)
     seconds = time.perf_counter() - t0
