@@ -12,6 +12,7 @@ from mffgui.core.align_auto import align_for_fusion
 from mffgui.core.align_geometry import corner_error, decompose, scale_matrix
 from mffgui.core.align_motion import check_motion
 from mffgui.errors import AlignmentError, StackMismatch
+from mffgui.io import read_stack
 from mffgui.types import Stack
 from tests.test_align import BASE, PAD, H, W, texture
 
@@ -150,8 +151,6 @@ def test_a_frame_at_half_resolution_fuses_with_auto(tmp_path, capsys):
     fused = cv2.imread(str(tmp_path / "auto.png"), cv2.IMREAD_GRAYSCALE) / 255.0
     assert fused.shape[0] > 0.9 * H
     assert fused.shape[1] > 0.9 * W
-    from mffgui.io import read_stack
-
     stack = read_stack(folder, mixed_sizes=True)
     outcome = align_for_fusion(stack, "auto")
     f = outcome.report.frames[2]
@@ -169,8 +168,6 @@ def test_a_frame_at_half_resolution_fuses_with_auto(tmp_path, capsys):
 
 
 def test_a_frame_of_another_size_that_cannot_be_aligned_is_named(tmp_path):
-    from mffgui.io import read_stack
-
     stack = read_stack(half_resolution_stack(tmp_path, unrelated=True), mixed_sizes=True)
     with pytest.raises(AlignmentError, match=r"img3\.png.*240x180.*could not be aligned"):
         align_for_fusion(stack, "auto")
@@ -196,3 +193,24 @@ def test_auto_fuses_unaligned_when_aligning_fails_as_a_whole(monkeypatch):
     assert outcome.summary().endswith("not aligned")
     with pytest.raises(TooFewImages):
         align_for_fusion(stack, "similarity")
+
+
+def test_align_command_and_json_keep_frames_of_another_size(tmp_path, capsys):
+    from mffgui.core.align import AlignmentReport
+
+    folder = half_resolution_stack(tmp_path)
+    out = tmp_path / "aligned"
+    rig = tmp_path / "rig.json"
+    assert main(["align", str(folder), "-o", str(out), "--save-transforms", str(rig)]) == 0
+    written = sorted(out.glob("*.png"))
+    assert [p.name for p in written] == ["img1.png", "img2.png", "img3.png"]
+    shapes = {cv2.imread(str(p), cv2.IMREAD_UNCHANGED).shape[:2] for p in written}
+    assert len(shapes) == 1  # all on the reference frame's grid, cropped alike
+    report = AlignmentReport.from_json(rig)
+    assert report.frames[2].size == (W // 2, H // 2)
+    assert report.frames[0].size is None
+    direct = align_for_fusion(read_stack(folder, mixed_sizes=True), "similarity").report
+    np.testing.assert_allclose(report.frames[2].matrix, direct.frames[2].matrix, atol=1e-6)
+    # Re-using the transforms on the same stack works; the size is checked per frame.
+    assert main(["align", str(folder), "-o", str(tmp_path / "again"), "--transforms",
+                 str(rig)]) == 0
