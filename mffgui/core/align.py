@@ -3,9 +3,15 @@
 Every frame is registered to a reference frame (the middle one by default) with one of four
 motion models. Each frame is registered to its already-aligned neighbour on the way out from the
 reference (adjacent frames share more sharp detail than the ends of a deep stack do), and the
-pairwise estimates are composed. A pairwise estimate starts from the best of phase correlation,
-the previous step's motion and SIFT + RANSAC on a contrast-normalised, downscaled gray image,
-and is refined by ECC level by level up to ``max_size`` pixels.
+pairwise estimates are composed; the two sides of the reference run in two threads while
+further frames are decoded, at reduced size, in others (:mod:`mffgui.core.align_frames`). A
+pairwise estimate is Lucas-Kanade (:mod:`mffgui.core.align_lk`) for translation and
+similarity; otherwise, or when that correlates poorly, it starts from the best of phase
+correlation, the previous step's motion and SIFT + RANSAC on a contrast-normalised, downscaled
+gray image and is refined by ECC level by level (:mod:`mffgui.core.align_register`), up to
+``max_size`` pixels. Frames whose size differs from the reference frame's are first put on its
+canvas (:func:`mffgui.core.align_frames.canvas_transform`); their matrices start from their
+own pixels.
 
 Typical use::
 
@@ -328,7 +334,9 @@ def estimate_alignment(
     Parameters
     ----------
     stack : Stack
-        Frames of one size; read one at a time (memory does not grow with the frame count).
+        The frames, read a few at a time (memory does not grow with the frame count). Frames
+        whose size differs from the reference frame's are registered on its canvas and get
+        :attr:`FrameAlignment.size`.
     model : str
         ``"translation"``, ``"similarity"`` (rotation + scale: focus breathing), ``"affine"``
         or ``"homography"``.
@@ -556,7 +564,7 @@ def apply_alignment(
     Parameters
     ----------
     stack : Stack
-        The stack the report was estimated on, or another of the same size and frame count
+        The stack the report was estimated on, or another of the same frame sizes and count
         (transforms re-used from a JSON file).
     report : AlignmentReport
         Per-frame transforms.
@@ -578,9 +586,11 @@ def apply_alignment(
     Raises
     ------
     StackMismatch
-        When the stack's frame count or size differs from the report's.
+        When the stack's frame count or a frame's size differs from the report's.
     AlignmentError
-        When the frames share no common area.
+        When the frames share no common area, or a frame whose size differs from the
+        reference frame's failed to align (it cannot be fused unaligned; the message names
+        the file and why).
     TooFewImages
         When fewer than two frames are left.
     """
