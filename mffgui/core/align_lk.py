@@ -124,6 +124,7 @@ def build_lk_pyramid(gray: np.ndarray, scale: float, full_shape: tuple[int, int]
 
 
 def _region(h: int, w: int) -> tuple[int, int, int, int]:
+    """``(x0, y0, w, h)`` of a level of size ``(h, w)`` less a margin of :data:`MARGIN`."""
     mx, my = max(2, math.ceil(MARGIN * w)), max(2, math.ceil(MARGIN * h))
     return mx, my, w - 2 * mx, h - 2 * my
 
@@ -152,6 +153,10 @@ def _fit_region(warp: np.ndarray, shape: tuple[int, int], moving_shape: tuple[in
 
 def _make_template(img: np.ndarray, model: str, region: tuple[int, int, int, int]
                    ) -> _Template | None:
+    """Template data of ``region`` ``(x0, y0, w, h)`` of level ``img`` ``(h, w)`` float32.
+
+    ``None`` when the region is too small or flat, or its Hessian is singular.
+    """
     x0, y0, rw, rh = region
     if rw < 8 or rh < 8:
         return None
@@ -266,6 +271,8 @@ def _solve(pyr: LKPyramid, k: int, moving: np.ndarray, warp: np.ndarray, model: 
 
 
 def _phase_start(t: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``(3, 3)`` translation warp (level coordinates) of ``m`` against ``t`` by phase
+    correlation."""
     win = cv2.createHanningWindow(t.shape[::-1], cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(t.copy(), m.copy(), win)
     w = np.eye(3)

@@ -78,11 +78,14 @@ class MotionCheck:
 
 
 def _window(shape: tuple[int, int]) -> np.ndarray:
+    """``(h, w)`` float32 Hanning window for ``shape`` ``(h, w)``."""
     return cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F)
 
 
 def _log_polar_spectrum(img: np.ndarray, win: np.ndarray) -> tuple[np.ndarray, float]:
-    """High-passed log magnitude spectrum in log-polar coordinates, and its log base."""
+    """High-passed log magnitude spectrum of ``img`` ``(h, w)`` float32 in log-polar
+    coordinates ``(s, s)`` (``s = min(h, w)``; rows: angle over 360°, columns: log radius), and
+    the number of columns per unit of log radius."""
     h, w = img.shape
     a = (img - float(img.mean())) * win
     mag = np.abs(np.fft.fftshift(np.fft.fft2(a))).astype(np.float32)
@@ -144,6 +147,7 @@ def estimate_similarity(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float
 
 
 def _gradient(img: np.ndarray) -> np.ndarray:
+    """``(h, w)`` float32 gradient magnitude after a Gaussian blur of 1.5 px."""
     g = cv2.GaussianBlur(img, (0, 0), 1.5)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1)
@@ -151,6 +155,7 @@ def _gradient(img: np.ndarray) -> np.ndarray:
 
 
 def _ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Normalised cross-correlation of ``a`` and ``b`` over ``mask`` (all ``(h, w)``)."""
     x, y = a[mask], b[mask]
     x = x - x.mean()
     y = y - y.mean()
