@@ -22,10 +22,21 @@ Columns:
 vs last used frame as a magenta/green overlay: grey where they agree, coloured fringes where
 they do not; left unaligned, right aligned).
 
+``--pipeline`` times what ``mffgui fuse STACK -o out.png`` does instead (Align Auto, then the
+default method), one process per stack: ``check s`` the motion check, ``estimate s`` the
+transforms, ``fuse s`` the fusion of the lazily aligned stack (reading, warping and fusing);
+``decode s`` and ``warp s`` are the time spent inside it decoding source frames and warping them
+(in the method's read-ahead thread, so they overlap the fusion and are not additive); ``total s``
+is check + estimate + fuse wall time, ``CPU s`` the process's user + system time over the same
+span, ``peak RSS`` its ``ru_maxrss``. ``--align similarity`` forces a model; with code from
+before Auto existed (``PYTHONPATH`` at an older checkout) the pipeline aligns with
+``align_stack`` and the check column is empty.
+
 Usage::
 
     python benchmarks/bench_align.py                       # both stacks, similarity model
     python benchmarks/bench_align.py --stacks pcb7 --models similarity,homography
+    python benchmarks/bench_align.py --pipeline --stacks chip65
 """
 
 from __future__ import annotations
@@ -156,6 +167,121 @@ def worker(name: str, model: str, data: Path, crops: Path | None) -> dict:
     }
 
 
+class _Timed:
+    """Wraps frame loaders, summing the seconds spent in them (from any thread)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.seconds = 0.0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def wrap(self, loader):
+        def load():
+            t = time.perf_counter()
+            out = loader()
+            with self._lock:
+                self.seconds += time.perf_counter() - t
+                self.calls += 1
+            return out
+
+        return load
+
+
+def pipeline_worker(name: str, align: str, method: str, data: Path) -> dict:
+    """Read, Align (auto or a model), fuse with ``method`` in this process; the timings."""
+    from mffgui.core.align_fuse import fuse_stack
+    from mffgui.io import read_stack
+    from mffgui.methods import get_method
+
+    baseline = _rss_mib()
+    folder = data / "stacks" / STACKS[name]
+    try:
+        stack = read_stack(folder, mixed_sizes=True)
+    except TypeError:  # code from before mixed sizes
+        stack = read_stack(folder)
+    decode = _Timed()
+    stack._loaders = [decode.wrap(f) for f in stack._loaders]
+    meth = get_method(method)
+    params = meth.info.params()
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    check_s = float("nan")
+    try:
+        from mffgui.core.align_auto import align_for_fusion
+        from mffgui.core.align_motion import check_motion
+    except ImportError:
+        align_for_fusion = None
+    if align_for_fusion is not None and align == "auto":
+        check = check_motion(stack)
+        check_s = time.perf_counter() - t0
+        found = check.reason
+    else:
+        found = "(no check)"
+    t1 = time.perf_counter()
+    report = None
+    if align_for_fusion is not None:
+        outcome = align_for_fusion(stack, align)
+        fused_stack, report = outcome.stack, outcome.report
+        if align == "auto":
+            check_s = min(check_s, time.perf_counter() - t1)
+    else:
+        from mffgui.core.align import align_stack
+
+        align = "similarity" if align == "auto" else align
+        found = "(code from before Auto: always aligned)"
+        fused_stack, report = align_stack(stack, align)
+    est_s = time.perf_counter() - t1 - (0.0 if align != "auto" or align_for_fusion is None
+                                        else check_s)
+    warp = _Timed()
+    if fused_stack is not stack:
+        fused_stack._loaders = [warp.wrap(f) for f in fused_stack._loaders]
+    decode.seconds = 0.0
+    t2 = time.perf_counter()
+    result = fuse_stack(meth, fused_stack, params)
+    fuse_s = time.perf_counter() - t2
+    total = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    h, w = result.fused.shape[:2]
+    return {
+        "stack": name, "align": align, "method": method, "frames": len(stack),
+        "used": len(fused_stack), "size": f"{w}x{h}", "found": found,
+        "model": report.model if report is not None else "-",
+        "check_s": check_s, "estimate_s": est_s, "fuse_s": fuse_s,
+        "decode_s": decode.seconds, "warp_s": max(0.0, warp.seconds - decode.seconds),
+        "reads": warp.calls or decode.calls, "total_s": total,
+        "cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+        "peak_mib": _rss_mib(), "baseline_mib": baseline,
+    }
+
+
+def _run_pipeline(name: str, align: str, method: str, data: Path) -> dict:
+    cmd = [sys.executable, __file__, "--pipeline-worker", name, align, method, "--data",
+           str(data)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{name}/{align} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _pipeline_table(args: argparse.Namespace) -> None:
+    print("| stack | align | method | frames used | fused size | check s | estimate s | fuse s "
+          "| of which decode s | of which warp s | total s (CPU s) | peak RSS MiB "
+          "| baseline MiB |")
+    print("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for name in args.stacks.split(","):
+        for _ in range(args.repeat):
+            r = _run_pipeline(name, args.align, args.method, args.data)
+            check = "—" if r["check_s"] != r["check_s"] else f"{r['check_s']:.2f}"
+            print(f"| {name} | {r['align']} ({r['model']}) | {r['method']} | {r['used']}/"
+                  f"{r['frames']} | {r['size']} | {check} | {r['estimate_s']:.2f} "
+                  f"| {r['fuse_s']:.2f} | {r['decode_s']:.2f} | {r['warp_s']:.2f} "
+                  f"| {r['total_s']:.2f} ({r['cpu_s']:.2f}) | {r['peak_mib']:.0f} "
+                  f"| {r['baseline_mib']:.0f} |", flush=True)
+            print(f"  check: {r['found']}")
+
+
 def _run_case(name: str, model: str, data: Path, crops: Path | None) -> dict:
     cmd = [sys.executable, __file__, "--worker", name, model, "--data", str(data)]
     if crops is not None:
@@ -183,10 +309,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--crops", type=Path, default=None, metavar="DIR",
                     help="also write before/after overlay crops into DIR")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="time Align + fusion as `mffgui fuse` runs them (see the docstring)")
+    ap.add_argument("--align", default="auto", help="--pipeline: auto (default) or a model")
+    ap.add_argument("--method", default="depthmap", help="--pipeline: fusion method")
+    ap.add_argument("--repeat", type=int, default=1, help="--pipeline: runs per stack")
     ap.add_argument("--worker", nargs=2, metavar=("STACK", "MODEL"), help=argparse.SUPPRESS)
+    ap.add_argument("--pipeline-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args.worker[0], args.worker[1], args.data, args.crops)))
+        return 0
+    if args.pipeline_worker:
+        name, align, method = args.pipeline_worker
+        print(json.dumps(pipeline_worker(name, align, method, args.data)))
         return 0
     if not (args.data / "stacks").is_dir():
         print(f"shared data not found under {args.data}", file=sys.stderr)
@@ -194,6 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Machine: {os.cpu_count()} CPUs ({_cpu()}), {platform.machine()}, "
           f"Python {platform.python_version()}; load average before: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    if args.pipeline:
+        _pipeline_table(args)
+        print(f"\nLoad average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
     print("| stack | model | frames used | size -> crop | estimate s (CPU s) | apply s "
           "| scale range | adjacent residual px before -> after (max) | grad NCC before -> "
           "after | peak RSS MiB | baseline MiB |")

@@ -50,7 +50,9 @@ class AppSettings:
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"mps"``.
     align : str
-        Alignment motion model used before fusing (``""`` = off).
+        Alignment before fusing: ``"auto"`` (default: check for motion, align with the
+        similarity model when frames moved), ``"off"`` or a motion model. ``""``, what files
+        written before Auto existed hold for the old default (off), reads as ``"auto"``.
     align_interpolation : str
         Resampling kernel of the alignment (``"linear"``, ``"cubic"``, ...).
     align_crop : bool
@@ -69,7 +71,7 @@ class AppSettings:
     recent: list[list[str]] = field(default_factory=list)
     method: str = ""
     device: str = "auto"
-    align: str = ""
+    align: str = "auto"
     align_interpolation: str = "linear"
     align_crop: bool = True
     theme: str = "dark"
@@ -106,6 +108,8 @@ class AppSettings:
             out.theme = "dark"
         if out.layout not in ("side", "stacked"):
             out.layout = "side"
+        if out.align in ("", "none"):
+            out.align = "auto" if out.align == "" else "off"
         return out
 
     def to_dict(self) -> dict[str, Any]:

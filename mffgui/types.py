@@ -68,6 +68,10 @@ class ImageMeta:
 
 FrameLoader = Callable[[], np.ndarray]
 
+ReducedGrayLoader = Callable[[int], "np.ndarray | None"]
+"""``(factor) -> (ceil(H / factor), ceil(W / factor)) float32`` luma of one frame decoded at a
+reduced size (JPEG's DCT scaling), or ``None`` when the format cannot do that cheaply."""
+
 
 class Stack(Sequence[np.ndarray]):
     """A focus stack of same-size frames, read lazily so memory does not grow with N.
@@ -86,6 +90,9 @@ class Stack(Sequence[np.ndarray]):
         Stack-level notes for the user (skipped files, conversions).
     cache_bytes : int
         Decoded frames kept in memory up to this many bytes (0 = always re-read).
+    reduced : sequence of callables, optional
+        One :data:`ReducedGrayLoader` per frame: a cheap reduced-size gray decode used by
+        :meth:`small_gray` (alignment); without it frames are decoded fully and resized.
     """
 
     def __init__(
@@ -94,14 +101,18 @@ class Stack(Sequence[np.ndarray]):
         metas: Sequence[ImageMeta],
         notes: Sequence[str] = (),
         cache_bytes: int = 0,
+        reduced: Sequence[ReducedGrayLoader] | None = None,
     ) -> None:
         if len(loaders) != len(metas):
             raise ValueError("one ImageMeta per loader is required")
+        if reduced is not None and len(reduced) != len(loaders):
+            raise ValueError("one reduced loader per loader is required")
         self._loaders = list(loaders)
         self.metas: tuple[ImageMeta, ...] = tuple(metas)
         self.notes: tuple[str, ...] = tuple(notes)
         self._cache: dict[int, np.ndarray] = {}
         self._cache_bytes = cache_bytes
+        self._reduced = list(reduced) if reduced is not None else None
 
     @classmethod
     def from_arrays(
@@ -134,8 +145,7 @@ class Stack(Sequence[np.ndarray]):
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             idx = range(len(self))[i]
-            return Stack([self._loaders[j] for j in idx], [self.metas[j] for j in idx],
-                         self.notes, self._cache_bytes)
+            return self.subset(list(idx))
         return self.frame(i)
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -159,10 +169,56 @@ class Stack(Sequence[np.ndarray]):
         """Frame ``i`` as ``(H, W)`` float32 luma (Rec. 709 weights for colour)."""
         return to_gray(self.frame(i))
 
+    def frame_size(self, i: int) -> tuple[int, int]:
+        """``(H, W)`` of frame ``i`` as its header says (frames may differ before alignment)."""
+        m = self.metas[i]
+        return (m.height, m.width)
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every frame has the same size."""
+        return len({(m.width, m.height) for m in self.metas}) <= 1
+
+    def small_gray(self, i: int, max_side: int) -> tuple[np.ndarray, float]:
+        """Frame ``i``'s luma with its longest side at most ``max_side`` (never enlarged).
+
+        Uses the stack's reduced-size decoder when it has one (JPEG decodes at 1/2, 1/4 or
+        1/8 size for a fraction of a full decode), else decodes fully and resizes (area).
+
+        Returns
+        -------
+        gray : ndarray, (h, w) float32
+            Luma in ``[0, 1]`` (any range for data that is not normalised).
+        scale : float
+            Its size over the frame's full size (pixel-centre convention of
+            :func:`mffgui.core.align_geometry.scale_matrix`).
+        """
+        import cv2
+
+        h, w = self.frame_size(i)
+        longest = max(h, w)
+        factor = next((f for f in (1, 2, 4, 8) if longest / f <= max_side), 8)
+        if factor > 1 and self._reduced is not None and i not in self._cache:
+            small = self._reduced[i](factor)
+            if small is not None and small.shape == (-(-h // factor), -(-w // factor)):
+                if max(small.shape) <= max_side:
+                    return small, 1.0 / factor
+                s = max_side / max(small.shape)
+                size = (max(1, round(small.shape[1] * s)), max(1, round(small.shape[0] * s)))
+                return (cv2.resize(small, size, interpolation=cv2.INTER_AREA),
+                        size[0] / small.shape[1] / factor)
+        gray = self.gray(i)
+        s = min(1.0, max_side / longest)
+        if s >= 1.0:
+            return gray, 1.0
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), size[0] / w
+
     def subset(self, indices: Sequence[int]) -> Stack:
         """A stack of the frames at ``indices`` (in that order)."""
         return Stack([self._loaders[j] for j in indices], [self.metas[j] for j in indices],
-                     self.notes, self._cache_bytes)
+                     self.notes, self._cache_bytes,
+                     None if self._reduced is None else [self._reduced[j] for j in indices])
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -13,11 +13,12 @@ import numpy as np
 from mffgui.core.align import (
     INTERPOLATIONS,
     MODELS,
+    AlignedStack,
     AlignmentReport,
-    align_stack,
     apply_alignment,
     estimate_alignment,
 )
+from mffgui.core.align_auto import ALIGN_MODES, normalise_mode
 from mffgui.errors import AlignmentError, ExportError
 from mffgui.types import ImageMeta, Stack
 
@@ -28,10 +29,12 @@ __all__ = ["add_align_option", "add_parser", "align_for_fusion", "align_options"
 def add_align_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--align``, ``--align-interpolation`` and ``--align-no-crop`` to a fusing command."""
     parser.add_argument(
-        "--align", choices=["none", *MODELS], default="none",
-        help="align the frames before fusing (default none); similarity covers shift, "
-        "rotation and focus breathing. Frames that fail to align are left out with a "
-        "warning; the result is cropped to the area every frame covers (see --align-no-crop)")
+        "--align", choices=[*ALIGN_MODES, "none"], default="auto", type=str.lower,
+        help="align the frames before fusing: auto (default) checks a few frames for motion "
+        "and aligns with the similarity model (shift, rotation, focus breathing) only when "
+        "they moved or differ in size; off (or none) never aligns; a model always aligns "
+        "with it. Frames that fail to align are left out with a warning; the result is "
+        "cropped to the area every frame covers (see --align-no-crop)")
     parser.add_argument(
         "--align-interpolation", choices=list(INTERPOLATIONS), default="linear",
         help="resampling kernel of --align (default linear)")
@@ -43,21 +46,21 @@ def add_align_option(parser: argparse.ArgumentParser) -> None:
 
 def align_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`align_for_fusion` from :func:`add_align_option`'s flags."""
-    return {"model": getattr(args, "align", "none"),
+    return {"model": normalise_mode(getattr(args, "align", "auto")),
             "interpolation": getattr(args, "align_interpolation", "linear"),
             "crop": not getattr(args, "align_no_crop", False)}
 
 
 def align_for_fusion(stack: Stack, model: str, label: str = "align", *,
                      interpolation: str = "linear", crop: bool = True) -> Stack:
-    """Align ``stack`` with ``model`` for fusion, reporting to stderr; ``none`` returns it as is.
+    """Align ``stack`` as ``model`` asks for fusion, reporting to stderr.
 
     Parameters
     ----------
     stack : Stack
-        The frames as read.
+        The frames as read (sizes may differ unless ``model`` is ``off``).
     model : str
-        ``"none"`` or one of :data:`~mffgui.core.align.MODELS`.
+        ``"off"`` (or ``"none"``), ``"auto"`` or one of :data:`~mffgui.core.align.MODELS`.
     label : str
         Prefix of the messages.
     interpolation : str
@@ -69,25 +72,36 @@ def align_for_fusion(stack: Stack, model: str, label: str = "align", *,
     Returns
     -------
     Stack
-        The lazily aligned stack (failed frames left out, with a warning).
+        ``stack`` itself when not aligned (off, or auto found no motion), else the lazily
+        aligned stack (failed frames left out, with a warning).
     """
-    if model == "none":
-        return stack
     from mffgui.cli.fuse import ProgressLine
+    from mffgui.core.align_auto import align_for_fusion as align_core
 
     progress = ProgressLine(f"{label}: align")
+    t0 = time.perf_counter()
     try:
-        aligned, report = align_stack(stack, model=model, interpolation=interpolation,
-                                      crop=crop, progress=progress)
+        outcome = align_core(stack, model, interpolation=interpolation, crop=crop,
+                             progress=progress)
     finally:
         progress.clear()
+    seconds = time.perf_counter() - t0
+    if outcome.report is None:
+        if outcome.mode == "auto":
+            print(f"{label}: {outcome.summary()} ({seconds:.2f} s)", file=sys.stderr)
+        return outcome.stack
+    aligned = outcome.stack
+    assert isinstance(aligned, AlignedStack)
+    report = outcome.report
     for msg in report.messages():
         print(f"{label}: warning: excluded: {msg}", file=sys.stderr)
     x0, y0, x1, y1 = aligned.box
     area = (f"cropped to {x1 - x0}x{y1 - y0}" if crop else
             f"full size, every frame valid in {100 * aligned.valid_mask.mean():.1f} % of it")
-    print(f"{label}: aligned {len(aligned)} of {len(stack)} frames ({model}, {interpolation}, "
-          f"reference frame {report.reference + 1}); {area}", file=sys.stderr)
+    auto = f"auto: {outcome.check.reason}; " if outcome.check is not None else ""
+    print(f"{label}: {auto}aligned {len(aligned)} of {len(stack)} frames "
+          f"({report.model}, {interpolation}, reference frame {report.reference + 1}); {area} "
+          f"({seconds:.1f} s)", file=sys.stderr)
     return aligned
 
 
@@ -123,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError("-o must name a folder for the aligned frames", out_dir)
     reference = parse_reference(args.reference)
-    stack = read_stack(args.inputs)
+    # Frames of another size are registered on the reference frame's canvas.
+    stack = read_stack(args.inputs, mixed_sizes=True)
     for note in stack.notes:
         print(f"note: {note}", file=sys.stderr)
     sources = [m.path for m in stack.metas if m.path is not None]

@@ -56,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
         raise MffError(str(err)) from None
     methods = list(args.methods or [i.name for i in list_methods() if i.kind == "classical"])
     params = _params(methods, args.set)
-    stack = read_stack(args.inputs)
+    from mffgui.cli.align import align_for_fusion, align_options
+    from mffgui.core.align import AlignedStack
+
+    align = align_options(args)
+    stack = read_stack(args.inputs, mixed_sizes=align["model"] != "off")
     check_export_target(out, [m.path for m in stack.metas])
     for note in stack.notes:
         print(f"compare: note: {note}", file=sys.stderr)
@@ -64,12 +68,9 @@ def run(args: argparse.Namespace) -> int:
     if args.ground_truth:
         gt_img, _ = read_image(Path(args.ground_truth).expanduser())
         gt = to_uint8(gt_img)
-        if gt.shape[:2] != stack.shape:
+        if gt.shape[:2] != stack.frame_size((len(stack) - 1) // 2):
             raise MffError("ground truth size differs from the stack's", args.ground_truth)
-    from mffgui.cli.align import align_for_fusion, align_options
-    from mffgui.core.align import AlignedStack
-
-    stack = align_for_fusion(stack, label="compare", **align_options(args))
+    stack = align_for_fusion(stack, label="compare", **align)
     if gt is not None and isinstance(stack, AlignedStack):
         x0, y0, x1, y1 = stack.box  # the ground truth is in the reference frame's pixels
         gt = gt[y0:y1, x0:x1]
@@ -102,6 +103,7 @@ def add_parser(subparsers: Any) -> None:
         "  mffgui compare shots/ --methods laplacian gff depthmap -o grid.png\n"
         "  mffgui compare a.jpg b.jpg -o grid.jpg --metrics QG QMI QY --set gff.r1=7\n"
         "  mffgui compare shots/ --methods gff depthmap -o grid.png --align similarity\n"
+        "  mffgui compare shots/ -o grid.png --align off     # never align (default: auto)\n"
         f"metrics: {', '.join(METRICS)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -153,16 +153,18 @@ def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
         raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
     method, params = build_params(args.method or default_method(), parse_sets(args.set),
                                   args.device, args.weights)
-    stack = read_stack(inputs)
+    # --- alignment (mffgui.cli.align, issues 8 and 18) ---
+    from mffgui.cli.align import align_for_fusion, align_options
+
+    align = align_options(args)
+    # Frames of different sizes are aligned onto the reference frame unless alignment is off.
+    stack = read_stack(inputs, mixed_sizes=align["model"] != "off")
     check_export_target(out, [m.path for m in stack.metas])
     if maps_dir is not None:
         _make_folder(maps_dir, "maps")
     for note in stack.notes:
         print(f"{label}: note: {note}", file=sys.stderr)
-    # --- alignment (mffgui.cli.align, issue 8) ---
-    from mffgui.cli.align import align_for_fusion, align_options
-
-    stack = align_for_fusion(stack, label=label, **align_options(args))
+    stack = align_for_fusion(stack, label=label, **align)
     # --- end alignment ---
     progress = ProgressLine(label)
     t0 = time.perf_counter()
@@ -250,6 +252,7 @@ def add_parser(subparsers: Any) -> None:
         "  mffgui fuse a.jpg b.jpg -o fused.jpg --method gff --set r1=7\n"
         "  mffgui fuse stack.tif -o fused.tif --bit-depth 16 --maps maps/\n"
         "  mffgui fuse --batch scenes/ -o fused/ --format tif\n"
+        "  mffgui fuse shots/ -o fused.png --align off    # never align (default: auto)\n"
         "Run `mffgui methods` for the methods and their parameters.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

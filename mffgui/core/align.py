@@ -3,9 +3,15 @@
 Every frame is registered to a reference frame (the middle one by default) with one of four
 motion models. Each frame is registered to its already-aligned neighbour on the way out from the
 reference (adjacent frames share more sharp detail than the ends of a deep stack do), and the
-pairwise estimates are composed. A pairwise estimate starts from the best of phase correlation,
-the previous step's motion and SIFT + RANSAC on a contrast-normalised, downscaled gray image,
-and is refined by ECC level by level up to ``max_size`` pixels.
+pairwise estimates are composed; the two sides of the reference run in two threads while
+further frames are decoded, at reduced size, in others (:mod:`mffgui.core.align_frames`). A
+pairwise estimate is Lucas-Kanade (:mod:`mffgui.core.align_lk`) for translation and
+similarity; otherwise, or when that correlates poorly, it starts from the best of phase
+correlation, the previous step's motion and SIFT + RANSAC on a contrast-normalised, downscaled
+gray image and is refined by ECC level by level (:mod:`mffgui.core.align_register`), up to
+``max_size`` pixels. Frames whose size differs from the reference frame's are first put on its
+canvas (:func:`mffgui.core.align_frames.canvas_transform`); their matrices start from their
+own pixels.
 
 Typical use::
 
@@ -25,6 +31,7 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mffgui.core.align_frames import FrameData, FrameReader, register_pair
 from mffgui.core.align_geometry import (
     MODELS,
     common_polygon,
@@ -41,9 +49,8 @@ from mffgui.core.align_geometry import (
     normalise,
     polygon_mask,
 )
-from mffgui.core.align_register import Pyramid, build_pyramid, register
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
-from mffgui.errors import AlignmentError, StackMismatch, TooFewImages
+from mffgui.errors import AlignmentError, Cancelled, StackMismatch, TooFewImages
 from mffgui.types import FrameLoader, ImageMeta, Stack
 
 __all__ = [
@@ -70,6 +77,10 @@ INTERPOLATIONS: dict[str, int] = {
 _KERNEL_MARGIN = {"nearest": 0.0, "linear": 0.0, "cubic": 1.0, "lanczos": 3.0}
 
 STATUSES = ("reference", "ok", "failed", "implausible")
+
+ALIGNED_CACHE_BYTES = 64 * 2**20
+"""Most warped frames an aligned stack keeps in memory (fusion streams frames; a deep stack's
+cache would only hold its first few frames anyway, at the cost of peak memory)."""
 
 RECHECK_CORRELATION = 0.98
 """Link correlation below which a frame is also registered to the reference directly."""
@@ -98,7 +109,10 @@ class FrameAlignment:
     anchor : int or None
         The already-aligned frame this one was registered against.
     correlation : float
-        ECC correlation coefficient with the anchor, in ``[-1, 1]`` (NaN when not measured).
+        Correlation coefficient with the anchor, in ``[-1, 1]`` (NaN when not measured).
+    size : (int, int) or None
+        ``(width, height)`` of the frame when it differs from the reference frame's (its
+        matrix then maps its own pixels); ``None`` for frames of the reference size.
     """
 
     index: int
@@ -108,6 +122,7 @@ class FrameAlignment:
     reason: str = ""
     anchor: int | None = None
     correlation: float = math.nan
+    size: tuple[int, int] | None = None
 
     @property
     def usable(self) -> bool:
@@ -146,6 +161,11 @@ class AlignmentReport:
     def rejected(self) -> list[FrameAlignment]:
         """Frames flagged failed or implausible."""
         return [f for f in self.frames if not f.usable]
+
+    def frame_size(self, i: int) -> tuple[int, int]:
+        """``(width, height)`` of frame ``i`` as estimated (frames may differ in size)."""
+        size = self.frames[i].size
+        return size if size is not None else (self.width, self.height)
 
     def matrices(self) -> np.ndarray:
         """``(N, 3, 3)`` float64 frame -> reference transforms."""
@@ -187,6 +207,7 @@ class AlignmentReport:
                     "anchor": f.anchor,
                     "correlation": None if math.isnan(f.correlation) else f.correlation,
                     "matrix": np.asarray(f.matrix, dtype=float).tolist(),
+                    **({} if f.size is None else {"size": list(f.size)}),
                 }
                 for f in self.frames
             ],
@@ -241,12 +262,14 @@ class AlignmentReport:
                 status = str(fr["status"])
                 corr = fr.get("correlation")
                 anchor = fr.get("anchor")
+                size = fr.get("size")
+                size = None if size is None else (int(size[0]), int(size[1]))
                 frames.append(FrameAlignment(
                     index=k, name=str(fr.get("name", f"frame {k + 1}")), matrix=m,
                     status=status, reason=str(fr.get("reason", "")),
                     anchor=None if anchor is None else int(anchor),
-                    correlation=math.nan if corr is None else float(corr)))
-            except (KeyError, TypeError, ValueError) as err:
+                    correlation=math.nan if corr is None else float(corr), size=size))
+            except (KeyError, TypeError, ValueError, IndexError) as err:
                 raise bad(f"frame {k + 1}: {err}") from err
             if m.shape != (3, 3) or not np.all(np.isfinite(m)):
                 raise bad(f"frame {k + 1}: matrix must be 3x3 finite numbers")
@@ -289,10 +312,7 @@ def _resolve_reference(stack: Stack, reference: str | int, max_size: int,
         scores = []
         for i in range(n):
             cancel.raise_if_cancelled()
-            g = stack.gray(i)
-            s = min(1.0, max_size / max(g.shape))
-            if s < 1.0:
-                g = cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            g, _ = stack.small_gray(i, max_size)
             scores.append(float(np.mean(cv2.Laplacian(g, cv2.CV_32F) ** 2)))
         return int(np.argmax(scores))
     raise AlignmentError(
@@ -314,7 +334,9 @@ def estimate_alignment(
     Parameters
     ----------
     stack : Stack
-        Frames of one size; read one at a time (memory does not grow with the frame count).
+        The frames, read a few at a time (memory does not grow with the frame count). Frames
+        whose size differs from the reference frame's are registered on its canvas and get
+        :attr:`FrameAlignment.size`.
     model : str
         ``"translation"``, ``"similarity"`` (rotation + scale: focus breathing), ``"affine"``
         or ``"homography"``.
@@ -350,54 +372,106 @@ def estimate_alignment(
     n = len(stack)
     if n < 2:
         raise TooFewImages(f"alignment needs at least two frames, got {n}")
-    height, width = stack.shape
     names = stack.names
     ref = _resolve_reference(stack, reference, max_size, cancel)
-    results: dict[int, FrameAlignment] = {}
-    done = 0
+    height, width = stack.frame_size(ref)
     progress(0, n, "Aligning frames")
-    ref_pyr = build_pyramid(stack.gray(ref), max_size)
-    if ref_pyr.flat:
-        raise AlignmentError(f"the reference frame {ref + 1} ({names[ref]}) has no contrast to "
-                             "align on; choose another reference frame")
-    results[ref] = FrameAlignment(ref, names[ref], np.eye(3), "reference")
-    done += 1
-    for side in (range(ref + 1, n), range(ref - 1, -1, -1)):
-        anchor, anchor_pyr, anchor_warp = ref, ref_pyr, np.eye(3)
+    reader = FrameReader(stack, ref, model, max_size, workers=_WORKERS)
+    try:
+        ref_data = reader.get(ref)
+        if ref_data.flat:
+            raise AlignmentError(f"the reference frame {ref + 1} ({names[ref]}) has no "
+                                 "contrast to align on; choose another reference frame")
+        results: dict[int, FrameAlignment] = {
+            ref: FrameAlignment(ref, names[ref], np.eye(3), "reference")}
+        chain = _Chain(stack, reader, ref, ref_data, model, min_correlation, (width, height),
+                       results, cancel)
+        sides = [list(range(ref + 1, n)), list(range(ref - 1, -1, -1))]
+        # The two sides of the reference are independent chains: one per thread (OpenCV and
+        # numpy release the GIL), the frames of both decoded ahead by the reader's threads.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mffgui-chain") as pool:
+            futures = [pool.submit(chain.run, side) for side in sides if side]
+            while True:
+                finished, _ = wait(futures, timeout=0.05)
+                done = len(results)
+                progress(done, n, f"Aligning frame {done}/{n}")
+                if len(finished) == len(futures):
+                    break
+                if cancel.cancelled or any(f.exception() for f in finished):
+                    chain.stop = True  # the other side stops at its next frame
+            for f in futures:
+                f.result()  # re-raise a failure (Cancelled included) here
+    finally:
+        reader.close()
+    return AlignmentReport(model, ref, width, height, tuple(results[i] for i in range(n)))
+
+
+_WORKERS = 2
+"""Threads decoding frames ahead of registration."""
+
+
+class _Chain:
+    """Registers the frames of one side of the reference, each to its aligned neighbour."""
+
+    def __init__(self, stack: Stack, reader: FrameReader, ref: int, ref_data: FrameData,
+                 model: str, min_correlation: float, size: tuple[int, int],
+                 results: dict[int, FrameAlignment], cancel: CancelToken) -> None:
+        self.stack, self.reader, self.ref, self.ref_data = stack, reader, ref, ref_data
+        self.model, self.min_correlation, self.size = model, min_correlation, size
+        self.results, self.cancel = results, cancel
+        self.stop = False
+
+    def run(self, side: list[int]) -> None:
+        """Register the frames of ``side`` in order, starting next to the reference."""
+        names = self.stack.names
+        anchor, anchor_data, anchor_warp = self.ref, self.ref_data, np.eye(3)
         step: np.ndarray | None = None
-        for i in side:
-            cancel.raise_if_cancelled()
-            pyr = build_pyramid(stack.gray(i), max_size)
-            entry, warp = _align_one(i, names[i], anchor, anchor_pyr, anchor_warp, ref,
-                                     ref_pyr, pyr, model, step, min_correlation, width, height)
-            results[i] = entry
+        for k, i in enumerate(side):
+            if self.stop:
+                raise Cancelled("alignment cancelled")
+            self.cancel.raise_if_cancelled()
+            for j in side[k + 1:k + 3]:
+                self.reader.prefetch(j)
+            data = self.reader.get(i)
+            entry, warp = _align_one(i, names[i], anchor, anchor_data, anchor_warp, self.ref,
+                                     self.ref_data, data, self.model, step,
+                                     self.min_correlation, *self.size)
+            if data.canvas is not None and not np.allclose(data.canvas, np.eye(3)):
+                entry = _with_canvas(entry, data.canvas, self.stack.frame_size(i))
+            self.results[i] = entry
             if entry.usable:
                 # The motion between neighbours predicts the next one (focus breathing is
                 # steady); it is one of the starts the next registration tries.
                 step = normalise(warp @ np.linalg.inv(anchor_warp))
-                anchor, anchor_pyr, anchor_warp = i, pyr, warp
-            done += 1
-            progress(done, n, f"Aligning frame {done}/{n}")
-    return AlignmentReport(model, ref, width, height, tuple(results[i] for i in range(n)))
+                anchor, anchor_data, anchor_warp = i, data, warp
+
+
+def _with_canvas(entry: FrameAlignment, canvas: np.ndarray, size: tuple[int, int]
+                 ) -> FrameAlignment:
+    """``entry`` for a frame of another size: its matrix starts from the frame's own pixels."""
+    h, w = size
+    matrix = normalise(entry.matrix @ canvas) if entry.usable else entry.matrix
+    return replace(entry, matrix=matrix, size=(w, h))
 
 
 def _align_one(
-    i: int, name: str, anchor: int, anchor_pyr: Pyramid, anchor_warp: np.ndarray,
-    ref: int, ref_pyr: Pyramid, pyr: Pyramid, model: str, step: np.ndarray | None,
+    i: int, name: str, anchor: int, anchor_data: FrameData, anchor_warp: np.ndarray,
+    ref: int, ref_data: FrameData, data: FrameData, model: str, step: np.ndarray | None,
     min_correlation: float, width: int, height: int,
 ) -> tuple[FrameAlignment, np.ndarray]:
     """Register frame ``i`` to its anchor (and, if that is weak, to the reference directly).
 
     Returns the report entry and the reference -> frame warp (identity when not usable).
     """
-    res = register(anchor_pyr, pyr, model, init=step, min_correlation=min_correlation)
+    res = register_pair(anchor_data, data, model, init=step, min_correlation=min_correlation)
     used, base = anchor, anchor_warp
     if anchor != ref and (res.warp is None or res.correlation < RECHECK_CORRELATION):
         # A weak link (an out-of-order frame, little shared detail): the reference may share
         # more. Start from the chained estimate; keep whichever correlates better.
         init = res.warp @ anchor_warp if res.warp is not None else (
             step @ anchor_warp if step is not None else anchor_warp)
-        direct = register(ref_pyr, pyr, model, init=init, min_correlation=min_correlation)
+        direct = register_pair(ref_data, data, model, init=init,
+                               min_correlation=min_correlation)
         if direct.warp is not None and (res.warp is None
                                         or direct.correlation > res.correlation):
             res, used, base = direct, ref, np.eye(3)
@@ -463,9 +537,9 @@ class AlignedStack(Stack):
     def frame_valid_mask(self, i: int) -> np.ndarray:
         """``(H, W)`` bool: where frame ``i`` of this stack has source data."""
         h, w = self.shape
-        poly = common_polygon([self._frame_transforms[i]], self.report.width,
-                              self.report.height, _KERNEL_MARGIN[self.interpolation],
-                              out_size=(w, h))
+        fw, fh = self.report.frame_size(self.indices[i])
+        poly = common_polygon([self._frame_transforms[i]], fw, fh,
+                              _KERNEL_MARGIN[self.interpolation], out_size=(w, h))
         return polygon_mask(poly, w, h)
 
     def subset(self, indices: Sequence[int]) -> AlignedStack:
@@ -490,7 +564,7 @@ def apply_alignment(
     Parameters
     ----------
     stack : Stack
-        The stack the report was estimated on, or another of the same size and frame count
+        The stack the report was estimated on, or another of the same frame sizes and count
         (transforms re-used from a JSON file).
     report : AlignmentReport
         Per-frame transforms.
@@ -512,9 +586,11 @@ def apply_alignment(
     Raises
     ------
     StackMismatch
-        When the stack's frame count or size differs from the report's.
+        When the stack's frame count or a frame's size differs from the report's.
     AlignmentError
-        When the frames share no common area.
+        When the frames share no common area, or a frame whose size differs from the
+        reference frame's failed to align (it cannot be fused unaligned; the message names
+        the file and why).
     TooFewImages
         When fewer than two frames are left.
     """
@@ -525,10 +601,21 @@ def apply_alignment(
     if len(stack) != len(report.frames):
         raise StackMismatch(f"the alignment has {len(report.frames)} frames but the stack has "
                             f"{len(stack)}", where)
-    h, w = stack.shape
-    if (w, h) != (report.width, report.height):
-        raise StackMismatch(f"the alignment was made for {report.width}x{report.height} "
-                            f"frames but this stack's are {w}x{h}", where)
+    w, h = report.width, report.height
+    names = stack.names
+    for i, f in enumerate(report.frames):
+        fh, fw = stack.frame_size(i)
+        ew, eh = report.frame_size(i)
+        if (fw, fh) != (ew, eh):
+            raise StackMismatch(f"the alignment was made for {ew}x{eh} frames but frame "
+                                f"{i + 1} ({names[i]}) is {fw}x{fh}", stack.metas[i].path)
+        if f.size is not None and not f.usable:
+            ref = report.reference
+            raise AlignmentError(
+                f"frame {i + 1} ({names[i]}) is {fw}x{fh}, the reference frame {ref + 1} "
+                f"({names[ref]}) is {w}x{h}, and it could not be aligned onto it "
+                f"({f.status}: {f.reason}); leave it out or resize it to {w}x{h}",
+                stack.metas[i].path)
     notes = list(stack.notes)
     if exclude_failed:
         indices = report.usable
@@ -541,7 +628,7 @@ def apply_alignment(
             report.messages()), where)
     mats = [report.frames[i].matrix for i in indices]
     margin = _KERNEL_MARGIN[interpolation]
-    poly = common_polygon(mats, w, h, margin)
+    poly = common_polygon(mats, w, h, margin, sizes=[report.frame_size(i) for i in indices])
     if len(poly) < 3:
         raise AlignmentError("the aligned frames share no common area", where)
     if crop:
@@ -563,7 +650,13 @@ def apply_alignment(
                for i, m in zip(indices, out_maps, strict=True)]
     note = f"aligned to frame {report.reference + 1} ({report.model}, {interpolation})"
     metas = [_meta(stack.metas[i], out_w, out_h, note) for i in indices]
-    return AlignedStack(loaders, metas, notes, stack._cache_bytes, report=report,
+    resized = [names[i] for i in indices if report.frames[i].size is not None]
+    if resized:
+        notes.append(f"{len(resized)} frame(s) of another size aligned onto the reference "
+                     f"frame's {w}x{h}: {', '.join(resized[:5])}"
+                     f"{'...' if len(resized) > 5 else ''}")
+    return AlignedStack(loaders, metas, notes, min(stack._cache_bytes, ALIGNED_CACHE_BYTES),
+                        report=report,
                         indices=indices, box=box, valid_mask=valid, interpolation=interpolation,
                         frame_transforms=out_maps)
 

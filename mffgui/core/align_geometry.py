@@ -159,6 +159,7 @@ def common_polygon(
     height: int,
     margin: float = 0.0,
     out_size: tuple[int, int] | None = None,
+    sizes: list[tuple[int, int]] | None = None,
 ) -> np.ndarray:
     """Region, in output coordinates, that every warped frame covers.
 
@@ -173,6 +174,9 @@ def common_polygon(
         reach).
     out_size : (int, int), optional
         ``(width, height)`` of the output canvas (default: the source size).
+    sizes : list of (int, int), optional
+        ``(width, height)`` of each source frame when they differ (default: all
+        ``(width, height)``).
 
     Returns
     -------
@@ -181,8 +185,9 @@ def common_polygon(
     """
     ow, oh = out_size if out_size is not None else (width, height)
     poly = corners(ow, oh).astype(np.float32)
-    for m in transforms:
-        quad = apply_points(m, corners(width, height, margin)).astype(np.float32)
+    for k, m in enumerate(transforms):
+        fw, fh = sizes[k] if sizes is not None else (width, height)
+        quad = apply_points(m, corners(fw, fh, margin)).astype(np.float32)
         if _signed_area(quad) < 0:
             quad = quad[::-1].copy()
         area, inter = cv2.intersectConvexConvex(poly, quad, handleNested=True)

@@ -74,17 +74,24 @@ class Pyramid:
         return float(self.levels[-1].std()) < 1e-3
 
 
-def build_pyramid(gray: np.ndarray, max_size: int) -> Pyramid:
+def build_pyramid(gray: np.ndarray, max_size: int, scale: float = 1.0,
+                  full_shape: tuple[int, int] | None = None) -> Pyramid:
     """Pyramid of ``gray`` whose finest level has its longest side at most ``max_size``.
 
     Parameters
     ----------
-    gray : ndarray, (H, W) float32
-        Full-size luma in any range.
+    gray : ndarray, (h, w) float32
+        Luma in any range, at ``scale`` times the full size.
     max_size : int
-        Longest side of the finest level (the full size if smaller).
+        Longest side of the finest level (the size of ``gray`` if smaller).
+    scale : float
+        Size of ``gray`` over the full frame size (1: ``gray`` is the full frame).
+    full_shape : (int, int), optional
+        ``(H, W)`` of the full frame (default: ``gray``'s shape over ``scale``).
     """
     h, w = gray.shape
+    if full_shape is None:
+        full_shape = (round(h / scale), round(w / scale))
     s = min(1.0, max_size / max(h, w))
     scales = [s]
     while max(h, w) * scales[0] > 2 * COARSE_SIZE:
@@ -95,8 +102,8 @@ def build_pyramid(gray: np.ndarray, max_size: int) -> Pyramid:
         img = gray if sc == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         levels.append(normalise_contrast(img))
     # Exact factors from the rounded sizes keep sub-pixel geometry consistent.
-    scales = [lv.shape[1] / w for lv in levels]
-    return Pyramid(levels, scales, (h, w))
+    scales = [scale * lv.shape[1] / w for lv in levels]
+    return Pyramid(levels, scales, full_shape)
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,7 @@ class Controller(QObject):
         self.method: str = ""
         self.params: dict[str, Params] = {}
         self.device: str = "auto"
-        self.align: str = ""
+        self.align: str = "auto"
         self.align_interpolation: str = "linear"
         self.align_crop: bool = True
         self.outcome: FusionOutcome | None = None
@@ -306,9 +306,19 @@ class Controller(QObject):
             warn = ""
             if s.meta and (s.meta.width, s.meta.height) != (w0, h0):
                 warn = (f"size {s.meta.width}×{s.meta.height} differs from {w0}×{h0} of the "
-                        "other images; exclude it, or crop/align the stack")
+                        "other images; " + ("Align resamples it onto the reference frame"
+                                            if self.align not in ("", "off") else
+                                            "exclude it, or turn Align on"))
             out.append(replace(s, warning=warn))
         self.sources = out
+
+    def set_align(self, mode: str) -> None:
+        """Choose Align: ``"off"``, ``"auto"`` or a motion model (size warnings follow)."""
+        self.align = mode
+        before = [s.warning for s in self.sources]
+        self._update_warnings()
+        if [s.warning for s in self.sources] != before:
+            self.sourcesChanged.emit()
 
     def source(self, source_id: int) -> Source | None:
         """The source with ``source_id`` (or ``None``)."""
@@ -461,10 +471,14 @@ class Controller(QObject):
         self._set_outcome(outcome)
         self._set_alignment(outcome)
         self._set_state("done")
-        aligned = f", aligned ({outcome.request.align})" if outcome.request.align else ""
+        align = outcome.request.align
+        if align == "auto":
+            aligned = f"; align {outcome.align_summary}" if outcome.align_summary else ""
+        else:
+            aligned = f", aligned ({align})" if outcome.alignment is not None else ""
         notes = f"; {'; '.join(outcome.notes)}" if outcome.notes else ""
         self.message.emit(f"Fused {len(outcome.metas)} images with {outcome.request.method}"
-                          f"{aligned} in {outcome.seconds:.1f} s{notes}")
+                          f" in {outcome.seconds:.1f} s{aligned}{notes}")
 
     @Slot(int, str)
     def _on_failed(self, gen: int, msg: str) -> None:

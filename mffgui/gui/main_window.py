@@ -441,14 +441,28 @@ class MainWindow(QMainWindow):
                                           for k, v in self.method_panel.values().items()}
 
     def _on_align_changed(self, model: str) -> None:
-        self.controller.align = model
+        c = self.controller
+        changed = model != c.align
+        c.set_align(model)
         self.settings.align = model
+        if changed:
+            self._refuse()
 
     def _on_align_options_changed(self, interpolation: str, crop: bool) -> None:
-        self.controller.align_interpolation = interpolation
-        self.controller.align_crop = crop
+        c = self.controller
+        changed = (interpolation, crop) != (c.align_interpolation, c.align_crop)
+        c.align_interpolation = interpolation
+        c.align_crop = crop
         self.settings.align_interpolation = interpolation
         self.settings.align_crop = crop
+        if changed and c.align not in ("", "off"):
+            self._refuse()
+
+    def _refuse(self) -> None:
+        """Fuse again with the new choices when a result is shown or a run is under way."""
+        c = self.controller
+        if (c.outcome is not None or c.running) and len(c.included_sources) >= 2:
+            self.fuse()
 
     def _on_device_changed(self, device: str) -> None:
         self.controller.device = device

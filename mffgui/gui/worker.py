@@ -59,8 +59,9 @@ class FusionRequest:
     device : str
         ``auto``/``cpu``/``cuda``/``mps`` (used by network methods).
     align : str
-        Motion model to align the frames with before fusing (see
-        :func:`mffgui.core.align.align_stack`); ``""`` = no alignment.
+        Alignment before fusing (:func:`mffgui.core.align_auto.align_for_fusion`): ``"auto"``
+        (check for motion, align with the similarity model if the frames moved), ``"off"``
+        (``""`` too) or a motion model.
     overlay_source : int
         Source whose focus overlay is prepared with the result.
     align_interpolation : str
@@ -76,7 +77,7 @@ class FusionRequest:
     method: str
     params: Params
     device: str = "auto"
-    align: str = ""
+    align: str = "auto"
     overlay_source: int = 0
     align_interpolation: str = "linear"
     align_crop: bool = True
@@ -181,7 +182,8 @@ class FusionOutcome:
     """A finished fusion: the result, the (lazy) stack it was made from, images to show.
 
     ``alignment`` is the per-frame alignment report (one entry per requested frame, in the
-    order of ``request.frames``) when the run aligned the frames, else ``None``.
+    order of ``request.frames``) when the run aligned the frames, else ``None``;
+    ``align_summary`` says what Align did (Auto: what the motion check found), ``""`` for off.
     """
 
     request: FusionRequest
@@ -191,6 +193,7 @@ class FusionOutcome:
     notes: tuple[str, ...] = ()
     display: DisplayImages | None = None
     alignment: AlignmentReport | None = None
+    align_summary: str = ""
 
     @property
     def metas(self) -> tuple[ImageMeta, ...]:
@@ -249,22 +252,27 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
 
     t0 = time.perf_counter()
     progress(0.0, 1.0, "Reading images")
+    align = request.align or "off"
     # The frames were discovered (and probed) when added; keep their order and page choice.
-    stack = read_stack(Discovery(frames=list(request.frames), metas=list(request.metas)))
+    # Frames of another size are aligned onto the reference frame unless alignment is off.
+    stack = read_stack(Discovery(frames=list(request.frames), metas=list(request.metas)),
+                       mixed_sizes=align != "off")
     cancel.raise_if_cancelled()
     notes: list[str] = []
     fuse_progress = progress
     report = None
-    if request.align:
-        from mffgui.core.align import align_stack
+    summary = ""
+    if align != "off":
+        from mffgui.core.align_auto import align_for_fusion
         from mffgui.core.progress import scaled
 
-        stack, report = align_stack(stack, request.align,
-                                    interpolation=request.align_interpolation,
-                                    crop=request.align_crop,
-                                    progress=scaled(progress, 0.0, 0.4), cancel=cancel)
-        notes += report.messages()
-        fuse_progress = scaled(progress, 0.4, 0.6)
+        aligned = align_for_fusion(stack, align, interpolation=request.align_interpolation,
+                                   crop=request.align_crop,
+                                   progress=scaled(progress, 0.0, 0.4), cancel=cancel)
+        stack, report, summary = aligned.stack, aligned.report, aligned.summary()
+        if report is not None:
+            notes += report.messages()
+            fuse_progress = scaled(progress, 0.4, 0.6)
         cancel.raise_if_cancelled()
     from mffgui.core.align_fuse import fuse_stack
 
@@ -276,7 +284,8 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
     seconds = time.perf_counter() - t0
     progress(1.0, 1.0, "Preparing the views")
     display = prepare_display(result, stack, request.overlay_source)
-    return FusionOutcome(request, result, stack, seconds, tuple(notes), display, report)
+    return FusionOutcome(request, result, stack, seconds, tuple(notes), display, report,
+                         summary)
 
 
 def run_export(outcome: FusionOutcome, request: ExportRequest, progress: ProgressCb,

@@ -24,7 +24,8 @@ from PIL import Image, UnidentifiedImageError
 from mffgui.errors import CorruptImage, MffError, UnsupportedImage
 from mffgui.types import ImageMeta
 
-__all__ = ["SUPPORTED_FORMATS", "is_image_file", "probe", "read_image", "sniff_format"]
+__all__ = ["SUPPORTED_FORMATS", "is_image_file", "probe", "read_gray_reduced", "read_image",
+           "sniff_format"]
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
 """Formats :func:`read_image` reads, as returned by :func:`sniff_format`."""
@@ -415,6 +416,41 @@ def read_image(path: str | Path, page: int | None = None) -> tuple[np.ndarray, I
     else:
         raw = _decode_pillow(p, meta)
     return _to_float(raw, meta, p), meta
+
+
+_REDUCED_GRAY = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+                 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+
+
+def read_gray_reduced(path: str | Path, factor: int, meta: ImageMeta) -> np.ndarray | None:
+    """Luma of a JPEG decoded at ``1 / factor`` of its size (DCT scaling: a few ms).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file ``meta`` describes.
+    factor : {2, 4, 8}
+        Size reduction.
+    meta : ImageMeta
+        Its header (from :func:`probe`).
+
+    Returns
+    -------
+    ndarray, (ceil(H / factor), ceil(W / factor)) float32 in ``[0, 1]``, or ``None``
+        ``None`` for anything but an 8-bit JPEG (the caller then decodes fully), and for a
+        file that cannot be decoded this way (the full decode reports the error).
+    """
+    if meta.format != "JPEG" or factor not in _REDUCED_GRAY or meta.bit_depth != 8 or \
+            "CMYK converted to RGB" in meta.notes:
+        return None
+    try:
+        data = np.fromfile(Path(path), dtype=np.uint8)
+    except OSError:
+        return None
+    img = cv2.imdecode(data, _REDUCED_GRAY[factor] | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None or img.ndim != 2:
+        return None
+    return img.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
 def _decode_cv2(path: Path, fmt: str, meta: ImageMeta) -> np.ndarray:

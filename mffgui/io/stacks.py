@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mffgui.errors import CorruptImage, StackMismatch, TooFewImages, UnsupportedImage
-from mffgui.io.readers import probe, read_image, sniff_format
+from mffgui.io.readers import probe, read_gray_reduced, read_image, sniff_format
 from mffgui.types import ImageMeta, Stack
 
 __all__ = ["DEFAULT_CACHE_BYTES", "Discovery", "discover", "natural_key", "read_stack"]
@@ -183,6 +183,7 @@ def read_stack(
     *,
     sort: bool = True,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
+    mixed_sizes: bool = False,
 ) -> Stack:
     """Read and validate a focus stack from files and/or folders.
 
@@ -194,6 +195,9 @@ def read_stack(
         Natural-sort the frames by path (see :func:`discover`).
     cache_bytes : int
         Decoded frames kept in memory, at most this many bytes (0 = decode on every access).
+    mixed_sizes : bool
+        Accept frames of different sizes (to be aligned onto one frame's size, see
+        :func:`mffgui.core.align_auto.align_for_fusion`); otherwise they are an error.
 
     Returns
     -------
@@ -207,7 +211,8 @@ def read_stack(
     TooFewImages
         Fewer than two frames (including an empty folder).
     StackMismatch
-        Frames of different sizes (the message lists the sizes per file).
+        Frames of different sizes (the message lists the sizes per file), unless
+        ``mixed_sizes``.
     UnsupportedImage, CorruptImage
         A file that is not a readable image.
     """
@@ -225,7 +230,8 @@ def read_stack(
         raise TooFewImages(
             f"a focus stack needs at least two images, found {_describe_sources(disc)}{extra}",
             where)
-    _check_sizes(metas)
+    if not mixed_sizes:
+        _check_sizes(metas)
     for m in metas:
         for n in m.notes:
             notes.append(f"{m.name}: {n}")
@@ -239,7 +245,16 @@ def read_stack(
 
     loaders = [_loader(path, page, meta) for (path, page), meta in zip(disc.frames, metas,
                                                                         strict=True)]
-    return Stack(loaders, metas, notes=notes, cache_bytes=cache_bytes)
+    reduced = [_reduced_loader(path, meta) for (path, _page), meta in zip(disc.frames, metas,
+                                                                          strict=True)]
+    return Stack(loaders, metas, notes=notes, cache_bytes=cache_bytes, reduced=reduced)
+
+
+def _reduced_loader(path: Path, meta: ImageMeta) -> Callable[[int], np.ndarray | None]:
+    def load(factor: int) -> np.ndarray | None:
+        return read_gray_reduced(path, factor, meta)
+
+    return load
 
 
 def _loader(path: Path, page: int | None, meta: ImageMeta) -> Callable[[], np.ndarray]:

@@ -72,6 +72,7 @@ class RunPanel(QWidget):
         top = self.editor.layout().itemAt(0).layout()
         top.labelForField(self.editor.align).hide()
         self.editor.align.hide()
+        self.editor.align_options.hide()  # shown by default now that Align defaults to Auto
         self.editor.deviceChanged.connect(self.deviceChanged)
         self.add_button = QPushButton("Add run")
         self.add_button.setToolTip("Add the method above with these parameters (e.g. custom "

@@ -251,7 +251,7 @@ class MethodPanel(QWidget):
     deviceChanged(str)
         ``auto``/``cpu``/``cuda``/``mps``.
     alignChanged(str)
-        Alignment motion model, ``""`` = off.
+        ``"off"``, ``"auto"`` or an alignment motion model.
     alignOptionsChanged(str, bool)
         Alignment resampling kernel and whether to crop to the common area (``False``: keep the
         full size; fusion ignores each frame's invalid border).
@@ -286,12 +286,16 @@ class MethodPanel(QWidget):
             lambda _i: self.deviceChanged.emit(self.device.currentData()))
         self.device_label = QLabel("Device")
         self.align = QComboBox()
-        self.align.addItem("Off", "")
+        self.align.addItem("Off", "off")
+        self.align.addItem("Auto", "auto")
         for key, text in ALIGN_MODELS:
             self.align.addItem(text, key)
+        self.align.setCurrentIndex(1)
         self.align.setToolTip("Register the frames to the middle one before fusing (hand-held "
                               "shots, focus breathing); the result is cropped to the common "
-                              "area")
+                              "area. Auto checks a few frames for motion first and aligns "
+                              "(shift, rotation, scale) only when they moved or differ in "
+                              "size")
         self.align.currentIndexChanged.connect(
             lambda _i: self.alignChanged.emit(self.align.currentData()))
         self.align_interp = QComboBox()
@@ -320,8 +324,9 @@ class MethodPanel(QWidget):
         top.addRow(self.device_label, self.device)
         top.addRow("Align", self.align)
         top.addRow(self.align_options)
-        self._show_align_options()
         lay.addLayout(top)
+        # Only once the options have a parent: shown earlier they would open as a window.
+        self._show_align_options()
         lay.addWidget(self.description)
         lay.addWidget(self.form_host)
         row = QHBoxLayout()
@@ -430,13 +435,15 @@ class MethodPanel(QWidget):
     # ------------------------------------------------------------------ alignment
     @property
     def align_choice(self) -> str:
-        """Alignment motion model, ``""`` = off."""
-        return self.align.currentData() or ""
+        """``"off"``, ``"auto"`` or the alignment motion model."""
+        return self.align.currentData() or "off"
 
     def set_align(self, key: str) -> None:
-        """Choose the alignment model ``key`` (``""`` = off)."""
+        """Choose ``key``: ``"off"`` (also ``""``/``"none"``), ``"auto"`` or a motion model;
+        anything unknown chooses Auto."""
+        key = "off" if key in ("", "none") else key
         idx = self.align.findData(key)
-        self.align.setCurrentIndex(max(idx, 0))
+        self.align.setCurrentIndex(idx if idx >= 0 else self.align.findData("auto"))
 
     @property
     def align_interpolation(self) -> str:
@@ -458,7 +465,7 @@ class MethodPanel(QWidget):
         self.alignOptionsChanged.emit(self.align_interpolation, self.align_crop)
 
     def _show_align_options(self) -> None:
-        self.align_options.setVisible(bool(self.align_choice) and not self.align.isHidden())
+        self.align_options.setVisible(self.align_choice != "off" and not self.align.isHidden())
 
     # ------------------------------------------------------------------ device
     @property
