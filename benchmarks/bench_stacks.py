@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from mffgui.core.synthetic import ground_truth_stack
-    from mffgui.methods import get_method, list_methods
+    from mffgui.methods import list_methods
     from mffgui.types import Stack
 
     infos = list_methods()
