@@ -17,8 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mffgui.batch.task import BatchJob, StackResult, fuse_stack_task, is_complete, \
-    remove_stale_parts
+from mffgui.batch.task import (
+    BatchJob,
+    StackResult,
+    fuse_stack_task,
+    is_complete,
+    remove_stale_parts,
+)
 
 __all__ = ["NO_DASK_MESSAGE", "BatchRunner", "ClusterInfo", "dask_available", "default_workers",
            "discover_stacks"]
@@ -167,7 +172,7 @@ class BatchRunner:
         try:
             if c.dashboard_link and (kind != "local" or self._cluster.dashboard_link):
                 dash = c.dashboard_link
-        except Exception:  # noqa: BLE001 - no dashboard server
+        except Exception:
             dash = ""
         self.info = ClusterInfo(kind, len(winfo), sum(w["nthreads"] for w in winfo.values()),
                                 c.scheduler.address, dash)
@@ -250,14 +255,14 @@ class BatchRunner:
         return StackResult(stack=d.name, input=str(d), status="cancelled",
                            method=self.job.method_name(), error="cancelled")
 
-    def _run_serial(self, dirs: list[Path], todo: list[int]):  # noqa: ANN202 - generator
+    def _run_serial(self, dirs: list[Path], todo: list[int]):
         for i in todo:
             if self._cancel.is_set():
                 yield i, self._cancelled(dirs[i])
                 continue
             yield i, fuse_stack_task(self.job, str(dirs[i]), str(self.output_for(dirs[i])))
 
-    def _run_dask(self, dirs: list[Path], todo: list[int]):  # noqa: ANN202 - generator
+    def _run_dask(self, dirs: list[Path], todo: list[int]):
         from distributed import as_completed
 
         client = self._client
@@ -296,7 +301,7 @@ class BatchRunner:
     def _collect(self, fut: Any, d: Path) -> StackResult:
         try:
             res = fut.result()
-        except Exception as err:  # noqa: BLE001 - reported per stack, the others go on
+        except Exception as err:
             return StackResult(stack=d.name, input=str(d), status="failed",
                                method=self.job.method_name(),
                                error=f"{type(err).__name__}: {err}")
