@@ -276,3 +276,24 @@ def test_threaded_use_is_safe(client, tmp_path):
     t.start()
     t.join(60)
     assert [r.status for r in box] == ["done", "done"]
+
+
+def test_progress_line_throughput_and_eta():
+    import io
+
+    from mffgui.batch import BatchProgress, StackResult
+    from mffgui.batch.report import format_eta
+
+    stream = io.StringIO()
+    p = BatchProgress(10, stream)
+    p.t0 -= 10.0  # 10 s elapsed
+    for i in range(4):
+        p(StackResult(stack=f"s{i}", input="", status="done" if i else "failed", error="x"))
+    # 4 worked in 10 s -> 0.40 stacks/s; 6 left -> 15 s.
+    assert p.status().startswith("batch: 4/10 stacks, 1 failed, 0.40 stacks/s, ETA 0:1")
+    assert format_eta(15.2) == "0:15"
+    assert format_eta(3725) == "1:02:05"
+    assert format_eta(float("nan")) == "--:--"
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "[1/10] s0: FAILED: x"
+    assert len(lines) == 4

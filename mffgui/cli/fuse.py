@@ -22,7 +22,8 @@ from mffgui.io.writers import (
 from mffgui.methods.base import Params
 from mffgui.types import FusionResult, Stack
 
-__all__ = ["ProgressLine", "add_parser", "default_method", "fuse_stack", "parse_sets", "run"]
+__all__ = ["ProgressLine", "add_parser", "batch_job", "default_method", "fuse_stack", "parse_sets",
+           "run"]
 
 
 def default_method() -> str:
