@@ -182,7 +182,6 @@ class Recipe:
         from mffgui.errors import WeightsError
         from mffgui.models.fusion2void import split_state_dict
         from mffgui.models.weights import load_checkpoint
-
         from training.common import resolve_init
 
         ck = load_checkpoint(resolve_init(ARCH, path), ARCH)
