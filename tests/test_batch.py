@@ -297,3 +297,18 @@ def test_progress_line_throughput_and_eta():
     lines = stream.getvalue().splitlines()
     assert lines[0] == "[1/10] s0: FAILED: x"
     assert len(lines) == 4
+
+
+def test_cli_scheduler_address_uses_an_existing_cluster(client, tmp_path, capsys):
+    root = tmp_path / "in"
+    dirs = make_stacks(root, 2)
+    out = tmp_path / "out"
+    addr = client.scheduler.address
+    assert main(["fuse", "--batch", str(root), "-o", str(out), "-m", METHOD,
+                 "--scheduler", addr]) == 0
+    assert f"scheduler {addr}" in capsys.readouterr().err
+    doc = json.loads((out / "batch-report.json").read_text(encoding="utf-8"))
+    assert doc["engine"] == "scheduler"
+    assert doc["workers"] == 2
+    for d in dirs:
+        np.testing.assert_array_equal(pixels(out / f"{d.name}.png"), reference(d))

@@ -149,6 +149,8 @@ class BatchRunner:
         if not self.use_dask:
             self.info = ClusterInfo("serial", 1, 1)
             return self.info
+        if self._client is not None and self.info.kind != "serial":
+            return self.info  # already started
         if self._client is None:
             from distributed import Client, LocalCluster
 
@@ -164,7 +166,7 @@ class BatchRunner:
                 self._client = Client(self._cluster)
                 kind = "local"
         else:
-            kind = "local" if self._own_client else "client"
+            kind = "client"
         c = self._client
         winfo = c.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(c) else \
             c.scheduler_info()["workers"]
