@@ -205,11 +205,13 @@ def test_batch_continues_after_a_failing_folder(tmp_path, pair, test_method, cap
     (bad / "a.png").write_bytes((folder / "a.png").read_bytes())  # one image only
     (root / "notes").mkdir()  # no images: not a stack
     out = tmp_path / "outdir"
+    # --no-dask: the test method is registered in this process only (tests/test_batch.py
+    # covers the Dask engine).
     rc = main(["fuse", "--batch", str(root), "-o", str(out), "-m", test_method,
-               "--format", "tif"])
+               "--format", "tif", "--no-dask"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert sorted(p.name for p in out.iterdir()) == ["scene10.tif", "scene2.tif"]
+    assert sorted(p.name for p in out.glob("*.tif")) == ["scene10.tif", "scene2.tif"]
     assert "scene5" in err
     assert "FAILED" in err
     assert "2 of 3" in err
@@ -224,7 +226,7 @@ def test_batch_all_good_exit_0(tmp_path, pair, test_method):
     for f in folder.iterdir():
         (root / "s1" / f.name).write_bytes(f.read_bytes())
     assert main(["fuse", "--batch", str(root), "-o", str(tmp_path / "o"), "-m",
-                 test_method]) == 0
+                 test_method, "--no-dask"]) == 0
     assert (tmp_path / "o" / "s1.png").is_file()
 
 

@@ -39,5 +39,5 @@ def test_core_never_imports_qt():
 
 
 def test_methods_io_cli_do_not_import_torch():
-    light = ["mffgui.methods", "mffgui.io", "mffgui.cli", "mffgui.types"]
+    light = ["mffgui.methods", "mffgui.io", "mffgui.cli", "mffgui.batch", "mffgui.types"]
     assert _imports_in_fresh_interpreter(light, ["torch"]) == []

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from mffgui.errors import Cancelled, ExportError, MffError, ParamsError
-from mffgui.io.readers import is_image_file
-from mffgui.io.stacks import natural_key, read_stack
+from mffgui.errors import ExportError, MffError, ParamsError
+from mffgui.io.stacks import read_stack
 from mffgui.io.writers import (
     EXPORT_FORMATS,
     check_export_target,
@@ -23,7 +22,8 @@ from mffgui.io.writers import (
 from mffgui.methods.base import Params
 from mffgui.types import FusionResult, Stack
 
-__all__ = ["ProgressLine", "add_parser", "default_method", "fuse_stack", "parse_sets", "run"]
+__all__ = ["ProgressLine", "add_parser", "batch_job", "default_method", "fuse_stack", "parse_sets",
+           "run"]
 
 
 def default_method() -> str:
@@ -188,39 +188,80 @@ def _make_folder(folder: Path, what: str) -> None:
                           folder) from None
 
 
+def batch_job(args: argparse.Namespace) -> Any:
+    """The :class:`~mffgui.batch.BatchJob` of ``mffgui fuse --batch``'s flags."""
+    from mffgui.batch import BatchJob
+    from mffgui.cli.align import align_options
+
+    al = align_options(args)
+    return BatchJob(
+        method=args.method, sets=tuple(parse_sets(args.set).items()), device=args.device,
+        weights=str(Path(args.weights).expanduser().resolve()) if args.weights else None,
+        align=al["model"], align_interpolation=al["interpolation"], align_crop=al["crop"],
+        bit_depth=args.bit_depth, quality=args.quality, fmt=args.format,
+        maps_dir=str(Path(args.maps).expanduser().resolve()) if args.maps else None,
+        threads=0)
+
+
 def _batch(args: argparse.Namespace) -> int:
-    root = Path(args.batch).expanduser()
-    if not root.is_dir():
-        raise MffError("--batch needs a folder whose sub-folders are stacks", root)
+    from mffgui.batch import (
+        NO_DASK_MESSAGE,
+        BatchProgress,
+        BatchRunner,
+        dask_available,
+        discover_stacks,
+        write_report,
+    )
+
+    stacks = discover_stacks(args.batch)
     out_dir = Path(args.output).expanduser()
     if out_dir.suffix.lower() in EXPORT_FORMATS:
         raise ExportError("with --batch, -o names an output folder, not a file", out_dir)
-    ext = "." + args.format
-    subdirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                     key=lambda d: natural_key(d.name))
-    stacks = [d for d in subdirs if any(is_image_file(f) for f in d.iterdir() if f.is_file())]
-    if not stacks:
-        raise MffError("no sub-folder with images found (each sub-folder is one stack)", root)
+    if args.workers is not None and args.workers < 1:
+        raise ParamsError(f"--workers must be at least 1, not {args.workers}")
+    if args.threads_per_worker < 1:
+        raise ParamsError(f"--threads-per-worker must be at least 1, not "
+                          f"{args.threads_per_worker}")
     _make_folder(out_dir, "output")
-    maps_dir = Path(args.maps).expanduser() if args.maps else None
+    if args.maps:
+        _make_folder(Path(args.maps).expanduser(), "maps")
     # Validate method and params once, before any work.
     build_params(args.method or default_method(), parse_sets(args.set), args.device,
                  args.weights)
-    failed: list[tuple[Path, str]] = []
-    for i, d in enumerate(stacks, 1):
-        label = f"[{i}/{len(stacks)}] {d.name}"
-        try:
-            _fuse_one(args, [d], out_dir / f"{d.name}{ext}", maps_dir, label)
-        except Cancelled:
-            raise
-        except (MffError, OSError) as err:
-            failed.append((d, str(err)))
-            print(f"{label}: FAILED: {err}", file=sys.stderr)
-    ok = len(stacks) - len(failed)
-    print(f"batch: {ok} of {len(stacks)} stack(s) fused into {out_dir}"
-          + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
-    for d, msg in failed:
-        print(f"  failed: {d.name}: {msg}", file=sys.stderr)
+    job = batch_job(args)
+    use_dask = not args.no_dask
+    if use_dask and not dask_available():
+        if args.scheduler:
+            raise MffError("--scheduler needs dask: pip install 'mffgui[batch]'")
+        print(f"batch: {NO_DASK_MESSAGE}", file=sys.stderr)
+        use_dask = False
+    progress = BatchProgress(len(stacks))
+    t0 = time.time()
+    with BatchRunner(job, out_dir, use_dask=use_dask, workers=args.workers,
+                     threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
+                     retries=args.retries) as runner:
+        if use_dask:
+            info = runner.start()
+            where = ("embedded LocalCluster" if info.kind == "local"
+                     else f"scheduler {info.scheduler}")
+            progress.message(f"batch: {len(stacks)} stack(s) on {where}: {info.workers} "
+                             f"worker(s), {info.threads} thread(s); dashboard: "
+                             f"{info.dashboard or 'none (pip install bokeh)'}")
+        results = runner.run(stacks, resume=args.resume, on_result=progress)
+        info = runner.info
+    progress.finish()
+    failed = [r for r in results if r.status != "done" and r.status != "skipped"]
+    summary = {"root": str(Path(args.batch).expanduser().resolve()),
+               "out": str(out_dir.resolve()), "method": job.method_name(),
+               "engine": info.kind, "workers": info.workers, "threads": info.threads,
+               "scheduler": info.scheduler, "started": t0, "wall_seconds": time.time() - t0}
+    csv_path, _ = write_report(out_dir, results, summary)
+    ok = len(results) - len(failed)
+    print(f"batch: {ok} of {len(results)} stack(s) fused into {out_dir}"
+          + (f"; {len(failed)} failed" if failed else "") + f"; report: {csv_path}",
+          file=sys.stderr)
+    for r in failed:
+        print(f"  failed: {r.stack}: {r.error}", file=sys.stderr)
     return 2 if failed else 0
 
 
@@ -253,6 +294,7 @@ def add_parser(subparsers: Any) -> None:
         "  mffgui fuse stack.tif -o fused.tif --bit-depth 16 --maps maps/\n"
         "  mffgui fuse --batch scenes/ -o fused/ --format tif\n"
         "  mffgui fuse shots/ -o fused.png --align off    # never align (default: auto)\n"
+        "  mffgui fuse --batch scenes/ -o fused/ --workers 4 --resume\n"
         "Run `mffgui methods` for the methods and their parameters.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -277,6 +319,24 @@ def add_parser(subparsers: Any) -> None:
                    help="compute device for network methods (auto, cpu, cuda, mps)")
     p.add_argument("--weights", default=None, metavar="FILE",
                    help="checkpoint file for network methods")
+    b = p.add_argument_group("batch (--batch; parallel on Dask when installed)")
+    b.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes of the embedded Dask cluster (default: the usable "
+                   "cores / --threads-per-worker)")
+    b.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
+                   help="threads per worker process (default 1)")
+    b.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="submit to an existing Dask scheduler (e.g. tcp://host:8786) instead "
+                   "of starting a local cluster; input and output paths must be the same on "
+                   "the workers")
+    b.add_argument("--no-dask", action="store_true",
+                   help="fuse the stacks one after another in this process (also the fallback "
+                   "when dask is not installed)")
+    b.add_argument("--resume", action="store_true",
+                   help="skip stacks whose output is complete (written by an earlier batch "
+                   "with the same settings, unchanged since)")
+    b.add_argument("--retries", type=int, default=2, metavar="K",
+                   help="resubmit a task that crashed unexpectedly up to K times (default 2)")
     # --- alignment (mffgui.cli.align, issue 8) ---
     from mffgui.cli.align import add_align_option
 

@@ -210,6 +210,9 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         f = mb.addMenu("&File")
         f.addActions([self.act_open, self.act_open_folder, self.act_add])
+        from mffgui.gui.batch_queue import batch_action
+
+        f.addAction(batch_action(self))  # "Batch…": sets self.act_batch
         self.recent_menu = f.addMenu("Open &recent")
         f.addSeparator()
         f.addAction(self.act_export)
@@ -405,6 +408,11 @@ class MainWindow(QMainWindow):
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
         if paths:
             event.acceptProposedAction()
+            if len(paths) > 1 and all(Path(p).is_dir() for p in paths):
+                from mffgui.gui.batch_queue import open_batch
+
+                open_batch(self, paths)  # several folders: one stack each
+                return
             self.open_paths(paths)
 
     @property
@@ -658,6 +666,8 @@ class MainWindow(QMainWindow):
 
         shutdown_training(self)
         # --- end training ---
+        if getattr(self, "batch_window", None) is not None:
+            self.batch_window.close()  # cancels the batch and closes its cluster
         self.controller.shutdown()
         super().closeEvent(event)
 
