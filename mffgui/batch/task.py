@@ -50,7 +50,8 @@ class BatchJob:
     device, weights : str or None
         ``--device`` / ``--weights`` of network methods.
     align : str
-        ``"none"`` or an alignment model of :data:`mffgui.core.align.MODELS`.
+        ``"off"``, ``"auto"`` or an alignment model of :data:`mffgui.core.align.MODELS`
+        (:data:`mffgui.core.align_auto.ALIGN_MODES`; ``"none"`` means ``"off"``).
     align_interpolation : str
         Resampling kernel of the alignment.
     align_crop : bool
@@ -72,7 +73,7 @@ class BatchJob:
     sets: tuple[tuple[str, str], ...] = ()
     device: str | None = None
     weights: str | None = None
-    align: str = "none"
+    align: str = "auto"
     align_interpolation: str = "linear"
     align_crop: bool = True
     bit_depth: int | None = None
@@ -291,6 +292,7 @@ def fuse_stack_task(job: BatchJob, stack_dir: str, output: str) -> StackResult:
 
 
 def _run(job: BatchJob, stack_dir: Path, out: Path, res: StackResult) -> None:
+    from mffgui.core.align_auto import align_for_fusion, normalise_mode
     from mffgui.core.align_fuse import fuse_stack
     from mffgui.errors import ExportError
     from mffgui.io.stacks import read_stack
@@ -299,17 +301,20 @@ def _run(job: BatchJob, stack_dir: Path, out: Path, res: StackResult) -> None:
     if export_format(out) == "JPEG" and job.bit_depth == 16:
         raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
     method, params = job.build()
-    stack = read_stack([stack_dir])
+    mode = normalise_mode(job.align)
+    stack = read_stack([stack_dir], mixed_sizes=mode != "off")
     res.notes.extend(stack.notes)
     check_export_target(out, [m.path for m in stack.metas])
     n_read = len(stack)
-    if job.align != "none":
-        from mffgui.core.align import align_stack
-
-        stack, report = align_stack(stack, model=job.align, interpolation=job.align_interpolation,
-                                    crop=job.align_crop)
-        res.notes.extend(f"excluded: {m}" for m in report.messages())
-        res.alignment = f"{job.align}: {len(stack)} of {n_read} frames"
+    if mode != "off":
+        outcome = align_for_fusion(stack, mode, interpolation=job.align_interpolation,
+                                   crop=job.align_crop)
+        stack = outcome.stack
+        if outcome.report is not None:
+            res.notes.extend(f"excluded: {m}" for m in outcome.report.messages())
+            res.alignment = f"{outcome.model}: {len(stack)} of {n_read} frames"
+        elif outcome.summary():
+            res.alignment = outcome.summary()
     res.frames = len(stack)
     res.height, res.width = stack.shape
     result = fuse_stack(method, stack, params)
