@@ -123,7 +123,8 @@ def test_dask_cli_matches_serial_bit_for_bit(stacks20, tmp_path, capsys):
     assert rows[0]["size"] == "64x64"
     assert rows[0]["frames"] == "5"
     assert rows[0]["method"] == METHOD
-    assert rows[0]["alignment"].startswith("auto") and "not aligned" in rows[0]["alignment"]
+    assert rows[0]["alignment"].startswith("auto")
+    assert "not aligned" in rows[0]["alignment"]
     doc = json.loads((out_dask / "batch-report.json").read_text(encoding="utf-8"))
     assert doc["done"] == 20
     assert doc["failed"] == 0
