@@ -59,6 +59,10 @@ class ImageView(QGraphicsView):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setBackgroundBrush(QColor(40, 40, 40))
         self.setMinimumSize(120, 120)
+        # Files dropped on a view go to the window (which opens them): the scene would accept
+        # the drag but refuse the drop.
+        self.setAcceptDrops(False)
+        self.viewport().setAcceptDrops(False)
         self.horizontalScrollBar().valueChanged.connect(self._emit_changed)
         self.verticalScrollBar().valueChanged.connect(self._emit_changed)
 
@@ -85,6 +89,22 @@ class ImageView(QGraphicsView):
             for item in self._layers.values():
                 item.setPixmap(QPixmap())
             self.fit()
+
+    def patch_image(self, x: int, y: int, img: QImage) -> None:
+        """Replace the pixels of the shown image from ``(x, y)`` with ``img`` (a live edit,
+        e.g. a brush stroke being painted), keeping zoom and position."""
+        pm = self._base.pixmap()
+        if pm.isNull():
+            return
+        painter = QPainter(pm)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        painter.drawImage(int(x), int(y), img)
+        painter.end()
+        self._base.setPixmap(pm)
+
+    def base_image(self) -> QImage:
+        """The shown image (empty when none)."""
+        return self._base.pixmap().toImage()
 
     def set_layer(self, name: str, rgba: np.ndarray | QImage | None,
                   opacity: float = 1.0) -> None:
