@@ -18,6 +18,7 @@ from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
+    QDragMoveEvent,
     QDropEvent,
     QIcon,
     QKeySequence,
@@ -397,6 +398,11 @@ class MainWindow(QMainWindow):
             self._drop_overlay.setGeometry(self.rect().adjusted(8, 8, -8, -8))
             self._drop_overlay.raise_()
             self._drop_overlay.show()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        """Keep accepting files over any part of the window (the result views included)."""
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
 
     def dragLeaveEvent(self, event) -> None:
         """Remove the highlight."""

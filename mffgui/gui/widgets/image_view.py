@@ -6,6 +6,9 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
     QImage,
     QMouseEvent,
     QPainter,
@@ -59,10 +62,6 @@ class ImageView(QGraphicsView):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setBackgroundBrush(QColor(40, 40, 40))
         self.setMinimumSize(120, 120)
-        # Files dropped on a view go to the window (which opens them): the scene would accept
-        # the drag but refuse the drop.
-        self.setAcceptDrops(False)
-        self.viewport().setAcceptDrops(False)
         self.horizontalScrollBar().valueChanged.connect(self._emit_changed)
         self.verticalScrollBar().valueChanged.connect(self._emit_changed)
 
@@ -215,6 +214,30 @@ class ImageView(QGraphicsView):
         if self._fit_mode and self.has_image():
             self.fitInView(self._scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
             self._emit_changed()
+
+    # ------------------------------------------------------------------ drops
+    # Files dragged over a view are left to the window, which opens them: the scene would
+    # accept the drag but refuse the drop.
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Ignore file drags (they reach the window)."""
+        if event.mimeData().hasUrls():
+            event.ignore()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        """Ignore file drags (they reach the window)."""
+        if event.mimeData().hasUrls():
+            event.ignore()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Ignore file drops (they reach the window)."""
+        if event.mimeData().hasUrls():
+            event.ignore()
+        else:
+            super().dropEvent(event)
 
     # ------------------------------------------------------------------ mouse
     def image_pos(self, viewport_pos: QPointF) -> tuple[int, int]:
