@@ -520,10 +520,7 @@ class MainWindow(QMainWindow):
         self.act_cancel.setEnabled(running)
         self.act_fuse.setEnabled(len(c.included_sources) >= 2 and bool(c.method))
         self.method_panel.fuse_button.setEnabled(self.act_fuse.isEnabled())
-        hint = fuse_hint(len(c.included_sources)) if c.sources else ""
-        self.method_panel.fuse_button.setToolTip(hint or "Fuse the included images (Ctrl+Enter)")
-        self.method_panel.fuse_note.setText(hint)
-        self.method_panel.fuse_note.setVisible(bool(hint))
+        self.method_panel.show_fuse_hint(fuse_hint(len(c.included_sources)) if c.sources else "")
         self.act_export.setEnabled(c.outcome is not None and not c.exporting)
 
     def _on_hover(self, x: int, y: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMenu
+from PySide6.QtWidgets import QFileDialog, QMenu, QToolBar
 
 from mffgui.errors import MffError
 from mffgui.gui.retouch import RetouchController, frame_keys
@@ -53,6 +53,10 @@ def install_retouch(window: MainWindow) -> RetouchController:
     window.act_save_project = act("&Save project…", lambda: save_project_dialog(window),
                                   ["Ctrl+Alt+S"], "Save the stack, alignment, method, "
                                   "parameters and retouching strokes")
+    toolbar = window.findChild(QToolBar, "mainToolbar")
+    if toolbar is not None:
+        toolbar.addSeparator()
+        toolbar.addAction(rc.act_brush)
     file_action = menus.get("&File")
     if file_action is not None and file_action.menu() is not None:
         fm = file_action.menu()

@@ -64,6 +64,8 @@ class RetouchController(QObject):
         self.dock.setObjectName("retouchDock")
         self.dock.setWidget(self.panel)
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+        window.tabifyDockWidget(window.method_dock, self.dock)  # a tab beside Method
+        window.method_dock.raise_()
         self._build_actions()
         self._connect()
         self._update()
@@ -106,6 +108,7 @@ class RetouchController(QObject):
         p.brush.toggled.connect(self.act_brush.setChecked)
         self.act_brush.toggled.connect(p.brush.setChecked)
         self.act_brush.toggled.connect(self.brush.set_enabled)
+        self.act_brush.toggled.connect(lambda on: self.dock.raise_() if on else None)
         p.eraser.toggled.connect(self.act_eraser.setChecked)
         p.radiusChanged.connect(self.brush.set_radius)
         p.clear.clicked.connect(self.clear)
@@ -120,7 +123,7 @@ class RetouchController(QObject):
     def menu_actions(self) -> list[QAction]:
         """Actions for the Edit menu."""
         return [self.act_undo, self.act_redo, self.act_brush, self.act_eraser,
-                self.act_source_view]
+                self.act_source_view, self.dock.toggleViewAction()]
 
     # ------------------------------------------------------------------ results
     def _on_result(self, outcome: FusionOutcome | None) -> None:

@@ -348,6 +348,12 @@ class MethodPanel(QWidget):
         self.combo.currentIndexChanged.connect(self._on_method)
         self.set_methods(methods)
 
+    def show_fuse_hint(self, hint: str) -> None:
+        """Say under Fuse why it is disabled (``""`` hides the note)."""
+        self.fuse_button.setToolTip(hint or "Fuse the included images (Ctrl+Enter)")
+        self.fuse_note.setText(hint)
+        self.fuse_note.setVisible(bool(hint))
+
     def set_methods(self, methods: list[MethodInfo]) -> None:
         """List ``methods`` in the combo box (the first one is chosen)."""
         self.methods = {m.name: m for m in methods}
