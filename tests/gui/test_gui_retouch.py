@@ -297,3 +297,23 @@ def test_method_panel_scrolls_at_1280x800(qtbot, window):
     assert isinstance(window.method_dock.widget(), QScrollArea)
     window.resize(1280, 800)
     assert window.method_dock.widget().widget() is window.method_panel
+
+
+def test_brush_on_pans_with_the_middle_button_and_does_not_paint(qtbot, window, pair_dir):
+    _fuse(qtbot, window, pair_dir)
+    rc = window.retouch
+    rc.act_brush.trigger()
+    view = window.results.views[FUSED]
+    view.zoom_to(10.0)  # the image is larger than the view both ways
+    vp = view.viewport()
+    before = view.center()
+    c = vp.rect().center()
+    qtbot.mousePress(vp, Qt.MouseButton.MiddleButton, pos=c)
+    qtbot.mouseMove(vp, pos=c + QPoint(40, 20))
+    qtbot.mouseRelease(vp, Qt.MouseButton.MiddleButton, pos=c + QPoint(40, 20))
+    after = view.center()
+    assert after.x() == pytest.approx(before.x() - 4, abs=0.5)
+    assert after.y() == pytest.approx(before.y() - 2, abs=0.5)
+    assert rc.retoucher.strokes == []
+    rc.act_brush.trigger()  # off: the left button pans again
+    assert not rc.brush.enabled

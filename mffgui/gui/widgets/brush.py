@@ -13,8 +13,8 @@ from mffgui.gui.widgets.image_view import ImageView
 class BrushTool(QObject):
     """Turns left-button drags on ``view`` into strokes while enabled.
 
-    While enabled the view does not pan with the left button (the wheel still zooms, and the
-    linked views still pan); hovering shows a circle of the brush's radius.
+    While enabled the left button paints instead of panning; the middle or right button pans
+    and the wheel zooms. Hovering shows a circle of the brush's radius.
 
     Signals
     -------
@@ -36,6 +36,7 @@ class BrushTool(QObject):
         self.enabled = False
         self.radius = 10.0
         self._down = False
+        self._pan_from: QPointF | None = None
         self.cursor = QGraphicsEllipseItem()
         pen = QPen(QColor(255, 255, 255, 220), 1.5)
         pen.setCosmetic(True)
@@ -80,18 +81,30 @@ class BrushTool(QObject):
             return False
         t = event.type()
         if t == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
+            if event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton):
+                self._pan_from = event.position()
+                return True
             if event.button() == Qt.MouseButton.LeftButton and self.view.has_image():
                 p = self._scene_pos(event)
                 self._down = True
                 self.strokeBegan.emit(p.x(), p.y())
                 return True
         elif t == QEvent.Type.MouseMove and isinstance(event, QMouseEvent):
+            if self._pan_from is not None:
+                d = event.position() - self._pan_from
+                self._pan_from = event.position()
+                h, v = self.view.horizontalScrollBar(), self.view.verticalScrollBar()
+                h.setValue(h.value() - round(d.x()))
+                v.setValue(v.value() - round(d.y()))
             p = self._scene_pos(event)
             self._place(p)
             self.cursor.setVisible(self.view.has_image())
             if self._down:
                 self.strokeMoved.emit(p.x(), p.y())
         elif t == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent):
+            if self._pan_from is not None and event.button() != Qt.MouseButton.LeftButton:
+                self._pan_from = None
+                return True
             if event.button() == Qt.MouseButton.LeftButton and self._down:
                 self._end()
                 return True
