@@ -229,6 +229,8 @@ class Controller(QObject):
         self._exporting = False
         self.overlay_source = 0
         self._overlay_gen = 0
+        self.skipped: list[tuple[Path, str]] = []
+        """Files of opened folders that were not added, with the reason (listed to the user)."""
 
     # ------------------------------------------------------------------ sources
     def open_sources(self, paths: Iterable[str | Path]) -> bool:
@@ -240,6 +242,7 @@ class Controller(QObject):
         """Remove every source and the result; cancels a running fusion."""
         self.cancel()
         self.sources = []
+        self.skipped = []
         self._set_outcome(None)
         self.sourcesChanged.emit()
 
@@ -268,6 +271,7 @@ class Controller(QObject):
         for path, err in problems:
             added.append(self._new_source(path, None, None, problem=_reason(err, path)))
         self.sources.extend(added)
+        self.skipped += [(p, why) for p, why in skipped if p not in {q for q, _ in self.skipped}]
         self._update_warnings()
         self.sourcesChanged.emit()
         n_ok = sum(1 for s in added if not s.problem)
@@ -389,7 +393,7 @@ class Controller(QObject):
         """
         included = self.included_sources
         if len(included) < 2:
-            raise MffError(f"Fusion needs at least two images; {len(included)} "
+            raise MffError(f"A focus stack needs at least two images; {len(included)} "
                            f"{'is' if len(included) == 1 else 'are'} included.")
         if not self.method:
             raise MffError("Choose a fusion method first.")

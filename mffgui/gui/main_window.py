@@ -18,6 +18,7 @@ from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
+    QDragMoveEvent,
     QDropEvent,
     QIcon,
     QKeySequence,
@@ -42,7 +43,7 @@ from mffgui.errors import MffError
 from mffgui.gui.controller import Controller
 from mffgui.gui.style.palettes import apply_theme
 from mffgui.gui.widgets.export_dialog import ExportDialog
-from mffgui.gui.widgets.method_panel import MethodPanel
+from mffgui.gui.widgets.method_panel import MethodPanel, fuse_hint, scrollable
 from mffgui.gui.widgets.result_panel import ResultPanel
 from mffgui.gui.widgets.source_list import SourceList
 from mffgui.gui.worker import ExportRequest, FusionOutcome
@@ -141,6 +142,10 @@ class MainWindow(QMainWindow):
         self._drop_overlay = _DropOverlay(self)
         self._error_box: QMessageBox | None = None
         self._connect()
+        # --- retouching (issue 20): brush, Edit menu, projects; in gui/project_io.py ---
+        from mffgui.gui.project_io import install_retouch
+        install_retouch(self)  # sets self.retouch, self.act_open_project, act_save_project
+        # --- end retouching ---
         self._restore(device)
         self._update_actions()
 
@@ -151,7 +156,7 @@ class MainWindow(QMainWindow):
         self.sources_dock.setWidget(self.sources)
         self.method_dock = QDockWidget("Method", self)
         self.method_dock.setObjectName("methodDock")
-        self.method_dock.setWidget(self.method_panel)
+        self.method_dock.setWidget(scrollable(self.method_panel))  # fits at 1280×800
         area = Qt.DockWidgetArea.LeftDockWidgetArea
         self.addDockWidget(area, self.sources_dock)
         self.addDockWidget(area, self.method_dock)
@@ -397,6 +402,11 @@ class MainWindow(QMainWindow):
             self._drop_overlay.raise_()
             self._drop_overlay.show()
 
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        """Keep accepting files over any part of the window (the result views included)."""
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
     def dragLeaveEvent(self, event) -> None:
         """Remove the highlight."""
         self._drop_overlay.hide()
@@ -505,7 +515,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_sources_changed(self) -> None:
-        self.sources.set_sources(self.controller.sources, self.controller.thumbnails)
+        self.sources.set_sources(self.controller.sources, self.controller.thumbnails,
+                                 self.controller.skipped)
         n = len(self.controller.included_sources)
         self.sources_dock.setWindowTitle(f"Sources ({n} of {len(self.controller.sources)} "
                                          "included)" if self.controller.sources else "Sources")
@@ -517,6 +528,7 @@ class MainWindow(QMainWindow):
         self.act_cancel.setEnabled(running)
         self.act_fuse.setEnabled(len(c.included_sources) >= 2 and bool(c.method))
         self.method_panel.fuse_button.setEnabled(self.act_fuse.isEnabled())
+        self.method_panel.show_fuse_hint(fuse_hint(len(c.included_sources)) if c.sources else "")
         self.act_export.setEnabled(c.outcome is not None and not c.exporting)
 
     def _on_hover(self, x: int, y: int) -> None:

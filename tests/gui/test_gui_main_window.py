@@ -75,8 +75,10 @@ def test_drop_files_lists_sources(qtbot, window, tmp_path):
     assert names[:2] == ["f2.png", "f10.png"]
     assert sorted(names[2:]) == ["pages.tif [1]", "pages.tif [2]", "pages.tif [3]"]
     lst = window.sources
-    assert lst.count() == 5
-    assert [lst.item(i).text().split("\n")[0] for i in range(lst.count())] == names
+    assert lst.count() == 6  # the 5 frames, then the skipped text file (issue 20, finding 7)
+    assert [lst.item(i).text().split("\n")[0] for i in range(5)] == names
+    assert lst.item(5).text().startswith("Skipped: notes.txt")
+    assert lst.ids() == [s.id for s in window.controller.sources]
     assert all(lst.item(i).checkState() == Qt.CheckState.Checked for i in range(5))
     assert "128×96" in lst.item(0).text()
     assert "8-bit" in lst.item(0).text()

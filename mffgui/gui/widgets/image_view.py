@@ -6,6 +6,9 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
     QImage,
     QMouseEvent,
     QPainter,
@@ -85,6 +88,22 @@ class ImageView(QGraphicsView):
             for item in self._layers.values():
                 item.setPixmap(QPixmap())
             self.fit()
+
+    def patch_image(self, x: int, y: int, img: QImage) -> None:
+        """Replace the pixels of the shown image from ``(x, y)`` with ``img`` (a live edit,
+        e.g. a brush stroke being painted), keeping zoom and position."""
+        pm = self._base.pixmap()
+        if pm.isNull():
+            return
+        painter = QPainter(pm)
+        painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        painter.drawImage(int(x), int(y), img)
+        painter.end()
+        self._base.setPixmap(pm)
+
+    def base_image(self) -> QImage:
+        """The shown image (empty when none)."""
+        return self._base.pixmap().toImage()
 
     def set_layer(self, name: str, rgba: np.ndarray | QImage | None,
                   opacity: float = 1.0) -> None:
@@ -195,6 +214,30 @@ class ImageView(QGraphicsView):
         if self._fit_mode and self.has_image():
             self.fitInView(self._scene.sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
             self._emit_changed()
+
+    # ------------------------------------------------------------------ drops
+    # Files dragged over a view are left to the window, which opens them: the scene would
+    # accept the drag but refuse the drop.
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Ignore file drags (they reach the window)."""
+        if event.mimeData().hasUrls():
+            event.ignore()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        """Ignore file drags (they reach the window)."""
+        if event.mimeData().hasUrls():
+            event.ignore()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        """Ignore file drops (they reach the window)."""
+        if event.mimeData().hasUrls():
+            event.ignore()
+        else:
+            super().dropEvent(event)
 
     # ------------------------------------------------------------------ mouse
     def image_pos(self, viewport_pos: QPointF) -> tuple[int, int]:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -98,6 +99,10 @@ class _Field:
                        int(hi) if hi is not None else 1_000_000)
             if desc.get("step"):
                 w.setSingleStep(int(desc["step"]))
+            if lo == 0 and "0 =" in tip:  # e.g. tile size, memory, threads: 0 = automatic
+                w.setSpecialValueText("0 (automatic)")
+                tip += "; 0 means automatic"
+
         elif typ is float and _needs_scientific(desc):
             self.kind = "sci"
             w = QLineEdit(parent)
@@ -334,9 +339,20 @@ class MethodPanel(QWidget):
         row.addStretch(1)
         row.addWidget(self.fuse_button)
         lay.addLayout(row)
+        self.fuse_note = QLabel()
+        self.fuse_note.setObjectName("fuseNote")
+        self.fuse_note.setWordWrap(True)
+        self.fuse_note.hide()
+        lay.addWidget(self.fuse_note)
         lay.addStretch(1)
         self.combo.currentIndexChanged.connect(self._on_method)
         self.set_methods(methods)
+
+    def show_fuse_hint(self, hint: str) -> None:
+        """Say under Fuse why it is disabled (``""`` hides the note)."""
+        self.fuse_button.setToolTip(hint or "Fuse the included images (Ctrl+Enter)")
+        self.fuse_note.setText(hint)
+        self.fuse_note.setVisible(bool(hint))
 
     def set_methods(self, methods: list[MethodInfo]) -> None:
         """List ``methods`` in the combo box (the first one is chosen)."""
@@ -344,7 +360,7 @@ class MethodPanel(QWidget):
         self.combo.blockSignals(True)
         self.combo.clear()
         for m in methods:
-            kind = "" if m.kind == "classical" else "  (network)"
+            kind = "" if m.kind == "classical" or "(network)" in m.title else "  (network)"
             self.combo.addItem(m.title + kind, m.name)
             self.combo.setItemData(self.combo.count() - 1, m.description,
                                    Qt.ItemDataRole.ToolTipRole)
@@ -489,6 +505,26 @@ class MethodPanel(QWidget):
         current = self.device_choice
         if current != "auto" and current not in available:
             self.device.setCurrentIndex(0)
+
+
+def fuse_hint(n_included: int) -> str:
+    """Why Fuse is disabled for ``n_included`` included images ("" when it is not)."""
+    if n_included >= 2:
+        return ""
+    if n_included == 1:
+        return ("A focus stack needs at least two images: add another image (File ▸ Add "
+                "images…) or include one more frame.")
+    return "A focus stack needs at least two images: open or include at least two."
+
+
+def scrollable(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless, vertically scrolling area (a dock on a small screen)."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    return area
 
 
 def params_error(panel: MethodPanel) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QDragEnterEvent, QDropEvent, QIcon, QPixmap
@@ -14,22 +17,37 @@ ID_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 64
 
 
+NAME_CHARS = 40
+"""Longer file names are shortened in the middle (the tooltip has the full path)."""
+
+
+def elide_middle(text: str, limit: int = NAME_CHARS) -> str:
+    """``text`` shortened to ``limit`` characters with "…" in the middle (ends kept: the
+    distinguishing frame number is usually at the end)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    tail = limit - 1 - head
+    return text[:head] + "…" + text[-tail:]
+
+
 def describe(source: Source) -> str:
     """Label: name, then size, channels and bit depth (or the problem), then the alignment.
 
     The third line appears after an aligned fusion: the frame's shift (scale, rotation) and
     correlation, or a flag when its alignment failed and it was left out.
     """
+    name = elide_middle(source.name)
     if source.problem:
-        return f"{source.name}\n⚠ {source.problem}"
+        return f"{name}\n⚠ {source.problem}"
     m = source.meta
     if m is None:
-        return source.name
+        return name
     colour = "RGB" if m.channels == 3 else "gray"
     line = f"{m.width}×{m.height} · {colour} · {m.bit_depth}-bit"
     if source.warning:
         line += " · ⚠ size differs"
-    text = f"{source.name}\n{line}"
+    text = f"{name}\n{line}"
     if source.alignment is not None:
         text += f"\n{source.alignment.summary}"
     return text
@@ -84,8 +102,10 @@ class SourceList(QListWidget):
         pm.fill(QColor(128, 128, 128, 60))
         return QIcon(pm)
 
-    def set_sources(self, sources: list[Source], thumbnails: dict[int, np.ndarray]) -> None:
-        """Rebuild the list from ``sources`` (keeps the selection by id)."""
+    def set_sources(self, sources: list[Source], thumbnails: dict[int, np.ndarray],
+                    skipped: Sequence[tuple[Path, str]] = ()) -> None:
+        """Rebuild the list from ``sources`` (keeps the selection by id); ``skipped`` files
+        (not images) are listed after them in gray, with the reason."""
         selected = set(self.selected_ids())
         self._updating = True
         try:
@@ -117,6 +137,12 @@ class SourceList(QListWidget):
                 self.addItem(item)
                 if s.id in selected:
                     item.setSelected(True)
+            for path, why in skipped:
+                item = QListWidgetItem(f"Skipped: {elide_middle(path.name)}\n{why}")
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                item.setForeground(QBrush(QColor(140, 140, 140)))
+                item.setToolTip(f"{path}\nNot added to the stack: {why}")
+                self.addItem(item)
         finally:
             self._updating = False
             self._known_ids = self.ids()
@@ -143,11 +169,12 @@ class SourceList(QListWidget):
 
     def ids(self) -> list[int]:
         """Source ids in the list's order."""
-        return [self.item(r).data(ID_ROLE) for r in range(self.count())]
+        ids = (self.item(r).data(ID_ROLE) for r in range(self.count()))
+        return [i for i in ids if i is not None]
 
     def selected_ids(self) -> list[int]:
         """Ids of the selected rows."""
-        return [it.data(ID_ROLE) for it in self.selectedItems()]
+        return [i for i in (it.data(ID_ROLE) for it in self.selectedItems()) if i is not None]
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if not self._updating:
