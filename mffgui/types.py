@@ -427,3 +427,14 @@ class FusionResult:
         if n == 2:
             return np.asarray(self.weights[0], dtype=np.float32)
         return self.index_map.astype(np.float32) / max(n - 1, 1)
+
+
+def strategy_note(meta: dict) -> str:
+    """``" (strategy S)"`` for a result whose method reports a stack strategy, else ``""``.
+
+    Network methods fuse stacks of more than two frames with one of several strategies (GACN:
+    ``activity``, ``calibration``, ``serial``; Fusion2Void: tree-wise pairwise); the CLI and the
+    app say which one ran.
+    """
+    strategy = meta.get("strategy") if isinstance(meta, dict) else None
+    return f" (strategy {strategy})" if strategy and strategy != "pair" else ""

@@ -342,3 +342,20 @@ def test_cuda_oom_retries_smaller_tiles_then_cpu(ckpt: Path, monkeypatch: pytest
     notes = " ".join(res.meta["notes"])
     assert "256" in notes
     assert "falling back to the CPU" in notes
+
+
+def test_cli_says_which_stack_strategy_ran(ckpt: Path, tmp_path: Path, capsys) -> None:
+    import cv2
+
+    from mffgui.cli import main
+
+    paths = []
+    for k, f in enumerate(_scene(n=3)):
+        p = tmp_path / f"f{k}.png"
+        cv2.imwrite(str(p), np.round(f[:, :, ::-1] * 255).astype(np.uint8))
+        paths.append(str(p))
+    for strategy in ("activity", "serial"):
+        out = tmp_path / f"{strategy}.png"
+        assert main(["fuse", *paths, "-o", str(out), "--method", "gacn", "--weights", str(ckpt),
+                     "--device", "cpu", "--align", "off", "--set", f"strategy={strategy}"]) == 0
+        assert f"(strategy {strategy})" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from mffgui.io.writers import (
     write_maps,
 )
 from mffgui.methods.base import Params
-from mffgui.types import FusionResult, Stack
+from mffgui.types import FusionResult, Stack, strategy_note
 
 __all__ = ["ProgressLine", "add_parser", "batch_job", "default_method", "fuse_stack", "parse_sets",
            "run"]
@@ -175,7 +175,8 @@ def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
         progress.clear()
         raise
     h, w = stack.shape
-    progress.done(f"{label}: fused {len(stack)} frames ({w}x{h}) with {method.info.name} in "
+    progress.done(f"{label}: fused {len(stack)} frames ({w}x{h}) with {method.info.name}"
+                  f"{strategy_note(result.meta)} in "
                   f"{time.perf_counter() - t0:.1f} s -> {written[0]}")
     return written
 

@@ -36,7 +36,7 @@ from mffgui.gui.worker import (
     source_maps,
     take,
 )
-from mffgui.types import ImageMeta
+from mffgui.types import ImageMeta, strategy_note
 
 if TYPE_CHECKING:
     from mffgui.core.align import AlignmentReport
@@ -482,6 +482,7 @@ class Controller(QObject):
             aligned = f", aligned ({align})" if outcome.alignment is not None else ""
         notes = f"; {'; '.join(outcome.notes)}" if outcome.notes else ""
         self.message.emit(f"Fused {len(outcome.metas)} images with {outcome.request.method}"
+                          f"{strategy_note(outcome.result.meta)}"
                           f" in {outcome.seconds:.1f} s{aligned}{notes}")
 
     @Slot(int, str)
