@@ -184,12 +184,13 @@ def test_result_contract(ckpt: Path, n: int, strategy: str) -> None:
         np.testing.assert_array_equal(res.fused, chosen)
 
 
-def test_activity_is_the_default_and_hard_selection_copies_sources(ckpt: Path) -> None:
+def test_activity_hard_selection_copies_sources(ckpt: Path) -> None:
     """``blend_sigma=0``: every fused pixel is the pixel of the frame the index map names."""
-    assert GacnParams().strategy == "activity"
+    assert GacnParams().strategy == "serial"  # the default, chosen by bench_stacks.py
     frames = _scene(n=4)
     res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(weights=str(ckpt), device="cpu", blend_sigma=0.0))
+                                  GacnParams(weights=str(ckpt), device="cpu", blend_sigma=0.0,
+                                             strategy="activity"))
     assert res.meta["strategy"] == "activity"
     h, w = frames[0].shape[:2]
     chosen = np.stack(frames)[res.index_map, np.arange(h)[:, None], np.arange(w)]
@@ -199,19 +200,27 @@ def test_activity_is_the_default_and_hard_selection_copies_sources(ckpt: Path) -
 def test_activity_weights_reconstruct_fused(ckpt: Path) -> None:
     frames = _scene(n=4)
     res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(weights=str(ckpt), device="cpu"))
+                                  GacnParams(weights=str(ckpt), device="cpu",
+                                             strategy="activity"))
     recon = np.einsum("nhw,nhwc->hwc", np.asarray(res.weights), np.stack(frames))
     np.testing.assert_allclose(recon, res.fused, atol=1e-5)
 
 
-@pytest.mark.parametrize("scale", [1.0, 0.5])
-def test_activity_picks_each_frame_in_its_sharp_band(scale: float) -> None:
+@pytest.mark.parametrize(("strategy", "scale"), [
+    ("serial", 1.0), ("activity", 1.0), ("activity", 0.5),
+    pytest.param("calibration", 1.0, marks=pytest.mark.xfail(
+        strict=True, reason="the paper's calibration (reference = frame 0) is biased towards "
+        "frames that differ from the reference: the reason it is no longer the default "
+        "(docs/BENCHMARKS.md, ground-truth stacks)")),
+])
+def test_each_frame_wins_its_sharp_band(strategy: str, scale: float) -> None:
     """N = 5 frames, frame k the only sharp one in band k: with the bundled weights frame k
-    wins band k (away from band edges), also with the network pass at half resolution."""
+    wins band k (away from band edges) with every stack strategy."""
     n, w = 5, 250
     frames = _scene(h=96, w=w, n=n, seed=3)
     res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(device="cpu", activity_scale=scale))
+                                  GacnParams(device="cpu", strategy=strategy,
+                                             activity_scale=scale))
     for k in range(n):
         band = res.index_map[12:-12, k * w // n + 12:(k + 1) * w // n - 12]
         assert np.mean(band == k) > 0.95, (k, np.bincount(band.ravel(), minlength=n))
