@@ -13,6 +13,7 @@ applied: frames keep their stored pixel order and exports carry the EXIF tag unc
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -319,7 +320,8 @@ def _probe_tiff(path: Path) -> list[ImageMeta]:
         if not pages:
             raise CorruptImage("TIFF file has no image pages", path)
         try:
-            return _tiff_metas(path, pages)
+            metas = _tiff_metas(path, pages)
+            return _with_microscopy_meta(tif, pages, metas, path)
         except MffError:
             raise
         except Exception as err:  # a damaged tag of unexpected type
@@ -341,6 +343,42 @@ def _tiff_metas(path: Path, pages: list[tifffile.TiffPage]) -> list[ImageMeta]:
             bit_depth=depth, format="TIFF", had_alpha=alpha, icc_profile=icc, exif=exif,
             notes=notes))
     return metas
+
+
+def _with_microscopy_meta(tif: tifffile.TiffFile, pages: list[tifffile.TiffPage],
+                          metas: list[ImageMeta], path: Path) -> list[ImageMeta]:
+    """Physical sizes and channel names on the frames of an OME/ImageJ TIFF; of a file with
+    several channel planes per z (fluorescence), only the first channel's planes are frames."""
+    if not (tif.is_ome or tif.is_imagej):
+        return metas
+    from mffgui.io.microscopy import imagej_physical, ome_physical
+
+    if tif.is_ome:
+        phys, names = ome_physical(tif.ome_metadata)
+        fmt = "OME-TIFF"
+    else:
+        phys, names, fmt = imagej_physical(tif), (), "TIFF"
+    keep = list(range(len(metas)))
+    note: tuple[str, ...] = ()
+    series = tif.series[0]
+    axes = str(series.axes).upper()
+    if "C" in axes and series.shape[axes.index("C")] > 1 and len(series.pages) == len(pages):
+        planes = [a for a in axes if a not in "YXS"]
+        grid = np.arange(len(series.pages)).reshape([series.shape[axes.index(a)]
+                                                     for a in planes])
+        sel = tuple(0 if a in "CT" else slice(None) for a in planes)
+        offsets = {pg.offset: k for k, pg in enumerate(pages)}
+        keep = [offsets[series.pages[int(j)].offset] for j in np.ravel(grid[sel])]
+        n_c = series.shape[axes.index("C")]
+        label = f" ({names[0]})" if names else ""
+        note = (f"channel 1{label} of {n_c} used; `mffgui fuse --channel` fuses every channel",)
+    out = []
+    for k in keep:
+        m = metas[k]
+        out.append(dataclasses.replace(m, page=k, format=fmt, physical=phys,
+                                       channel_names=names,
+                                       notes=m.notes + (note if k == keep[0] else ())))
+    return out
 
 
 def _tiff_tag_bytes(page: tifffile.TiffPage, code: int) -> bytes | None:
