@@ -247,7 +247,8 @@ def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
     else:
         # Frames of different sizes are aligned onto the reference frame unless alignment
         # is off.
-        stack = read_stack(inputs, mixed_sizes=align["model"] != "off")
+        stack = read_stack(inputs, mixed_sizes=align["model"] != "off",
+                           raw=getattr(args, "raw", "srgb"))
     check_export_target(out, [m.path for m in stack.metas])
     if maps_dir is not None:
         _make_folder(maps_dir, "maps")
@@ -379,6 +380,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--height-map", default=None, metavar="FILE",
                    help="also write the height map in µm (32-bit float TIFF; frame index x "
                    "z-step, interpolated between frames) and FILE_preview.png")
+    p.add_argument("--raw", choices=["srgb", "linear"], default="srgb",
+                   help="camera RAW/DNG frames: sRGB tone curve (default) or linear response "
+                   "(needs the 'raw' extra)")
     p.add_argument("--z-step", type=float, default=None, metavar="UM",
                    help="distance between frames in µm (default: the file's PhysicalSizeZ)")
     # --- alignment (mffgui.cli.align, issue 8) ---

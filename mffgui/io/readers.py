@@ -2,7 +2,8 @@
 
 Formats are recognised by their content (magic bytes), never by the file name, so a JPEG saved
 as ``.png`` still reads. Supported: PNG, JPEG, TIFF (via ``tifffile``) and BMP, 8 or 16 bits per
-sample, gray, gray+alpha, RGB or RGBA. Alpha is dropped (recorded in :class:`ImageMeta`). Pixels
+sample, gray, gray+alpha, RGB or RGBA; camera RAW and DNG through ``rawpy`` (extra ``raw``,
+see :mod:`mffgui.io.raw`). Alpha is dropped (recorded in :class:`ImageMeta`). Pixels
 become ``(H, W, C)`` float32 in ``[0, 1]`` by ``v / 255`` or ``v / 65535``, which is exactly
 invertible with ``round(x * 65535)``, so 16-bit data survive a read/write round trip bit for bit.
 
@@ -23,12 +24,13 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from mffgui.errors import CorruptImage, MffError, UnsupportedImage
+from mffgui.io.raw import is_tiff_raw, probe_raw, read_raw, sniff_raw
 from mffgui.types import ImageMeta
 
 __all__ = ["SUPPORTED_FORMATS", "is_image_file", "probe", "read_gray_reduced", "read_image",
            "sniff_format"]
 
-SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
+SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "RAW")
 """Formats :func:`read_image` reads, as returned by :func:`sniff_format`."""
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -88,8 +90,12 @@ def sniff_format(path: str | Path) -> str | None:
         raise UnsupportedImage(f"cannot be opened ({err.strerror or err})", p) from None
     if not head:
         raise CorruptImage("the file is empty (0 bytes)", p)
+    if sniff_raw(head):
+        return "RAW"
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
+            if fmt == "TIFF" and is_tiff_raw(p):
+                return "RAW"
             return fmt
     for magic, fmt in _OTHER_MAGIC:
         if head.startswith(magic):
@@ -146,6 +152,8 @@ def probe(path: str | Path) -> list[ImageMeta]:
     fmt = _require_format(p)
     if fmt == "TIFF":
         return _probe_tiff(p)
+    if fmt == "RAW":
+        return [probe_raw(p)]
     return [_probe_pillow(p, fmt)]
 
 
@@ -417,15 +425,18 @@ def _tiff_exif(path: Path) -> bytes | None:
 # Decoding
 
 
-def read_image(path: str | Path, page: int | None = None) -> tuple[np.ndarray, ImageMeta]:
+def read_image(path: str | Path, page: int | None = None, *,
+               raw: str = "srgb") -> tuple[np.ndarray, ImageMeta]:
     """Decode one frame into ``(H, W, C)`` float32 in ``[0, 1]``.
 
     Parameters
     ----------
     path : str or Path
-        Image file (PNG, JPEG, TIFF, BMP; recognised by content).
+        Image file (PNG, JPEG, TIFF, BMP, camera RAW/DNG; recognised by content).
     page : int, optional
         Page of a multi-page TIFF (default: the first).
+    raw : {"srgb", "linear"}
+        Tone curve of RAW frames (see :func:`mffgui.io.raw.read_raw`); other formats ignore it.
 
     Returns
     -------
@@ -446,6 +457,10 @@ def read_image(path: str | Path, page: int | None = None) -> tuple[np.ndarray, I
     fmt = _require_format(p)
     if fmt == "TIFF":
         return _read_tiff(p, page)
+    if fmt == "RAW":
+        if page not in (None, 0):
+            raise UnsupportedImage(f"RAW files have a single frame (asked for {page + 1})", p)
+        return read_raw(p, raw)
     if page not in (None, 0):
         raise UnsupportedImage(f"{fmt} files have a single page (asked for page {page + 1})", p)
     meta = _probe_pillow(p, fmt)
