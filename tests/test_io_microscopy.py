@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import xml.etree.ElementTree as ET
 
 import cv2
@@ -13,6 +14,7 @@ from mffgui.cli import main
 from mffgui.core.channels import fuse_channels, guide_stack, parse_channel
 from mffgui.core.height import fractional_index, height_map, height_preview
 from mffgui.core.synthetic import render_focus_stack, sharp_scene
+from mffgui.errors import MissingExtra
 from mffgui.io.microscopy import ome_physical, read_volume, sniff_microscopy
 from mffgui.io.readers import probe
 from mffgui.io.stacks import read_stack
@@ -272,3 +274,25 @@ def test_cli_height_map_needs_tiff(tmp_path, capsys):
     assert main(["fuse", str(src), "-o", str(tmp_path / "f.png"), "--height-map",
                  str(tmp_path / "h.png")]) == 2
     assert "h.png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "head", "fmt"), [
+    ("scan.czi", b"ZISRAWFILE" + b"\x00" * 54, "CZI"),
+    ("scan.nd2", b"\xda\xce\xbe\x0a" + b"\x00" * 60, "ND2"),
+    ("scan.lif", b"\x70\x00\x00\x00\x10\x00\x00\x00\x2a" + b"\x00" * 55, "LIF"),
+])
+def test_microscopy_formats_without_the_extra_name_it(tmp_path, monkeypatch, capsys, name, head,
+                                                       fmt):
+    path = tmp_path / name
+    path.write_bytes(head)
+    monkeypatch.setitem(sys.modules, "bioio", None)  # import bioio -> ImportError
+    with pytest.raises(MissingExtra, match=r'pip install "mffgui\[microscopy\]"') as info:
+        read_volume(path)
+    assert name in str(info.value)
+    assert fmt in str(info.value)
+    with pytest.raises(MissingExtra, match="microscopy"):
+        probe(path)
+    assert main(["fuse", str(path), "-o", str(tmp_path / "o.ome.tif")]) == 2
+    err = capsys.readouterr().err
+    assert name in err
+    assert "mffgui[microscopy]" in err

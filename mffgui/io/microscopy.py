@@ -20,8 +20,8 @@ import tifffile
 from mffgui.errors import CorruptImage, MissingExtra, UnsupportedImage
 from mffgui.types import ImageMeta, PhysicalSize, Volume
 
-__all__ = ["BIOIO_FORMATS", "UNITS_UM", "imagej_physical", "ome_physical", "read_volume",
-           "sniff_microscopy", "volume_channels"]
+__all__ = ["BIOIO_FORMATS", "UNITS_UM", "imagej_physical", "ome_physical", "probe_bioio",
+           "read_bioio_plane", "read_volume", "sniff_microscopy", "volume_channels"]
 
 BIOIO_FORMATS = ("CZI", "ND2", "LIF")
 """Formats read through the optional ``bioio`` plugins (extra ``microscopy``)."""
@@ -147,7 +147,8 @@ def volume_channels(path: str | Path) -> int:
         return 0
     fmt = sniff_microscopy(head)
     if fmt is not None:
-        return read_volume(p).shape[1]
+        img = _bioio_image(p, fmt)
+        return int(getattr(img.dims, "C", 1))
     if head[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return 0
     try:
@@ -264,26 +265,64 @@ def _make_volume(data: np.ndarray, kept: list[str], p: Path, fmt: str,
     return Volume(zcyx, meta, rgb=rgb and c == 3, notes=tuple(notes))
 
 
-def _read_bioio(p: Path, fmt: str) -> Volume:
+def _bioio_image(p: Path, fmt: str) -> Any:
+    """A ``bioio.BioImage`` of ``p``, or :class:`MissingExtra` naming the extra."""
     try:
         from bioio import BioImage
     except ImportError:
         raise MissingExtra("microscopy", f"{fmt} files", p) from None
     try:
-        img = BioImage(p)
+        return BioImage(p)
+    except ImportError as err:
+        raise MissingExtra("microscopy", f"{fmt} files (reader plugin "
+                                         f"{_BIOIO_PLUGIN[fmt]}: {err})", p) from None
+    except Exception as err:
+        if "plugin" in str(err).lower() or "Unsupported" in type(err).__name__:
+            raise MissingExtra("microscopy", f"{fmt} files (reader plugin "
+                                             f"{_BIOIO_PLUGIN[fmt]})", p) from None
+        raise CorruptImage(f"{fmt} file cannot be read ({err})", p) from None
+
+
+def probe_bioio(path: str | Path, fmt: str) -> list[ImageMeta]:
+    """One :class:`ImageMeta` per z-plane of a CZI/ND2/LIF file (its first channel and time
+    point; ``page`` = the plane), without reading pixels."""
+    p = Path(path)
+    img = _bioio_image(p, fmt)
+    dims = img.dims
+    z, c = int(getattr(dims, "Z", 1)), int(getattr(dims, "C", 1))
+    h, w = int(dims.Y), int(dims.X)
+    pps = img.physical_pixel_sizes
+    phys = PhysicalSize(*(float(v) if v else None for v in (pps.X, pps.Y, pps.Z)))
+    bits = 8 if np.dtype(img.dtype) == np.uint8 else 16
+    names = tuple(str(n) for n in (img.channel_names or ()))
+    note = (f"channel 1 of {c} used; `mffgui fuse --channel` fuses every channel",) \
+        if c > 1 else ()
+    return [ImageMeta(path=p, page=k, width=w, height=h, channels=1, bit_depth=bits,
+                      format=fmt, physical=phys if phys.known else None,
+                      channel_names=names, notes=note if k == 0 else ()) for k in range(z)]
+
+
+def read_bioio_plane(path: str | Path, fmt: str, z: int) -> np.ndarray:
+    """Plane ``z`` of the first channel and time point: ``(Y, X)`` uint8 or uint16."""
+    p = Path(path)
+    plane = np.asarray(_bioio_image(p, fmt).get_image_data("YX", Z=z, C=0, T=0))
+    if plane.dtype not in (np.uint8, np.uint16):
+        raise UnsupportedImage(f"{plane.dtype} samples are not supported", p)
+    return plane
+
+
+def _read_bioio(p: Path, fmt: str) -> Volume:
+    img = _bioio_image(p, fmt)
+    try:
         dims = img.dims
         n_t = int(getattr(dims, "T", 1))
         data = np.asarray(img.get_image_data("ZCYX", T=0))
         pps = img.physical_pixel_sizes
         phys = PhysicalSize(*(float(v) if v else None for v in (pps.X, pps.Y, pps.Z)))
         names = tuple(str(n) for n in (img.channel_names or ()))
-    except ImportError as err:
-        raise MissingExtra("microscopy", f"{fmt} files (reader plugin "
-                                         f"{_BIOIO_PLUGIN[fmt]}: {err})", p) from None
+    except MemoryError:
+        raise UnsupportedImage("not enough memory to read this volume", p) from None
     except Exception as err:
-        if "plugin" in str(err).lower() or "UnsupportedFileFormat" in type(err).__name__:
-            raise MissingExtra("microscopy", f"{fmt} files (reader plugin "
-                                             f"{_BIOIO_PLUGIN[fmt]})", p) from None
         raise CorruptImage(f"{fmt} file cannot be read ({err})", p) from None
     notes = [f"time point 1 of {n_t} used"] if n_t > 1 else []
     return _make_volume(data, ["Z", "C", "Y", "X"], p, fmt,

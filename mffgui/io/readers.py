@@ -24,13 +24,14 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from mffgui.errors import CorruptImage, MffError, UnsupportedImage
+from mffgui.io.microscopy import BIOIO_FORMATS, probe_bioio, read_bioio_plane, sniff_microscopy
 from mffgui.io.raw import is_tiff_raw, probe_raw, read_raw, sniff_raw
 from mffgui.types import ImageMeta
 
 __all__ = ["SUPPORTED_FORMATS", "is_image_file", "probe", "read_gray_reduced", "read_image",
            "sniff_format"]
 
-SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "RAW")
+SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "RAW", "CZI", "ND2", "LIF")
 """Formats :func:`read_image` reads, as returned by :func:`sniff_format`."""
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -92,6 +93,9 @@ def sniff_format(path: str | Path) -> str | None:
         raise CorruptImage("the file is empty (0 bytes)", p)
     if sniff_raw(head):
         return "RAW"
+    micro = sniff_microscopy(head)
+    if micro is not None:
+        return micro
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
             if fmt == "TIFF" and is_tiff_raw(p):
@@ -154,6 +158,8 @@ def probe(path: str | Path) -> list[ImageMeta]:
         return _probe_tiff(p)
     if fmt == "RAW":
         return [probe_raw(p)]
+    if fmt in BIOIO_FORMATS:
+        return probe_bioio(p, fmt)
     return [_probe_pillow(p, fmt)]
 
 
@@ -461,6 +467,13 @@ def read_image(path: str | Path, page: int | None = None, *,
         if page not in (None, 0):
             raise UnsupportedImage(f"RAW files have a single frame (asked for {page + 1})", p)
         return read_raw(p, raw)
+    if fmt in BIOIO_FORMATS:
+        metas = probe_bioio(p, fmt)
+        idx = 0 if page is None else page
+        if not 0 <= idx < len(metas):
+            raise UnsupportedImage(f"has {len(metas)} plane(s); plane {idx + 1} does not exist",
+                                   p)
+        return _to_float(read_bioio_plane(p, fmt, idx), metas[idx], p), metas[idx]
     if page not in (None, 0):
         raise UnsupportedImage(f"{fmt} files have a single page (asked for page {page + 1})", p)
     meta = _probe_pillow(p, fmt)
