@@ -263,7 +263,8 @@ def _reduced_loader(path: Path, meta: ImageMeta) -> Callable[[int], np.ndarray |
 def _loader(path: Path, page: int | None, meta: ImageMeta,
             raw: str = "srgb") -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        img, now = read_image(path, page, raw=raw)
+        img, now = read_image(path, page) if raw == "srgb" else \
+            read_image(path, page, raw=raw)
         if (now.width, now.height, now.channels) != (meta.width, meta.height, meta.channels):
             raise StackMismatch(
                 f"the file changed on disk since it was opened (was {meta.width}x{meta.height}, "
