@@ -112,7 +112,7 @@ class FusionWidget:
             timer.timeout.connect(lambda: setattr(bar, "value", int(1000 * progress_box[0])))
             state["timer"] = timer
 
-            @thread_worker
+            @thread_worker(ignore_errors=True)  # errors are shown in the status line
             def work() -> Any:
                 def progress(done: float, total: float, stage: str = "") -> None:
                     progress_box[0] = done / total if total else 1.0
@@ -126,7 +126,7 @@ class FusionWidget:
 
             def done(out: Any) -> None:
                 for data, kw, kind in logic.result_layers(out, src.name, tuple(src.scale)):
-                    viewer._add_layer_from_data(data, kw, kind)
+                    getattr(viewer, f"add_{kind}")(data, **kw)
                 status.value = f"fused {vol.shape[0]} planes with {out.method}"
                 bar.value = 1000
 
