@@ -124,6 +124,10 @@ def test_two_channels_share_one_depth_map(tmp_path):
     assert np.mean(idx[:, ~left] == 3) > 0.9
     fused = fuse_channels(volume, result.weights)
     assert fused.shape == (*data.shape[2:], 2)
+    # Read as an ordinary stack (the app), the frames are channel 1's planes.
+    plain = read_stack(path)
+    assert len(plain) == data.shape[0]
+    np.testing.assert_array_equal(np.rint(plain.frame(3)[:, :, 0] * 65535), data[3, 0])
     rows, cols = np.indices(idx.shape)
     for c in range(2):
         expected = data[idx, c, rows, cols] / 65535.0
@@ -296,3 +300,25 @@ def test_microscopy_formats_without_the_extra_name_it(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert name in err
     assert "mffgui[microscopy]" in err
+
+
+def test_imagej_hyperstack_sizes_and_first_channel_frames(tmp_path):
+    data = RNG.integers(0, 65536, (3, 2, 8, 9), dtype=np.uint16)
+    path = tmp_path / "ij.tif"
+    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.2, 1 / 0.25),
+                     metadata={"spacing": 1.5, "unit": "um", "axes": "ZCYX"})
+    vol = read_volume(path)
+    np.testing.assert_array_equal(vol.data, data)
+    assert vol.meta.physical == pytest.approx(PhysicalSize(0.2, 0.25, 1.5))
+    stack = read_stack(path)
+    assert len(stack) == 3
+    for z in range(3):
+        np.testing.assert_array_equal(np.rint(stack.frame(z)[:, :, 0] * 65535), data[z, 0])
+    assert any("channel 1 of 2" in n for n in stack.notes)
+
+
+def test_height_map_is_not_for_batch(tmp_path, capsys):
+    (tmp_path / "root").mkdir()
+    assert main(["fuse", "--batch", str(tmp_path / "root"), "-o", str(tmp_path / "out"),
+                 "--height-map", str(tmp_path / "h.tif")]) == 2
+    assert "--height-map" in capsys.readouterr().err

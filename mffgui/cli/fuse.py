@@ -326,6 +326,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch:
         if args.inputs:
             raise MffError("give either INPUTS or --batch ROOT, not both")
+        if getattr(args, "height_map", None) or getattr(args, "channel", None) is not None:
+            raise ParamsError("--height-map and --channel are for one stack, not --batch")
         return _batch(args)
     if not args.inputs:
         raise MffError("no inputs: give image files and/or folders, or --batch ROOT")

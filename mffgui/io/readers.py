@@ -579,9 +579,12 @@ def _decode_pillow(path: Path, meta: ImageMeta) -> np.ndarray:
 def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, ImageMeta]:
     metas = _probe_tiff(path)
     idx = 0 if page is None else page
-    if not 0 <= idx < len(metas):
+    # Frames by page index (a multi-channel OME/ImageJ file lists only its first channel's
+    # pages, so page numbers need not be 0..N-1).
+    by_page = {0 if m.page is None else m.page: m for m in metas}
+    if idx not in by_page:
         raise UnsupportedImage(f"has {len(metas)} page(s); page {idx + 1} does not exist", path)
-    meta = metas[idx]
+    meta = by_page[idx]
     with _tiff_open(path) as tif:
         pg = _tiff_pages(tif)[idx]
         try:
