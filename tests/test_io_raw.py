@@ -126,3 +126,18 @@ def test_missing_raw_extra_names_the_extra_and_the_file(tmp_path, monkeypatch):
         read_image(dng)
     assert "shot.dng" in str(info.value)
     assert main(["fuse", str(dng), str(dng), "-o", str(tmp_path / "o.png")]) == 2
+
+
+def test_tiff_with_sensor_data_in_a_subifd_is_raw_and_ordinary_subifds_are_not(tmp_path):
+    raw = tmp_path / "nef-like.tif"
+    with tifffile.TiffWriter(raw) as tw:
+        tw.write(np.zeros((8, 8, 3), np.uint8), photometric="rgb", subifds=1,
+                 extratags=[(271, "s", 0, "NIKON", True)])
+        tw.write(np.zeros((16, 16), np.uint16), photometric=32803)
+    assert sniff_format(raw) == "RAW"
+    plain = tmp_path / "with-thumbnail.tif"
+    with tifffile.TiffWriter(plain) as tw:
+        tw.write(np.zeros((16, 16, 3), np.uint8), photometric="rgb", subifds=1,
+                 extratags=[(271, "s", 0, "NIKON", True)])
+        tw.write(np.zeros((4, 4, 3), np.uint8), photometric="rgb", subfiletype=1)
+    assert sniff_format(plain) == "TIFF"

@@ -39,16 +39,20 @@ def sniff_raw(head: bytes) -> bool:
 
 def is_tiff_raw(path: str | Path) -> bool:
     """Whether a TIFF-structured file is a camera RAW: a DNG (DNGVersion tag), CFA or
-    LinearRaw data, or a maker's RAW (Make tag with SubIFDs holding the sensor data)."""
+    LinearRaw data in IFD0 or in one of its SubIFDs (a maker's RAW such as NEF or ARW)."""
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
             tags = page.tags
             if 50706 in tags:
                 return True
-            if int(tags[262].value) in (32803, 34892) if 262 in tags else False:
+            if 262 in tags and int(tags[262].value) in (32803, 34892):
                 return True
-            return 330 in tags and 271 in tags
+            if 330 not in tags:
+                return False
+            # A maker's RAW (NEF, ARW, ...): IFD0 is a preview, the sensor data (CFA or
+            # LinearRaw) sits in a SubIFD. An ordinary TIFF with SubIFDs is not a RAW.
+            return any(int(sub.photometric) in (32803, 34892) for sub in page.pages)
     except Exception:  # not ours to judge: the TIFF reader reports damage
         return False
 
