@@ -269,6 +269,11 @@ def test_cli_height_map(tmp_path):
     assert main(["fuse", str(src), "-o", str(tmp_path / "g.tif"), "--height-map", str(hm2),
                  "--z-step", "1.5"]) == 0
     np.testing.assert_allclose(tifffile.imread(hm2), height / 2, rtol=1e-5, atol=1e-5)
+    # ... and is what an OME-TIFF export records.
+    ome = tmp_path / "g.ome.tif"
+    assert main(["fuse", str(src), "-o", str(ome), "--z-step", "1.5"]) == 0
+    assert float(_pixels_attrs(ome)["PhysicalSizeZ"]) == pytest.approx(1.5)
+    assert float(_pixels_attrs(ome)["PhysicalSizeX"]) == pytest.approx(0.5)
 
 
 def test_cli_height_map_needs_tiff(tmp_path, capsys):

@@ -142,11 +142,14 @@ def _write_outputs(args: argparse.Namespace, stack: Stack, result: FusionResult,
         if args.bit_depth == 16:
             raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
         depth = 8
+    meta = volume.meta if volume is not None else stack.metas[0]
+    if getattr(args, "z_step", None) is not None:  # --z-step also goes into OME-TIFF exports
+        meta = dataclasses.replace(meta, physical=dataclasses.replace(
+            meta.physical or PhysicalSize(), z=float(args.z_step)))
     if volume is not None and (export_format(out) == "OME-TIFF" or not volume.rgb):
-        written = [write_ome_tiff(out, result.fused, bit_depth=depth, meta=volume.meta,
+        written = [write_ome_tiff(out, result.fused, bit_depth=depth, meta=meta,
                                   rgb=volume.rgb, sources=sources)]
     else:
-        meta = volume.meta if volume is not None else stack.metas[0]
         written = [write_image(out, result.fused, bit_depth=depth, quality=args.quality,
                                meta=meta, sources=sources)]
     if maps_dir is not None:
@@ -386,7 +389,8 @@ def add_parser(subparsers: Any) -> None:
                    help="camera RAW/DNG frames: sRGB tone curve (default) or linear response "
                    "(needs the 'raw' extra)")
     p.add_argument("--z-step", type=float, default=None, metavar="UM",
-                   help="distance between frames in µm (default: the file's PhysicalSizeZ)")
+                   help="distance between frames in µm (default: the file's PhysicalSizeZ); "
+                   "used for --height-map and recorded in OME-TIFF output")
     # --- alignment (mffgui.cli.align, issue 8) ---
     from mffgui.cli.align import add_align_option
 
