@@ -62,6 +62,25 @@ class AlignmentError(MffError):
     """Frames that cannot be aligned, or a saved alignment that is unreadable or does not fit."""
 
 
+class MissingExtra(MffError):
+    """An optional extra (``raw``, ``microscopy``, ``napari``) is needed but not installed.
+
+    Parameters
+    ----------
+    extra : str
+        The extra's name; the message says ``pip install "mffgui[extra]"``.
+    what : str
+        What needs it, e.g. ``"camera RAW files"``.
+    path : str or Path, optional
+        The file concerned.
+    """
+
+    def __init__(self, extra: str, what: str, path: str | Path | None = None) -> None:
+        self.extra = extra
+        super().__init__(f"{what} need the optional extra '{extra}': "
+                         f'pip install "mffgui[{extra}]"', path)
+
+
 class Cancelled(MffError):
     """The user cancelled the running work."""
 

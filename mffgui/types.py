@@ -22,6 +22,28 @@ Image = np.ndarray
 
 
 @dataclass(frozen=True)
+class PhysicalSize:
+    """Physical size of a voxel: pixel pitch in X and Y and the focus (z) step, in micrometres.
+
+    Attributes
+    ----------
+    x, y : float or None
+        Pixel pitch along X (columns) and Y (rows) in µm (OME ``PhysicalSizeX/Y``).
+    z : float or None
+        Distance between consecutive frames of the focus stack in µm (OME ``PhysicalSizeZ``).
+    """
+
+    x: float | None = None
+    y: float | None = None
+    z: float | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether any of the three sizes is set."""
+        return any(v is not None for v in (self.x, self.y, self.z))
+
+
+@dataclass(frozen=True)
 class ImageMeta:
     """What is known about one source frame, kept so exports can match the input.
 
@@ -45,6 +67,10 @@ class ImageMeta:
         Raw ICC profile and EXIF block of the source, carried to exports.
     notes : tuple of str
         Conversions applied on reading (e.g. gray promoted to colour).
+    physical : PhysicalSize or None
+        Pixel pitch and z-step in µm where the file records them (OME-TIFF, CZI, ND2, LIF).
+    channel_names : tuple of str
+        Channel names of a microscopy file (e.g. ``("DAPI", "GFP")``), else empty.
     """
 
     path: Path | None = None
@@ -58,12 +84,51 @@ class ImageMeta:
     icc_profile: bytes | None = field(default=None, repr=False)
     exif: bytes | None = field(default=None, repr=False)
     notes: tuple[str, ...] = ()
+    physical: PhysicalSize | None = None
+    channel_names: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
         """Display name: file name, with ``[page]`` for a page of a multi-page file."""
         base = self.path.name if self.path is not None else "<memory>"
         return f"{base} [{self.page + 1}]" if self.page is not None else base
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A microscopy focus stack with any number of channels, held in memory.
+
+    Attributes
+    ----------
+    data : ndarray, (Z, C, Y, X) uint8 or uint16
+        The stored samples: ``Z`` focus planes, ``C`` channels (RGB files have ``C = 3``).
+    meta : ImageMeta
+        The file's metadata: size, ``channels = C``, bit depth, physical sizes, channel names.
+    rgb : bool
+        Whether the channels are the samples of an RGB image (else independent channels,
+        e.g. fluorescence).
+    notes : tuple of str
+        What was done on reading (e.g. "time point 1 of 5 used").
+    """
+
+    data: np.ndarray
+    meta: ImageMeta
+    rgb: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """``(Z, C, Y, X)``."""
+        z, c, y, x = self.data.shape
+        return (int(z), int(c), int(y), int(x))
+
+    def frame(self, z: int) -> np.ndarray:
+        """Plane ``z`` as ``(Y, X, C)`` float32 in ``[0, 1]`` (``v / 255`` or ``v / 65535``)."""
+        plane = np.moveaxis(self.data[z], 0, -1)
+        scale = np.float32(255.0 if self.data.dtype == np.uint8 else 65535.0)
+        out = np.empty(plane.shape, np.float32)
+        np.divide(plane, scale, out=out, dtype=np.float32)
+        return out
 
 
 FrameLoader = Callable[[], np.ndarray]

@@ -10,17 +10,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from mffgui.errors import ExportError, MffError, ParamsError
-from mffgui.io.stacks import read_stack
+from mffgui.errors import Cancelled, ExportError, MffError, ParamsError, TooFewImages
+from mffgui.io.microscopy import read_volume, volume_channels
+from mffgui.io.readers import is_image_file
+from mffgui.io.stacks import natural_key, read_stack
 from mffgui.io.writers import (
     EXPORT_FORMATS,
     check_export_target,
     export_format,
+    write_height_map,
     write_image,
     write_maps,
+    write_ome_tiff,
 )
 from mffgui.methods.base import Params
-from mffgui.types import FusionResult, Stack, strategy_note
+from mffgui.types import FusionResult, PhysicalSize, Stack, Volume, strategy_note
 
 __all__ = ["ProgressLine", "add_parser", "batch_job", "default_method", "fuse_stack", "parse_sets",
            "run"]
@@ -132,18 +136,81 @@ def fuse_stack(stack: Stack, method: Any, params: Params, progress: Any) -> Fusi
 
 
 def _write_outputs(args: argparse.Namespace, stack: Stack, result: FusionResult,
-                   out: Path, maps_dir: Path | None) -> list[Path]:
+                   out: Path, maps_dir: Path | None, volume: Volume | None = None) -> list[Path]:
     sources = [m.path for m in stack.metas if m.path is not None]
     depth = args.bit_depth if args.bit_depth is not None else stack.bit_depth
     if export_format(out) == "JPEG":
         if args.bit_depth == 16:
             raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
         depth = 8
-    written = [write_image(out, result.fused, bit_depth=depth, quality=args.quality,
-                           meta=stack.metas[0], sources=sources)]
+    meta = volume.meta if volume is not None else stack.metas[0]
+    if getattr(args, "z_step", None) is not None:  # --z-step also goes into OME-TIFF exports
+        meta = dataclasses.replace(meta, physical=dataclasses.replace(
+            meta.physical or PhysicalSize(), z=float(args.z_step)))
+    if volume is not None and (export_format(out) == "OME-TIFF" or not volume.rgb):
+        written = [write_ome_tiff(out, result.fused, bit_depth=depth, meta=meta,
+                                  rgb=volume.rgb, sources=sources)]
+    else:
+        written = [write_image(out, result.fused, bit_depth=depth, quality=args.quality,
+                               meta=meta, sources=sources)]
     if maps_dir is not None:
-        written += write_maps(result, maps_dir, out.stem, sources=sources)
+        written += write_maps(result, maps_dir, _stem(out), sources=sources)
+    if getattr(args, "height_map", None):
+        written += _write_height(args, stack, result, sources)
     return written
+
+
+def _stem(path: Path) -> str:
+    """File name without its extension (and without ``.ome`` of ``x.ome.tif``)."""
+    stem = path.stem
+    return stem[:-4] if stem.lower().endswith(".ome") else stem
+
+
+def _z_step(args: argparse.Namespace, stack: Stack) -> float | None:
+    if getattr(args, "z_step", None) is not None:
+        return float(args.z_step)
+    phys = stack.metas[0].physical
+    return phys.z if phys is not None else None
+
+
+def _write_height(args: argparse.Namespace, stack: Stack, result: FusionResult,
+                  sources: Sequence[Path]) -> list[Path]:
+    """The height map (32-bit float TIFF, µm) and its colour preview ``<stem>_preview.png``."""
+    from mffgui.core.height import height_map, height_preview
+
+    path = Path(args.height_map).expanduser()
+    z = _z_step(args, stack)
+    if z is None:
+        print(f"{path.name}: note: no z-step recorded in the stack and no --z-step given; "
+              "height is in frames", file=sys.stderr)
+    hmap = height_map(result.index_map, result.focus_maps, z if z is not None else 1.0)
+    phys = stack.metas[0].physical
+    if z is not None:
+        phys = dataclasses.replace(phys or PhysicalSize(), z=z)
+    written = [write_height_map(path, hmap, physical=phys, sources=sources)]
+    preview = path.with_name(_stem(path) + "_preview.png")
+    written.append(write_image(preview, height_preview(hmap), bit_depth=8, sources=sources))
+    return written
+
+
+def _volume_input(args: argparse.Namespace, inputs: Sequence[str | Path]) -> Volume | None:
+    """The input as a multi-channel volume when it is one (or ``--channel`` asks for it)."""
+    if len(inputs) != 1 or not Path(inputs[0]).expanduser().is_file():
+        if getattr(args, "channel", None) is not None:
+            raise ParamsError("--channel needs a single multi-channel file (OME-TIFF, ImageJ "
+                              "TIFF, CZI, ND2, LIF)")
+        return None
+    path = Path(inputs[0]).expanduser()
+    channels = volume_channels(path)
+    if channels == 0 or (getattr(args, "channel", None) is None and channels == 1):
+        if getattr(args, "channel", None) is not None and channels == 0:
+            raise ParamsError("--channel needs a multi-channel file (OME-TIFF, ImageJ TIFF, "
+                              "CZI, ND2, LIF)", path)
+        return None
+    volume = read_volume(path)
+    if getattr(args, "channel", None) is None and volume.rgb:
+        return None  # an RGB z-stack: the ordinary path fuses it as colour frames
+    return volume
 
 
 def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
@@ -153,24 +220,56 @@ def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
         raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
     method, params = build_params(args.method or default_method(), parse_sets(args.set),
                                   args.device, args.weights)
+    if getattr(args, "height_map", None):
+        hm = Path(args.height_map).expanduser()
+        if export_format(hm) not in ("TIFF", "OME-TIFF"):
+            raise ExportError("--height-map writes a 32-bit float TIFF; name it .tif", hm)
     # --- alignment (mffgui.cli.align, issues 8 and 18) ---
     from mffgui.cli.align import align_for_fusion, align_options
 
     align = align_options(args)
-    # Frames of different sizes are aligned onto the reference frame unless alignment is off.
-    stack = read_stack(inputs, mixed_sizes=align["model"] != "off")
+    volume = _volume_input(args, inputs)
+    if volume is not None:
+        # --- multi-channel volume (issue 22): one depth map from a guide channel ---
+        from mffgui.core.channels import guide_stack, parse_channel
+
+        n_c = volume.shape[1]
+        try:
+            guide = parse_channel(args.channel if args.channel is not None else "sum", n_c)
+        except ValueError as err:
+            raise ParamsError(f"--channel: {err}", volume.meta.path) from None
+        if n_c not in (1, 3) and export_format(out) != "OME-TIFF":
+            raise ExportError(f"a {n_c}-channel result needs an OME-TIFF output (name it "
+                              ".ome.tif)", out)
+        stack = guide_stack(volume, guide)
+        what = "the sum of the channels" if guide == "sum" else f"channel {int(guide) + 1}"
+        print(f"{label}: note: {volume.shape[0]} planes x {n_c} channel(s); depth map from "
+              f"{what}, applied to every channel (alignment is not applied)", file=sys.stderr)
+        if len(stack) < 2:
+            raise TooFewImages("a focus stack needs at least two z-planes",
+                               volume.meta.path)
+    else:
+        # Frames of different sizes are aligned onto the reference frame unless alignment
+        # is off.
+        stack = read_stack(inputs, mixed_sizes=align["model"] != "off",
+                           raw=getattr(args, "raw", "srgb"))
     check_export_target(out, [m.path for m in stack.metas])
     if maps_dir is not None:
         _make_folder(maps_dir, "maps")
     for note in stack.notes:
         print(f"{label}: note: {note}", file=sys.stderr)
-    stack = align_for_fusion(stack, label=label, **align)
+    if volume is None:
+        stack = align_for_fusion(stack, label=label, **align)
     # --- end alignment ---
     progress = ProgressLine(label)
     t0 = time.perf_counter()
     try:
         result = fuse_stack(stack, method, params, progress)
-        written = _write_outputs(args, stack, result, out, maps_dir)
+        if volume is not None:
+            from mffgui.core.channels import fuse_volume_result
+
+            result = fuse_volume_result(volume, result)
+        written = _write_outputs(args, stack, result, out, maps_dir, volume)
     except BaseException:
         progress.clear()
         raise
@@ -273,6 +372,8 @@ def run(args: argparse.Namespace) -> int:
     if args.batch:
         if args.inputs:
             raise MffError("give either INPUTS or --batch ROOT, not both")
+        if getattr(args, "height_map", None) or getattr(args, "channel", None) is not None:
+            raise ParamsError("--height-map and --channel are for one stack, not --batch")
         return _batch(args)
     if not args.inputs:
         raise MffError("no inputs: give image files and/or folders, or --batch ROOT")
@@ -296,6 +397,7 @@ def add_parser(subparsers: Any) -> None:
         "  mffgui fuse --batch scenes/ -o fused/ --format tif\n"
         "  mffgui fuse shots/ -o fused.png --align off    # never align (default: auto)\n"
         "  mffgui fuse --batch scenes/ -o fused/ --workers 4 --resume\n"
+        "  mffgui fuse cells.ome.tif -o fused.ome.tif --channel 2 --height-map height.tif\n"
         "Run `mffgui methods` for the methods and their parameters.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -338,6 +440,19 @@ def add_parser(subparsers: Any) -> None:
                    "with the same settings, unchanged since)")
     b.add_argument("--retries", type=int, default=2, metavar="K",
                    help="resubmit a task that crashed unexpectedly up to K times (default 2)")
+    p.add_argument("--channel", default=None, metavar="N|sum",
+                   help="multi-channel stacks (OME-TIFF, CZI, ND2, LIF): the depth map comes "
+                   "from channel N (1-based) or the sum of all channels (default sum) and is "
+                   "applied to every channel; output .ome.tif keeps all channels")
+    p.add_argument("--height-map", default=None, metavar="FILE",
+                   help="also write the height map in µm (32-bit float TIFF; frame index x "
+                   "z-step, interpolated between frames) and FILE_preview.png")
+    p.add_argument("--raw", choices=["srgb", "linear"], default="srgb",
+                   help="camera RAW/DNG frames: sRGB tone curve (default) or linear response "
+                   "(needs the 'raw' extra)")
+    p.add_argument("--z-step", type=float, default=None, metavar="UM",
+                   help="distance between frames in µm (default: the file's PhysicalSizeZ); "
+                   "used for --height-map and recorded in OME-TIFF output")
     # --- alignment (mffgui.cli.align, issue 8) ---
     from mffgui.cli.align import add_align_option
 

@@ -50,7 +50,10 @@ from mffgui.gui.worker import ExportRequest, FusionOutcome
 from mffgui.resources import resources_dir
 from mffgui.settings import AppSettings, save_settings
 
-IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp);;All files (*)")
+IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dng *.cr2 *.cr3 *.nef *.arw "
+                "*.raf *.orf *.rw2 *.czi *.nd2 *.lif);;"
+                "Camera RAW (*.dng *.cr2 *.cr3 *.nef *.arw *.raf *.orf *.rw2);;"
+                "Microscopy (*.ome.tif *.ome.tiff *.czi *.nd2 *.lif);;All files (*)")
 
 
 def icon(name: str) -> QIcon:

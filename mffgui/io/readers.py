@@ -2,7 +2,8 @@
 
 Formats are recognised by their content (magic bytes), never by the file name, so a JPEG saved
 as ``.png`` still reads. Supported: PNG, JPEG, TIFF (via ``tifffile``) and BMP, 8 or 16 bits per
-sample, gray, gray+alpha, RGB or RGBA. Alpha is dropped (recorded in :class:`ImageMeta`). Pixels
+sample, gray, gray+alpha, RGB or RGBA; camera RAW and DNG through ``rawpy`` (extra ``raw``,
+see :mod:`mffgui.io.raw`). Alpha is dropped (recorded in :class:`ImageMeta`). Pixels
 become ``(H, W, C)`` float32 in ``[0, 1]`` by ``v / 255`` or ``v / 65535``, which is exactly
 invertible with ``round(x * 65535)``, so 16-bit data survive a read/write round trip bit for bit.
 
@@ -13,6 +14,7 @@ applied: frames keep their stored pixel order and exports carry the EXIF tag unc
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -22,12 +24,14 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from mffgui.errors import CorruptImage, MffError, UnsupportedImage
+from mffgui.io.microscopy import BIOIO_FORMATS, probe_bioio, read_bioio_plane, sniff_microscopy
+from mffgui.io.raw import is_tiff_raw, probe_raw, read_raw, sniff_raw
 from mffgui.types import ImageMeta
 
 __all__ = ["SUPPORTED_FORMATS", "is_image_file", "probe", "read_gray_reduced", "read_image",
            "sniff_format"]
 
-SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP")
+SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "RAW", "CZI", "ND2", "LIF")
 """Formats :func:`read_image` reads, as returned by :func:`sniff_format`."""
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -87,8 +91,15 @@ def sniff_format(path: str | Path) -> str | None:
         raise UnsupportedImage(f"cannot be opened ({err.strerror or err})", p) from None
     if not head:
         raise CorruptImage("the file is empty (0 bytes)", p)
+    if sniff_raw(head):
+        return "RAW"
+    micro = sniff_microscopy(head)
+    if micro is not None:
+        return micro
     for magic, fmt in _MAGIC:
         if head.startswith(magic):
+            if fmt == "TIFF" and is_tiff_raw(p):
+                return "RAW"
             return fmt
     for magic, fmt in _OTHER_MAGIC:
         if head.startswith(magic):
@@ -145,6 +156,10 @@ def probe(path: str | Path) -> list[ImageMeta]:
     fmt = _require_format(p)
     if fmt == "TIFF":
         return _probe_tiff(p)
+    if fmt == "RAW":
+        return [probe_raw(p)]
+    if fmt in BIOIO_FORMATS:
+        return probe_bioio(p, fmt)
     return [_probe_pillow(p, fmt)]
 
 
@@ -319,7 +334,8 @@ def _probe_tiff(path: Path) -> list[ImageMeta]:
         if not pages:
             raise CorruptImage("TIFF file has no image pages", path)
         try:
-            return _tiff_metas(path, pages)
+            metas = _tiff_metas(path, pages)
+            return _with_microscopy_meta(tif, pages, metas, path)
         except MffError:
             raise
         except Exception as err:  # a damaged tag of unexpected type
@@ -341,6 +357,42 @@ def _tiff_metas(path: Path, pages: list[tifffile.TiffPage]) -> list[ImageMeta]:
             bit_depth=depth, format="TIFF", had_alpha=alpha, icc_profile=icc, exif=exif,
             notes=notes))
     return metas
+
+
+def _with_microscopy_meta(tif: tifffile.TiffFile, pages: list[tifffile.TiffPage],
+                          metas: list[ImageMeta], path: Path) -> list[ImageMeta]:
+    """Physical sizes and channel names on the frames of an OME/ImageJ TIFF; of a file with
+    several channel planes per z (fluorescence), only the first channel's planes are frames."""
+    if not (tif.is_ome or tif.is_imagej):
+        return metas
+    from mffgui.io.microscopy import imagej_physical, ome_physical
+
+    if tif.is_ome:
+        phys, names = ome_physical(tif.ome_metadata)
+        fmt = "OME-TIFF"
+    else:
+        phys, names, fmt = imagej_physical(tif), (), "TIFF"
+    keep = list(range(len(metas)))
+    note: tuple[str, ...] = ()
+    series = tif.series[0]
+    axes = str(series.axes).upper()
+    if "C" in axes and series.shape[axes.index("C")] > 1 and len(series.pages) == len(pages):
+        planes = [a for a in axes if a not in "YXS"]
+        grid = np.arange(len(series.pages)).reshape([series.shape[axes.index(a)]
+                                                     for a in planes])
+        sel = tuple(0 if a in "CT" else slice(None) for a in planes)
+        offsets = {pg.offset: k for k, pg in enumerate(pages)}
+        keep = [offsets[series.pages[int(j)].offset] for j in np.ravel(grid[sel])]
+        n_c = series.shape[axes.index("C")]
+        label = f" ({names[0]})" if names else ""
+        note = (f"channel 1{label} of {n_c} used; `mffgui fuse --channel` fuses every channel",)
+    out = []
+    for k in keep:
+        m = metas[k]
+        out.append(dataclasses.replace(m, page=k, format=fmt, physical=phys,
+                                       channel_names=names,
+                                       notes=m.notes + (note if k == keep[0] else ())))
+    return out
 
 
 def _tiff_tag_bytes(page: tifffile.TiffPage, code: int) -> bytes | None:
@@ -379,15 +431,18 @@ def _tiff_exif(path: Path) -> bytes | None:
 # Decoding
 
 
-def read_image(path: str | Path, page: int | None = None) -> tuple[np.ndarray, ImageMeta]:
+def read_image(path: str | Path, page: int | None = None, *,
+               raw: str = "srgb") -> tuple[np.ndarray, ImageMeta]:
     """Decode one frame into ``(H, W, C)`` float32 in ``[0, 1]``.
 
     Parameters
     ----------
     path : str or Path
-        Image file (PNG, JPEG, TIFF, BMP; recognised by content).
+        Image file (PNG, JPEG, TIFF, BMP, camera RAW/DNG; recognised by content).
     page : int, optional
         Page of a multi-page TIFF (default: the first).
+    raw : {"srgb", "linear"}
+        Tone curve of RAW frames (see :func:`mffgui.io.raw.read_raw`); other formats ignore it.
 
     Returns
     -------
@@ -408,6 +463,17 @@ def read_image(path: str | Path, page: int | None = None) -> tuple[np.ndarray, I
     fmt = _require_format(p)
     if fmt == "TIFF":
         return _read_tiff(p, page)
+    if fmt == "RAW":
+        if page not in (None, 0):
+            raise UnsupportedImage(f"RAW files have a single frame (asked for {page + 1})", p)
+        return read_raw(p, raw)
+    if fmt in BIOIO_FORMATS:
+        metas = probe_bioio(p, fmt)
+        idx = 0 if page is None else page
+        if not 0 <= idx < len(metas):
+            raise UnsupportedImage(f"has {len(metas)} plane(s); plane {idx + 1} does not exist",
+                                   p)
+        return _to_float(read_bioio_plane(p, fmt, idx), metas[idx], p), metas[idx]
     if page not in (None, 0):
         raise UnsupportedImage(f"{fmt} files have a single page (asked for page {page + 1})", p)
     meta = _probe_pillow(p, fmt)
@@ -513,9 +579,12 @@ def _decode_pillow(path: Path, meta: ImageMeta) -> np.ndarray:
 def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, ImageMeta]:
     metas = _probe_tiff(path)
     idx = 0 if page is None else page
-    if not 0 <= idx < len(metas):
+    # Frames by page index (a multi-channel OME/ImageJ file lists only its first channel's
+    # pages, so page numbers need not be 0..N-1).
+    by_page = {0 if m.page is None else m.page: m for m in metas}
+    if idx not in by_page:
         raise UnsupportedImage(f"has {len(metas)} page(s); page {idx + 1} does not exist", path)
-    meta = metas[idx]
+    meta = by_page[idx]
     with _tiff_open(path) as tif:
         pg = _tiff_pages(tif)[idx]
         try:

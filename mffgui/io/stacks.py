@@ -184,6 +184,7 @@ def read_stack(
     sort: bool = True,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
     mixed_sizes: bool = False,
+    raw: str = "srgb",
 ) -> Stack:
     """Read and validate a focus stack from files and/or folders.
 
@@ -198,6 +199,8 @@ def read_stack(
     mixed_sizes : bool
         Accept frames of different sizes (to be aligned onto one frame's size, see
         :func:`mffgui.core.align_auto.align_for_fusion`); otherwise they are an error.
+    raw : {"srgb", "linear"}
+        Tone curve of camera RAW/DNG frames (:func:`mffgui.io.raw.read_raw`).
 
     Returns
     -------
@@ -243,7 +246,7 @@ def read_stack(
     if len({m.bit_depth for m in metas}) > 1:
         notes.append("mixed 8- and 16-bit frames: exports default to 16 bits")
 
-    loaders = [_loader(path, page, meta) for (path, page), meta in zip(disc.frames, metas,
+    loaders = [_loader(path, page, meta, raw) for (path, page), meta in zip(disc.frames, metas,
                                                                         strict=True)]
     reduced = [_reduced_loader(path, meta) for (path, _page), meta in zip(disc.frames, metas,
                                                                           strict=True)]
@@ -257,9 +260,11 @@ def _reduced_loader(path: Path, meta: ImageMeta) -> Callable[[int], np.ndarray |
     return load
 
 
-def _loader(path: Path, page: int | None, meta: ImageMeta) -> Callable[[], np.ndarray]:
+def _loader(path: Path, page: int | None, meta: ImageMeta,
+            raw: str = "srgb") -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        img, now = read_image(path, page)
+        img, now = read_image(path, page) if raw == "srgb" else \
+            read_image(path, page, raw=raw)
         if (now.width, now.height, now.channels) != (meta.width, meta.height, meta.channels):
             raise StackMismatch(
                 f"the file changed on disk since it was opened (was {meta.width}x{meta.height}, "

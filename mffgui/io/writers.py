@@ -26,10 +26,10 @@ import tifffile
 from PIL import Image
 
 from mffgui.errors import ExportError
-from mffgui.types import FusionResult, ImageMeta
+from mffgui.types import FusionResult, ImageMeta, PhysicalSize
 
-__all__ = ["EXPORT_FORMATS", "check_export_target", "export_format", "to_uint", "write_image",
-           "write_maps"]
+__all__ = ["EXPORT_FORMATS", "OME_SUFFIXES", "check_export_target", "export_format", "to_uint",
+           "write_height_map", "write_image", "write_maps", "write_ome_tiff"]
 
 EXPORT_FORMATS: dict[str, str] = {
     ".png": "PNG",
@@ -38,11 +38,15 @@ EXPORT_FORMATS: dict[str, str] = {
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
 }
-"""File extension -> export format."""
+"""File extension -> export format (``name.ome.tif``/``.ome.tiff`` -> ``OME-TIFF``)."""
+
+OME_SUFFIXES = (".ome.tif", ".ome.tiff")
+"""Names ending in these are written as OME-TIFF (physical sizes, channel names)."""
 
 
 def export_format(path: str | Path) -> str:
-    """The export format chosen by the extension of ``path`` (``PNG``, ``TIFF`` or ``JPEG``).
+    """The export format chosen by the extension of ``path`` (``PNG``, ``TIFF``, ``OME-TIFF``
+    for ``*.ome.tif``, or ``JPEG``).
 
     Raises
     ------
@@ -52,6 +56,8 @@ def export_format(path: str | Path) -> str:
     p = Path(path)
     if p.is_dir():
         raise ExportError("is a folder; give a file name such as fused.png", p)
+    if p.name.lower().endswith(OME_SUFFIXES):
+        return "OME-TIFF"
     fmt = EXPORT_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ExportError(
@@ -225,6 +231,9 @@ def write_image(
         if not 1 <= int(quality) <= 100:
             raise ExportError(f"JPEG quality must be 1..100, not {quality}", p)
     check_export_target(p, [*sources, meta.path if meta else None])
+    if fmt == "OME-TIFF":
+        return write_ome_tiff(p, a, bit_depth=depth, meta=meta, rgb=a.shape[2] == 3,
+                              sources=sources)
     data = to_uint(a, depth)
     icc = meta.icc_profile if meta else None
     exif = meta.exif if meta else None
@@ -261,6 +270,141 @@ def write_image(
             if exif:
                 kwargs["exif"] = exif
             im.save(tmp, format="JPEG", **kwargs)
+
+    _atomic_write(p, write)
+    return p
+
+
+def _ome_metadata(axes: str, physical: PhysicalSize | None,
+                  channel_names: Sequence[str] = ()) -> dict[str, Any]:
+    md: dict[str, Any] = {"axes": axes}
+    if physical is not None:
+        for ax in "XYZ":
+            v = getattr(physical, ax.lower())
+            if v is not None:
+                md[f"PhysicalSize{ax}"] = float(v)
+                md[f"PhysicalSize{ax}Unit"] = "µm"
+    if channel_names and any(channel_names):
+        md["Channel"] = {"Name": list(channel_names)}
+    return md
+
+
+def write_ome_tiff(
+    path: str | Path,
+    img: np.ndarray,
+    *,
+    bit_depth: int | None = None,
+    meta: ImageMeta | None = None,
+    physical: PhysicalSize | None = None,
+    channel_names: Sequence[str] | None = None,
+    rgb: bool = False,
+    sources: Sequence[str | os.PathLike[str]] = (),
+) -> Path:
+    """Export an image with any number of channels as OME-TIFF, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        Destination (``*.ome.tif`` by convention).
+    img : ndarray, (H, W) or (H, W, C) float
+        Values in ``[0, 1]`` (clipped); any ``C`` (fluorescence channels are never mixed).
+    bit_depth : {8, 16}, optional
+        Default: ``meta.bit_depth``, else 16.
+    meta : ImageMeta, optional
+        Source metadata: physical sizes and channel names unless given explicitly.
+    physical : PhysicalSize, optional
+        ``PhysicalSizeX/Y/Z`` in µm written into the OME-XML (Z: the stack's z-step).
+    channel_names : sequence of str, optional
+        One name per channel.
+    rgb : bool
+        Store 3 channels as RGB samples (``YXS``) instead of separate channel planes (``CYX``).
+    sources : sequence of paths
+        Files the export must not overwrite.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    ExportError
+        Bad bit depth or shape, a source would be overwritten, or the write failed.
+    """
+    p = Path(path)
+    a = np.asarray(img)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or not np.issubdtype(a.dtype, np.floating):
+        raise ExportError(f"expected a float (H, W, C) image, got {a.dtype} {a.shape}", p)
+    depth = bit_depth if bit_depth is not None else (meta.bit_depth if meta else 16)
+    if depth not in (8, 16):
+        raise ExportError(f"bit depth must be 8 or 16, not {depth}", p)
+    check_export_target(p, [*sources, meta.path if meta else None])
+    phys = physical if physical is not None else (meta.physical if meta else None)
+    names = tuple(channel_names) if channel_names is not None else (
+        meta.channel_names if meta else ())
+    if len(names) != a.shape[2]:
+        names = ()
+    data = to_uint(a, depth)
+    if rgb and a.shape[2] == 3:
+        arr, axes, photometric = data, "YXS", "rgb"
+    else:
+        arr, axes, photometric = np.ascontiguousarray(np.moveaxis(data, -1, 0)), "CYX", \
+            "minisblack"
+        if arr.shape[0] == 1:
+            arr, axes = arr[0], "YX"
+    md = _ome_metadata(axes, phys, names)
+
+    def write(tmp: Path) -> None:
+        tifffile.imwrite(tmp, arr, ome=True, photometric=photometric, compression="zlib",
+                         compressionargs={"level": 6}, software="mffgui", metadata=md)
+
+    _atomic_write(p, write)
+    return p
+
+
+def write_height_map(
+    path: str | Path,
+    height: np.ndarray,
+    *,
+    physical: PhysicalSize | None = None,
+    sources: Sequence[str | os.PathLike[str]] = (),
+) -> Path:
+    """Write a height map as a 32-bit float TIFF (µm), with OME physical sizes when known.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.tif``/``.tiff`` (``.ome.tif`` alike).
+    height : ndarray, (H, W) float
+        Height in µm per pixel.
+    physical : PhysicalSize, optional
+        Pixel pitch (and z-step) in µm, recorded in the OME-XML.
+    sources : sequence of paths
+        Files that must not be overwritten.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ExportError
+        Not a TIFF name, wrong shape, a source would be overwritten, or the write failed.
+    """
+    p = Path(path)
+    if export_format(p) not in ("TIFF", "OME-TIFF"):
+        raise ExportError("a height map is a 32-bit float TIFF; name it .tif", p)
+    h = np.asarray(height, dtype=np.float32)
+    if h.ndim != 2:
+        raise ExportError(f"a height map is (H, W), got {h.shape}", p)
+    check_export_target(p, sources)
+    md = _ome_metadata("YX", physical)
+
+    def write(tmp: Path) -> None:
+        tifffile.imwrite(tmp, h, ome=True, photometric="minisblack", compression="zlib",
+                         software="mffgui", metadata=md)
 
     _atomic_write(p, write)
     return p

@@ -106,7 +106,8 @@ class ExportDialog(QDialog):
         self.depth.setCurrentIndex(self.depth.findData(self._input_depth))
 
     def _browse(self) -> None:
-        filters = "TIFF (*.tif *.tiff);;PNG (*.png);;JPEG (*.jpg *.jpeg)"
+        filters = ("TIFF (*.tif *.tiff);;OME-TIFF with pixel sizes (*.ome.tif);;PNG (*.png);;"
+                   "JPEG (*.jpg *.jpeg)")
         path, _ = QFileDialog.getSaveFileName(self, "Export fused image", self.path_edit.text(),
                                               filters)
         if path:
