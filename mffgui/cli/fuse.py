@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from mffgui.errors import Cancelled, ExportError, MffError, ParamsError, TooFewImages
+from mffgui.errors import ExportError, MffError, ParamsError, TooFewImages
 from mffgui.io.microscopy import read_volume, volume_channels
-from mffgui.io.readers import is_image_file
-from mffgui.io.stacks import natural_key, read_stack
+from mffgui.io.stacks import read_stack
 from mffgui.io.writers import (
     EXPORT_FORMATS,
     check_export_target,
