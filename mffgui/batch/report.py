@@ -7,13 +7,13 @@ import io
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from mffgui.batch.task import StackResult
+from mffgui.io.atomic import write_text_atomic
 
 __all__ = ["REPORT_COLUMNS", "BatchProgress", "format_eta", "write_report"]
 
@@ -111,20 +111,6 @@ class BatchProgress:
         self._print(self.status())
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_report(out_dir: str | os.PathLike[str], results: Sequence[StackResult],
                  summary: dict[str, Any]) -> tuple[Path, Path]:
     """Write ``batch-report.csv`` and ``batch-report.json`` into ``out_dir`` (atomically).
@@ -150,10 +136,10 @@ def write_report(out_dir: str | os.PathLike[str], results: Sequence[StackResult]
     w.writeheader()
     w.writerows(rows)
     csv_path, json_path = out / "batch-report.csv", out / "batch-report.json"
-    _atomic_text(csv_path, buf.getvalue())
+    write_text_atomic(csv_path, buf.getvalue(), suffix=".part")
     counts = {s: sum(r.status == s for r in results)
               for s in ("done", "failed", "skipped", "cancelled")}
     doc = {**summary, "total": len(results), **counts,
            "stacks": [{k: row[k] for k in REPORT_COLUMNS} for row in rows]}
-    _atomic_text(json_path, json.dumps(doc, indent=1) + "\n")
+    write_text_atomic(json_path, json.dumps(doc, indent=1) + "\n", suffix=".part")
     return csv_path, json_path

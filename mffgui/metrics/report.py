@@ -10,14 +10,13 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mffgui.io.atomic import write_text_atomic
 from mffgui.metrics import METRICS
 
 __all__ = [
@@ -229,27 +228,3 @@ def _json_safe(obj: object) -> object:
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write a UTF-8 text file atomically (temporary file in the same folder, then rename).
-
-    Raises
-    ------
-    OSError
-        When the folder is missing or not writable (nothing partial is left behind).
-    """
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return p
