@@ -8,6 +8,8 @@
 # /tmp/gpu_out), BUDGET_S (whole-run budget in seconds, default 540). A Python without PySide6
 # gets it from .whl/qtbundle.tar.xz when present (a trimmed PySide6 + qimage2ndarray +
 # platformdirs + pytest-qt and the X/GL client libraries Qt links against).
+# Make both with `python benchmarks/gpu_bundle.py` on a machine with PyPI access, then carry
+# .gpudata and .whl/qtbundle.tar.xz with the run.
 set -u
 START=$(date +%s)
 BUDGET_S=${BUDGET_S:-540}
