@@ -44,10 +44,16 @@ def _stack(n: int, channels: int, seed: int = 0) -> Stack:
 
 
 def _fuse(name: str, stack: Stack, **kw):
+    """Fuse with default parameters; a network without bundled weights skips, but a bundled
+    network whose weights do not load is a bug and fails."""
+    from mffgui.models.weights import bundled_weights
+
     method = get_method(name)
     try:
         return method.fuse(stack, method.info.params(), **kw)
     except WeightsError as exc:
+        if bundled_weights(name) is not None:
+            pytest.fail(f"{name}: the bundled weights do not load ({exc})")
         pytest.skip(f"{name}: no usable weights ({exc})")
 
 
@@ -178,3 +184,31 @@ def test_sources_are_not_modified(name: str) -> None:
     _fuse(name, stack)
     for a, b in zip(before, stack, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _bands(n: int, w: int = 200, h: int = 64) -> Stack:
+    """N frames of one texture; frame k is the only sharp one in the k-th vertical band, the
+    others blurred by σ growing with the frame number (no exact ties)."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    noise = rng.random((h, w, 3), dtype=np.float32)
+    sharp = np.clip((cv2.GaussianBlur(noise, (0, 0), 1.2) - 0.5) * 5 + 0.5, 0, 1)
+    frames = []
+    for k in range(n):
+        f = cv2.GaussianBlur(sharp, (0, 0), 2.0 + 0.5 * k)
+        x0, x1 = k * w // n, (k + 1) * w // n
+        f[:, x0:x1] = sharp[:, x0:x1]
+        frames.append(np.ascontiguousarray(f, dtype=np.float32))
+    return Stack.from_arrays(frames)
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_frame_k_wins_its_sharp_band(name: str) -> None:
+    """Default parameters, N = 5: the frame that alone is sharp in band k is chosen there
+    (index map, 10 px away from the band edges and the image border)."""
+    n, w = 5, 200
+    res = _fuse(name, _bands(n, w))
+    for k in range(n):
+        band = res.index_map[10:-10, k * w // n + 10:(k + 1) * w // n - 10]
+        assert np.mean(band == k) > 0.9, (name, k, np.bincount(band.ravel(), minlength=n))
