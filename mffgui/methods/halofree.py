@@ -66,7 +66,7 @@ class HaloFreeParams(Params):
                               "take their depth from trusted neighbours", min=1.0, max=1000.0)
     smoothing: int = param(5, "Median filter size on the depth map (odd; 1 = off)",
                            min=1, max=51)
-    refine_radius: int = param(0, "Guided-filter radius that snaps depth changes onto image "
+    refine_radius: int = param(10, "Guided-filter radius that snaps depth changes onto image "
                                "edges (0 = off)", min=0, max=50)
     refine_eps: float = param(1e-3, "Guided-filter regularisation of that snapping",
                               min=1e-6, max=1.0)
@@ -143,7 +143,7 @@ class HaloFreeFusion:
         pixel_at_best = np.zeros(shape, np.float32)
         guide = np.zeros(shape, np.float32)
         sigma_n = np.inf
-        levels = min(p.band_levels, max_pyramid_levels(shape, min_size=16))
+        levels = min(p.band_levels, max_pyramid_levels(shape, min_size=8))
         zoned = levels > 0 and p.edge_zone > 0
         band_max: list[np.ndarray] = []
         band_arg: list[np.ndarray] = []
@@ -252,13 +252,21 @@ class HaloFreeFusion:
                     read.update(int(v) for v in np.unique(band_arg[lev][zg[lev] > 0]))
             taus = [max(p.band_softness * float(sigma_n) * gain, 1e-5)
                     for gain in _noise_gains(levels)]
-            fused = _blend_bands(run, sorted(read), levels, weight_normalised, zone, band_max,
-                                 taus)
+            fused, copied = _blend_bands(run, sorted(read), levels, weight_normalised, zone,
+                                         band_max, taus)
         del band_max, band_arg
         run.mark("blend")
 
-        out_weights = (np.stack([weight_normalised(i) for i in range(n)]) if eager
-                       else LazyMaps(n, shape, weight_normalised))
+        if levels > 0:
+            def reported(i: int) -> np.ndarray:
+                w = weight_normalised(i)
+                if w.any():
+                    w = _effective_weight(gaussian_pyramid(w, levels))
+                return np.where(copied >= 0, (copied == i).astype(np.float32), w)
+        else:
+            reported = weight_normalised
+        out_weights = (np.stack([reported(i) for i in range(n)]) if eager
+                       else LazyMaps(n, shape, reported))
         return run.result(
             self.info.name, p, fused, index, out_weights,
             _normalised(focus, n, shape, scale, lambda i: measure(run.frame(i))[0]),
@@ -317,22 +325,26 @@ def _discontinuities(index: np.ndarray, radius: int, step: float) -> np.ndarray:
 
 def _blend_bands(run: _Run, frames: list[int], levels: int,
                  weight: Callable[[int], np.ndarray], zone: np.ndarray | None,
-                 band_max: list[np.ndarray], taus: list[float]) -> np.ndarray:
+                 band_max: list[np.ndarray],
+                 taus: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """Blend ``frames`` in a Laplacian pyramid (Burt & Adelson 1983).
 
     Each band of frame ``i`` is weighted by the Gaussian pyramid of ``weight(i)`` ((H, W),
     summing to 1 over frames), so a transition is as wide as the band is coarse. Within
     ``zone`` ((H, W) bool, or None) the ``levels`` detail bands instead take a soft maximum of
     the band activity: weight ``exp(-(band_max - activity) / tau)``, normalised over frames.
-    Where one frame has weight 1 and the blend is within half an 8-bit step of it, that
-    frame's pixel is copied exactly. Returns ``(H, W, C)`` float32.
+    Where the result is within half an 8-bit step of the pixel of the frame with the largest
+    :func:`_effective_weight`, that pixel is copied exactly (source values stay exact where one
+    frame dominates). Returns the ``(H, W, C)`` float32 result and an ``(H, W)`` int16 map of
+    the copied frame (-1 where none was).
     """
     shape, ch = run.shape, run.channels
     out: list[np.ndarray] = []
     num: list[np.ndarray] = []
     den: list[np.ndarray] = []
     exact = np.zeros((*shape, ch), np.float32)
-    has_exact = np.zeros(shape, bool)
+    top = np.zeros(shape, np.float32)  # largest effective weight so far
+    top_index = np.zeros(shape, np.int16)
     done = 0
     for i, img in run.frames(frames):
         col = img if ch > 1 else img[:, :, 0]
@@ -351,10 +363,12 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
                 s = np.exp((act - band_max[lev]) / np.float32(taus[lev]))
                 num[lev] += _per_channel(s, pyr[lev]) * pyr[lev]
                 den[lev] += s
-        one = w >= 1.0
-        if one.any():
-            exact[one] = img[one]
-            has_exact |= one
+        eff = _effective_weight(gw)
+        more = eff > top
+        if more.any():
+            exact[more] = img[more]
+            top[more] = eff[more]
+            top_index[more] = i
         for _ in range(done, i + 1):
             run.step("blending")
         done = i + 1
@@ -367,14 +381,26 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
             sel = num[lev] / _per_channel(np.maximum(den[lev], np.float32(1e-30)), num[lev])
             m = _per_channel(m, sel)
             out[lev] = m * sel + (np.float32(1.0) - m) * out[lev]
-        has_exact &= ~zone
     fused = collapse(out)
     if ch == 1:
         fused = fused[:, :, None]
     close = np.abs(fused - exact).max(axis=2) <= np.float32(0.5 / 255.0)
-    has_exact &= close
-    fused[has_exact] = exact[has_exact]
-    return fused
+    fused[close] = exact[close]
+    return fused, np.where(close, top_index, np.int16(-1))
+
+
+def _effective_weight(gw: list[np.ndarray]) -> np.ndarray:
+    """Mean over the levels of a weight's Gaussian pyramid ``gw``, each expanded back to
+    full size with ``cv2.pyrUp``: the share of the bands a frame contributes to a pixel,
+    ``(H, W)`` float32; 1 only where every band takes that frame alone."""
+    acc = gw[0].copy()
+    for lev in range(1, len(gw)):
+        up = gw[lev]
+        for k in range(lev - 1, -1, -1):
+            up = cv2.pyrUp(up, dstsize=(gw[k].shape[1], gw[k].shape[0]))
+        acc += up
+    acc *= np.float32(1.0 / len(gw))
+    return acc
 
 
 def _per_channel(w: np.ndarray, like: np.ndarray) -> np.ndarray:
