@@ -145,7 +145,7 @@ class HaloFreeFusion:
         sigma_n = np.inf
         levels = min(p.band_levels, max_pyramid_levels(shape, min_size=8))
         zoned = levels > 0 and p.edge_zone > 0
-        band_max: list[np.ndarray] = []
+        band_max: list[np.ndarray] = []  # per band: largest activity so far and its frame
         band_arg: list[np.ndarray] = []
         for i, img in run.frames(range(n)):
             g = luma(img)
@@ -204,25 +204,8 @@ class HaloFreeFusion:
         depth = smooth_depth(index, p.blend_sigma)
         run.mark("depth map")
 
-        inv2s2 = np.float32(-0.5 / p.flat_spread**2)
-
-        def flat(i: int) -> np.ndarray:
-            return np.exp(inv2s2 * (depth - np.float32(i)) ** 2)
-
-        norm = np.zeros(shape, np.float32)
-        for i in range(n):
-            norm += flat(i)
         untrusted = trust < 1.0
         any_flat = bool(untrusted.any())
-
-        def weight(i: int) -> np.ndarray:
-            if i not in needed_set:
-                return np.zeros(shape, np.float32)
-            hard = np.maximum(np.float32(1.0) - np.abs(depth - np.float32(i)), np.float32(0.0))
-            if not any_flat:
-                return hard
-            return trust * hard + (1.0 - trust) * flat(i) / norm
-
         lo, hi = float(depth.min()), float(depth.max())
         if any_flat:
             d_flat = depth[untrusted]
@@ -230,41 +213,56 @@ class HaloFreeFusion:
             lo, hi = min(lo, float(d_flat.min()) - reach), max(hi, float(d_flat.max()) + reach)
         needed = [i for i in range(n) if lo - 1 < i < hi + 1]
         needed_set = set(needed)
-        wsum = np.zeros(shape, np.float32)
-        for i in needed:
-            wsum += weight(i)
+        inv2s2 = np.float32(-0.5 / p.flat_spread**2)
 
-        def weight_normalised(i: int) -> np.ndarray:
-            return weight(i) / np.maximum(wsum, np.float32(1e-12))
+        def flat(i: int) -> np.ndarray:
+            return np.exp(inv2s2 * (depth - np.float32(i)) ** 2)
+
+        # Normalised over the frames that are read, so every pixel's weights sum to 1.
+        norm = np.zeros(shape, np.float32)
+        if any_flat:
+            for i in needed:
+                norm += flat(i)
+            norm = (np.float32(1.0) - trust) / norm
+
+        def weight(i: int) -> np.ndarray:
+            if i not in needed_set:
+                return np.zeros(shape, np.float32)
+            hard = np.maximum(np.float32(1.0) - np.abs(depth - np.float32(i)), np.float32(0.0))
+            if not any_flat:
+                return hard
+            return trust * hard + norm * flat(i)
 
         if levels == 0:
-            fused = _blend_pixels(run, needed, weight, wsum)
+            fused = _blend_pixels(run, needed, weight)
+            reported = weight
         else:
             zone = (_discontinuities(index, p.edge_zone, p.zone_step if n > 2 else 0.5)
                     if zoned else None)
             if zone is not None and not zone.any():
                 zone = None
+            if zone is not None:
+                # Where no frame is trusted to be sharp there is no occlusion edge to keep.
+                zone &= trust >= 0.5
             read = set(needed)
             if zone is not None:
-                # Frames that are a band's sharpest somewhere in the zone take part too.
+                # Each band's sharpest frame is read too where it lies in the zone.
                 zg = gaussian_pyramid(zone.astype(np.float32), levels)
                 for lev in range(levels):
                     read.update(int(v) for v in np.unique(band_arg[lev][zg[lev] > 0]))
             taus = [max(p.band_softness * float(sigma_n) * gain, 1e-5)
                     for gain in _noise_gains(levels)]
-            fused, copied = _blend_bands(run, sorted(read), levels, weight_normalised, zone,
-                                         band_max, taus)
-        del band_max, band_arg
-        run.mark("blend")
+            fused, copied = _blend_bands(run, sorted(read), levels, weight, zone, band_max,
+                                         taus)
 
-        if levels > 0:
             def reported(i: int) -> np.ndarray:
-                w = weight_normalised(i)
+                w = weight(i)
                 if w.any():
                     w = _effective_weight(gaussian_pyramid(w, levels))
                 return np.where(copied >= 0, (copied == i).astype(np.float32), w)
-        else:
-            reported = weight_normalised
+
+        del band_arg, band_max
+        run.mark("blend")
         out_weights = (np.stack([reported(i) for i in range(n)]) if eager
                        else LazyMaps(n, shape, reported))
         return run.result(
@@ -275,9 +273,9 @@ class HaloFreeFusion:
         )
 
 
-def _blend_pixels(run: _Run, needed: list[int], weight: Callable[[int], np.ndarray],
-                  wsum: np.ndarray) -> np.ndarray:
-    """Per-pixel weighted mean of the ``needed`` frames; ``(H, W, C)`` float32."""
+def _blend_pixels(run: _Run, needed: list[int],
+                  weight: Callable[[int], np.ndarray]) -> np.ndarray:
+    """Per-pixel weighted sum of the ``needed`` frames (weights sum to 1); ``(H, W, C)``."""
     acc = np.zeros((*run.shape, run.channels), np.float32)
     done = 0
     for i, img in run.frames(needed):
@@ -287,7 +285,7 @@ def _blend_pixels(run: _Run, needed: list[int], weight: Callable[[int], np.ndarr
         done = i + 1
     for _ in range(done, run.n):
         run.step("blending")
-    return acc / np.maximum(wsum, np.float32(1e-12))[:, :, None]
+    return acc
 
 
 def _band_activity(gray: np.ndarray, levels: int) -> list[np.ndarray]:
@@ -331,44 +329,49 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
 
     Each band of frame ``i`` is weighted by the Gaussian pyramid of ``weight(i)`` ((H, W),
     summing to 1 over frames), so a transition is as wide as the band is coarse. Within
-    ``zone`` ((H, W) bool, or None) the ``levels`` detail bands instead take a soft maximum of
-    the band activity: weight ``exp(-(band_max - activity) / tau)``, normalised over frames.
+    ``zone`` ((H, W) bool, or None; feathered by its own Gaussian pyramid) the ``levels``
+    detail bands instead take a soft maximum of the band activity (:func:`_band_activity`):
+    weights ``exp((activity - band_max) / tau)`` normalised over frames, so frames whose
+    activity is within about ``tau`` of the sharpest share the band and noise averages.
     Where the result is within half an 8-bit step of the pixel of the frame with the largest
-    :func:`_effective_weight`, that pixel is copied exactly (source values stay exact where one
-    frame dominates). Returns the ``(H, W, C)`` float32 result and an ``(H, W)`` int16 map of
-    the copied frame (-1 where none was).
+    weight, that pixel is copied exactly (source values stay exact where one frame
+    dominates).
+
+    Returns
+    -------
+    fused : ndarray, (H, W, C) float32
+    copied : ndarray, (H, W) int16
+        The frame copied exactly, -1 where none was.
     """
     shape, ch = run.shape, run.channels
     out: list[np.ndarray] = []
     num: list[np.ndarray] = []
     den: list[np.ndarray] = []
     exact = np.zeros((*shape, ch), np.float32)
-    top = np.zeros(shape, np.float32)  # largest effective weight so far
+    top = np.zeros(shape, np.float32)  # largest weight so far
     top_index = np.zeros(shape, np.int16)
     done = 0
     for i, img in run.frames(frames):
-        col = img if ch > 1 else img[:, :, 0]
-        pyr = laplacian_pyramid(col, levels)
-        w = weight(i)
-        gw = gaussian_pyramid(w, levels)
+        pyr = laplacian_pyramid(img if ch > 1 else img[:, :, 0], levels)
         if not out:
             out = [np.zeros_like(b) for b in pyr]
             if zone is not None:
                 num = [np.zeros_like(b) for b in pyr[:levels]]
                 den = [np.zeros(b.shape[:2], np.float32) for b in pyr[:levels]]
-        for lev, band in enumerate(pyr):
-            out[lev] += _per_channel(gw[lev], band) * band
-        if zone is not None:
-            for lev, act in enumerate(_band_activity(luma(img), levels)):
-                s = np.exp((act - band_max[lev]) / np.float32(taus[lev]))
-                num[lev] += _per_channel(s, pyr[lev]) * pyr[lev]
-                den[lev] += s
-        eff = _effective_weight(gw)
-        more = eff > top
-        if more.any():
-            exact[more] = img[more]
-            top[more] = eff[more]
+        w = weight(i)
+        if w.any():
+            for lev, gw in enumerate(gaussian_pyramid(w, levels)):
+                out[lev] += _per_channel(gw, pyr[lev]) * pyr[lev]
+            more = w > top
+            np.copyto(exact, img, where=more[:, :, None])
+            np.copyto(top, w, where=more)
             top_index[more] = i
+        for lev in range(len(num)):
+            # The luma of a colour band is the band of the luma (both are linear).
+            act = box_mean(np.abs(luma(pyr[lev])), 1)
+            s = np.exp((act - band_max[lev]) * np.float32(1.0 / taus[lev]))
+            num[lev] += _per_channel(s, pyr[lev]) * pyr[lev]
+            den[lev] += s
         for _ in range(done, i + 1):
             run.step("blending")
         done = i + 1
@@ -380,12 +383,12 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
             m = np.minimum(np.float32(2.0) * zg[lev], np.float32(1.0))
             sel = num[lev] / _per_channel(np.maximum(den[lev], np.float32(1e-30)), num[lev])
             m = _per_channel(m, sel)
-            out[lev] = m * sel + (np.float32(1.0) - m) * out[lev]
+            out[lev] += m * (sel - out[lev])
     fused = collapse(out)
     if ch == 1:
         fused = fused[:, :, None]
     close = np.abs(fused - exact).max(axis=2) <= np.float32(0.5 / 255.0)
-    fused[close] = exact[close]
+    np.copyto(fused, exact, where=close[:, :, None])
     return fused, np.where(close, top_index, np.int16(-1))
 
 
@@ -393,14 +396,10 @@ def _effective_weight(gw: list[np.ndarray]) -> np.ndarray:
     """Mean over the levels of a weight's Gaussian pyramid ``gw``, each expanded back to
     full size with ``cv2.pyrUp``: the share of the bands a frame contributes to a pixel,
     ``(H, W)`` float32; 1 only where every band takes that frame alone."""
-    acc = gw[0].copy()
-    for lev in range(1, len(gw)):
-        up = gw[lev]
-        for k in range(lev - 1, -1, -1):
-            up = cv2.pyrUp(up, dstsize=(gw[k].shape[1], gw[k].shape[0]))
-        acc += up
-    acc *= np.float32(1.0 / len(gw))
-    return acc
+    acc = gw[-1]
+    for lev in range(len(gw) - 2, -1, -1):
+        acc = cv2.pyrUp(acc, dstsize=(gw[lev].shape[1], gw[lev].shape[0])) + gw[lev]
+    return acc * np.float32(1.0 / len(gw))
 
 
 def _per_channel(w: np.ndarray, like: np.ndarray) -> np.ndarray:
