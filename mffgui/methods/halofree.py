@@ -252,8 +252,10 @@ class HaloFreeFusion:
                     read.update(int(v) for v in np.unique(band_arg[lev][zg[lev] > 0]))
             taus = [max(p.band_softness * float(sigma_n) * gain, 1e-5)
                     for gain in _noise_gains(levels)]
-            fused, copied = _blend_bands(run, sorted(read), levels, weight, zone, band_max,
-                                         taus)
+            # The frame of largest weight: the nearest frame to the depth among those read.
+            top = np.clip(np.rint(depth), needed[0], needed[-1]).astype(np.int16)
+            fused, copied = _blend_bands(run, sorted(read), levels, weight, top, zone,
+                                         band_max, taus)
 
             def reported(i: int) -> np.ndarray:
                 w = weight(i)
@@ -322,8 +324,8 @@ def _discontinuities(index: np.ndarray, radius: int, step: float) -> np.ndarray:
 
 
 def _blend_bands(run: _Run, frames: list[int], levels: int,
-                 weight: Callable[[int], np.ndarray], zone: np.ndarray | None,
-                 band_max: list[np.ndarray],
+                 weight: Callable[[int], np.ndarray], top: np.ndarray,
+                 zone: np.ndarray | None, band_max: list[np.ndarray],
                  taus: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """Blend ``frames`` in a Laplacian pyramid (Burt & Adelson 1983).
 
@@ -333,9 +335,9 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
     detail bands instead take a soft maximum of the band activity (:func:`_band_activity`):
     weights ``exp((activity - band_max) / tau)`` normalised over frames, so frames whose
     activity is within about ``tau`` of the sharpest share the band and noise averages.
-    Where the result is within half an 8-bit step of the pixel of the frame with the largest
-    weight, that pixel is copied exactly (source values stay exact where one frame
-    dominates).
+    Where the result is within half an 8-bit step of the pixel of frame ``top`` ((H, W) int16,
+    the frame of largest weight), that pixel is copied exactly (source values stay exact where
+    one frame dominates).
 
     Returns
     -------
@@ -348,8 +350,6 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
     num: list[np.ndarray] = []
     den: list[np.ndarray] = []
     exact = np.zeros((*shape, ch), np.float32)
-    top = np.zeros(shape, np.float32)  # largest weight so far
-    top_index = np.zeros(shape, np.int16)
     done = 0
     for i, img in run.frames(frames):
         pyr = laplacian_pyramid(img if ch > 1 else img[:, :, 0], levels)
@@ -362,16 +362,15 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
         if w.any():
             for lev, gw in enumerate(gaussian_pyramid(w, levels)):
                 out[lev] += _per_channel(gw, pyr[lev]) * pyr[lev]
-            more = w > top
-            np.copyto(exact, img, where=more[:, :, None])
-            np.copyto(top, w, where=more)
-            top_index[more] = i
+        mine = top == i
+        exact[mine] = img[mine]
         for lev in range(len(num)):
             # The luma of a colour band is the band of the luma (both are linear).
             act = box_mean(np.abs(luma(pyr[lev])), 1)
-            s = np.exp((act - band_max[lev]) * np.float32(1.0 / taus[lev]))
-            num[lev] += _per_channel(s, pyr[lev]) * pyr[lev]
-            den[lev] += s
+            sw = np.exp(np.minimum(act - band_max[lev], np.float32(0.0))
+                        * np.float32(1.0 / taus[lev]))
+            num[lev] += _per_channel(sw, pyr[lev]) * pyr[lev]
+            den[lev] += sw
         for _ in range(done, i + 1):
             run.step("blending")
         done = i + 1
@@ -389,7 +388,7 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
         fused = fused[:, :, None]
     close = np.abs(fused - exact).max(axis=2) <= np.float32(0.5 / 255.0)
     np.copyto(fused, exact, where=close[:, :, None])
-    return fused, np.where(close, top_index, np.int16(-1))
+    return fused, np.where(close, top, np.int16(-1))
 
 
 def _effective_weight(gw: list[np.ndarray]) -> np.ndarray:
