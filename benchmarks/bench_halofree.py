@@ -34,8 +34,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = Path(os.environ.get("MFFGUI_SHARED", REPO.parent / "shared")) / "data"
-PCB_CROP = (0, 0, 400, 200)  # x, y, w, h in the aligned pcb frames (silkscreen letters)
-V4_CROP = (0, 0, 360, 260)  # in the aligned V-4 frames
+PCB_CROP = (660, 780, 480, 220)  # x, y, w, h in the aligned pcb frames: MOSI D11 silkscreen
+V4_CROP = (560, 60, 380, 320)  # in the aligned V-4 frames: leads over the dark board
 
 
 def aligned(files: list[Path]) -> np.ndarray:
@@ -50,7 +50,9 @@ def aligned(files: list[Path]) -> np.ndarray:
 
 def parse_method(spec: str) -> tuple[str, str, dict[str, object]]:
     """``"label=name:key=value:..."`` or ``"name"`` -> (label, method name, parameters)."""
-    label, _, rest = spec.partition("=") if "=" in spec.split(":")[0] else (spec, "", spec)
+    head = spec.split(":")[0]
+    label, rest = (head.split("=")[0], spec[len(head.split("=")[0]) + 1:]) if "=" in head \
+        else (head, spec)
     name, *pairs = rest.split(":")
     params: dict[str, object] = {}
     for pair in pairs:
@@ -96,7 +98,8 @@ def crop_strip(images: list[tuple[str, np.ndarray]], box: tuple[int, int, int, i
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--methods", default="depthmap,halofree",
+    ap.add_argument("--methods", default="depthmap,halofree before=halofree:band_levels=0:"
+                    "refine_radius=0,halofree",
                     help="comma-separated; 'label=name:key=value' sets parameters")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--crops", type=Path, default=None)

@@ -1,4 +1,4 @@
-"""Halo-free fusion: sharpness-checked depth selection, edge-snapped, averaged where flat.
+"""Halo-free fusion: noise-aware, edge-snapped depth map blended per Laplacian-pyramid band.
 
 See :class:`HaloFreeFusion` and docs/classical-methods.md.
 """
@@ -103,10 +103,17 @@ class HaloFreeFusion:
        changes are snapped onto image edges by a guided filter (He et al. 2013) whose output is
        rounded to a label present nearby — a sharp foreground edge cannot keep a band of
        blurred background.
-    4. Blending: trusted pixels copy their frame (exact source values; soft over
-       ``blend_sigma`` px at depth changes); untrusted ones average the frames around their
-       depth (Gaussian over ``flat_spread`` frames), so noise goes down where nothing is
-       sharper.
+    4. Per-pixel weights: trusted pixels take their frame (soft over ``blend_sigma`` px at depth
+       changes); untrusted ones the frames around their depth (Gaussian over ``flat_spread``
+       frames), so noise goes down where nothing is sharper.
+    5. The weights are applied per band of a Laplacian pyramid (Burt & Adelson's multiresolution
+       spline, ACM TOG 1983): each band changes frame over a width proportional to its scale.
+       Within ``edge_zone`` px of an occlusion boundary (a depth change of more than
+       ``zone_step`` frames) each detail band instead takes a soft maximum of the band activity
+       (Burt & Kolczynski 1993), with a temperature of ``band_softness`` noise units, so
+       frames within the noise of the sharpest share the band.
+    6. Where the result is within half an 8-bit step of the pixel of the frame of largest
+       weight, that source value is copied exactly.
 
     Frames are streamed twice; memory depends on the frame size, not on the number of frames.
     """
@@ -117,13 +124,16 @@ class HaloFreeFusion:
         kind="classical",
         params=HaloFreeParams,
         citation="S. K. Nayar, Y. Nakagawa, \"Shape from focus\", IEEE TPAMI 16(8), 1994; "
+                 "P. J. Burt, E. H. Adelson, \"A multiresolution spline with application to "
+                 "image mosaics\", ACM TOG 2(4), 1983; "
                  "S. Zhuo, T. Sim, \"Defocus map estimation from a single image\", Pattern "
                  "Recognit. 44(9), 2011; K. He, J. Sun, X. Tang, \"Guided image filtering\", "
                  "IEEE TPAMI 35(6), 2013; J. Immerkaer, \"Fast noise variance estimation\", "
                  "CVIU 64(2), 1996",
-        description="Default. Depth-map stacking without halos at high-contrast edges; exact "
-                    "source values where one frame is sharpest, frames averaged (less noise) "
-                    "where none is.",
+        description="Depth-map stacking blended per pyramid band, with multi-scale selection at "
+                    "occlusion boundaries: no halo band around sharp foreground edges; exact "
+                    "source values where one frame dominates, frames averaged (less noise) "
+                    "where none is sharper.",
     )
 
     def fuse(self, stack: Stack, params: Params | None = None, *,
