@@ -26,7 +26,7 @@ def _fuse(frames, **params):
     return m.fuse(Stack.from_arrays(list(frames)), m.info.params.from_mapping(params))
 
 
-def _disc_scene(h: int = 160, w: int = 200):
+def _disc_scene(h: int = 160, w: int = 200, planes=(0.0, 1.0)):
     rng = np.random.default_rng(3)
     tex = cv2.GaussianBlur(rng.random((h, w, 3), dtype=np.float32), (0, 0), 0.8)
     bg = np.clip(0.4 + 1.2 * (tex - 0.5), 0, 1).astype(np.float32)
@@ -35,14 +35,16 @@ def _disc_scene(h: int = 160, w: int = 200):
     img = bg.copy()
     img[disc] = 0.92
     depth = np.where(disc, 0.0, 1.0).astype(np.float32)
-    frames = render_layered_stack(img, depth, np.array([0.0, 1.0]), max_sigma=6.0,
+    frames = render_layered_stack(img, depth, np.array(planes), max_sigma=6.0,
                                   hidden=bg, hidden_depth=np.ones((h, w), np.float32))
     noise = np.random.default_rng(0).normal(0, 1 / 255, frames.shape)
     return np.clip(frames + noise, 0, 1).astype(np.float32), disc
 
 
-def test_occlusion_band_with_edge_snapping():
-    frames, disc = _disc_scene()
+@pytest.mark.parametrize("planes", [(0.0, 1.0), (0.0, 0.5, 1.0)])
+def test_occlusion_band_with_edge_snapping(planes):
+    # A pair (per-pixel blend) and three frames (band blend with occlusion zones).
+    frames, disc = _disc_scene(planes=planes)
     ring = ndimage.binary_dilation(disc, iterations=10) & ~disc
     res = _fuse(frames)  # defaults
     assert not ((res.index_map == 0) & ring).any(), "a band outside the disc took its frame"

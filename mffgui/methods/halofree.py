@@ -77,13 +77,14 @@ class HaloFreeParams(Params):
                                "in frames)", min=0.1, max=20.0)
     band_levels: int = param(
         4, "Laplacian-pyramid levels over which the per-pixel weights are blended, so each "
-        "frequency band changes frame over its own width (0 = per-pixel blend)", min=0, max=10)
+        "frequency band changes frame over its own width (0 = per-pixel blend; pairs always "
+        "blend per pixel)", min=0, max=10)
     edge_zone: int = param(
         6, "Radius (px) around depth discontinuities in which each pyramid band takes the "
         "sharpest frames' coefficients instead of the depth map's (0 = off)", min=0, max=50)
     zone_step: float = param(
-        1.5, "Depth change (frames) within edge_zone that counts as a discontinuity; stacks of "
-        "2 frames use 0.5", min=0.5, max=20.0)
+        1.5, "Depth change (frames) within edge_zone that counts as a discontinuity",
+        min=0.5, max=20.0)
     band_softness: float = param(
         3.0, "In that zone, frames whose band activity is within this many noise units of the "
         "sharpest one share the band (soft selection averages noise)", min=0.01, max=50.0)
@@ -153,7 +154,9 @@ class HaloFreeFusion:
         pixel_at_best = np.zeros(shape, np.float32)
         guide = np.zeros(shape, np.float32)
         sigma_n = np.inf
-        levels = min(p.band_levels, max_pyramid_levels(shape, min_size=8))
+        # Pairs keep the per-pixel blend: on the Lytro pairs the band blend lowered 5 of the 7
+        # fusion metrics (docs/BENCHMARKS.md).
+        levels = 0 if n < 3 else min(p.band_levels, max_pyramid_levels(shape, min_size=8))
         zoned = levels > 0 and p.edge_zone > 0
         band_max: list[np.ndarray] = []  # per band: largest activity so far and its frame
         band_arg: list[np.ndarray] = []
@@ -247,8 +250,7 @@ class HaloFreeFusion:
             fused = _blend_pixels(run, needed, weight)
             reported = weight
         else:
-            zone = (_discontinuities(index, p.edge_zone, p.zone_step if n > 2 else 0.5)
-                    if zoned else None)
+            zone = _discontinuities(index, p.edge_zone, p.zone_step) if zoned else None
             if zone is not None and not zone.any():
                 zone = None
             if zone is not None:
