@@ -251,23 +251,27 @@ class HaloFreeFusion:
             reported = weight
         else:
             zone = _discontinuities(index, p.edge_zone, p.zone_step) if zoned else None
-            if zone is not None and not zone.any():
-                zone = None
             if zone is not None:
                 # Where no frame is trusted to be sharp there is no occlusion edge to keep.
                 zone &= trust >= 0.5
+                if not zone.any():
+                    zone = None
             read = set(needed)
+            selecting: set[int] = set()
             if zone is not None:
-                # Each band's sharpest frame is read too where it lies in the zone.
+                # Each band's sharpest frame where it lies in the zone, and its neighbours
+                # (frames far from the sharpest one have a negligible soft weight).
                 zg = gaussian_pyramid(zone.astype(np.float32), levels)
                 for lev in range(levels):
-                    read.update(int(v) for v in np.unique(band_arg[lev][zg[lev] > 0]))
+                    for v in np.unique(band_arg[lev][zg[lev] > 0]).tolist():
+                        selecting.update(k for k in (v - 1, v, v + 1) if 0 <= k < n)
+                read |= selecting
             taus = [max(p.band_softness * float(sigma_n) * gain, 1e-5)
                     for gain in _noise_gains(levels)]
             # The frame of largest weight: the nearest frame to the depth among those read.
             top = np.clip(np.rint(depth), needed[0], needed[-1]).astype(np.int16)
             fused, copied = _blend_bands(run, sorted(read), levels, weight, top, zone,
-                                         band_max, taus)
+                                         selecting, band_max, taus)
 
             def reported(i: int) -> np.ndarray:
                 w = weight(i)
@@ -337,7 +341,7 @@ def _discontinuities(index: np.ndarray, radius: int, step: float) -> np.ndarray:
 
 def _blend_bands(run: _Run, frames: list[int], levels: int,
                  weight: Callable[[int], np.ndarray], top: np.ndarray,
-                 zone: np.ndarray | None, band_max: list[np.ndarray],
+                 zone: np.ndarray | None, selecting: set[int], band_max: list[np.ndarray],
                  taus: list[float]) -> tuple[np.ndarray, np.ndarray]:
     """Blend ``frames`` in a Laplacian pyramid (Burt & Adelson 1983).
 
@@ -345,8 +349,9 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
     summing to 1 over frames), so a transition is as wide as the band is coarse. Within
     ``zone`` ((H, W) bool, or None; feathered by its own Gaussian pyramid) the ``levels``
     detail bands instead take a soft maximum of the band activity (:func:`_band_activity`):
-    weights ``exp((activity - band_max) / tau)`` normalised over frames, so frames whose
-    activity is within about ``tau`` of the sharpest share the band and noise averages.
+    weights ``exp((activity - band_max) / tau)`` normalised over the frames in ``selecting``,
+    so frames whose activity is within about ``tau`` of the sharpest share the band and noise
+    averages; this is computed only within the bounding box of the feathered zone.
     Where the result is within half an 8-bit step of the pixel of frame ``top`` ((H, W) int16,
     the frame of largest weight), that pixel is copied exactly (source values stay exact where
     one frame dominates).
@@ -361,40 +366,47 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
     out: list[np.ndarray] = []
     num: list[np.ndarray] = []
     den: list[np.ndarray] = []
+    boxes: list[tuple[slice, slice]] = []
+    feather: list[np.ndarray] = []
+    if zone is not None:
+        for zl in gaussian_pyramid(zone.astype(np.float32), levels)[:levels]:
+            rows = np.flatnonzero((zl > 0).any(axis=1))
+            cols = np.flatnonzero((zl > 0).any(axis=0))
+            box = (slice(max(rows[0] - 2, 0), rows[-1] + 3),
+                   slice(max(cols[0] - 2, 0), cols[-1] + 3))
+            boxes.append(box)
+            feather.append(np.minimum(np.float32(2.0) * zl[box], np.float32(1.0)))
     exact = np.zeros((*shape, ch), np.float32)
     done = 0
     for i, img in run.frames(frames):
         pyr = laplacian_pyramid(img if ch > 1 else img[:, :, 0], levels)
         if not out:
             out = [np.zeros_like(b) for b in pyr]
-            if zone is not None:
-                num = [np.zeros_like(b) for b in pyr[:levels]]
-                den = [np.zeros(b.shape[:2], np.float32) for b in pyr[:levels]]
+            num = [np.zeros_like(b[box]) for b, box in zip(pyr, boxes, strict=False)]
+            den = [np.zeros(b.shape[:2], np.float32) for b in num]
         w = weight(i)
         if w.any():
             for lev, gw in enumerate(gaussian_pyramid(w, levels)):
                 out[lev] += _per_channel(gw, pyr[lev]) * pyr[lev]
         mine = top == i
         exact[mine] = img[mine]
-        for lev in range(len(num)):
+        for lev in range(len(num) if i in selecting else 0):
+            band = pyr[lev][boxes[lev]]
             # The luma of a colour band is the band of the luma (both are linear).
-            act = box_mean(np.abs(luma(pyr[lev])), 1)
-            sw = np.exp(np.minimum(act - band_max[lev], np.float32(0.0))
+            act = box_mean(np.abs(luma(band)), 1)
+            sw = np.exp(np.minimum(act - band_max[lev][boxes[lev]], np.float32(0.0))
                         * np.float32(1.0 / taus[lev]))
-            num[lev] += _per_channel(sw, pyr[lev]) * pyr[lev]
+            num[lev] += _per_channel(sw, band) * band
             den[lev] += sw
         for _ in range(done, i + 1):
             run.step("blending")
         done = i + 1
     for _ in range(done, run.n):
         run.step("blending")
-    if zone is not None:
-        zg = gaussian_pyramid(zone.astype(np.float32), levels)
-        for lev in range(levels):
-            m = np.minimum(np.float32(2.0) * zg[lev], np.float32(1.0))
-            sel = num[lev] / _per_channel(np.maximum(den[lev], np.float32(1e-30)), num[lev])
-            m = _per_channel(m, sel)
-            out[lev] += m * (sel - out[lev])
+    for lev in range(len(num)):
+        sel = num[lev] / _per_channel(np.maximum(den[lev], np.float32(1e-30)), num[lev])
+        m = _per_channel(feather[lev], sel)
+        out[lev][boxes[lev]] += m * (sel - out[lev][boxes[lev]])
     fused = collapse(out)
     if ch == 1:
         fused = fused[:, :, None]
