@@ -51,8 +51,10 @@ def aligned(files: list[Path]) -> np.ndarray:
 def parse_method(spec: str) -> tuple[str, str, dict[str, object]]:
     """``"label=name:key=value:..."`` or ``"name"`` -> (label, method name, parameters)."""
     head = spec.split(":")[0]
-    label, rest = (head.split("=")[0], spec[len(head.split("=")[0]) + 1:]) if "=" in head \
-        else (head, spec)
+    label, rest = head, spec
+    if "=" in head:
+        label = head.split("=")[0]
+        rest = spec[len(label) + 1:]
     name, *pairs = rest.split(":")
     params: dict[str, object] = {}
     for pair in pairs:
