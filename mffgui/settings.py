@@ -12,8 +12,8 @@ import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
