@@ -98,13 +98,18 @@ def test_stop_during_validation_ends_within_a_batch(data, tmp_path, monkeypatch,
     stopped = next(e for e in events if e["event"] == "stopped")
     assert stopped["reason"] == "stop on stdin"
     raw = torch.load(out, map_location="cpu", weights_only=True)
-    assert (raw["epoch"], raw["step"]) == (0, STEPS)  # all steps kept, validation pending
-    # Resuming validates that epoch first, then goes on.
+    assert (raw["epoch"], raw["step"]) == (1, 0)  # the epoch's steps are kept, unvalidated
+    assert raw["metrics"] == []
+    assert (stopped["epoch"], stopped["step"]) == (1, 0)
+    # Resuming goes on with the next epoch.
     monkeypatch.setattr(sys, "stdin", iter(()))
-    assert training_main(_argv(data, out, "--epochs", "1", "--resume")) == 0
+    slow_validation["n"] = 0
+    assert training_main(_argv(data, out, "--epochs", "2", "--resume")) == 0
     events = _events(capsys.readouterr().out)
-    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1]
-    assert torch.load(out, map_location="cpu", weights_only=True)["epoch"] == 1
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [2]
+    assert sum(e["event"] == "step" for e in events) == STEPS
+    assert slow_validation["n"] == VAL_BATCHES
+    assert torch.load(out, map_location="cpu", weights_only=True)["epoch"] == 2
 
 
 def test_stop_in_last_step_skips_validation(data, tmp_path, monkeypatch, capsys,
@@ -129,4 +134,4 @@ def test_stop_in_last_step_skips_validation(data, tmp_path, monkeypatch, capsys,
     assert "epoch" not in kinds
     assert slow_validation["n"] == 0
     raw = torch.load(out, map_location="cpu", weights_only=True)
-    assert (raw["epoch"], raw["step"]) == (0, STEPS)
+    assert (raw["epoch"], raw["step"]) == (1, 0)

@@ -11,7 +11,7 @@ A sub-command describes its network with a :class:`TrainTask` and hands it to
   state, plus a weights-only copy of the best epoch; ``--resume`` continues exactly;
 * clean stops: Ctrl-C, a ``stop`` line on stdin or the ``--max-minutes`` budget end the run
   after the current step, with a checkpoint; a stop during the last step of an epoch or its
-  validation skips the validation (tasks poll :func:`check_stop` between batches), so Stop
+  validation skips that validation (tasks poll :func:`check_stop` between batches), so Stop
   takes effect within a step or a validation batch;
 * divergence: a non-finite loss, gradient or updated weight stops the run before that step
   is applied or saved, with an ``error`` event; the last good checkpoint stays in ``--out``
@@ -162,7 +162,7 @@ _ACTIVE: list[StopSignal] = []
 
 def check_stop() -> None:
     """Tasks call this between validation batches: a pending stop ends the validation at once
-    (the run then saves its checkpoint without this epoch's scores; ``--resume`` redoes it).
+    (the run then saves its checkpoint without this epoch's scores).
 
     Raises
     ------
@@ -500,9 +500,12 @@ def run_training(task: TrainTask, args: argparse.Namespace,
     log_every = max(1, int(config.get("log_every") or 10))
 
     def stopped(epoch: int) -> int:
-        """Save where the run is (mid-epoch or before validation) and end it cleanly."""
+        """Save where the run is and end it cleanly. After an epoch's last step its
+        validation is skipped (not redone on resume): the epoch counts as done."""
+        if state["step"] >= steps:
+            state["epoch"], state["step"] = epoch + 1, 0
         save(stop.reason or "stop")
-        log.emit("stopped", reason=stop.reason, epoch=epoch, step=state["step"],
+        log.emit("stopped", reason=stop.reason, epoch=state["epoch"], step=state["step"],
                  resume=f"{command.split(' --resume')[0]} --resume"
                  if "--resume" not in command else command)
         return 0
@@ -555,7 +558,7 @@ def run_training(task: TrainTask, args: argparse.Namespace,
                 if on_step is not None:
                     on_step(state["global_step"])
             # End of an epoch: validate, record, checkpoint. A stop asked for during the last
-            # step or the validation skips the validation (``--resume`` does it first).
+            # step or the validation skips this epoch's validation.
             if budget_over():
                 return stopped(epoch)
             model.eval()

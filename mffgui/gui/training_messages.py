@@ -29,11 +29,15 @@ def stopped_message(reason: str | None, epoch: int, step: int | None) -> str:
     Returns
     -------
     str
-        E.g. ``"Stopped by you; resume any time (saved at epoch 2, step 14)."``.
+        E.g. ``"Stopped by you; resume any time (saved at epoch 2, step 14)."`` or, at the
+        end of an epoch, ``"... (saved after epoch 2)."``.
     """
     head = _REASONS.get(str(reason or ""), "Stopped")
-    where = f"epoch {int(epoch) + 1}" + (f", step {step}" if step is not None else "")
-    return f"{head}; resume any time (saved at {where})."
+    if not step and epoch > 0:
+        where = f"after epoch {int(epoch)}"
+    else:
+        where = f"at epoch {int(epoch) + 1}" + (f", step {step}" if step is not None else "")
+    return f"{head}; resume any time (saved {where})."
 
 
 def data_hint(arch: str, sharp: Sequence[str], stacks: Sequence[str]) -> str:
