@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ class AppSettings:
         Result views ``"side"`` (side by side) or ``"stacked"``.
     params : dict
         Last parameter values per method name (plain JSON values).
+    report_folder : str
+        Folder the last compare report was exported into ("" = none yet).
     """
 
     geometry: str = ""
@@ -77,6 +80,7 @@ class AppSettings:
     theme: str = "dark"
     layout: str = "side"
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    report_folder: str = ""
 
     def add_recent(self, paths: list[str]) -> None:
         """Put ``paths`` (opened together) first in the recent list, without duplicates."""
@@ -115,6 +119,18 @@ class AppSettings:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict."""
         return dataclasses.asdict(self)
+
+
+def start_folder(remembered: str, paths: Sequence[str | os.PathLike[str]] = ()) -> str:
+    """Where a folder dialog should open: ``remembered`` if it still exists, else the folder
+    of the first of ``paths`` (e.g. the stack's first frame) that exists, else ``""``."""
+    if remembered and Path(remembered).is_dir():
+        return str(remembered)
+    for p in paths:
+        folder = Path(p) if Path(p).is_dir() else Path(p).parent
+        if str(p) and folder.is_dir():
+            return str(folder)
+    return ""
 
 
 def settings_path(folder: Path | None = None) -> Path:

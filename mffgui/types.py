@@ -71,6 +71,9 @@ class ImageMeta:
         Pixel pitch and z-step in µm where the file records them (OME-TIFF, CZI, ND2, LIF).
     channel_names : tuple of str
         Channel names of a microscopy file (e.g. ``("DAPI", "GFP")``), else empty.
+    display_range : tuple of (float, float) or None
+        ImageJ display range ``(min, max)`` of the (first) channel in stored sample units, where
+        the TIFF records one (``min``/``max`` or ``Ranges``); 16-bit gray TIFF exports keep it.
     """
 
     path: Path | None = None
@@ -86,6 +89,7 @@ class ImageMeta:
     notes: tuple[str, ...] = ()
     physical: PhysicalSize | None = None
     channel_names: tuple[str, ...] = ()
+    display_range: tuple[float, float] | None = None
 
     @property
     def name(self) -> str:

@@ -314,3 +314,56 @@ def test_jpeg_chroma_subsampling_by_quality(tmp_path):
         out = write_image(tmp_path / f"q{q}.jpg", img, quality=q)
         with Image.open(out) as im:
             assert JpegImagePlugin.get_sampling(im) == expected
+
+
+def _imagej_16bit_frames(folder: Path, lo: float, hi: float) -> list[Path]:
+    """Two 16-bit gray ImageJ TIFFs, each sharp on one half, with display range (lo, hi)."""
+    rng = np.random.default_rng(5)
+    tex = rng.integers(800, 2600, size=(48, 64)).astype(np.float32)
+    blur = cv2.GaussianBlur(tex, (0, 0), 3)
+    paths = []
+    for k in range(2):
+        frame = blur.copy()
+        cols = slice(0, 32) if k == 0 else slice(32, 64)
+        frame[:, cols] = tex[:, cols]
+        p = folder / f"z{k}.tif"
+        tifffile.imwrite(p, frame.astype(np.uint16), imagej=True,
+                         metadata={"min": lo, "max": hi})
+        paths.append(p)
+    return paths
+
+
+def test_16bit_tiff_keeps_imagej_display_range(tmp_path):
+    from mffgui.methods import get_method
+    from mffgui.methods.classical import DepthMapParams
+
+    lo, hi = 750.0, 2700.0
+    stack = read_stack(_imagej_16bit_frames(tmp_path, lo, hi))
+    assert stack.metas[0].display_range == (lo, hi)
+    fused = get_method("depthmap").fuse(stack, DepthMapParams()).fused
+    (tmp_path / "out").mkdir()
+    out = write_image(tmp_path / "out" / "fused.tif", fused, meta=stack.metas[0])
+    with tifffile.TiffFile(out) as tif:
+        assert tif.is_imagej
+        md = tif.imagej_metadata
+        assert (md["min"], md["max"]) == (lo, hi)
+        np.testing.assert_array_equal(tif.asarray(), to_uint(fused[:, :, 0], 16))
+    meta = read_image(out)[1]
+    assert meta.bit_depth == 16
+    assert meta.display_range == (lo, hi)
+
+
+def test_display_range_from_imagej_ranges_and_not_on_8bit_or_plain(tmp_path):
+    a = (np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)
+    src = tmp_path / "r.tif"
+    tifffile.imwrite(src, np.stack([a, a]), imagej=True,
+                     metadata={"axes": "ZYX", "Ranges": (10.0, 900.0)})
+    meta = probe(src)[0]
+    assert meta.display_range == (10.0, 900.0)
+    img = a[:, :, None].astype(np.float32) / 65535
+    out8 = write_image(tmp_path / "o8.tif", img, bit_depth=8, meta=meta)
+    with tifffile.TiffFile(out8) as tif:
+        assert not tif.is_imagej
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, a)
+    assert probe(plain)[0].display_range is None

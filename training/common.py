@@ -10,7 +10,9 @@ A sub-command describes its network with a :class:`TrainTask` and hands it to
   after every epoch, with model, optimizer, epoch/step, config, metrics, ``model_args`` and RNG
   state, plus a weights-only copy of the best epoch; ``--resume`` continues exactly;
 * clean stops: Ctrl-C, a ``stop`` line on stdin or the ``--max-minutes`` budget end the run
-  after the current step, with a checkpoint;
+  after the current step, with a checkpoint; a stop during the last step of an epoch or its
+  validation skips that validation (tasks poll :func:`check_stop` between batches), so Stop
+  takes effect within a step or a validation batch;
 * divergence: a non-finite loss, gradient or updated weight stops the run before that step
   is applied or saved, with an ``error`` event; the last good checkpoint stays in ``--out``
   untouched (a SIGKILL likewise leaves the last one written, as writes are atomic);
@@ -151,8 +153,29 @@ def _all_finite(obj: Any) -> bool:
 # -- stopping ----------------------------------------------------------------------------------
 
 
+class StopRequested(Exception):
+    """Raised by :func:`check_stop` when a stop was asked for during validation."""
+
+
+_ACTIVE: list[StopSignal] = []
+
+
+def check_stop() -> None:
+    """Tasks call this between validation batches: a pending stop ends the validation at once
+    (the run then saves its checkpoint without this epoch's scores).
+
+    Raises
+    ------
+    StopRequested
+        A stop (Stop button, Ctrl-C, SIGTERM, time budget) is pending.
+    """
+    if _ACTIVE and _ACTIVE[-1].requested:
+        raise StopRequested(_ACTIVE[-1].reason)
+
+
 class StopSignal:
-    """Set by Ctrl-C (SIGINT), SIGTERM or a ``stop`` line on stdin; polled between steps.
+    """Set by Ctrl-C (SIGINT), SIGTERM or a ``stop`` line on stdin; polled between steps and
+    between validation batches (:func:`check_stop`).
 
     A second Ctrl-C raises :class:`KeyboardInterrupt` as usual.
     """
@@ -184,9 +207,11 @@ class StopSignal:
                 self._old[sig] = signal.signal(sig, self._on_signal)
         if watch_stdin:
             threading.Thread(target=self._watch_stdin, name="stop-on-stdin", daemon=True).start()
+        _ACTIVE.append(self)
         try:
             yield self
         finally:
+            _ACTIVE.remove(self)
             for sig, old in self._old.items():
                 signal.signal(sig, old)
             self._old.clear()
@@ -473,6 +498,23 @@ def run_training(task: TrainTask, args: argparse.Namespace,
     epochs = int(config["epochs"])
     steps = int(config["steps_per_epoch"])
     log_every = max(1, int(config.get("log_every") or 10))
+
+    def stopped(epoch: int) -> int:
+        """Save where the run is and end it cleanly. After an epoch's last step its
+        validation is skipped (not redone on resume): the epoch counts as done."""
+        if state["step"] >= steps:
+            state["epoch"], state["step"] = epoch + 1, 0
+        save(stop.reason or "stop")
+        log.emit("stopped", reason=stop.reason, epoch=state["epoch"], step=state["step"],
+                 resume=f"{command.split(' --resume')[0]} --resume"
+                 if "--resume" not in command else command)
+        return 0
+
+    def budget_over() -> bool:
+        if budget_s is not None and time.monotonic() - run_start >= budget_s:
+            stop.request("time budget")
+        return stop.requested
+
     with stop.installed(watch_stdin=watch_stdin):
         while state["epoch"] < epochs:
             epoch = state["epoch"]
@@ -483,14 +525,8 @@ def run_training(task: TrainTask, args: argparse.Namespace,
             n_done = 0
             t_epoch = time.monotonic()
             while state["step"] < steps:
-                if budget_s is not None and time.monotonic() - run_start >= budget_s:
-                    stop.request("time budget")
-                if stop.requested:
-                    save(stop.reason or "stop")
-                    log.emit("stopped", reason=stop.reason, epoch=epoch, step=state["step"],
-                             resume=f"{command.split(' --resume')[0]} --resume"
-                             if "--resume" not in command else command)
-                    return 0
+                if budget_over():
+                    return stopped(epoch)
                 batch = task.batch(epoch, state["step"])
                 terms = task.loss(model, batch)
                 vals = {k: float(v.detach()) if hasattr(v, "detach") else float(v)
@@ -521,11 +557,17 @@ def run_training(task: TrainTask, args: argparse.Namespace,
                              **{k: round(v, 6) for k, v in vals.items()})
                 if on_step is not None:
                     on_step(state["global_step"])
-            # End of an epoch: validate, record, checkpoint.
+            # End of an epoch: validate, record, checkpoint. A stop asked for during the last
+            # step or the validation skips this epoch's validation.
+            if budget_over():
+                return stopped(epoch)
             model.eval()
             t_val = time.monotonic()
-            with torch.no_grad():
-                metrics = task.validate(model)
+            try:
+                with torch.no_grad():
+                    metrics = task.validate(model)
+            except StopRequested:
+                return stopped(epoch)
             train_means = {k: v / max(1, n_done) for k, v in sums.items()}
             record = {"epoch": epoch + 1, "train": train_means, "val": metrics,
                       "lr": opt.param_groups[0]["lr"],

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 
 from mffgui.errors import MffError, StackMismatch
-from training.common import EventLog, add_common_arguments, run_training
+from training.common import EventLog, add_common_arguments, check_stop, run_training
 from training.datasets import (
     VALIDATION_SEED,
     PairConfig,
@@ -489,6 +489,7 @@ class Fusion2VoidTask:
             a_all, b_all, sharp = self.val_arrays
             ps, base = [], []
             for i in range(0, len(a_all), 8):
+                check_stop()
                 f = fuse_arrays(model.fusion, a_all[i:i + 8], b_all[i:i + 8], self.device)
                 for k in range(f.shape[0]):
                     ps.append(_psnr(f[k], sharp[i + k]))
@@ -496,8 +497,11 @@ class Fusion2VoidTask:
             metrics["psnr"] = float(np.mean(ps))
             metrics["psnr_average_baseline"] = float(np.mean(base))
         if self.real_pairs:
-            metrics["real_qabf"] = float(np.mean([
-                self._real_qabf(model.fusion, pa, pb) for _, pa, pb in self.real_pairs]))
+            scores = []
+            for _, pa, pb in self.real_pairs:
+                check_stop()
+                scores.append(self._real_qabf(model.fusion, pa, pb))
+            metrics["real_qabf"] = float(np.mean(scores))
         return metrics
 
     def _real_qabf(self, fusion_net: Any, pa: Path, pb: Path) -> float:

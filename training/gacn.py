@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from training.common import EventLog, add_common_arguments, run_training
+from training.common import EventLog, add_common_arguments, check_stop, run_training
 from training.datasets import (
     SyntheticPairs,
     find_real_pairs,
@@ -195,6 +195,7 @@ class GACNTask:
         decisions = []
         qs = []
         for i in range(0, len(a_all), 8):
+            check_stop()
             a = torch.from_numpy(a_all[i:i + 8]).to(self.device)
             b = torch.from_numpy(b_all[i:i + 8]).to(self.device)
             out = model(a, b)
@@ -203,8 +204,11 @@ class GACNTask:
         metrics = map_scores(np.concatenate(decisions), label_all)
         metrics["synthetic_qabf"] = float(np.concatenate(qs).mean())
         if self.real_pairs:
-            metrics["real_qabf"] = float(np.mean([
-                real_pair_qabf(model, pa, pb, self.device) for _, pa, pb in self.real_pairs]))
+            scores = []
+            for _, pa, pb in self.real_pairs:
+                check_stop()
+                scores.append(real_pair_qabf(model, pa, pb, self.device))
+            metrics["real_qabf"] = float(np.mean(scores))
         return metrics
 
 

@@ -165,6 +165,7 @@ class CompareWindow(QMainWindow):
         self._runner = TaskRunner(self)
         self._link: _FitAwareLink | None = None
         self.exporting = False
+        self._report_folder = ""
         self._build()
         self.set_stack(frames, metas, ground_truth, params)
         self.set_devices(devices, device)
@@ -704,8 +705,17 @@ class CompareWindow(QMainWindow):
     # ------------------------------------------------------------------ report
     def export_dialog(self) -> None:
         """Ask for a folder and export the report there."""
-        folder = QFileDialog.getExistingDirectory(self, "Export the comparison into a folder")
+        from mffgui.settings import start_folder
+
+        settings = getattr(self.parent(), "settings", None)
+        remembered = getattr(settings, "report_folder", "") or self._report_folder
+        start = start_folder(remembered, [p for p, _ in self.frames])
+        folder = QFileDialog.getExistingDirectory(self, "Export the comparison into a folder",
+                                                  start)
         if folder:
+            self._report_folder = folder
+            if settings is not None:
+                settings.report_folder = folder  # saved with the main window's settings
             self.export_report(Path(folder))
 
     def export_report(self, folder: Path) -> bool:

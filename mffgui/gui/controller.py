@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from mffgui.core.eta import EtaEstimator
 from mffgui.core.progress import CancelToken
 from mffgui.errors import MffError
 from mffgui.gui.worker import (
@@ -222,6 +223,11 @@ class Controller(QObject):
         self._next_id = 0
         self._token: CancelToken | None = None
         self._run_started = 0.0
+        self._eta = EtaEstimator()
+        self._last_progress: tuple[float, str] = (0.0, "")
+        self._eta_timer = QTimer(self)  # counts the time left down between progress reports
+        self._eta_timer.setInterval(1000)
+        self._eta_timer.timeout.connect(self._tick_eta)
         self._runner = TaskRunner(self)
         self.thumbnails: dict[int, np.ndarray] = {}
         self._thumb_gen = 0
@@ -437,9 +443,13 @@ class Controller(QObject):
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
         self._run_started = time.monotonic()
+        self._eta.reset()
+        self._eta.update(0.0, self._run_started)
         self._set_state("running")
         n = len(request.frames)
-        self.progressChanged.emit(0.0, f"Fusing {n} images with {request.method}", -1.0)
+        self._last_progress = (0.0, f"Fusing {n} images with {request.method}")
+        self.progressChanged.emit(0.0, self._last_progress[1], -1.0)
+        self._eta_timer.start()
         self._runner.start(worker)
         return True
 
@@ -458,9 +468,16 @@ class Controller(QObject):
     def _on_progress(self, gen: int, frac: float, stage: str) -> None:
         if gen != self.generation or not self.running:
             return
-        elapsed = time.monotonic() - self._run_started
-        eta = elapsed * (1.0 - frac) / frac if frac > 0.03 and elapsed > 0.5 else -1.0
-        self.progressChanged.emit(frac, stage, eta)
+        eta = self._eta.update(frac, time.monotonic())
+        self._last_progress = (frac, stage)
+        self.progressChanged.emit(frac, stage, -1.0 if eta is None else eta)
+
+    @Slot()
+    def _tick_eta(self) -> None:
+        eta = self._eta.estimate(time.monotonic()) if self.state == "running" else None
+        if eta is None:
+            return
+        self.progressChanged.emit(*self._last_progress, eta)
 
     @Slot(int, int)
     def _on_result(self, gen: int, key: int) -> None:
@@ -514,6 +531,8 @@ class Controller(QObject):
             self.sourcesChanged.emit()
 
     def _set_state(self, state: str) -> None:
+        if state != "running":
+            self._eta_timer.stop()
         self.state = state
         self.stateChanged.emit(state)
 

@@ -399,6 +399,7 @@ class TrainingDialog(QDialog):
         self.run_arch = ""
         self.run_record: TrainingRun | None = None
         self._auto_folders: list[str] = []
+        self._network_chosen = False  # the user picked a network: the stack does not switch it
         self.events: list[dict[str, Any]] = []
         self.loss_points: list[tuple[int, float]] = []
         self.val_history: list[dict[str, Any]] = []
@@ -433,6 +434,7 @@ class TrainingDialog(QDialog):
         for key, text in NETWORKS:
             self.network.addItem(text, key)
         self.network.currentIndexChanged.connect(self._on_network)
+        self.network.activated.connect(lambda _i: setattr(self, "_network_chosen", True))
         self.init_combo = QComboBox()
         self.init_combo.setToolTip("Weights the training starts from (fine-tuning is much "
                                    "faster than training from scratch)")
@@ -504,6 +506,13 @@ class TrainingDialog(QDialog):
         self.stacks_row = _folder_row(self.stacks_list, "Folder of stacks or pairs")
         self.stacks_label = QLabel("Stacks / pairs")
         form.addRow(self.stacks_label, self.stacks_row)
+        self.data_hint = QLabel("")
+        self.data_hint.setWordWrap(True)
+        self.data_hint.setStyleSheet("color: #d08a1a")
+        self.data_hint.setVisible(False)
+        form.addRow(self.data_hint)
+        for lst in (self.sharp_list, self.stacks_list):
+            lst.changed.connect(self._update_data_hint)
         form.addRow("Validation", val_row)
         sched = QHBoxLayout()
         sched.addWidget(QLabel("Epochs"))
@@ -621,16 +630,32 @@ class TrainingDialog(QDialog):
         self.stacks_row.setEnabled(f2v)
         self.stacks_label.setEnabled(f2v)
         self._fill_init()
+        self._update_data_hint()
+
+    def _update_data_hint(self) -> None:
+        from mffgui.gui.training_messages import data_hint
+
+        text = data_hint(self.arch, self.sharp_list.paths(), self.stacks_list.paths())
+        self.data_hint.setText(text)
+        self.data_hint.setVisible(bool(text))
 
     def set_default_folders(self, folders: list[str]) -> None:
-        """Use ``folders`` (e.g. those of the loaded stack) as the training data, unless the
-        user chose other data or a run is in progress."""
-        if self.running or self.sharp_list.paths() not in ([], self._auto_folders):
+        """Use ``folders`` (the loaded focus stack's) as the training data, unless the user
+        chose other data or a run is in progress.
+
+        A focus stack is real data for Fusion2Void (``--pairs``), not sharp images for GACN:
+        it goes under *Stacks / pairs*, and Fusion2Void is chosen unless the user picked a
+        network or listed sharp images (with GACN, a hint says the stack is not used).
+        """
+        if self.running or self.stacks_list.paths() not in ([], self._auto_folders):
             return
-        self.sharp_list.clear()
+        self.stacks_list.clear()
         for f in folders:
-            self.sharp_list.add_path(f)
-        self._auto_folders = self.sharp_list.paths()
+            self.stacks_list.add_path(f)
+        self._auto_folders = self.stacks_list.paths()
+        if folders and not self._network_chosen and not self.sharp_list.paths():
+            self.network.setCurrentIndex(self.network.findData("fusion2void"))
+        self._update_data_hint()
 
     def _fill_init(self) -> None:
         from mffgui.models.weights import bundled_weights
@@ -974,6 +999,7 @@ class TrainingDialog(QDialog):
             return
         self.proc.write(b"stop\n")
         self._set_state("stopping")
+        self.eta.setText("")  # the time left of a run being stopped is meaningless
         self._report("Stopping after the current step (saving a checkpoint)…")
         self._stop_timer.start(STOP_GRACE_MS)
 
@@ -1051,8 +1077,11 @@ class TrainingDialog(QDialog):
             if ev.get("reason") == "epoch":
                 self._request_preview(str(ev.get("path")), int(ev.get("epoch", self.epoch)))
         elif name == "stopped":
-            self._report(f"Stopped ({ev.get('reason')}) at epoch {int(ev.get('epoch', 0)) + 1}, "
-                         f"step {ev.get('step')}; the run is saved — Resume continues it.")
+            from mffgui.gui.training_messages import stopped_message
+
+            self.eta.setText("")
+            self._report(stopped_message(ev.get("reason"), int(ev.get("epoch", 0)),
+                                         ev.get("step")))
         elif name == "done":
             self._report(f"Finished {ev.get('epochs')} epochs.")
         elif name in ("warning", "error"):

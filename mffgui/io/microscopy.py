@@ -9,6 +9,7 @@ Y, X and RGB samples are not supported.
 
 from __future__ import annotations
 
+import math
 import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -109,6 +110,29 @@ def imagej_physical(tif: tifffile.TiffFile) -> PhysicalSize | None:
     z = _to_um(md.get("spacing"), unit)
     phys = PhysicalSize(sizes[0], sizes[1], z)
     return phys if phys.known else None
+
+
+def imagej_display_range(tif: tifffile.TiffFile) -> tuple[float, float] | None:
+    """ImageJ display range ``(min, max)`` of the first channel, in stored sample units.
+
+    Read from the description's ``min``/``max`` or the IJMetadata ``Ranges`` (one pair per
+    channel); ``None`` when neither is present or the pair is not increasing.
+    """
+    md = tif.imagej_metadata or {}
+    pair: tuple[object, object] | None = None
+    if "min" in md and "max" in md:
+        pair = (md["min"], md["max"])
+    else:
+        ranges = md.get("Ranges")
+        if isinstance(ranges, list | tuple) and len(ranges) >= 2:
+            pair = (ranges[0], ranges[1])
+    if pair is None:
+        return None
+    try:
+        lo, hi = float(pair[0]), float(pair[1])  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if math.isfinite(lo) and math.isfinite(hi) and lo < hi else None
 
 
 def _tiff_series_zcyx(series: Any, path: Path) -> tuple[tuple[Any, ...], list[str]]:

@@ -365,13 +365,14 @@ def _with_microscopy_meta(tif: tifffile.TiffFile, pages: list[tifffile.TiffPage]
     several channel planes per z (fluorescence), only the first channel's planes are frames."""
     if not (tif.is_ome or tif.is_imagej):
         return metas
-    from mffgui.io.microscopy import imagej_physical, ome_physical
+    from mffgui.io.microscopy import imagej_display_range, imagej_physical, ome_physical
 
     if tif.is_ome:
         phys, names = ome_physical(tif.ome_metadata)
         fmt = "OME-TIFF"
     else:
         phys, names, fmt = imagej_physical(tif), (), "TIFF"
+    display = imagej_display_range(tif) if tif.is_imagej else None
     keep = list(range(len(metas)))
     note: tuple[str, ...] = ()
     series = tif.series[0]
@@ -390,7 +391,7 @@ def _with_microscopy_meta(tif: tifffile.TiffFile, pages: list[tifffile.TiffPage]
     for k in keep:
         m = metas[k]
         out.append(dataclasses.replace(m, page=k, format=fmt, physical=phys,
-                                       channel_names=names,
+                                       channel_names=names, display_range=display,
                                        notes=m.notes + (note if k == keep[0] else ())))
     return out
 

@@ -8,6 +8,7 @@ Metadata: the ICC profile goes into PNG (``iCCP``), TIFF (tag 34675) and JPEG (A
 into PNG (``eXIf``), JPEG (APP1) and TIFF (the descriptive tags, e.g. Make, Model, DateTime and
 Orientation, in the image directory, and the Exif sub-directory, tag 34665, appended to the
 file). Pixels keep their stored order, so viewers apply the orientation as for the sources.
+A 16-bit gray TIFF keeps the ImageJ display range (``min``/``max``) of its source.
 """
 
 from __future__ import annotations
@@ -252,10 +253,12 @@ def write_image(
             ifd0, sub = _tiff_exif_parts(exif)
             extratags = [(tag, "H", 1, value, True) if tag == _ORIENTATION
                          else (tag, "s", 0, value, True) for tag, value in ifd0.items()]
+            ij = _imagej_display(meta, arr)
             tifffile.imwrite(
                 tmp, arr, photometric="rgb" if arr.ndim == 3 else "minisblack",
                 compression="zlib", compressionargs={"level": 6}, iccprofile=icc,
-                software="mffgui", metadata=None, bigtiff=False, extratags=extratags)
+                software="mffgui", imagej=ij is not None, metadata=ij, bigtiff=False,
+                extratags=extratags)
             if sub:
                 _append_exif_ifd(tmp, sub)
     else:
@@ -273,6 +276,19 @@ def write_image(
 
     _atomic_write(p, write)
     return p
+
+
+def _imagej_display(meta: ImageMeta | None, arr: np.ndarray) -> dict[str, Any] | None:
+    """ImageJ metadata keeping the source's display range, for a 16-bit gray TIFF export.
+
+    ``None`` (plain TIFF) when the source had no display range or the export is 8-bit or RGB
+    (ImageJ has no 16-bit RGB; an 8-bit export's levels no longer match the range).
+    """
+    rng = meta.display_range if meta is not None else None
+    if rng is None or arr.ndim != 2 or arr.dtype != np.uint16:
+        return None
+    lo, hi = float(rng[0]), float(rng[1])
+    return {"min": lo, "max": hi, "Ranges": (lo, hi)}
 
 
 def _ome_metadata(axes: str, physical: PhysicalSize | None,

@@ -88,6 +88,16 @@ class MetricInfo:
     func: Callable[..., float]
     citation: str
 
+    @property
+    def ranks(self) -> bool:
+        """Whether a best value of this metric may be marked as the best result.
+
+        False for the no-reference statistics (``kind == "image"``: EN, SF, AG, SD): they
+        describe the result alone, and noise, ringing or halos raise them as much as detail
+        does, so their highest value is no evidence of the best fusion.
+        """
+        return self.kind != "image"
+
 
 _SURVEY = "Liu et al., Information Fusion 64 (2020), evaluation code"
 

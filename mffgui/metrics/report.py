@@ -137,7 +137,8 @@ def _direction(name: str) -> str:
     info = METRICS.get(name)
     if info is None:
         return ""
-    return " ↑" if info.higher_is_better else " ↓"
+    arrow = " ↑" if info.higher_is_better else " ↓"
+    return arrow if info.ranks else f"{arrow} (no ref.)"
 
 
 def metrics_table_markdown(
@@ -160,7 +161,8 @@ def metrics_table_markdown(
     first_header : str
         Title of the label column.
     bold_best : bool
-        Bold the best value of each metric column (needs at least two rows).
+        Bold the best value of each metric column (needs at least two rows); never for the
+        no-reference statistics (EN, SF, AG, SD), whose headers say ``(no ref.)``.
 
     Returns
     -------
@@ -173,7 +175,7 @@ def metrics_table_markdown(
         for m in metrics:
             vals = [v.get(m) for v in rows.values()]
             finite = [v for v in vals if v is not None and math.isfinite(v)]
-            if finite:
+            if finite and (m not in METRICS or METRICS[m].ranks):
                 hib = METRICS[m].higher_is_better if m in METRICS else True
                 best[m] = max(finite) if hib else min(finite)
     head = [first_header] + [f"{m}{_direction(m)}" for m in metrics] + list(extra)

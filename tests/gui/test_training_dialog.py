@@ -256,7 +256,10 @@ def test_opened_from_the_main_window_start_just_works(qtbot, window, pair_dir, t
     window.open_paths([pair_dir], fuse=False)
     window.act_train.trigger()
     dlg = window._training_dialog
-    assert dlg.sharp_list.paths() == [str(pair_dir)]  # the loaded stack's folder
+    # The loaded stack is real data for Fusion2Void, not sharp images for GACN.
+    assert dlg.stacks_list.paths() == [str(pair_dir)]
+    assert dlg.sharp_list.paths() == []
+    assert dlg.arch == "fusion2void"
     dlg.start_button.click()  # the defaults, no further input
     assert dlg.state == "running", dlg.status.text()
     qtbot.waitUntil(lambda: bool(_starts(dlg)) or not dlg.running, timeout=WAIT_MS)

@@ -1,4 +1,8 @@
-"""The compare view's metrics table: one row per result, sortable, best value per metric marked."""
+"""The compare view's metrics table: one row per result, sortable, best value per metric marked.
+
+No-reference statistics (EN, SF, AG, SD) are marked ``(no ref.)`` and never crowned: noise and
+artefacts raise them as much as detail does.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +22,10 @@ from PySide6.QtWidgets import (
 BEST_COLOR = QColor(46, 160, 67, 110)
 
 EXPLAIN = {
-    "QMI": "How much information of the sources the result keeps (normalised mutual info).",
-    "QNCIE": "Nonlinear correlation between the result and the sources.",
+    "QMI": "How much information of the sources the result keeps (normalised mutual info); "
+           "favours results close to one source, so a blurred result can score well.",
+    "QNCIE": "Nonlinear correlation between the result and the sources; like QMI it can "
+             "favour a result close to one (blurred) source.",
     "QG": "How well the sources' edges (strength and direction) survive in the result.",
     "QP": "How well the sources' phase-congruency features (corners, edges) are kept.",
     "QE": "Piella's structural similarity weighted by edge content.",
@@ -36,6 +42,10 @@ EXPLAIN = {
 """One line per metric: what it measures (tooltips of the table header)."""
 
 
+NO_REFERENCE = "no ref."
+"""Header mark of the no-reference statistics (EN, SF, AG, SD), which are never crowned."""
+
+
 def metric_tooltip(name: str) -> str:
     """``"<title>: <what it measures> <direction>."`` for the header tooltip of ``name``."""
     from mffgui.metrics import METRICS
@@ -43,8 +53,24 @@ def metric_tooltip(name: str) -> str:
     info = METRICS.get(name)
     if info is None:
         return name
-    better = "Higher is better" if info.higher_is_better else "Lower is better"
+    if not info.ranks:
+        return (f"{info.title}: {EXPLAIN.get(name, '')} No-reference statistic of the result "
+                "alone: higher usually means more detail (↑), but noise, halos and artefacts "
+                "raise it too, so its best value is not marked. "
+                f"({info.citation})")
+    better = "Higher is better (↑)" if info.higher_is_better else "Lower is better (↓)"
     return f"{info.title}: {EXPLAIN.get(name, '')} {better}. ({info.citation})"
+
+
+def metric_header(name: str) -> str:
+    """Column title: the name, its direction (↑/↓) and ``(no ref.)`` for statistics."""
+    from mffgui.metrics import METRICS
+
+    info = METRICS.get(name)
+    if info is None:
+        return name
+    arrow = "↑" if info.higher_is_better else "↓"
+    return f"{name} {arrow}" if info.ranks else f"{name} {arrow} ({NO_REFERENCE})"
 
 
 class _Item(QTableWidgetItem):
@@ -95,10 +121,7 @@ class MetricsTable(QTableWidget):
         self.setColumnCount(len(heads))
         self.setRowCount(len(rows))
         for c, name in enumerate(heads):
-            arrow = ""
-            if name in METRICS:
-                arrow = " ↑" if METRICS[name].higher_is_better else " ↓"
-            item = QTableWidgetItem(name + arrow)
+            item = QTableWidgetItem(metric_header(name))
             item.setToolTip(metric_tooltip(name) if name in METRICS else
                             "Fusion wall-clock time; lower is better" if c else
                             "Method and parameters")
@@ -107,7 +130,7 @@ class MetricsTable(QTableWidget):
         ok_rows = [r for r in rows if r[3] is None]
         for m in self.metrics:
             vals = [r[1][m] for r in ok_rows if m in r[1] and math.isfinite(r[1][m])]
-            if len(vals) >= 2:
+            if len(vals) >= 2 and (m not in METRICS or METRICS[m].ranks):
                 hib = METRICS[m].higher_is_better if m in METRICS else True
                 best = max(vals) if hib else min(vals)
                 self._best[m] = {r[0] for r in ok_rows if r[1].get(m) == best}
@@ -162,4 +185,4 @@ class MetricsTable(QTableWidget):
         raise KeyError(label)
 
 
-__all__ = ["EXPLAIN", "MetricsTable", "metric_tooltip"]
+__all__ = ["EXPLAIN", "NO_REFERENCE", "MetricsTable", "metric_header", "metric_tooltip"]

@@ -7,7 +7,14 @@ from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QLinearGradient, QPainter, QPaintEvent
+from PySide6.QtGui import (
+    QColor,
+    QFontMetrics,
+    QLinearGradient,
+    QPainter,
+    QPaintEvent,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -236,6 +243,12 @@ class ResultPanel(QWidget):
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
+        # The maps' row under the fused view in the stacked "top+pair" arrangement.
+        self.inner = QSplitter(Qt.Orientation.Horizontal)
+        self.inner.setChildrenCollapsible(False)
+        self._mode = "side"
+        self.arrangement = "row"
+        """``"row"``, ``"column"`` or ``"top+pair"`` (see :mod:`mffgui.gui.view_arrangement`)."""
         for i, p in enumerate(self.panes):
             self.splitter.addWidget(p)
             self.splitter.setStretchFactor(i, 1)
@@ -254,17 +267,58 @@ class ResultPanel(QWidget):
 
     # ------------------------------------------------------------------ layout
     def set_layout(self, mode: str) -> None:
-        """``"side"`` (views side by side) or ``"stacked"`` (one above the other)."""
-        orient = Qt.Orientation.Vertical if mode == "stacked" else Qt.Orientation.Horizontal
-        self.splitter.setOrientation(orient)
+        """``"side"`` (views side by side) or ``"stacked"`` (stacked vertically: the fused
+        view above the two maps, or all three in a column for very wide images)."""
+        self._mode = "stacked" if mode == "stacked" else "side"
+        self._arrange(self._pick_arrangement())
+
+    def _pick_arrangement(self) -> str:
+        from mffgui.gui.view_arrangement import choose_stacked
+
+        if self._mode != "stacked":
+            return "row"
+        image = (0, 0)
+        if self.outcome is not None:
+            h, w = self.outcome.result.fused.shape[:2]
+            image = (w, h)
+        pane = self.panes[FUSED]
+        header = pane.height() - pane.view.height() if pane.view.height() > 0 else 40
+        area = self.splitter if self.splitter.isVisible() else self
+        return choose_stacked(area.width(), area.height(), image, max(0, header),
+                              len(self.panes))
+
+    def _arrange(self, kind: str) -> None:
+        self.arrangement = kind
         n = len(self.panes)
-        total = self.splitter.height() if mode == "stacked" else self.splitter.width()
-        self.splitter.setSizes([max(1, total // n)] * n)
+        if kind == "top+pair":
+            self.splitter.setOrientation(Qt.Orientation.Vertical)
+            self.splitter.insertWidget(0, self.panes[0])
+            for p in self.panes[1:]:
+                self.inner.addWidget(p)
+            self.splitter.insertWidget(1, self.inner)
+            self.inner.setVisible(self._maximised in (-1, *range(1, n)))
+            self.splitter.setSizes([max(1, self.splitter.height() // 2)] * 2)
+            self.inner.setSizes([max(1, self.splitter.width() // (n - 1))] * (n - 1))
+            return
+        vertical = kind == "column"
+        self.splitter.setOrientation(Qt.Orientation.Vertical if vertical
+                                     else Qt.Orientation.Horizontal)
+        for i, p in enumerate(self.panes):
+            self.splitter.insertWidget(i, p)
+        self.inner.hide()
+        total = self.splitter.height() if vertical else self.splitter.width()
+        self.splitter.setSizes([max(1, total // n)] * n + [0] * (self.splitter.count() - n))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """Re-pick the stacked arrangement when the panel's shape changes."""
+        super().resizeEvent(event)
+        if self._mode == "stacked" and self._pick_arrangement() != self.arrangement:
+            self._arrange(self._pick_arrangement())
 
     @property
     def layout_mode(self) -> str:
-        """Current arrangement, ``"side"`` or ``"stacked"``."""
-        return "stacked" if self.splitter.orientation() == Qt.Orientation.Vertical else "side"
+        """Current layout, ``"side"`` or ``"stacked"``."""
+        return self._mode
 
     def toggle_maximised(self, index: int) -> None:
         """Show only view ``index``, or all views again if it was already maximised."""
@@ -272,6 +326,8 @@ class ResultPanel(QWidget):
         for i, p in enumerate(self.panes):
             p.setVisible(self._maximised in (-1, i))
             p.max_button.setChecked(self._maximised == i)
+        if self.arrangement == "top+pair":
+            self.inner.setVisible(self._maximised != FUSED)
 
     @property
     def maximised(self) -> int:
@@ -337,6 +393,8 @@ class ResultPanel(QWidget):
         if not self.splitter.isVisible():
             self.splitter.show()
             self.set_layout(self.layout_mode)
+        elif self._mode == "stacked" and self._pick_arrangement() != self.arrangement:
+            self._arrange(self._pick_arrangement())  # an image of another shape
         n = len(outcome.metas)
         display = outcome.display
         if display is None:
