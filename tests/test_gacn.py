@@ -207,7 +207,7 @@ def test_activity_weights_reconstruct_fused(ckpt: Path) -> None:
 
 
 @pytest.mark.parametrize(("strategy", "scale"), [
-    ("serial", 1.0), ("activity", 1.0), ("activity", 0.5),
+    ("serial", 1.0), ("serial", 0.5), ("activity", 1.0), ("activity", 0.5),
     pytest.param("calibration", 1.0, marks=pytest.mark.xfail(
         strict=True, reason="the paper's calibration (reference = frame 0) is biased towards "
         "frames that differ from the reference: the reason it is no longer the default "
@@ -215,12 +215,13 @@ def test_activity_weights_reconstruct_fused(ckpt: Path) -> None:
 ])
 def test_each_frame_wins_its_sharp_band(strategy: str, scale: float) -> None:
     """N = 5 frames, frame k the only sharp one in band k: with the bundled weights frame k
-    wins band k (away from band edges) with every stack strategy."""
+    wins band k (away from band edges) with every stack strategy, also with the network's
+    decision (serial) or activity pass at half resolution."""
     n, w = 5, 250
     frames = _scene(h=96, w=w, n=n, seed=3)
     res = get_method("gacn").fuse(Stack.from_arrays(frames),
                                   GacnParams(device="cpu", strategy=strategy,
-                                             activity_scale=scale))
+                                             activity_scale=scale, decision_scale=scale))
     for k in range(n):
         band = res.index_map[12:-12, k * w // n + 12:(k + 1) * w // n - 12]
         assert np.mean(band == k) > 0.95, (k, np.bincount(band.ravel(), minlength=n))
@@ -368,3 +369,17 @@ def test_cli_says_which_stack_strategy_ran(ckpt: Path, tmp_path: Path, capsys) -
         assert main(["fuse", *paths, "-o", str(out), "--method", "gacn", "--weights", str(ckpt),
                      "--device", "cpu", "--align", "off", "--set", f"strategy={strategy}"]) == 0
         assert f"(strategy {strategy})" in capsys.readouterr().err
+
+
+def test_half_resolution_decision_keeps_full_resolution_bgf(ckpt: Path) -> None:
+    """``decision_scale=0.5``: full-size maps whose weights sum to one and reconstruct the
+    fused image (the serial chain stays consistent with an upsampled decision)."""
+    frames = _scene(h=120, w=136, n=3)
+    res = get_method("gacn").fuse(Stack.from_arrays(frames),
+                                  GacnParams(weights=str(ckpt), device="cpu",
+                                             decision_scale=0.5))
+    wts = np.asarray(res.weights)
+    assert wts.shape == (3, 120, 136)
+    np.testing.assert_allclose(wts.sum(axis=0), 1.0, atol=1e-5)
+    recon = np.einsum("nhw,nhwc->hwc", wts, np.stack(frames))
+    assert np.abs(recon - res.fused).mean() < 1e-3
