@@ -67,16 +67,13 @@ def scores(fused: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
 
 
 def method_and_params(spec: str) -> tuple[object, object]:
-    """``"name"`` or ``"name[key=value;key=value]"`` -> (method, its params with those set)."""
-    from mffgui.methods import get_method
+    """``"name"`` or ``"name[key=value;key=value]"`` -> (method, its params with those set),
+    validated as ``mffgui fuse --method name --set key=value`` does."""
+    from mffgui.cli.fuse import build_params, parse_sets
 
     name, _, rest = spec.partition("[")
-    method = get_method(name)
-    values = {}
-    for item in filter(None, rest.rstrip("]").split(";")):
-        key, _, raw = item.partition("=")
-        values[key.strip()] = raw.strip()
-    return method, method.info.params.from_mapping(values)
+    return build_params(name, parse_sets([v for v in rest.rstrip("]").split(";") if v]),
+                        None, None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,6 +102,19 @@ def read_rgb_float(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(np.clip(img, 0.0, 1.0))
 
 
+def read_rgb_u8(path: str | Path) -> np.ndarray:
+    """``(H, W, 3)`` uint8 (gray replicated): the compact in-memory copy of a training image.
+
+    Raises
+    ------
+    UnsupportedImage, CorruptImage
+    """
+    img = read_rgb_float(path)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    return np.round(img * 255.0).astype(np.uint8)
+
+
 def to_luma(img: np.ndarray) -> np.ndarray:
     """``(H, W)`` or ``(H, W, 3)`` float -> ``(H, W)`` float32 Rec. 709 luma."""
     if img.ndim == 2:

@@ -47,6 +47,7 @@ from training.datasets import (
     random_crop,
     random_focus_mask,
     read_rgb_float,
+    read_rgb_u8,
     split_holdout,
 )
 
@@ -56,14 +57,6 @@ TRAIN_PAIRS = PairConfig()
 
 
 # --------------------------------------------------------------------------- data
-
-
-def _read_rgb_u8(path: Path) -> np.ndarray:
-    """``(H, W, 3)`` uint8 (gray replicated), the compact in-memory training copy."""
-    img = read_rgb_float(path)
-    if img.ndim == 2:
-        img = np.repeat(img[:, :, None], 3, axis=2)
-    return np.round(img * 255.0).astype(np.uint8)
 
 
 def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
@@ -151,8 +144,8 @@ class ColourPairs:
                  real_fraction: float = 0.5, cfg: PairConfig = TRAIN_PAIRS) -> None:
         if not sharp and not scenes:
             raise MffError("no training images (give --data and/or --pairs folders)")
-        self.sharp = [_read_rgb_u8(p) for p in sharp]
-        self.scenes = [[_read_rgb_u8(p) for p in sc] for sc in scenes]
+        self.sharp = [read_rgb_u8(p) for p in sharp]
+        self.scenes = [[read_rgb_u8(p) for p in sc] for sc in scenes]
         for sc, paths in zip(self.scenes, scenes, strict=True):
             for im, p in zip(sc[1:], paths[1:], strict=True):
                 if im.shape != sc[0].shape:
@@ -386,6 +379,35 @@ def fuse_arrays(fusion_net: Any, a: np.ndarray, b: np.ndarray, device: Any) -> n
     return f.float().cpu().numpy()
 
 
+def load_pair_weights(model: Any, path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint's FusionNet (and RecNet, when present) into a pair model.
+
+    Returns
+    -------
+    dict
+        ``{"path", "sha256", "rec_loaded"}`` for the run's provenance.
+
+    Raises
+    ------
+    WeightsError
+        Unreadable file, another architecture, or tensors that do not fit the network.
+    """
+    from mffgui.errors import WeightsError
+    from mffgui.models.fusion2void import split_state_dict
+    from mffgui.models.weights import load_checkpoint
+
+    ck = load_checkpoint(path, ARCH)
+    fsd, rsd = split_state_dict(ck.state_dict)
+    try:
+        model.fusion.load_state_dict(fsd, strict=True)
+        if rsd:
+            model.rec.load_state_dict(rsd, strict=True)
+    except RuntimeError as exc:
+        raise WeightsError(f"--init weights do not fit this network ({exc})".splitlines()[0],
+                           path) from None
+    return {"path": str(path), "sha256": ck.sha256, "rec_loaded": bool(rsd)}
+
+
 class Fusion2VoidTask:
     """Fusion2Void as a :class:`training.common.TrainTask`."""
 
@@ -445,20 +467,7 @@ class Fusion2VoidTask:
 
     def load_init(self, model: Any, path: str) -> dict[str, Any]:
         """Load FusionNet (and RecNet, when present) weights of a project checkpoint."""
-        from mffgui.errors import WeightsError
-        from mffgui.models.fusion2void import split_state_dict
-        from mffgui.models.weights import load_checkpoint
-
-        ck = load_checkpoint(path, ARCH)
-        fsd, rsd = split_state_dict(ck.state_dict)
-        try:
-            model.fusion.load_state_dict(fsd, strict=True)
-            if rsd:
-                model.rec.load_state_dict(rsd, strict=True)
-        except RuntimeError as exc:
-            raise WeightsError(f"--init weights do not fit this network ({exc})".splitlines()[0],
-                               path) from None
-        return {"path": str(path), "sha256": ck.sha256, "rec_loaded": bool(rsd)}
+        return load_pair_weights(model, path)
 
     def batch(self, epoch: int, step: int) -> tuple[Any, ...]:
         """``(a, b, mask_a, mask_b, order, swap, warmup)`` at ``(epoch, step)`` (pure

@@ -118,6 +118,7 @@ class Recipe:
         self.real = self._load_real(self.scenes) if self.scenes else []
         self.model_args = {"features": int(args.features)}
         self.model = build_pair_model(self.model_args)
+        self.init_info: dict[str, Any] | None = None
         if args.init:
             self._load_init(args.init)
         elif args.zero_init:
@@ -140,18 +141,15 @@ class Recipe:
     # -- data ----------------------------------------------------------------------------------
 
     def _load_real(self, scenes: list[list[Path]]) -> list[Any]:
+        """Each scene's frames as one ``(F, 3, H, W)`` uint8 tensor on the device (scenes
+        smaller than a patch, or with frames of different sizes, are left out)."""
         import torch
 
-        from training.datasets import read_rgb_float
+        from training.datasets import read_rgb_u8
 
         out = []
         for sc in scenes:
-            ims = []
-            for p in sc:
-                img = read_rgb_float(p)
-                if img.ndim == 2:
-                    img = np.repeat(img[:, :, None], 3, axis=2)
-                ims.append(np.round(img * 255).astype(np.uint8).transpose(2, 0, 1))
+            ims = [read_rgb_u8(p).transpose(2, 0, 1) for p in sc]
             if min(ims[0].shape[1:]) >= self.args.patch_size and \
                     all(im.shape == ims[0].shape for im in ims):
                 out.append(torch.from_numpy(np.stack(ims)).to(self.device))
@@ -179,20 +177,10 @@ class Recipe:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def _load_init(self, path: str) -> None:
-        from mffgui.errors import WeightsError
-        from mffgui.models.fusion2void import split_state_dict
-        from mffgui.models.weights import load_checkpoint
         from training.common import resolve_init
+        from training.fusion2void import load_pair_weights
 
-        ck = load_checkpoint(resolve_init(ARCH, path), ARCH)
-        fsd, rsd = split_state_dict(ck.state_dict)
-        try:
-            self.model.fusion.load_state_dict(fsd, strict=True)
-            if rsd:
-                self.model.rec.load_state_dict(rsd, strict=True)
-        except RuntimeError as exc:
-            raise WeightsError(f"--init weights do not fit F={self.args.features} "
-                               f"({str(exc).splitlines()[0]})", path) from None
+        self.init_info = load_pair_weights(self.model, resolve_init(ARCH, path))
 
     def _resume(self, out: Path) -> None:
         import torch
@@ -221,7 +209,7 @@ class Recipe:
             "command": shlex.join(["python", "-m", "training", *argv]),
             "data": [str(d) for d in self.args.data],
             "pairs": [str(d) for d in (self.args.pairs or [])],
-            "init": self.args.init,
+            "init": self.init_info,
             "global_step": self.state["step"],
             "stage_steps": self.state["stage_steps"],
             "wall_time_s": round(self.state["elapsed_s"], 1),

@@ -150,22 +150,21 @@ class DevicePairs:
     @classmethod
     def from_files(cls, paths: Sequence[Path], patch: int, device: Any,
                    cfg: PairConfig | None = None) -> DevicePairs:
-        """Read sharp images (through :func:`training.datasets.read_rgb_float`)."""
+        """Read sharp images (:func:`training.datasets.read_rgb_u8`), upscaling any whose
+        shorter side is below ``patch``."""
         import cv2
 
-        from training.datasets import read_rgb_float
+        from training.datasets import read_rgb_u8
 
         ims = []
         for p in paths:
-            img = read_rgb_float(p)
-            if img.ndim == 2:
-                img = np.repeat(img[:, :, None], 3, axis=2)
+            img = read_rgb_u8(p)
             h, w = img.shape[:2]
             if min(h, w) < patch:
                 s = patch / min(h, w)
                 img = cv2.resize(img, (max(patch, round(w * s)), max(patch, round(h * s))),
                                  interpolation=cv2.INTER_CUBIC)
-            ims.append(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
+            ims.append(img)
         return cls(ims, patch, device, cfg)
 
     def crops(self, cpu_gen: Any, n: int) -> Any:

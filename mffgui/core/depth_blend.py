@@ -18,7 +18,6 @@ from mffgui.core.decision import (
     fill_low_confidence,
     median_labels,
     relative_threshold,
-    smooth_depth,
 )
 
 FrameReader = Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]]
@@ -122,8 +121,3 @@ def depth_weights(depth: np.ndarray, n: int, eager: bool) -> np.ndarray | LazyMa
         return np.stack([weight(i) for i in range(n)])
     return LazyMaps(n, depth.shape, weight)
 
-
-def depth_from_index(index: np.ndarray, blend_sigma: float) -> np.ndarray:
-    """Fractional depth: the index map Gaussian-smoothed near depth changes (see
-    :func:`mffgui.core.decision.smooth_depth`)."""
-    return smooth_depth(index, blend_sigma)
