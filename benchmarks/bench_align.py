@@ -81,8 +81,10 @@ def _load_stack(folder: Path):
         return as_float_image(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB))
 
     first = load(paths[0])
-    metas = [ImageMeta(path=p, width=first.shape[1], height=first.shape[0], channels=3,
-                       format="JPEG") for p in paths]
+    metas = [
+        ImageMeta(path=p, width=first.shape[1], height=first.shape[0], channels=3, format="JPEG")
+        for p in paths
+    ]
     return Stack([(lambda p=p: load(p)) for p in paths], metas), "cv2.imread (fallback)"
 
 
@@ -151,18 +153,29 @@ def worker(name: str, model: str, data: Path, crops: Path | None) -> dict:
         ub = _overlay(stack.frame(first)[y0:y1, x0:x1][sl], stack.frame(last)[y0:y1, x0:x1][sl])
         ab = _overlay(aligned.frame(0)[sl], aligned.frame(len(aligned) - 1)[sl])
         img = np.hstack([ub, np.ones((ch, 8, 3), np.float32), ab])
-        cv2.imwrite(str(crops / f"align-{name}-{model}.png"),
-                    (np.clip(img, 0, 1)[:, :, ::-1] * 255).astype(np.uint8))
+        cv2.imwrite(
+            str(crops / f"align-{name}-{model}.png"),
+            (np.clip(img, 0, 1)[:, :, ::-1] * 255).astype(np.uint8),
+        )
     return {
-        "stack": name, "model": model, "frames": len(stack), "used": len(aligned),
-        "size": f"{stack.shape[1]}x{stack.shape[0]}", "crop": f"{x1 - x0}x{y1 - y0}",
-        "estimate_s": est, "estimate_cpu_s": (ru1.ru_utime + ru1.ru_stime)
-        - (ru0.ru_utime + ru0.ru_stime), "apply_s": app,
+        "stack": name,
+        "model": model,
+        "frames": len(stack),
+        "used": len(aligned),
+        "size": f"{stack.shape[1]}x{stack.shape[0]}",
+        "crop": f"{x1 - x0}x{y1 - y0}",
+        "estimate_s": est,
+        "estimate_cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
+        "apply_s": app,
         "scale_range": max(scales) / min(scales),
-        "res_before": float(np.nanmedian(before)), "res_after": float(np.nanmedian(after)),
+        "res_before": float(np.nanmedian(before)),
+        "res_after": float(np.nanmedian(after)),
         "res_after_max": float(np.nanmax(after)),
-        "ncc_before": float(np.mean(ncc_b)), "ncc_after": float(np.mean(ncc_a)),
-        "peak_mib": peak, "baseline_mib": baseline, "reader": reader,
+        "ncc_before": float(np.mean(ncc_b)),
+        "ncc_after": float(np.mean(ncc_a)),
+        "peak_mib": peak,
+        "baseline_mib": baseline,
+        "reader": reader,
         "rejected": report.messages(),
     }
 
@@ -232,8 +245,9 @@ def pipeline_worker(name: str, align: str, method: str, data: Path) -> dict:
         align = "similarity" if align == "auto" else align
         found = "(code from before Auto: always aligned)"
         fused_stack, report = align_stack(stack, align)
-    est_s = time.perf_counter() - t1 - (0.0 if align != "auto" or align_for_fusion is None
-                                        else check_s)
+    est_s = (
+        time.perf_counter() - t1 - (0.0 if align != "auto" or align_for_fusion is None else check_s)
+    )
     warp = _Timed()
     if fused_stack is not stack:
         fused_stack._loaders = [warp.wrap(f) for f in fused_stack._loaders]
@@ -245,20 +259,29 @@ def pipeline_worker(name: str, align: str, method: str, data: Path) -> dict:
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     h, w = result.fused.shape[:2]
     return {
-        "stack": name, "align": align, "method": method, "frames": len(stack),
-        "used": len(fused_stack), "size": f"{w}x{h}", "found": found,
+        "stack": name,
+        "align": align,
+        "method": method,
+        "frames": len(stack),
+        "used": len(fused_stack),
+        "size": f"{w}x{h}",
+        "found": found,
         "model": report.model if report is not None else "-",
-        "check_s": check_s, "estimate_s": est_s, "fuse_s": fuse_s,
-        "decode_s": decode.seconds, "warp_s": max(0.0, warp.seconds - decode.seconds),
-        "reads": warp.calls or decode.calls, "total_s": total,
+        "check_s": check_s,
+        "estimate_s": est_s,
+        "fuse_s": fuse_s,
+        "decode_s": decode.seconds,
+        "warp_s": max(0.0, warp.seconds - decode.seconds),
+        "reads": warp.calls or decode.calls,
+        "total_s": total,
         "cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
-        "peak_mib": _rss_mib(), "baseline_mib": baseline,
+        "peak_mib": _rss_mib(),
+        "baseline_mib": baseline,
     }
 
 
 def _run_pipeline(name: str, align: str, method: str, data: Path) -> dict:
-    cmd = [sys.executable, __file__, "--pipeline-worker", name, align, method, "--data",
-           str(data)]
+    cmd = [sys.executable, __file__, "--pipeline-worker", name, align, method, "--data", str(data)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"{name}/{align} failed:\n{out.stderr}")
@@ -266,19 +289,24 @@ def _run_pipeline(name: str, align: str, method: str, data: Path) -> dict:
 
 
 def _pipeline_table(args: argparse.Namespace) -> None:
-    print("| stack | align | method | frames used | fused size | check s | estimate s | fuse s "
-          "| of which decode s | of which warp s | total s (CPU s) | peak RSS MiB "
-          "| baseline MiB |")
+    print(
+        "| stack | align | method | frames used | fused size | check s | estimate s | fuse s "
+        "| of which decode s | of which warp s | total s (CPU s) | peak RSS MiB "
+        "| baseline MiB |"
+    )
     print("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in args.stacks.split(","):
         for _ in range(args.repeat):
             r = _run_pipeline(name, args.align, args.method, args.data)
             check = "—" if r["check_s"] != r["check_s"] else f"{r['check_s']:.2f}"
-            print(f"| {name} | {r['align']} ({r['model']}) | {r['method']} | {r['used']}/"
-                  f"{r['frames']} | {r['size']} | {check} | {r['estimate_s']:.2f} "
-                  f"| {r['fuse_s']:.2f} | {r['decode_s']:.2f} | {r['warp_s']:.2f} "
-                  f"| {r['total_s']:.2f} ({r['cpu_s']:.2f}) | {r['peak_mib']:.0f} "
-                  f"| {r['baseline_mib']:.0f} |", flush=True)
+            print(
+                f"| {name} | {r['align']} ({r['model']}) | {r['method']} | {r['used']}/"
+                f"{r['frames']} | {r['size']} | {check} | {r['estimate_s']:.2f} "
+                f"| {r['fuse_s']:.2f} | {r['decode_s']:.2f} | {r['warp_s']:.2f} "
+                f"| {r['total_s']:.2f} ({r['cpu_s']:.2f}) | {r['peak_mib']:.0f} "
+                f"| {r['baseline_mib']:.0f} |",
+                flush=True,
+            )
             print(f"  check: {r['found']}")
 
 
@@ -307,10 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stacks", default=",".join(STACKS))
     ap.add_argument("--models", default="similarity")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--crops", type=Path, default=None, metavar="DIR",
-                    help="also write before/after overlay crops into DIR")
-    ap.add_argument("--pipeline", action="store_true",
-                    help="time Align + fusion as `mffgui fuse` runs them (see the docstring)")
+    ap.add_argument(
+        "--crops",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write before/after overlay crops into DIR",
+    )
+    ap.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="time Align + fusion as `mffgui fuse` runs them (see the docstring)",
+    )
     ap.add_argument("--align", default="auto", help="--pipeline: auto (default) or a model")
     ap.add_argument("--method", default="depthmap", help="--pipeline: fusion method")
     ap.add_argument("--repeat", type=int, default=1, help="--pipeline: runs per stack")
@@ -327,30 +363,39 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "stacks").is_dir():
         print(f"shared data not found under {args.data}", file=sys.stderr)
         return 1
-    print(f"Machine: {os.cpu_count()} CPUs ({_cpu()}), {platform.machine()}, "
-          f"Python {platform.python_version()}; load average before: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    print(
+        f"Machine: {os.cpu_count()} CPUs ({_cpu()}), {platform.machine()}, "
+        f"Python {platform.python_version()}; load average before: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
+    )
     if args.pipeline:
         _pipeline_table(args)
         print(f"\nLoad average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0
-    print("| stack | model | frames used | size -> crop | estimate s (CPU s) | apply s "
-          "| scale range | adjacent residual px before -> after (max) | grad NCC before -> "
-          "after | peak RSS MiB | baseline MiB |")
+    print(
+        "| stack | model | frames used | size -> crop | estimate s (CPU s) | apply s "
+        "| scale range | adjacent residual px before -> after (max) | grad NCC before -> "
+        "after | peak RSS MiB | baseline MiB |"
+    )
     print("|---|---|---|---|---:|---:|---:|---|---|---:|---:|")
     r: dict = {}
     for name in args.stacks.split(","):
         for model in args.models.split(","):
             r = _run_case(name, model, args.data, args.crops)
-            print(f"| {name} | {model} | {r['used']}/{r['frames']} | {r['size']} -> {r['crop']} "
-                  f"| {r['estimate_s']:.1f} ({r['estimate_cpu_s']:.1f}) | {r['apply_s']:.1f} "
-                  f"| {r['scale_range']:.4f} | {r['res_before']:.2f} -> {r['res_after']:.2f} "
-                  f"({r['res_after_max']:.2f}) | {r['ncc_before']:.3f} -> {r['ncc_after']:.3f} "
-                  f"| {r['peak_mib']:.0f} | {r['baseline_mib']:.0f} |", flush=True)
+            print(
+                f"| {name} | {model} | {r['used']}/{r['frames']} | {r['size']} -> {r['crop']} "
+                f"| {r['estimate_s']:.1f} ({r['estimate_cpu_s']:.1f}) | {r['apply_s']:.1f} "
+                f"| {r['scale_range']:.4f} | {r['res_before']:.2f} -> {r['res_after']:.2f} "
+                f"({r['res_after_max']:.2f}) | {r['ncc_before']:.3f} -> {r['ncc_after']:.3f} "
+                f"| {r['peak_mib']:.0f} | {r['baseline_mib']:.0f} |",
+                flush=True,
+            )
             for msg in r["rejected"]:
                 print(f"  rejected: {msg}")
-    print(f"\nReader: {r.get('reader', '?')}. Load average after: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"\nReader: {r.get('reader', '?')}. Load average after: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     return 0
 
 

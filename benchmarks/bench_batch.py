@@ -38,8 +38,9 @@ def make_stacks(root: Path, n: int, frames: int, size: int, distinct: int) -> li
     return dirs
 
 
-def run(dirs: list[Path], out: Path, job: BatchJob, workers: int | None, dask: bool
-        ) -> dict[str, float]:
+def run(
+    dirs: list[Path], out: Path, job: BatchJob, workers: int | None, dask: bool
+) -> dict[str, float]:
     """One batch; wall time of the run (cluster already up), start-up, task seconds."""
     t0 = time.perf_counter()
     with BatchRunner(job, out, use_dask=dask, workers=workers, dashboard=False) as runner:
@@ -53,8 +54,13 @@ def run(dirs: list[Path], out: Path, job: BatchJob, workers: int | None, dask: b
     n = workers if dask else 1
     busy = sum(r.seconds for r in results)
     wall = t2 - t1
-    return {"startup": t1 - t0, "wall": wall, "rate": len(dirs) / wall, "task": busy / len(dirs),
-            "overhead_ms": 1000 * max(0.0, wall - busy / n) / len(dirs)}
+    return {
+        "startup": t1 - t0,
+        "wall": wall,
+        "rate": len(dirs) / wall,
+        "task": busy / len(dirs),
+        "overhead_ms": 1000 * max(0.0, wall - busy / n) / len(dirs),
+    }
 
 
 def main() -> None:
@@ -72,22 +78,27 @@ def main() -> None:
         root = Path(tmp)
         t = time.perf_counter()
         dirs = make_stacks(root / "in", args.stacks, args.frames, args.size, args.distinct)
-        print(f"generated {len(dirs)} stacks of {args.frames} x {args.size}x{args.size} in "
-              f"{time.perf_counter() - t:.1f} s; method {args.method}; "
-              f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        print(
+            f"generated {len(dirs)} stacks of {args.frames} x {args.size}x{args.size} in "
+            f"{time.perf_counter() - t:.1f} s; method {args.method}; "
+            f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+        )
         rows = []
         if args.serial:
             rows.append(("serial (--no-dask)", run(dirs, root / "o0", job, None, False)))
         rows.append(("1 worker", run(dirs, root / "o1", job, 1, True)))
-        rows.append((f"{args.workers} workers",
-                     run(dirs, root / "o2", job, args.workers, True)))
+        rows.append((f"{args.workers} workers", run(dirs, root / "o2", job, args.workers, True)))
         base = next(r for name, r in rows if name == "1 worker")["rate"]
-        print("\n| engine | start-up s | wall s | stacks/s | vs 1 worker | s/task | "
-              "overhead ms/stack |")
+        print(
+            "\n| engine | start-up s | wall s | stacks/s | vs 1 worker | s/task | "
+            "overhead ms/stack |"
+        )
         print("|---|---:|---:|---:|---:|---:|---:|")
         for name, r in rows:
-            print(f"| {name} | {r['startup']:.1f} | {r['wall']:.1f} | {r['rate']:.2f} | "
-                  f"{r['rate'] / base:.2f}x | {r['task']:.2f} | {r['overhead_ms']:.0f} |")
+            print(
+                f"| {name} | {r['startup']:.1f} | {r['wall']:.1f} | {r['rate']:.2f} | "
+                f"{r['rate'] / base:.2f}x | {r['task']:.2f} | {r['overhead_ms']:.0f} |"
+            )
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 

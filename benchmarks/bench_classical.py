@@ -62,15 +62,18 @@ def _load_stack(paths: list[Path]):
         return as_float_image(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB))
 
     first = load(paths[0])
-    metas = [ImageMeta(path=p, width=first.shape[1], height=first.shape[0], channels=3,
-                       format="JPEG") for p in paths]
+    metas = [
+        ImageMeta(path=p, width=first.shape[1], height=first.shape[0], channels=3, format="JPEG")
+        for p in paths
+    ]
     return Stack([(lambda p=p: load(p)) for p in paths], metas), "cv2.imread (fallback)"
 
 
 def _case_stacks(case: str, data: Path) -> list[list[Path]]:
     if case == "lytro":
-        return [sorted((data / "lytro" / f"lytro_{k:02d}").glob("*_[AB].jpg"))
-                for k in range(1, 21)]
+        return [
+            sorted((data / "lytro" / f"lytro_{k:02d}").glob("*_[AB].jpg")) for k in range(1, 21)
+        ]
     chip = sorted((data / "stacks" / "gacn-v4-chip-microscope").glob("V*.jpg"))
     return [chip[:20]] if case == "chip20" else [chip]
 
@@ -107,10 +110,20 @@ def worker(method_name: str, case: str, data: Path) -> dict:
         read_s += res.meta["timings"]["read"]
     wall = time.perf_counter() - t0
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {"method": method_name, "case": case, "stacks": len(stacks), "frames": frames,
-            "size": size, "wall_s": wall, "fuse_s": fuse_s, "read_s": read_s,
-            "cpu_s": ru.ru_utime + ru.ru_stime - cpu0,
-            "peak_mib": _rss_mib(), "baseline_mib": baseline, "reader": reader}
+    return {
+        "method": method_name,
+        "case": case,
+        "stacks": len(stacks),
+        "frames": frames,
+        "size": size,
+        "wall_s": wall,
+        "fuse_s": fuse_s,
+        "read_s": read_s,
+        "cpu_s": ru.ru_utime + ru.ru_stime - cpu0,
+        "peak_mib": _rss_mib(),
+        "baseline_mib": baseline,
+        "reader": reader,
+    }
 
 
 def _run_case(method: str, case: str, data: Path) -> dict:
@@ -145,22 +158,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shared data not found under {args.data}", file=sys.stderr)
         return 1
 
-    print(f"Machine: {os.cpu_count()} CPUs ({_cpu()}), {platform.machine()}, "
-          f"Python {platform.python_version()}; load average before: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-    print("| case | method | stacks x frames | size | wall s | fuse s | of which read s "
-          "| CPU s | peak RSS MiB | baseline MiB |")
+    print(
+        f"Machine: {os.cpu_count()} CPUs ({_cpu()}), {platform.machine()}, "
+        f"Python {platform.python_version()}; load average before: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
+    )
+    print(
+        "| case | method | stacks x frames | size | wall s | fuse s | of which read s "
+        "| CPU s | peak RSS MiB | baseline MiB |"
+    )
     print("|---|---|---|---|---:|---:|---:|---:|---:|---:|")
     for case in args.cases.split(","):
         todo = ["read"] if case == "read" else args.methods.split(",")
         for method in todo:
             r = _run_case(method, case, args.data)
-            print(f"| {case} | {method} | {r['stacks']} x {r['frames'] // r['stacks']} "
-                  f"| {r['size']} | {r['wall_s']:.2f} | {r['fuse_s']:.2f} | {r['read_s']:.2f} "
-                  f"| {r['cpu_s']:.2f} "
-                  f"| {r['peak_mib']:.0f} | {r['baseline_mib']:.0f} |", flush=True)
-    print(f"\nReader: {r['reader']}. Load average after: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            print(
+                f"| {case} | {method} | {r['stacks']} x {r['frames'] // r['stacks']} "
+                f"| {r['size']} | {r['wall_s']:.2f} | {r['fuse_s']:.2f} | {r['read_s']:.2f} "
+                f"| {r['cpu_s']:.2f} "
+                f"| {r['peak_mib']:.0f} | {r['baseline_mib']:.0f} |",
+                flush=True,
+            )
+    print(
+        f"\nReader: {r['reader']}. Load average after: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     return 0
 
 

@@ -138,8 +138,14 @@ def bench_worker(device: str) -> tuple[float, str, str]:
 
     app = QCoreApplication.instance() or QCoreApplication([])
     disc = discover(list(_pair(1)))
-    req = FusionRequest(generation=1, frames=tuple(disc.frames), metas=tuple(disc.metas),
-                        method="gacn", params=GacnParams(device=device), device=device)
+    req = FusionRequest(
+        generation=1,
+        frames=tuple(disc.frames),
+        metas=tuple(disc.metas),
+        method="gacn",
+        params=GacnParams(device=device),
+        device=device,
+    )
     out: dict[str, Any] = {}
     loop = QEventLoop()
     runner = TaskRunner()
@@ -182,10 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     props = torch.cuda.get_device_properties(0) if dev == "cuda" else None
     if props is not None:
-        print(f"GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB, "
-          f"{props.multi_processor_count} SMs; torch {torch.__version__} (CUDA "
-          f"{torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}); "
-          f"{platform.machine()} host with {os.cpu_count()} CPUs", flush=True)
+        print(
+            f"GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB, "
+            f"{props.multi_processor_count} SMs; torch {torch.__version__} (CUDA "
+            f"{torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}); "
+            f"{platform.machine()} host with {os.cpu_count()} CPUs",
+            flush=True,
+        )
     rows: list[tuple[str, str, str, str]] = []
 
     def row(what: str, size: str, secs: str, mib: float | str) -> None:
@@ -195,12 +204,20 @@ def main(argv: list[str] | None = None) -> int:
 
     g = GacnParams(device=dev)
     times, mib = bench_pairs("gacn", g, args.pairs)
-    row(f"gacn, {args.pairs} Lytro pairs", "520×520",
-        f"median {np.median(times):.3f} s/pair, mean {np.mean(times):.3f}", mib)
+    row(
+        f"gacn, {args.pairs} Lytro pairs",
+        "520×520",
+        f"median {np.median(times):.3f} s/pair, mean {np.mean(times):.3f}",
+        mib,
+    )
     f = Fusion2VoidParams(device=dev, weights=args.f2v_weights)
     times, mib = bench_pairs("fusion2void", f, args.pairs)
-    row(f"fusion2void, {args.pairs} Lytro pairs", "520×520",
-        f"median {np.median(times):.3f} s/pair, mean {np.mean(times):.3f}", mib)
+    row(
+        f"fusion2void, {args.pairs} Lytro pairs",
+        "520×520",
+        f"median {np.median(times):.3f} s/pair, mean {np.mean(times):.3f}",
+        mib,
+    )
     wall, mib = bench_f2v_v4_pair(f)
     row("fusion2void, one pair of V-4 frames", "1600×1200", f"{wall:.3f} s", mib)
     if not args.no_stack:
@@ -208,21 +225,30 @@ def main(argv: list[str] | None = None) -> int:
         row(f"gacn, V-4 stack ({strategy})", f"{n} × 1600×1200", f"{wall:.1f} s wall", mib)
     if not args.no_worker:
         wall, device, err = bench_worker(dev)
-        row("gacn via the app's QThread worker (lytro_01, incl. reading)", "520×520",
-            f"{wall:.2f} s, device {device}" + (f", ERROR {err}" if err else ""), "-")
+        row(
+            "gacn via the app's QThread worker (lytro_01, incl. reading)",
+            "520×520",
+            f"{wall:.2f} s, device {device}" + (f", ERROR {err}" if err else ""),
+            "-",
+        )
     # CUDA vs CPU agreement on one pair
     from mffgui.methods import get_method
     from mffgui.types import Stack
 
     a, b = (_rgb(p) for p in _pair(1))
-    for name, pc, pg in (("gacn", GacnParams(device="cpu"), g),
-                         ("fusion2void", Fusion2VoidParams(device="cpu",
-                                                           weights=args.f2v_weights), f)):
+    for name, pc, pg in (
+        ("gacn", GacnParams(device="cpu"), g),
+        ("fusion2void", Fusion2VoidParams(device="cpu", weights=args.f2v_weights), f),
+    ):
         m = get_method(name)
         cpu = m.fuse(Stack.from_arrays([a, b]), pc).fused
         gpu = m.fuse(Stack.from_arrays([a, b]), pg).fused
-        row(f"{name}: CUDA vs CPU fused image, lytro_01", "520×520",
-            f"PSNR {_psnr(gpu, cpu):.1f} dB", "-")
+        row(
+            f"{name}: CUDA vs CPU fused image, lytro_01",
+            "520×520",
+            f"PSNR {_psnr(gpu, cpu):.1f} dB",
+            "-",
+        )
     print()
     print("| what | size | time | peak GPU MiB |")
     print("|---|---|---|---|")

@@ -55,11 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mask-mode", default="same")
     ap.add_argument("--rec-region", default="dropped")
     ap.add_argument("--ssim-weight", type=float, default=0.0)
-    ap.add_argument("--zero-init", action="store_true",
-                    help="start RecNet's residual blocks as the identity (the trainer's "
-                    "--zero-init)")
-    ap.add_argument("--fixed", action="store_true",
-                    help="fit on one fixed texture (the first version of this check)")
+    ap.add_argument(
+        "--zero-init",
+        action="store_true",
+        help="start RecNet's residual blocks as the identity (the trainer's --zero-init)",
+    )
+    ap.add_argument(
+        "--fixed",
+        action="store_true",
+        help="fit on one fixed texture (the first version of this check)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -70,15 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     def make(rng: np.random.Generator, n: int) -> dict[str, torch.Tensor]:
         tex = rng.random((n, s, s, 3)).astype(np.float32)
         blur = np.stack([cv2.GaussianBlur(x, (0, 0), args.sigma) for x in tex])
-        arrays = {"all-in-focus": tex, "A": m * tex + (1 - m) * blur,
-                  "B": (1 - m) * tex + m * blur}
+        arrays = {"all-in-focus": tex, "A": m * tex + (1 - m) * blur, "B": (1 - m) * tex + m * blur}
         return {k: torch.from_numpy(v.transpose(0, 3, 1, 2).copy()) for k, v in arrays.items()}
 
     fixed = make(np.random.default_rng(0), 1)
     fixed = {k: v.repeat(args.batch, 1, 1, 1) for k, v in fixed.items()}
     held_out = fixed if args.fixed else make(np.random.default_rng(123), 8)
-    obj = Objective(args.mask_block, args.drop_ratio, args.mask_mode, args.rec_region,
-                    args.ssim_weight, 0.0)
+    obj = Objective(
+        args.mask_block, args.drop_ratio, args.mask_mode, args.rec_region, args.ssim_weight, 0.0
+    )
     rows = {}
     t0 = time.perf_counter()
     for name in ("all-in-focus", "A", "B"):
@@ -92,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         for step in range(1, args.steps + 1):
             d = fixed if args.fixed else make(rng, args.batch)
             ma, mb = block_masks(rng, args.batch, s, s, obj)
-            loss = reconstruction_loss(net, d["A"], d["B"], d[name], torch.from_numpy(ma),
-                                       torch.from_numpy(mb), obj)
+            loss = reconstruction_loss(
+                net, d["A"], d["B"], d[name], torch.from_numpy(ma), torch.from_numpy(mb), obj
+            )
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -101,14 +107,26 @@ def main(argv: list[str] | None = None) -> int:
                 n_ev = held_out["A"].shape[0]
                 ma, mb = block_masks(np.random.default_rng(99), n_ev, s, s, obj)
                 with torch.no_grad():
-                    traj.append(float(reconstruction_loss(
-                        net, held_out["A"], held_out["B"], held_out[name],
-                        torch.from_numpy(ma), torch.from_numpy(mb), obj)))
+                    traj.append(
+                        float(
+                            reconstruction_loss(
+                                net,
+                                held_out["A"],
+                                held_out["B"],
+                                held_out[name],
+                                torch.from_numpy(ma),
+                                torch.from_numpy(mb),
+                                obj,
+                            )
+                        )
+                    )
         rows[name] = traj
     data = "one fixed texture" if args.fixed else "new textures every step"
-    print(f"objective: {obj}; {args.size}px, sigma {args.sigma}, F={args.features}, "
-          f"lr {args.lr}, batch {args.batch}, {data}"
-          f"{', zero-init' if args.zero_init else ''}; {time.perf_counter() - t0:.0f} s")
+    print(
+        f"objective: {obj}; {args.size}px, sigma {args.sigma}, F={args.features}, "
+        f"lr {args.lr}, batch {args.batch}, {data}"
+        f"{', zero-init' if args.zero_init else ''}; {time.perf_counter() - t0:.0f} s"
+    )
     print()
     steps = [args.every * (i + 1) for i in range(len(next(iter(rows.values()))))]
     print("| fused input | " + " | ".join(f"step {k}" for k in steps) + " |")

@@ -98,37 +98,52 @@ def main(argv: list[str] | None = None) -> int:
         else:
             ql = shl = float("nan")
         rows.append((name, q, ql, sh, shl, dt))
-        print(f"{name}: Qabf {q:.4f} (laplacian {ql:.4f}), shift {sh:.3f}/255, {dt:.1f} s",
-              file=sys.stderr, flush=True)
+        print(
+            f"{name}: Qabf {q:.4f} (laplacian {ql:.4f}), shift {sh:.3f}/255, {dt:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     wall = time.perf_counter() - t_all
     meta = ck.meta
-    print(f"weights: {weights} (sha256 {ck.sha256[:16]}…, model_args {ck.model_args}, "
-          f"epochs {meta.get('epochs')}, steps {meta.get('global_step')})")
+    print(
+        f"weights: {weights} (sha256 {ck.sha256[:16]}…, model_args {ck.model_args}, "
+        f"epochs {meta.get('epochs')}, steps {meta.get('global_step')})"
+    )
     print()
-    print("| pair | Qabf Fusion2Void | Qabf Laplacian | shift F2V (1/255) | "
-          "shift Laplacian (1/255) | F2V s |")
+    print(
+        "| pair | Qabf Fusion2Void | Qabf Laplacian | shift F2V (1/255) | "
+        "shift Laplacian (1/255) | F2V s |"
+    )
     print("|---|---|---|---|---|---|")
     for name, q, ql, sh, shl, dt in rows:
         print(f"| {name} | {q:.4f} | {ql:.4f} | {sh:.3f} | {shl:.3f} | {dt:.1f} |")
     arr = np.array([r[1:] for r in rows], dtype=np.float64)
     m = arr.mean(axis=0)
-    print(f"| **mean** | **{m[0]:.4f}** | **{m[1]:.4f}** | **{m[2]:.3f}** | **{m[3]:.3f}** | "
-          f"**{m[4]:.1f}** |")
+    print(
+        f"| **mean** | **{m[0]:.4f}** | **{m[1]:.4f}** | **{m[2]:.3f}** | **{m[3]:.3f}** | "
+        f"**{m[4]:.1f}** |"
+    )
     print()
-    print(f"Fusion2Void better than Laplacian on {int((arr[:, 0] > arr[:, 1]).sum())} of "
-          f"{len(rows)} pairs; max shift {arr[:, 2].max():.3f}/255; wall time {wall:.1f} s on "
-          f"{torch.get_num_threads()} thread(s)")
+    print(
+        f"Fusion2Void better than Laplacian on {int((arr[:, 0] > arr[:, 1]).sum())} of "
+        f"{len(rows)} pairs; max shift {arr[:, 2].max():.3f}/255; wall time {wall:.1f} s on "
+        f"{torch.get_num_threads()} thread(s)"
+    )
     if args.json:
         import json
 
-        summary = {"lytro_20_pairs": {
-            "pairs": len(rows), "qabf_mean": round(float(m[0]), 4),
-            "qabf_laplacian_mean": round(float(m[1]), 4),
-            "colour_shift_mean_255": round(float(m[2]), 3),
-            "colour_shift_max_255": round(float(arr[:, 2].max()), 3),
-            "pairs_better_than_laplacian": int((arr[:, 0] > arr[:, 1]).sum()),
-            "command": "python benchmarks/bench_fusion2void_weights.py "
-                       + " ".join(sys.argv[1:] if argv is None else argv)}}
+        summary = {
+            "lytro_20_pairs": {
+                "pairs": len(rows),
+                "qabf_mean": round(float(m[0]), 4),
+                "qabf_laplacian_mean": round(float(m[1]), 4),
+                "colour_shift_mean_255": round(float(m[2]), 3),
+                "colour_shift_max_255": round(float(arr[:, 2].max()), 3),
+                "pairs_better_than_laplacian": int((arr[:, 0] > arr[:, 1]).sum()),
+                "command": "python benchmarks/bench_fusion2void_weights.py "
+                + " ".join(sys.argv[1:] if argv is None else argv),
+            }
+        }
         args.json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return 0
 

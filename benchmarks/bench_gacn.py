@@ -100,16 +100,29 @@ def baseline_pair(model, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
         right[:, 0, 1, 0] = 1
         down = torch.zeros(c, 1, 3, 3)
         down[:, 0, 0, 1] = 1
-        g = (F.conv2d(f, right, padding=1, groups=c) - f) ** 2 + \
-            (F.conv2d(f, down, padding=1, groups=c) - f) ** 2
+        g = (F.conv2d(f, right, padding=1, groups=c) - f) ** 2 + (
+            F.conv2d(f, down, padding=1, groups=c) - f
+        ) ** 2
         return F.conv2d(g, torch.ones(c, 1, 11, 11), padding=5, groups=c)
 
     def box(x: torch.Tensor, r: int) -> torch.Tensor:
         c = x.cumsum(2)
-        c = torch.cat([c[:, :, r:2 * r + 1], c[:, :, 2 * r + 1:] - c[:, :, :-2 * r - 1],
-                       c[:, :, -1:] - c[:, :, -2 * r - 1:-r - 1]], 2).cumsum(3)
-        return torch.cat([c[:, :, :, r:2 * r + 1], c[:, :, :, 2 * r + 1:] - c[:, :, :, :-2 * r - 1],
-                          c[:, :, :, -1:] - c[:, :, :, -2 * r - 1:-r - 1]], 3)
+        c = torch.cat(
+            [
+                c[:, :, r : 2 * r + 1],
+                c[:, :, 2 * r + 1 :] - c[:, :, : -2 * r - 1],
+                c[:, :, -1:] - c[:, :, -2 * r - 1 : -r - 1],
+            ],
+            2,
+        ).cumsum(3)
+        return torch.cat(
+            [
+                c[:, :, :, r : 2 * r + 1],
+                c[:, :, :, 2 * r + 1 :] - c[:, :, :, : -2 * r - 1],
+                c[:, :, :, -1:] - c[:, :, :, -2 * r - 1 : -r - 1],
+            ],
+            3,
+        )
 
     model.train(False)
     a = torch.from_numpy(ga)[None, None]
@@ -118,10 +131,12 @@ def baseline_pair(model, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
         s1, s2 = sf(feats(a)), sf(feats(b))
         x = torch.sigmoid(1000 * (s1 - s2))
         x = model.se_4(x)
-        for conv, se in ((model.decision_path_conv1, model.se_5),
-                         (model.decision_path_conv2, model.se_6),
-                         (model.decision_path_conv3, model.se_7),
-                         (model.decision_path_conv4, model.se_8)):
+        for conv, se in (
+            (model.decision_path_conv1, model.se_5),
+            (model.decision_path_conv2, model.se_6),
+            (model.decision_path_conv3, model.se_7),
+            (model.decision_path_conv4, model.se_8),
+        ):
             x = se(conv(x))
         d = torch.sigmoid(1000 * x)
         blur = F.conv2d(d, model.blur_kernel, padding=4)
@@ -136,8 +151,7 @@ def baseline_pair(model, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
         return (gf * band + d * (1 - band))[0, 0].numpy()
 
 
-def bench_pairs(weights: Path, n_pairs: int, n_baseline: int, device: str,
-                fidelity: bool) -> None:
+def bench_pairs(weights: Path, n_pairs: int, n_baseline: int, device: str, fidelity: bool) -> None:
     import torch
 
     from mffgui.models.gacn import load_gacn
@@ -151,8 +165,10 @@ def bench_pairs(weights: Path, n_pairs: int, n_baseline: int, device: str,
     # warm-up (model load, allocator)
     w0 = _rgb(next((lytro / "lytro_01").glob("*_A.jpg")))
     method.fuse(Stack.from_arrays([w0, w0]), params)
-    print(f"{'pair':10s} {'wall s':>7s} {'cpu s':>7s} {'base cpu':>9s} {'mean|Δ|':>9s} "
-          f"{'same side':>10s} {'PSNR dB':>8s}")
+    print(
+        f"{'pair':10s} {'wall s':>7s} {'cpu s':>7s} {'base cpu':>9s} {'mean|Δ|':>9s} "
+        f"{'same side':>10s} {'PSNR dB':>8s}"
+    )
     walls, cpus, bases = [], [], []
     for i in range(1, n_pairs + 1):
         scene = f"lytro_{i:02d}"
@@ -180,72 +196,98 @@ def bench_pairs(weights: Path, n_pairs: int, n_baseline: int, device: str,
             side = f"{np.mean((raw > 0.5) == (ref > 0.5)) * 100:9.4f}%"
         else:
             mad, side = "—", "—"
-        print(f"{scene:10s} {wall:7.2f} {cpu:7.2f} {base:>9s} {mad:>9s} {side:>10s} {psnr:8.2f}",
-              flush=True)
-    print(f"{'median':10s} {np.median(walls):7.2f} {np.median(cpus):7.2f} "
-          f"{(f'{np.median(bases):.2f}' if bases else ''):>9s}")
-    print(f"torch threads: {torch.get_num_threads()}; speed-up vs the official ~14 s CPU: "
-          f"{14.0 / np.median(cpus):.1f}x"
-          + (f"; vs the baseline port here: {np.median(bases) / np.median(cpus):.1f}x"
-             if bases else ""))
+        print(
+            f"{scene:10s} {wall:7.2f} {cpu:7.2f} {base:>9s} {mad:>9s} {side:>10s} {psnr:8.2f}",
+            flush=True,
+        )
+    print(
+        f"{'median':10s} {np.median(walls):7.2f} {np.median(cpus):7.2f} "
+        f"{(f'{np.median(bases):.2f}' if bases else ''):>9s}"
+    )
+    print(
+        f"torch threads: {torch.get_num_threads()}; speed-up vs the official ~14 s CPU: "
+        f"{14.0 / np.median(cpus):.1f}x"
+        + (
+            f"; vs the baseline port here: {np.median(bases) / np.median(cpus):.1f}x"
+            if bases
+            else ""
+        )
+    )
 
 
-def bench_stack(weights: Path, folder: Path, frames: int, strategy: str, device: str,
-                memory_mb: int) -> None:
+def bench_stack(
+    weights: Path, folder: Path, frames: int, strategy: str, device: str, memory_mb: int
+) -> None:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png", ".tif"))
     files = files[:frames]
     stack = _lazy_stack(files)
-    params = GacnParams(weights=str(weights), device=device, strategy=strategy,
-                        memory_mb=memory_mb)
+    params = GacnParams(weights=str(weights), device=device, strategy=strategy, memory_mb=memory_mb)
     h, w = stack.shape
     rss0 = PeakRSS.rss()
     with PeakRSS() as mon:
         t, c = time.perf_counter(), time.process_time()
 
         def progress(done: float, total: float, stage: str = "") -> None:
-            print(f"  {stage:40s} wall {time.perf_counter() - t:8.1f} s  cpu "
-                  f"{time.process_time() - c:8.1f} s  RSS {PeakRSS.rss() / 2**20:6.0f} MiB  "
-                  f"peak {mon.peak / 2**20:6.0f} MiB", flush=True)
+            print(
+                f"  {stage:40s} wall {time.perf_counter() - t:8.1f} s  cpu "
+                f"{time.process_time() - c:8.1f} s  RSS {PeakRSS.rss() / 2**20:6.0f} MiB  "
+                f"peak {mon.peak / 2**20:6.0f} MiB",
+                flush=True,
+            )
 
         res = get_method("gacn").fuse(stack, params, progress=progress)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
-    print(f"\n{'stack':28s} {'N':>3s} {'size':>10s} {'strategy':>11s} {'tiles':>5s} "
-          f"{'wall s':>8s} {'cpu s':>8s} {'peak RSS MiB':>13s} {'before MiB':>11s}")
-    print(f"{folder.name:28s} {len(stack):3d} {f'{w}x{h}':>10s} {strategy:>11s} "
-          f"{res.meta['tiles']:5d} {wall:8.1f} {cpu:8.1f} {mon.peak / 2**20:13.0f} "
-          f"{rss0 / 2**20:11.0f}")
+    print(
+        f"\n{'stack':28s} {'N':>3s} {'size':>10s} {'strategy':>11s} {'tiles':>5s} "
+        f"{'wall s':>8s} {'cpu s':>8s} {'peak RSS MiB':>13s} {'before MiB':>11s}"
+    )
+    print(
+        f"{folder.name:28s} {len(stack):3d} {f'{w}x{h}':>10s} {strategy:>11s} "
+        f"{res.meta['tiles']:5d} {wall:8.1f} {cpu:8.1f} {mon.peak / 2**20:13.0f} "
+        f"{rss0 / 2**20:11.0f}"
+    )
     used = np.bincount(res.index_map.ravel(), minlength=len(stack))
     print(f"frames chosen for at least 1% of pixels: {int(np.sum(used > 0.01 * h * w))}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--weights", type=Path,
-                    default=SHARED / "weights" / "gacn-official" / "GACN.pkl")
+    ap.add_argument(
+        "--weights", type=Path, default=SHARED / "weights" / "gacn-official" / "GACN.pkl"
+    )
     ap.add_argument("--pairs", type=int, default=20)
-    ap.add_argument("--baseline", type=int, default=0,
-                    help="also time the unoptimised port on the first N pairs")
+    ap.add_argument(
+        "--baseline",
+        type=int,
+        default=0,
+        help="also time the unoptimised port on the first N pairs",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--stack", type=Path,
-                    default=SHARED / "data" / "stacks" / "gacn-v4-chip-microscope")
+    ap.add_argument(
+        "--stack", type=Path, default=SHARED / "data" / "stacks" / "gacn-v4-chip-microscope"
+    )
     ap.add_argument("--frames", type=int, default=65)
     ap.add_argument("--strategy", default="calibration", choices=("calibration", "serial"))
     ap.add_argument("--memory-mb", type=int, default=0)
     ap.add_argument("--no-stack", action="store_true")
-    ap.add_argument("--no-fidelity", action="store_true",
-                    help="skip the extra raw-decision-map pass per pair")
+    ap.add_argument(
+        "--no-fidelity", action="store_true", help="skip the extra raw-decision-map pass per pair"
+    )
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"device {args.device}; load average before: {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"device {args.device}; load average before: {os.getloadavg()[0]:.1f}"
+    )
     if args.pairs:
         bench_pairs(args.weights, args.pairs, args.baseline, args.device, not args.no_fidelity)
     if not args.no_stack:
-        bench_stack(args.weights, args.stack, args.frames, args.strategy, args.device,
-                    args.memory_mb)
+        bench_stack(
+            args.weights, args.stack, args.frames, args.strategy, args.device, args.memory_mb
+        )
     print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 

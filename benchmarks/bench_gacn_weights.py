@@ -61,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", type=Path, help="candidate weights (default: bundled)")
     ap.add_argument("--data", type=Path, default=SHARED / "data" / "lytro")
     ap.add_argument("--official", type=Path, default=SHARED / "weights" / "gacn-official")
-    ap.add_argument("--run-official", action="store_true",
-                    help="run GACN.pkl instead of reading the reference outputs")
+    ap.add_argument(
+        "--run-official",
+        action="store_true",
+        help="run GACN.pkl instead of reading the reference outputs",
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=20)
     args = ap.parse_args(argv)
@@ -88,15 +91,26 @@ def main(argv: list[str] | None = None) -> int:
                 off_fused = read_rgb_float(ref_dir / f"{name}_fused.png")
                 off_raw = _read16(ref_dir / f"{name}_decision.png")
                 off_bgf = _read16(ref_dir / f"{name}_decision_bgf.png")
-        rows.append((name, qabf_metric(a, b, fused), qabf_metric(a, b, off_fused),
-                     100.0 * float(np.mean((raw > 0.5) == (off_raw > 0.5))),
-                     100.0 * float(np.mean((bgf > 0.5) == (off_bgf > 0.5)))))
-        print(f"{name}: Qabf {rows[-1][1]:.4f} vs {rows[-1][2]:.4f}, agree raw "
-              f"{rows[-1][3]:.2f} %", file=sys.stderr, flush=True)
+        rows.append(
+            (
+                name,
+                qabf_metric(a, b, fused),
+                qabf_metric(a, b, off_fused),
+                100.0 * float(np.mean((raw > 0.5) == (off_raw > 0.5))),
+                100.0 * float(np.mean((bgf > 0.5) == (off_bgf > 0.5))),
+            )
+        )
+        print(
+            f"{name}: Qabf {rows[-1][1]:.4f} vs {rows[-1][2]:.4f}, agree raw {rows[-1][3]:.2f} %",
+            file=sys.stderr,
+            flush=True,
+        )
     wall = time.perf_counter() - t0
     print(f"candidate: {weights} (sha256 {sha256_file(weights)[:16]}…)")
-    print("official: " + ("GACN.pkl, run here" if official is not None
-                          else f"reference outputs in {ref_dir}"))
+    print(
+        "official: "
+        + ("GACN.pkl, run here" if official is not None else f"reference outputs in {ref_dir}")
+    )
     print()
     print("| pair | Qabf | Qabf official | Δ % | agree raw % | agree bgf % |")
     print("|---|---|---|---|---|---|")
@@ -106,12 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     qo = np.array([r[2] for r in rows])
     ar = np.array([r[3] for r in rows])
     ab = np.array([r[4] for r in rows])
-    print(f"| **mean** | **{q.mean():.4f}** | **{qo.mean():.4f}** | "
-          f"**{100 * (q.mean() - qo.mean()) / qo.mean():+.2f}** | **{ar.mean():.2f}** | "
-          f"**{ab.mean():.2f}** |")
+    print(
+        f"| **mean** | **{q.mean():.4f}** | **{qo.mean():.4f}** | "
+        f"**{100 * (q.mean() - qo.mean()) / qo.mean():+.2f}** | **{ar.mean():.2f}** | "
+        f"**{ab.mean():.2f}** |"
+    )
     print()
-    print(f"min agreement raw {ar.min():.2f} % ({rows[int(ar.argmin())][0]}); wall time "
-          f"{wall:.1f} s on {torch.get_num_threads()} threads")
+    print(
+        f"min agreement raw {ar.min():.2f} % ({rows[int(ar.argmin())][0]}); wall time "
+        f"{wall:.1f} s on {torch.get_num_threads()} threads"
+    )
     return 0
 
 

@@ -44,8 +44,9 @@ def aligned(files: list[Path]) -> np.ndarray:
     from mffgui.io import read_stack
 
     stack, _ = align_stack(read_stack(files), "similarity")
-    return np.stack([np.rint(np.clip(stack.frame(i), 0, 1) * 255).astype(np.uint8)
-                     for i in range(len(stack))])
+    return np.stack(
+        [np.rint(np.clip(stack.frame(i), 0, 1) * 255).astype(np.uint8) for i in range(len(stack))]
+    )
 
 
 def parse_method(spec: str) -> tuple[str, str, dict[str, object]]:
@@ -54,7 +55,7 @@ def parse_method(spec: str) -> tuple[str, str, dict[str, object]]:
     label, rest = head, spec
     if "=" in head:
         label = head.split("=")[0]
-        rest = spec[len(label) + 1:]
+        rest = spec[len(label) + 1 :]
     name, *pairs = rest.split(":")
     params: dict[str, object] = {}
     for pair in pairs:
@@ -88,10 +89,11 @@ def crop_strip(images: list[tuple[str, np.ndarray]], box: tuple[int, int, int, i
     x, y, w, h = box
     tiles = []
     for label, img in images:
-        tile = np.rint(np.clip(img[y:y + h, x:x + w], 0, 1) * 255).astype(np.uint8).copy()
+        tile = np.rint(np.clip(img[y : y + h, x : x + w], 0, 1) * 255).astype(np.uint8).copy()
         for colour, thick in (((0, 0, 0), 3), ((255, 255, 255), 1)):
-            cv2.putText(tile, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, thick,
-                        cv2.LINE_AA)
+            cv2.putText(
+                tile, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, thick, cv2.LINE_AA
+            )
         tiles.append(tile)
         tiles.append(np.full((h, 4, 3), 255, np.uint8))
     return np.concatenate(tiles[:-1], axis=1)
@@ -100,9 +102,11 @@ def crop_strip(images: list[tuple[str, np.ndarray]], box: tuple[int, int, int, i
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--methods", default="depthmap,halofree before=halofree:band_levels=0:"
-                    "refine_radius=0,halofree",
-                    help="comma-separated; 'label=name:key=value' sets parameters")
+    ap.add_argument(
+        "--methods",
+        default="depthmap,halofree before=halofree:band_levels=0:refine_radius=0,halofree",
+        help="comma-separated; 'label=name:key=value' sets parameters",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--crops", type=Path, default=None)
     ap.add_argument("--pcb-crop", default=",".join(map(str, PCB_CROP)))
@@ -118,14 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     pcb8 = aligned(sorted((stacks / "focusstack-pcb").glob("*.jpg")))
     clean = [f.astype(np.float32) / np.float32(255.0) for f in pcb8]
     rng = np.random.default_rng(5)
-    noisy = [np.clip(f + rng.normal(0, 5 / 255, f.shape), 0, 1).astype(np.float32)
-             for f in clean]
+    noisy = [np.clip(f + rng.normal(0, 5 / 255, f.shape), 0, 1).astype(np.float32) for f in clean]
     mean = np.mean(clean, axis=0)
     energy = cv2.boxFilter(highpass(mean) ** 2, -1, (15, 15))
     flat = energy <= np.quantile(energy, 0.15)
     single = float(highpass(noisy[0])[flat].std())
-    print(f"pcb: {len(clean)} frames {clean[0].shape[1]}x{clean[0].shape[0]} aligned; "
-          f"single noisy frame flat high-pass std {single:.3f}/255")
+    print(
+        f"pcb: {len(clean)} frames {clean[0].shape[1]}x{clean[0].shape[0]} aligned; "
+        f"single noisy frame flat high-pass std {single:.3f}/255"
+    )
     print("| method | flat high-pass std (noisy) | × single frame | Q^{AB/F} clean |")
     print("|---|---:|---:|---:|")
     srcs = [M.gray255(f) for f in clean]

@@ -46,8 +46,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_GACN = Path(os.environ.get("MFFGUI_SHARED", REPO.parent / "shared")) / \
-    "weights" / "gacn-official" / "GACN.pkl"
+DEFAULT_GACN = (
+    Path(os.environ.get("MFFGUI_SHARED", REPO.parent / "shared"))
+    / "weights"
+    / "gacn-official"
+    / "GACN.pkl"
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,16 +119,28 @@ def child(method_name: str, folder: str, params_json: str) -> None:
     wall = time.perf_counter() - t0
     cpu1 = os.times()
     anon = sampler.stop()
-    print(json.dumps({
-        "frames": len(stack), "h": stack.shape[0], "w": stack.shape[1],
-        "wall_s": wall, "cpu_s": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system),
-        "peak_rss_mib": _status_kib("VmHWM") / 1024,
-        "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_anon_mib": anon / 1024, "baseline_mib": baseline / 1024,
-        "fused_mean": checksum, "fused_shape": list(fused.shape),
-        "meta": {k: result.meta.get(k) for k in ("tiles", "strategy", "reference_cached",
-                                                 "maps_on_disk") if k in result.meta},
-    }))
+    print(
+        json.dumps(
+            {
+                "frames": len(stack),
+                "h": stack.shape[0],
+                "w": stack.shape[1],
+                "wall_s": wall,
+                "cpu_s": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system),
+                "peak_rss_mib": _status_kib("VmHWM") / 1024,
+                "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_anon_mib": anon / 1024,
+                "baseline_mib": baseline / 1024,
+                "fused_mean": checksum,
+                "fused_shape": list(fused.shape),
+                "meta": {
+                    k: result.meta.get(k)
+                    for k in ("tiles", "strategy", "reference_cached", "maps_on_disk")
+                    if k in result.meta
+                },
+            }
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,13 +237,17 @@ def run_case(method: str, folder: Path, params: dict, timeout: float, cap_mib: f
 
 def _row(method: str, n: int, size: str, r: dict) -> str:
     if "error" in r:
-        return f"| {method} | {n} | {size} | — | — | {r.get('peak_rss_mib', 0):.0f}+ | — | — " \
-               f"| {r['error']} |"
+        return (
+            f"| {method} | {n} | {size} | — | — | {r.get('peak_rss_mib', 0):.0f}+ | — | — "
+            f"| {r['error']} |"
+        )
     meta = r.get("meta") or {}
     note = ", ".join(f"{k}={v}" for k, v in meta.items())
-    return (f"| {method} | {n} | {size} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
-            f"{r['peak_rss_mib']:.0f} | {r['peak_anon_mib']:.0f} | {r['baseline_mib']:.0f} "
-            f"| {note} |")
+    return (
+        f"| {method} | {n} | {size} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | "
+        f"{r['peak_rss_mib']:.0f} | {r['peak_anon_mib']:.0f} | {r['baseline_mib']:.0f} "
+        f"| {note} |"
+    )
 
 
 def _available_mib() -> float:
@@ -253,8 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="2000x1500", help="frame size WxH (default 2000x1500)")
     ap.add_argument("--counts", default="20,65,200", help="stack sizes (default 20,65,200)")
     ap.add_argument("--distinct", type=int, default=10, help="distinct focus planes rendered")
-    ap.add_argument("--methods", default="", help="comma-separated (default: every classical "
-                    "method, plus gacn when its weights exist)")
+    ap.add_argument(
+        "--methods",
+        default="",
+        help="comma-separated (default: every classical method, plus gacn when its weights exist)",
+    )
     ap.add_argument("--gacn-weights", default=str(DEFAULT_GACN))
     ap.add_argument("--gacn-size", default="1000x750", help="frame size for network methods")
     ap.add_argument("--gacn-counts", default="4,8,16")
@@ -263,19 +286,38 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads of network methods")
     ap.add_argument("--huge", action="store_true", help="also fuse a 12000x9000 pair")
     ap.add_argument("--huge-size", default="12000x9000")
-    ap.add_argument("--huge-methods", default="",
-                    help="methods for the huge pair (default: the classical ones); network "
-                    "methods run on the CPU within --huge-budget-mib")
-    ap.add_argument("--huge-budget-mib", type=int, default=2048,
-                    help="memory_mb of network methods on the huge pair (their tiling budget)")
+    ap.add_argument(
+        "--huge-methods",
+        default="",
+        help="methods for the huge pair (default: the classical ones); network "
+        "methods run on the CPU within --huge-budget-mib",
+    )
+    ap.add_argument(
+        "--huge-budget-mib",
+        type=int,
+        default=2048,
+        help="memory_mb of network methods on the huge pair (their tiling budget)",
+    )
     ap.add_argument("--huge-only", action="store_true", help="only the huge pair")
-    ap.add_argument("--min-free-gib", type=float, default=8.0,
-                    help="skip the huge pair when less memory than this is available")
-    ap.add_argument("--cap-mib", type=float, default=12000.0,
-                    help="kill a case whose RSS exceeds this (default 12000)")
+    ap.add_argument(
+        "--min-free-gib",
+        type=float,
+        default=8.0,
+        help="skip the huge pair when less memory than this is available",
+    )
+    ap.add_argument(
+        "--cap-mib",
+        type=float,
+        default=12000.0,
+        help="kill a case whose RSS exceeds this (default 12000)",
+    )
     ap.add_argument("--case-timeout", type=float, default=900.0)
-    ap.add_argument("--max-seconds", type=float, default=3000.0,
-                    help="start no new case after this many seconds")
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=3000.0,
+        help="start no new case after this many seconds",
+    )
     ap.add_argument("--json", default="", help="also write the raw results to this file")
     args = ap.parse_args(argv)
     os.environ["MFFGUI_BENCH_THREADS"] = str(args.threads)  # read by the children
@@ -298,12 +340,17 @@ def main(argv: list[str] | None = None) -> int:
     gcounts = [int(c) for c in args.gacn_counts.split(",")]
 
     start = time.monotonic()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}, "
-          f"available memory {_available_mib() / 1024:.1f} GiB", flush=True)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}, "
+        f"available memory {_available_mib() / 1024:.1f} GiB",
+        flush=True,
+    )
     results: list[dict] = []
-    header = ("| method | N | size | wall s | CPU s | peak RSS MiB | peak anon MiB | baseline MiB "
-              "| note |\n|---|---:|---|---:|---:|---:|---:|---:|---|")
+    header = (
+        "| method | N | size | wall s | CPU s | peak RSS MiB | peak anon MiB | baseline MiB "
+        "| note |\n|---|---:|---|---:|---:|---:|---:|---:|---|"
+    )
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mffgui-bench-mem-") as tmp:
         root = Path(tmp)
@@ -322,9 +369,16 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if gplanes is None:
                 gplanes = render_frames(root / "gplanes", gw, gh, min(args.distinct, 8))
-            params = {"weights": args.gacn_weights, "device": "cpu",
-                      "strategy": args.gacn_strategy, "tile_size": args.gacn_tile} \
-                if m == "gacn" else {"device": "cpu"}
+            params = (
+                {
+                    "weights": args.gacn_weights,
+                    "device": "cpu",
+                    "strategy": args.gacn_strategy,
+                    "tile_size": args.gacn_tile,
+                }
+                if m == "gacn"
+                else {"device": "cpu"}
+            )
             for n in gcounts:
                 folder = link_stack(gplanes, root / f"g{n}", n)
                 cases.append((m, n, folder, params, f"{gw}x{gh}"))
@@ -341,17 +395,22 @@ def main(argv: list[str] | None = None) -> int:
             hw, hh = (int(v) for v in args.huge_size.split("x"))
             avail = _available_mib() / 1024
             if avail < args.min_free_gib:
-                rows.append(f"| (all) | 2 | {hw}x{hh} | — | — | — | — | — | skipped: "
-                            f"{avail:.1f} GiB available < {args.min_free_gib} |")
+                rows.append(
+                    f"| (all) | 2 | {hw}x{hh} | — | — | — | — | — | skipped: "
+                    f"{avail:.1f} GiB available < {args.min_free_gib} |"
+                )
             else:
                 folder = render_huge_pair(root / "huge", hw, hh)
-                huge = ([m.strip() for m in args.huge_methods.split(",") if m.strip()]
-                        if args.huge_methods else
-                        [m for m in methods if infos.get(m) and infos[m].kind == "classical"])
+                huge = (
+                    [m.strip() for m in args.huge_methods.split(",") if m.strip()]
+                    if args.huge_methods
+                    else [m for m in methods if infos.get(m) and infos[m].kind == "classical"]
+                )
                 for m in huge:
                     if time.monotonic() - start > args.max_seconds:
-                        rows.append(f"| {m} | 2 | {hw}x{hh} | — | — | — | — | — | not run "
-                                    "(time cap) |")
+                        rows.append(
+                            f"| {m} | 2 | {hw}x{hh} | — | — | — | — | — | not run (time cap) |"
+                        )
                         continue
                     params: dict = {}
                     if infos[m].kind != "classical":

@@ -70,16 +70,20 @@ def main() -> None:
     gs = [M.gray255(s) for s in srcs]
     gf = M.gray255(fused)
     M.qp(gs, gf)  # warm caches (filter bank) so the first row is not penalised
-    print(f"# bench_metrics: {what}, {fused.shape[1]}x{fused.shape[0]}, "
-          f"{platform.machine()} {os.cpu_count()} CPU(s), load {os.getloadavg()[0]:.1f}, "
-          f"median of {args.repeat}")
+    print(
+        f"# bench_metrics: {what}, {fused.shape[1]}x{fused.shape[0]}, "
+        f"{platform.machine()} {os.cpu_count()} CPU(s), load {os.getloadavg()[0]:.1f}, "
+        f"median of {args.repeat}"
+    )
     print(f"{'metric':<10}{'wall ms':>10}{'cpu ms':>10}")
     for name, info in M.METRICS.items():
         if info.kind == "fusion":
+
             def call(f=info.func):
                 phase._PC_CACHE.clear()
                 f(gs, gf)
         elif info.kind == "image":
+
             def call(f=info.func):
                 f(gf)
         else:
@@ -94,8 +98,10 @@ def main() -> None:
     wall, cpu = _time(cold, args.repeat)
     print(f"{'score()':<10}{wall * 1e3:>10.1f}{cpu * 1e3:>10.1f}   all 12 metrics, cold")
     wall, cpu = _time(lambda: M.score(fused, srcs), args.repeat)
-    print(f"{'score()':<10}{wall * 1e3:>10.1f}{cpu * 1e3:>10.1f}   same scene again (cached "
-          "source phase congruency)")
+    print(
+        f"{'score()':<10}{wall * 1e3:>10.1f}{cpu * 1e3:>10.1f}   same scene again (cached "
+        "source phase congruency)"
+    )
 
 
 if __name__ == "__main__":

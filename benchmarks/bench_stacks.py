@@ -50,8 +50,9 @@ def load_scenes(data: Path, count: int) -> list[tuple[str, np.ndarray]]:
         bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if bgr.shape[0] > bgr.shape[1]:
             bgr = cv2.rotate(bgr, cv2.ROTATE_90_CLOCKWISE)
-        bgr = cv2.resize(bgr, SIZE, interpolation=cv2.INTER_AREA if bgr.shape[1] > SIZE[0]
-                         else cv2.INTER_CUBIC)
+        bgr = cv2.resize(
+            bgr, SIZE, interpolation=cv2.INTER_AREA if bgr.shape[1] > SIZE[0] else cv2.INTER_CUBIC
+        )
         out.append((f.stem, np.clip(bgr[:, :, ::-1].astype(np.float32) / 255.0, 0, 1)))
     return out
 
@@ -72,8 +73,7 @@ def method_and_params(spec: str) -> tuple[object, object]:
     from mffgui.cli.fuse import build_params, parse_sets
 
     name, _, rest = spec.partition("[")
-    return build_params(name, parse_sets([v for v in rest.rstrip("]").split(";") if v]),
-                        None, None)
+    return build_params(name, parse_sets([v for v in rest.rstrip("]").split(";") if v]), None, None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--scenes", type=int, default=12, help="number of scenes (default 12)")
     ap.add_argument("--frames", default="5,10,20", help="stack depths (default 5,10,20)")
-    ap.add_argument("--methods", default="",
-                    help="comma-separated, each NAME or NAME[key=value;...] (default: every "
-                    "classical method)")
+    ap.add_argument(
+        "--methods",
+        default="",
+        help="comma-separated, each NAME or NAME[key=value;...] (default: every classical method)",
+    )
     ap.add_argument("--networks", action="store_true", help="also every network method")
     args = ap.parse_args(argv)
 
@@ -92,13 +94,19 @@ def main(argv: list[str] | None = None) -> int:
     from mffgui.types import Stack
 
     infos = list_methods()
-    names = ([m for m in args.methods.split(",") if m] if args.methods else
-             [i.name for i in infos if i.kind == "classical" or args.networks])
+    names = (
+        [m for m in args.methods.split(",") if m]
+        if args.methods
+        else [i.name for i in infos if i.kind == "classical" or args.networks]
+    )
     depths = [int(v) for v in args.frames.split(",")]
     scenes = load_scenes(args.data, args.scenes)
-    print(f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-          f"{len(scenes)} scenes {SIZE[0]}x{SIZE[1]}; load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n", flush=True)
+    print(
+        f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        f"{len(scenes)} scenes {SIZE[0]}x{SIZE[1]}; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}\n",
+        flush=True,
+    )
     rows: dict[tuple[int, str], list[tuple[float, float, float, float]]] = {}
     t_all = time.perf_counter()
     for k, (name, sharp) in enumerate(scenes):
@@ -122,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         v = np.mean(np.array(vals), axis=0)
         sec = "—" if m == "nearest frame" else f"{v[3]:.4f}"
         print(f"| {n} | {m} | {v[0]:.2f} | {v[1]:.4f} | {100 * v[2]:.2f} % | {sec} |")
-    print(f"\nTotal {time.perf_counter() - t_all:.0f} s; load average after: "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"\nTotal {time.perf_counter() - t_all:.0f} s; load average after: "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     return 0
 
 

@@ -42,9 +42,14 @@ def cold_start(runs: int) -> list[tuple[float, float, float, float, bool]]:
             env = dict(os.environ, QT_QPA_PLATFORM="offscreen", MFFGUI_CONFIG_DIR=cfg)
             cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, str(REPO / "main.py"), "--startup-probe"],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    text=True, env=env, cwd=REPO)
+            proc = subprocess.Popen(
+                [sys.executable, str(REPO / "main.py"), "--startup-probe"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
             assert proc.stdout is not None
             line = ""
             for line in proc.stdout:
@@ -58,8 +63,7 @@ def cold_start(runs: int) -> list[tuple[float, float, float, float, bool]]:
         fields = line.split()
         if not fields:
             raise RuntimeError("the app did not report its start-up")
-        out.append((float(fields[1]), float(fields[3]), wall, cpu,
-                    "torch_imported=True" in fields))
+        out.append((float(fields[1]), float(fields[3]), wall, cpu, "torch_imported=True" in fields))
     return out
 
 
@@ -148,24 +152,37 @@ def main() -> int:
     """Run the benchmarks and print Markdown tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
-    ap.add_argument("--stack", type=Path, action="append", default=[],
-                    help="stack to fuse while measuring event-loop stalls (repeatable)")
+    ap.add_argument(
+        "--stack",
+        type=Path,
+        action="append",
+        default=[],
+        help="stack to fuse while measuring event-loop stalls (repeatable)",
+    )
     ap.add_argument("--method", action="append", default=None)
     args = ap.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python "
-          f"{platform.python_version()}, Qt platform offscreen\n")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python "
+        f"{platform.python_version()}, Qt platform offscreen\n"
+    )
     if args.runs:
         res = cold_start(args.runs)
         print(f"load average before: {os.getloadavg()[0]:.1f}\n")
-        print("| run | first frame (s) | ready: methods listed (s) | process start to ready, "
-              "wall (s) | process CPU (s) | torch imported |")
+        print(
+            "| run | first frame (s) | ready: methods listed (s) | process start to ready, "
+            "wall (s) | process CPU (s) | torch imported |"
+        )
         print("|---|---|---|---|---|---|")
         for i, (paint, ready, wall, cpu, torch) in enumerate(res, 1):
-            print(f"| {i} | {paint:.2f} | {ready:.2f} | {wall:.2f} | {cpu:.2f} | "
-                  f"{'yes' if torch else 'no'} |")
+            print(
+                f"| {i} | {paint:.2f} | {ready:.2f} | {wall:.2f} | {cpu:.2f} | "
+                f"{'yes' if torch else 'no'} |"
+            )
         med = [statistics.median(r[k] for r in res) for k in range(4)]
-        print(f"\nmedians over {len(res)} runs: first frame {med[0]:.2f} s, ready {med[1]:.2f} s,"
-              f" wall {med[2]:.2f} s (max {max(r[2] for r in res):.2f} s), CPU {med[3]:.2f} s\n")
+        print(
+            f"\nmedians over {len(res)} runs: first frame {med[0]:.2f} s, ready {med[1]:.2f} s,"
+            f" wall {med[2]:.2f} s (max {max(r[2] for r in res):.2f} s), CPU {med[3]:.2f} s\n"
+        )
     for stack in args.stack:
         print(f"stack: {stack} (load average {os.getloadavg()[0]:.1f})\n")
         print("| method | fusion (s) | longest event-loop gap (ms) | 99th pct gap (ms) | ticks |")

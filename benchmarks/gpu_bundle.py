@@ -60,11 +60,27 @@ def build_qt_bundle(out: Path, python_version: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wheels, site = Path(tmp) / "wheels", Path(tmp) / "site"
         platforms = [f"manylinux_2_{n}_x86_64" for n in (17, 27, 28, 31, 34)]
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-               "--python-version", python_version, "--implementation", "cp", "-d", str(wheels),
-               *[a for p in platforms for a in ("--platform", p)],
-               f"PySide6-Essentials=={version}", f"shiboken6=={version}", "qimage2ndarray",
-               "platformdirs", "pytest-qt"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            "--implementation",
+            "cp",
+            "-d",
+            str(wheels),
+            *[a for p in platforms for a in ("--platform", p)],
+            f"PySide6-Essentials=={version}",
+            f"shiboken6=={version}",
+            "qimage2ndarray",
+            "platformdirs",
+            "pytest-qt",
+        ]
         subprocess.run(cmd, check=True)
         for whl in wheels.glob("*.whl"):
             with zipfile.ZipFile(whl) as z:
@@ -75,9 +91,11 @@ def build_qt_bundle(out: Path, python_version: str) -> None:
             (so.parent / so.name).chmod(0o755)
         libs = set()
         env = {"LD_LIBRARY_PATH": str(site / "PySide6" / "Qt" / "lib")}
-        targets = [*(site / "PySide6").glob("*.abi3.so"),
-                   *(site / "PySide6" / "Qt" / "lib").glob("libQt6*.so.6"),
-                   *(site / "PySide6" / "Qt" / "plugins").rglob("*.so")]
+        targets = [
+            *(site / "PySide6").glob("*.abi3.so"),
+            *(site / "PySide6" / "Qt" / "lib").glob("libQt6*.so.6"),
+            *(site / "PySide6" / "Qt" / "plugins").rglob("*.so"),
+        ]
         for t in targets:
             ldd = subprocess.run(["ldd", str(t)], capture_output=True, text=True, env=env).stdout
             for line in ldd.splitlines():
@@ -104,8 +122,9 @@ def copy_data(shared: Path, dest: Path) -> None:
     for k in range(1, 21):
         name = f"lytro_{k:02d}"
         shutil.copytree(src / "lytro" / name, dest / "lytro" / name)
-    shutil.copytree(src / "stacks" / "gacn-v4-chip-microscope",
-                    dest / "stacks" / "gacn-v4-chip-microscope")
+    shutil.copytree(
+        src / "stacks" / "gacn-v4-chip-microscope", dest / "stacks" / "gacn-v4-chip-microscope"
+    )
     colour = sorted((src / "train-sharp" / "color").iterdir())[::2]
     (dest / "train-sharp" / "color").mkdir(parents=True)
     for f in colour:
@@ -123,8 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_qt:
         build_qt_bundle(REPO / ".whl" / "qtbundle.tar.xz", args.python_version)
     copy_data(args.shared, REPO / ".gpudata" / "shared" / "data")
-    print("carry: .gpudata and .whl/qtbundle.tar.xz; run: BUDGET_S=550 bash "
-          "benchmarks/gpu_checklist.sh")
+    print(
+        "carry: .gpudata and .whl/qtbundle.tar.xz; run: BUDGET_S=550 bash "
+        "benchmarks/gpu_checklist.sh"
+    )
     return 0
 
 

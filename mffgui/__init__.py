@@ -1,4 +1,3 @@
 """mffgui: multi-focus image fusion (focus stacking)."""
 
 __version__ = "0.1.0"
-

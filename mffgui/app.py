@@ -16,16 +16,31 @@ _T0 = time.perf_counter()
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the desktop app."""
-    p = argparse.ArgumentParser(prog="mffgui", description="mffgui desktop app: open a focus "
-                                "stack, fuse it and export the all-in-focus image.")
-    p.add_argument("files", nargs="*", help="images, folders or multi-page TIFFs to open "
-                   "(default: the bundled sample stack)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=None,
-                   help="device for network methods (default: the last one used)")
-    p.add_argument("--theme", choices=("dark", "light"), default=None,
-                   help="colour theme (default: the last one used)")
-    p.add_argument("--no-fuse", action="store_true",
-                   help="open the files without fusing them right away")
+    p = argparse.ArgumentParser(
+        prog="mffgui",
+        description="mffgui desktop app: open a focus "
+        "stack, fuse it and export the all-in-focus image.",
+    )
+    p.add_argument(
+        "files",
+        nargs="*",
+        help="images, folders or multi-page TIFFs to open (default: the bundled sample stack)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default=None,
+        help="device for network methods (default: the last one used)",
+    )
+    p.add_argument(
+        "--theme",
+        choices=("dark", "light"),
+        default=None,
+        help="colour theme (default: the last one used)",
+    )
+    p.add_argument(
+        "--no-fuse", action="store_true", help="open the files without fusing them right away"
+    )
     # Prints seconds from interpreter start to the first shown frame, then quits (benchmark).
     p.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
     return p
@@ -40,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
-        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+    )
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mffgui")
     app.setOrganizationName("mffgui")
@@ -55,8 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.theme = args.theme
     apply_theme(app, settings.theme)
     app.setWindowIcon(icon("mffgui"))
-    window = MainWindow(settings, device=args.device, probe_devices=not args.startup_probe,
-                        defer_methods=True)
+    window = MainWindow(
+        settings, device=args.device, probe_devices=not args.startup_probe, defer_methods=True
+    )
     if args.startup_probe:
         return _startup_probe(app, window)
     window.show()
@@ -100,10 +117,13 @@ def _startup_probe(app, window) -> int:
             QTimer.singleShot(2, _report)  # not painted, or the method list not filled yet
             return
         mods = sys.modules
-        print(f"startup {marks.get('paint', float('nan')):.3f} "
-              f"ready {time.perf_counter() - _T0:.3f} "
-              f"torch_imported={'torch' in mods} "
-              f"methods_imported={marks.get('methods')}", flush=True)
+        print(
+            f"startup {marks.get('paint', float('nan')):.3f} "
+            f"ready {time.perf_counter() - _T0:.3f} "
+            f"torch_imported={'torch' in mods} "
+            f"methods_imported={marks.get('methods')}",
+            flush=True,
+        )
         window.close()
 
     QTimer.singleShot(0, _report)

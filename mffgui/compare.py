@@ -23,8 +23,14 @@ from mffgui.metrics._common import to_uint8
 from mffgui.metrics.report import metrics_table_markdown, render_grid, rows_to_csv
 from mffgui.types import Stack
 
-__all__ = ["CompareEntry", "compare_methods", "comparison_csv", "comparison_grid",
-           "comparison_markdown", "source_grays"]
+__all__ = [
+    "CompareEntry",
+    "compare_methods",
+    "comparison_csv",
+    "comparison_grid",
+    "comparison_markdown",
+    "source_grays",
+]
 
 
 @dataclass
@@ -133,14 +139,19 @@ def _prefixed(progress: ProgressFn, prefix: str) -> ProgressFn:
     return _p
 
 
-def comparison_grid(entries: Sequence[CompareEntry], cols: int | None = None,
-                    tile_width: int | None = 480) -> np.ndarray:
+def comparison_grid(
+    entries: Sequence[CompareEntry], cols: int | None = None, tile_width: int | None = 480
+) -> np.ndarray:
     """Labelled grid of the fused images of the successful entries (see :func:`render_grid`)."""
     ok = [e for e in entries if e.fused is not None]
     if not ok:
         raise MffError("no method produced a fused image")
-    return render_grid([e.fused for e in ok], [e.label for e in ok],  # type: ignore[misc]
-                       cols=cols, tile_width=tile_width)
+    return render_grid(
+        [e.fused for e in ok],
+        [e.label for e in ok],  # type: ignore[misc]
+        cols=cols,
+        tile_width=tile_width,
+    )
 
 
 def _metric_columns(entries: Sequence[CompareEntry]) -> list[str]:
@@ -167,7 +178,13 @@ def comparison_markdown(entries: Sequence[CompareEntry]) -> str:
 def comparison_csv(entries: Sequence[CompareEntry]) -> str:
     """CSV text: ``method, <metrics...>, seconds, error``."""
     cols = _metric_columns(entries)
-    rows = [{"method": e.label, **e.scores,
-             "seconds": None if math.isnan(e.seconds) else e.seconds, "error": e.error}
-            for e in entries]
+    rows = [
+        {
+            "method": e.label,
+            **e.scores,
+            "seconds": None if math.isnan(e.seconds) else e.seconds,
+            "error": e.error,
+        }
+        for e in entries
+    ]
     return rows_to_csv(rows, ["method", *cols, "seconds", "error"])

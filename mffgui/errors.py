@@ -77,8 +77,9 @@ class MissingExtra(MffError):
 
     def __init__(self, extra: str, what: str, path: str | Path | None = None) -> None:
         self.extra = extra
-        super().__init__(f"{what} need the optional extra '{extra}': "
-                         f'pip install "mffgui[{extra}]"', path)
+        super().__init__(
+            f"{what} need the optional extra '{extra}': pip install \"mffgui[{extra}]\"", path
+        )
 
 
 class Cancelled(MffError):

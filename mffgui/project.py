@@ -100,7 +100,7 @@ def _resolve(entry: dict[str, Any], folder: Path) -> Path | None:
     if rel is None and ab is None:
         return None
     if rel is not None:
-        cand = (folder / rel)
+        cand = folder / rel
         if cand.exists():
             return Path(os.path.normpath(cand))
     return Path(ab) if ab is not None else Path(os.path.normpath(folder / rel))
@@ -111,14 +111,21 @@ def project_to_json(project: Project, folder: Path) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "version": VERSION,
-        "sources": [{**_path_entry(s.path, s.page, folder), "included": bool(s.included)}
-                    for s in project.sources],
-        "alignment": {"model": project.align, "interpolation": project.align_interpolation,
-                      "crop": bool(project.align_crop)},
+        "sources": [
+            {**_path_entry(s.path, s.page, folder), "included": bool(s.included)}
+            for s in project.sources
+        ],
+        "alignment": {
+            "model": project.align,
+            "interpolation": project.align_interpolation,
+            "crop": bool(project.align_crop),
+        },
         "method": project.method,
         "params": {k: _jsonable(v) for k, v in project.params.items()},
-        "retouch": {"frames": [_path_entry(p, page, folder) for p, page in project.frames],
-                    "strokes": [s.to_json() for s in project.strokes]},
+        "retouch": {
+            "frames": [_path_entry(p, page, folder) for p, page in project.frames],
+            "strokes": [s.to_json() for s in project.strokes],
+        },
     }
 
 
@@ -133,16 +140,18 @@ def project_from_json(doc: dict[str, Any], folder: Path) -> Project:
     if doc.get("format") != FORMAT:
         raise ValueError(f"not an mffgui project (format {doc.get('format')!r})")
     if int(doc.get("version", 0)) > VERSION:
-        raise ValueError(f"project version {doc['version']} is newer than this mffgui "
-                         f"understands ({VERSION})")
+        raise ValueError(
+            f"project version {doc['version']} is newer than this mffgui understands ({VERSION})"
+        )
     sources = []
     for e in doc.get("sources", []):
         p = _resolve(e, folder)
         if p is None:
             raise ValueError("a source has no path")
         page = e.get("page")
-        sources.append(ProjectSource(p, None if page is None else int(page),
-                                     bool(e.get("included", True))))
+        sources.append(
+            ProjectSource(p, None if page is None else int(page), bool(e.get("included", True)))
+        )
     al = doc.get("alignment", {}) or {}
     rt = doc.get("retouch", {}) or {}
     frames = []
@@ -150,9 +159,16 @@ def project_from_json(doc: dict[str, Any], folder: Path) -> Project:
         page = e.get("page")
         frames.append((_resolve(e, folder), None if page is None else int(page)))
     strokes = [Stroke.from_json(s) for s in rt.get("strokes", [])]
-    return Project(sources, str(doc.get("method", "")), dict(doc.get("params", {}) or {}),
-                   str(al.get("model", "") or ""), str(al.get("interpolation", "linear")),
-                   bool(al.get("crop", True)), frames, strokes)
+    return Project(
+        sources,
+        str(doc.get("method", "")),
+        dict(doc.get("params", {}) or {}),
+        str(al.get("model", "") or ""),
+        str(al.get("interpolation", "linear")),
+        bool(al.get("crop", True)),
+        frames,
+        strokes,
+    )
 
 
 def save_project(project: Project, path: str | Path) -> Path:

@@ -104,8 +104,9 @@ class AppSettings:
             elif isinstance(default, bool) and isinstance(value, bool):
                 setattr(out, f.name, value)
             elif f.name == "recent" and isinstance(value, list):
-                out.recent = [[str(p) for p in r] for r in value
-                              if isinstance(r, list) and r][:MAX_RECENT]
+                out.recent = [[str(p) for p in r] for r in value if isinstance(r, list) and r][
+                    :MAX_RECENT
+                ]
             elif f.name == "params" and isinstance(value, dict):
                 out.params = {str(k): dict(v) for k, v in value.items() if isinstance(v, dict)}
         if out.theme not in ("dark", "light"):

@@ -184,9 +184,7 @@ class Stack(Sequence[np.ndarray]):
         self._reduced = list(reduced) if reduced is not None else None
 
     @classmethod
-    def from_arrays(
-        cls, frames: Sequence[np.ndarray], names: Sequence[str] | None = None
-    ) -> Stack:
+    def from_arrays(cls, frames: Sequence[np.ndarray], names: Sequence[str] | None = None) -> Stack:
         """Build an in-memory stack.
 
         Parameters
@@ -203,8 +201,14 @@ class Stack(Sequence[np.ndarray]):
             depth = 16 if np.asarray(src).dtype == np.uint16 else 8
             path = Path(names[i]) if names is not None else None
             metas.append(
-                ImageMeta(path=path, width=a.shape[1], height=a.shape[0], channels=a.shape[2],
-                          bit_depth=depth, format="memory")
+                ImageMeta(
+                    path=path,
+                    width=a.shape[1],
+                    height=a.shape[0],
+                    channels=a.shape[2],
+                    bit_depth=depth,
+                    format="memory",
+                )
             )
         return cls([(lambda a=a: a) for a in arrays], metas)
 
@@ -274,8 +278,10 @@ class Stack(Sequence[np.ndarray]):
                     return small, 1.0 / factor
                 s = max_side / max(small.shape)
                 size = (max(1, round(small.shape[1] * s)), max(1, round(small.shape[0] * s)))
-                return (cv2.resize(small, size, interpolation=cv2.INTER_AREA),
-                        size[0] / small.shape[1] / factor)
+                return (
+                    cv2.resize(small, size, interpolation=cv2.INTER_AREA),
+                    size[0] / small.shape[1] / factor,
+                )
         gray = self.gray(i)
         s = min(1.0, max_side / longest)
         if s >= 1.0:
@@ -285,9 +291,13 @@ class Stack(Sequence[np.ndarray]):
 
     def subset(self, indices: Sequence[int]) -> Stack:
         """A stack of the frames at ``indices`` (in that order)."""
-        return Stack([self._loaders[j] for j in indices], [self.metas[j] for j in indices],
-                     self.notes, self._cache_bytes,
-                     None if self._reduced is None else [self._reduced[j] for j in indices])
+        return Stack(
+            [self._loaders[j] for j in indices],
+            [self.metas[j] for j in indices],
+            self.notes,
+            self._cache_bytes,
+            None if self._reduced is None else [self._reduced[j] for j in indices],
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -308,8 +318,9 @@ class Stack(Sequence[np.ndarray]):
     @property
     def names(self) -> list[str]:
         """Display names of the frames."""
-        return [m.name if m.path is not None else f"frame {i + 1}"
-                for i, m in enumerate(self.metas)]
+        return [
+            m.name if m.path is not None else f"frame {i + 1}" for i, m in enumerate(self.metas)
+        ]
 
 
 REC709 = np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
@@ -364,8 +375,13 @@ class MapStack(Sequence[np.ndarray]):
         values up to 65504) or float32 (exact).
     """
 
-    def __init__(self, n: int, shape: tuple[int, int], memory_limit: int = 512 * 2**20,
-                 disk_dtype: Any = np.float16) -> None:
+    def __init__(
+        self,
+        n: int,
+        shape: tuple[int, int],
+        memory_limit: int = 512 * 2**20,
+        disk_dtype: Any = np.float16,
+    ) -> None:
         self.n = n
         self.map_shape = (int(shape[0]), int(shape[1]))
         full = (n, *self.map_shape)
@@ -435,8 +451,7 @@ class MapStack(Sequence[np.ndarray]):
             return
         if isinstance(i, slice):
             idx = range(self.n)[i]
-            vals = np.broadcast_to(np.asarray(value, dtype=np.float32),
-                                   (len(idx), *self.map_shape))
+            vals = np.broadcast_to(np.asarray(value, dtype=np.float32), (len(idx), *self.map_shape))
             for k, j in enumerate(idx):
                 self[j] = vals[k]
             return

@@ -104,8 +104,10 @@ class TrainingRun:
         epochs = f"/{self.epochs}" if self.epochs else ""
         state = {"running": "interrupted"}.get(self.state, self.state or "?")
         saved = " · saved" if self.saved_id else ""
-        return (f"{when} · {ARCH_TITLES.get(self.arch, self.arch)} · "
-                f"epoch {self.epoch}{epochs} · {state}{saved}")
+        return (
+            f"{when} · {ARCH_TITLES.get(self.arch, self.arch)} · "
+            f"epoch {self.epoch}{epochs} · {state}{saved}"
+        )
 
     @property
     def finished_and_saved(self) -> bool:
@@ -165,14 +167,22 @@ def read_run(path: str | Path) -> TrainingRun:
             return 0
 
     settings = rec.get("settings")
-    return TrainingRun(p, arch, created, str(rec.get("state") or ""), _int("epoch"),
-                       _int("step"), _int("epochs"),
-                       dict(settings) if isinstance(settings, dict) else {},
-                       str(rec.get("saved_id") or ""))
+    return TrainingRun(
+        p,
+        arch,
+        created,
+        str(rec.get("state") or ""),
+        _int("epoch"),
+        _int("step"),
+        _int("epochs"),
+        dict(settings) if isinstance(settings, dict) else {},
+        str(rec.get("saved_id") or ""),
+    )
 
 
-def list_runs(folder: str | Path | None = None,
-              library: WeightsLibrary | None = None) -> list[TrainingRun]:
+def list_runs(
+    folder: str | Path | None = None, library: WeightsLibrary | None = None
+) -> list[TrainingRun]:
     """The resumable runs in ``folder`` (default :func:`runs_dir`), newest first.
 
     A run whose side file names no saved weights but whose checkpoint (or its best epoch) is
@@ -180,8 +190,14 @@ def list_runs(folder: str | Path | None = None,
     """
     root = Path(folder) if folder is not None else runs_dir()
     try:
-        files = [q for q in root.iterdir() if q.is_file() and q.suffix == ".pt"
-                 and not q.name.startswith(".") and not q.stem.endswith(".best")]
+        files = [
+            q
+            for q in root.iterdir()
+            if q.is_file()
+            and q.suffix == ".pt"
+            and not q.name.startswith(".")
+            and not q.stem.endswith(".best")
+        ]
     except OSError:
         return []
     sources: dict[str, str] = {}
@@ -215,8 +231,7 @@ def delete_run(path: str | Path) -> None:
         try:
             q.unlink(missing_ok=True)
         except OSError as exc:
-            raise MffError(f"cannot delete the training run ({exc.strerror or exc})",
-                           q) from None
+            raise MffError(f"cannot delete the training run ({exc.strerror or exc})", q) from None
 
 
 @dataclass
@@ -311,8 +326,9 @@ class WeightsLibrary:
         p = self.root / INDEX
         tmp = p.with_name(f".{INDEX}.tmp-{os.getpid()}")
         try:
-            tmp.write_text(json.dumps({"version": 1, "entries": records}, indent=2),
-                           encoding="utf-8")
+            tmp.write_text(
+                json.dumps({"version": 1, "entries": records}, indent=2), encoding="utf-8"
+            )
             os.replace(tmp, p)
         finally:
             if tmp.exists():
@@ -324,8 +340,7 @@ class WeightsLibrary:
 
     def entries(self, arch: str | None = None) -> list[WeightsEntry]:
         """All entries (of ``arch`` only, when given), oldest first; missing files skipped."""
-        out = [self._entry(r) for r in self._read()
-               if {"id", "name", "arch", "file"} <= r.keys()]
+        out = [self._entry(r) for r in self._read() if {"id", "name", "arch", "file"} <= r.keys()]
         return [e for e in out if (arch is None or e.arch == arch) and e.path.is_file()]
 
     def get(self, entry_id: str) -> WeightsEntry:
@@ -343,8 +358,14 @@ class WeightsLibrary:
 
     # -- changes -----------------------------------------------------------------------------
 
-    def add(self, checkpoint: str | Path, arch: str, name: str = "", notes: str = "",
-            replace_source: bool = True) -> WeightsEntry:
+    def add(
+        self,
+        checkpoint: str | Path,
+        arch: str,
+        name: str = "",
+        notes: str = "",
+        replace_source: bool = True,
+    ) -> WeightsEntry:
         """Copy the weights (only) of a training checkpoint into the library.
 
         Parameters
@@ -370,8 +391,14 @@ class WeightsLibrary:
         ck = load_checkpoint(src, arch)
         meta = dict(ck.meta)
         records = self._read()
-        old = next((r for r in records if replace_source and r.get("source") == str(src)
-                    and r.get("arch") == arch), None)
+        old = next(
+            (
+                r
+                for r in records
+                if replace_source and r.get("source") == str(src) and r.get("arch") == arch
+            ),
+            None,
+        )
         entry_id = old["id"] if old else f"{arch}-{uuid.uuid4().hex[:10]}"
         data = [str(d) for d in meta.get("data") or []]
         if not name:
@@ -384,13 +411,25 @@ class WeightsLibrary:
         file = f"{entry_id}.pt"
         sd = {k: v.detach().to("cpu").clone() for k, v in ck.state_dict.items()}
         save_checkpoint(self.root / file, arch, sd, ck.model_args, meta)
-        metrics = {k: float(v) for k, v in (meta.get("validation") or {}).items()
-                   if isinstance(v, int | float)}
+        metrics = {
+            k: float(v)
+            for k, v in (meta.get("validation") or {}).items()
+            if isinstance(v, int | float)
+        }
         entry = WeightsEntry(
-            id=entry_id, name=name, arch=arch, file=file, notes=notes, data=data,
+            id=entry_id,
+            name=name,
+            arch=arch,
+            file=file,
+            notes=notes,
+            data=data,
             date=str(meta.get("date") or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")),
-            metrics=metrics, epochs=int(meta.get("epochs") or 0), source=str(src),
-            best=dict(meta.get("best") or {}), root=self.root)
+            metrics=metrics,
+            epochs=int(meta.get("epochs") or 0),
+            source=str(src),
+            best=dict(meta.get("best") or {}),
+            root=self.root,
+        )
         records = [r for r in self._read() if r.get("id") != entry_id]
         records.append(entry.to_json())
         self._write(records)
@@ -434,8 +473,9 @@ class WeightsLibrary:
         try:
             save_checkpoint(entry.path, entry.arch, ck.state_dict, ck.model_args, meta)
         except OSError as exc:
-            raise WeightsError(f"cannot update the weights file ({exc.strerror or exc})",
-                               entry.path) from None
+            raise WeightsError(
+                f"cannot update the weights file ({exc.strerror or exc})", entry.path
+            ) from None
 
     def export(self, entry_id: str, dest: str | Path) -> Path:
         """Copy an entry's weights file to ``dest`` (a file, or a folder), atomically.

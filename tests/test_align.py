@@ -33,7 +33,7 @@ def texture(h: int, w: int, seed: int) -> np.ndarray:
         img += cv2.resize(n, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w] * np.sqrt(s)
     for _ in range(25):
         x, y = rng.integers(0, w - 40), rng.integers(0, h - 40)
-        img[y:y + rng.integers(10, 40), x:x + rng.integers(10, 40)] += rng.normal(0, 6)
+        img[y : y + rng.integers(10, 40), x : x + rng.integers(10, 40)] += rng.normal(0, 6)
     return (img - img.min()) / (img.max() - img.min())
 
 
@@ -45,8 +45,9 @@ def motion(rng, model: str) -> np.ndarray:
     dx, dy = rng.uniform(-40, 40, 2)
     s = 1.0 if model == "translation" else 1 + rng.uniform(-0.08, 0.08)
     th = 0.0 if model == "translation" else np.radians(rng.uniform(-2, 2))
-    a = np.array([[s * np.cos(th), -s * np.sin(th), 0], [s * np.sin(th), s * np.cos(th), 0],
-                  [0, 0, 1]])
+    a = np.array(
+        [[s * np.cos(th), -s * np.sin(th), 0], [s * np.sin(th), s * np.cos(th), 0], [0, 0, 1]]
+    )
     if model in ("affine", "homography"):
         a[:2, :2] += rng.uniform(-0.02, 0.02, (2, 2))
     if model == "homography":
@@ -56,8 +57,7 @@ def motion(rng, model: str) -> np.ndarray:
     return back @ a @ centre
 
 
-def make_stack(model: str, n: int = 5, seed: int = 0, blur=None, base=BASE,
-               dtype=np.float32):
+def make_stack(model: str, n: int = 5, seed: int = 0, blur=None, base=BASE, dtype=np.float32):
     """Frames of ``base`` under random motions, each blurred differently; returns truths."""
     rng = np.random.default_rng(seed)
     frames, motions = [], []
@@ -84,8 +84,9 @@ def rms_corner_error(report: AlignmentReport, motions, i: int) -> float:
     return float(np.sqrt(np.mean(err**2)))
 
 
-@pytest.mark.parametrize(("model", "seed"), [("translation", 3), ("similarity", 4),
-                                             ("affine", 5), ("homography", 6)])
+@pytest.mark.parametrize(
+    ("model", "seed"), [("translation", 3), ("similarity", 4), ("affine", 5), ("homography", 6)]
+)
 def test_recovers_known_transforms(model, seed):
     stack, motions = make_stack(model, n=5, seed=seed)
     report = estimate_alignment(stack, model=model)
@@ -101,14 +102,24 @@ def test_recovers_known_transforms(model, seed):
 def test_large_scale_and_rotation_changes_are_recovered(scale, degrees):
     # Beyond what phase correlation can start from: the feature-based start is needed.
     th = np.radians(degrees)
-    a = np.array([[scale * np.cos(th), -scale * np.sin(th), 0],
-                  [scale * np.sin(th), scale * np.cos(th), 0], [0, 0, 1]])
+    a = np.array(
+        [
+            [scale * np.cos(th), -scale * np.sin(th), 0],
+            [scale * np.sin(th), scale * np.cos(th), 0],
+            [0, 0, 1],
+        ]
+    )
     centre = np.array([[1, 0, -W / 2], [0, 1, -H / 2], [0, 0, 1]])
-    motions = [np.array([[1, 0, PAD], [0, 1, PAD], [0, 0, 1.0]]),
-               np.array([[1, 0, W / 2 + PAD + 30], [0, 1, H / 2 + PAD - 25], [0, 0, 1]])
-               @ a @ centre]
-    frames = [np.clip(cv2.warpPerspective(BASE, m, (W, H), flags=cv2.INTER_CUBIC
-                                          | cv2.WARP_INVERSE_MAP), 0, 1) for m in motions]
+    motions = [
+        np.array([[1, 0, PAD], [0, 1, PAD], [0, 0, 1.0]]),
+        np.array([[1, 0, W / 2 + PAD + 30], [0, 1, H / 2 + PAD - 25], [0, 0, 1]]) @ a @ centre,
+    ]
+    frames = [
+        np.clip(
+            cv2.warpPerspective(BASE, m, (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP), 0, 1
+        )
+        for m in motions
+    ]
     report = estimate_alignment(Stack.from_arrays(frames), model="similarity", reference=0)
     assert report.frames[1].status == "ok"
     assert rms_corner_error(report, motions, 1) <= 0.3
@@ -134,16 +145,20 @@ def test_deep_stack_chain_stays_accurate():
     for i in range(n):
         s = 1 + 0.01 * (i - ref)
         a = np.diag([s, s, 1.0])
-        a[:2, 2] = (W / 2 + PAD + 3 * (i - ref)) - s * W / 2, (H / 2 + PAD - 2 * (i - ref)) \
-            - s * H / 2
+        a[:2, 2] = (
+            (W / 2 + PAD + 3 * (i - ref)) - s * W / 2,
+            (H / 2 + PAD - 2 * (i - ref)) - s * H / 2,
+        )
         f = cv2.warpPerspective(BASE, a, (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
         frames.append(np.clip(cv2.GaussianBlur(f, (0, 0), 0.3 + 0.9 * abs(i - ref)), 0, 1))
         motions.append(a)
     report = estimate_alignment(Stack.from_arrays(frames), model="similarity")
     errors = [rms_corner_error(report, motions, i) for i in range(n)]
     assert max(errors) <= 0.3, errors
-    total = decompose(report.frames[-1].matrix, W, H).scale / decompose(
-        report.frames[0].matrix, W, H).scale
+    total = (
+        decompose(report.frames[-1].matrix, W, H).scale
+        / decompose(report.frames[0].matrix, W, H).scale
+    )
     assert total == pytest.approx(1.04 / 0.96, rel=1e-3)
 
 
@@ -187,8 +202,7 @@ def test_aligned_frames_match_reference_and_crop_is_the_common_area():
     for dx, dy in shifts:
         # Frame content at x is base content at x + d: the frame maps to reference by +d.
         m = np.array([[1, 0, PAD + dx], [0, 1, PAD + dy]], dtype=np.float64)
-        frames.append(cv2.warpAffine(BASE, m, (W, H), flags=cv2.INTER_CUBIC
-                                     | cv2.WARP_INVERSE_MAP))
+        frames.append(cv2.warpAffine(BASE, m, (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP))
     stack = Stack.from_arrays([np.clip(f, 0, 1) for f in frames])
     aligned, report = align_stack(stack, model="translation", interpolation="linear")
     for i, (dx, dy) in enumerate(shifts):
@@ -198,8 +212,12 @@ def test_aligned_frames_match_reference_and_crop_is_the_common_area():
     hi_x = min(W - 1.0, *(W - 1 + dx for dx, _ in shifts))
     lo_y = max(0.0, *(dy for _, dy in shifts))
     hi_y = min(H - 1.0, *(H - 1 + dy for _, dy in shifts))
-    expect = (int(np.ceil(lo_x)), int(np.ceil(lo_y)), int(np.floor(hi_x)) + 1,
-              int(np.floor(hi_y)) + 1)
+    expect = (
+        int(np.ceil(lo_x)),
+        int(np.ceil(lo_y)),
+        int(np.floor(hi_x)) + 1,
+        int(np.floor(hi_y)) + 1,
+    )
     assert aligned.box == expect
     assert aligned.shape == (expect[3] - expect[1], expect[2] - expect[0])
     assert aligned.valid_mask.all()
@@ -219,11 +237,10 @@ def test_aligned_frames_match_reference_and_crop_is_the_common_area():
     np.testing.assert_allclose(f2[:, :9, 0], np.repeat(f2[:, :1, 0], 9, axis=1), atol=1e-6)
     rows = np.arange(H - 5)
     # dy = -3.5: output row y shows source row y + 3.5.
-    np.testing.assert_allclose(f2[rows, 0, 0], np.interp(rows + 3.5, np.arange(H), src0),
-                               atol=0.02)
+    np.testing.assert_allclose(f2[rows, 0, 0], np.interp(rows + 3.5, np.arange(H), src0), atol=0.02)
     assert not full.frame_valid_mask(2)[:, :9].any()
-    assert full.frame_valid_mask(2)[:H - 4, 10:].all()
-    assert not full.frame_valid_mask(2)[H - 3:].any()
+    assert full.frame_valid_mask(2)[: H - 4, 10:].all()
+    assert not full.frame_valid_mask(2)[H - 3 :].any()
     assert full.frame_valid_mask(1).all()
 
 
@@ -257,11 +274,17 @@ def test_json_round_trip_reproduces_frames(tmp_path):
         apply_alignment(other.subset([0, 1]), report)
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"format": "other"}',
-                                     '{"format": "mffgui-alignment", "version": 1, '
-                                     '"model": "similarity", "reference": 0, "width": 4, '
-                                     '"height": 4, "frames": [{"matrix": [[1, 0]], '
-                                     '"status": "ok"}]}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        '{"format": "other"}',
+        '{"format": "mffgui-alignment", "version": 1, '
+        '"model": "similarity", "reference": 0, "width": 4, '
+        '"height": 4, "frames": [{"matrix": [[1, 0]], '
+        '"status": "ok"}]}',
+    ],
+)
 def test_bad_json_is_a_clear_error(tmp_path, content):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -295,9 +318,11 @@ def test_frames_are_warped_lazily_once_per_read():
     calls = [0, 0, 0]
     loaders = []
     for i in range(3):
+
         def load(i=i, f=stack.frame(i)):
             calls[i] += 1
             return f
+
         loaders.append(load)
     counted = Stack(loaders, stack.metas)
     report = estimate_alignment(counted, model="translation")

@@ -19,8 +19,9 @@ from tests.test_align import BASE, PAD, H, W, texture
 SCALE, SHIFT = 1.03, 20.0
 
 
-def view(scale: float = 1.0, dx: float = 0.0, dy: float = 0.0, blur: float = 0.0) -> tuple[
-        np.ndarray, np.ndarray]:
+def view(
+    scale: float = 1.0, dx: float = 0.0, dy: float = 0.0, blur: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """A frame of ``BASE`` magnified by ``scale`` about the frame centre and moved by
     ``(dx, dy)``; returns it with its frame -> base map."""
     a = np.diag([scale, scale, 1.0])
@@ -33,15 +34,16 @@ def view(scale: float = 1.0, dx: float = 0.0, dy: float = 0.0, blur: float = 0.0
     return np.clip(f, 0, 1).astype(np.float32), g
 
 
-def focus_stack(moves: list[tuple[float, float, float]]) -> tuple[list[np.ndarray],
-                                                                  list[np.ndarray]]:
+def focus_stack(
+    moves: list[tuple[float, float, float]],
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Frames in focus in one third each (a real multi-focus stack), one motion per frame."""
     frames, maps = [], []
     for i, (s, dx, dy) in enumerate(moves):
         sharp, g = view(s, dx, dy)
         soft = cv2.GaussianBlur(sharp, (0, 0), 3)
         band = np.zeros((H, W), np.float32)
-        band[:, i * W // 3:(i + 1) * W // 3] = 1
+        band[:, i * W // 3 : (i + 1) * W // 3] = 1
         band = cv2.GaussianBlur(band, (0, 0), 8)
         frames.append(band * sharp + (1 - band) * soft)
         maps.append(g)
@@ -70,8 +72,10 @@ def test_still_stack_is_not_moved_and_moved_one_is():
     # The check's estimate agrees with the generating motion (frame 3 -> frame 2).
     truth = decompose(np.linalg.inv(maps[1]) @ maps[2], W, H)
     assert check.scale == pytest.approx(truth.scale, abs=0.005)
-    assert (check.dx, check.dy) == (pytest.approx(truth.dx, abs=1.0),
-                                    pytest.approx(truth.dy, abs=1.0))
+    assert (check.dx, check.dy) == (
+        pytest.approx(truth.dx, abs=1.0),
+        pytest.approx(truth.dy, abs=1.0),
+    )
     assert "moved by up to" in check.reason
 
 
@@ -88,8 +92,10 @@ def test_auto_leaves_a_still_stack_bit_identical(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "auto: no motion" in err
     assert "not aligned" in err
-    assert main(["fuse", str(tmp_path / "still"), "-o", str(tmp_path / "off.png"),
-                 "--align", "off"]) == 0
+    assert (
+        main(["fuse", str(tmp_path / "still"), "-o", str(tmp_path / "off.png"), "--align", "off"])
+        == 0
+    )
     assert "auto:" not in capsys.readouterr().err
     auto = cv2.imread(str(tmp_path / "auto.png"), cv2.IMREAD_UNCHANGED)
     off = cv2.imread(str(tmp_path / "off.png"), cv2.IMREAD_UNCHANGED)
@@ -110,7 +116,7 @@ def test_auto_aligns_scale_and_shift(tmp_path, capsys):
     for i, f in enumerate(outcome.report.frames):
         truth = np.linalg.inv(maps[ref]) @ maps[i]
         err = corner_error(f.matrix, truth, W, H)
-        assert float(np.sqrt(np.mean(err ** 2))) <= 0.3
+        assert float(np.sqrt(np.mean(err**2))) <= 0.3
     write(tmp_path / "moved", frames)
     assert main(["fuse", str(tmp_path / "moved"), "-o", str(tmp_path / "auto.png")]) == 0
     err = capsys.readouterr().err
@@ -120,15 +126,28 @@ def test_auto_aligns_scale_and_shift(tmp_path, capsys):
     box = outcome.stack.box
     assert fused.shape == (box[3] - box[1], box[2] - box[0])
     # The reference frame's view of the scene, all sharp: the aligned fusion matches it.
-    truth = view()[0][box[1]:box[3], box[0]:box[2]]
+    truth = view()[0][box[1] : box[3], box[0] : box[2]]
     assert np.corrcoef(fused.ravel(), truth.ravel())[0, 1] > 0.95
 
 
 def test_compare_aligns_automatically_too(tmp_path, capsys):
     frames, _ = focus_stack(MOVED)
     write(tmp_path / "moved", frames)
-    assert main(["compare", str(tmp_path / "moved"), "--methods", "depthmap", "-o",
-                 str(tmp_path / "grid.png"), "--metrics", "QG"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(tmp_path / "moved"),
+                "--methods",
+                "depthmap",
+                "-o",
+                str(tmp_path / "grid.png"),
+                "--metrics",
+                "QG",
+            ]
+        )
+        == 0
+    )
     assert "compare: auto: frame 3" in capsys.readouterr().err
 
 
@@ -159,7 +178,7 @@ def test_a_frame_at_half_resolution_fuses_with_auto(tmp_path, capsys):
     move = np.array([[1, 0, 4.0], [0, 1, -3.0], [0, 0, 1]])
     truth = move @ np.linalg.inv(scale_matrix(0.5))
     err = corner_error(f.matrix, truth, W // 2, H // 2)
-    assert float(np.sqrt(np.mean(err ** 2))) <= 0.3
+    assert float(np.sqrt(np.mean(err**2))) <= 0.3
     # Off keeps today's rule: one size, the error names the odd file.
     with pytest.raises(StackMismatch, match=r"img3\.png"):
         read_stack(folder)
@@ -212,5 +231,6 @@ def test_align_command_and_json_keep_frames_of_another_size(tmp_path, capsys):
     direct = align_for_fusion(read_stack(folder, mixed_sizes=True), "similarity").report
     np.testing.assert_allclose(report.frames[2].matrix, direct.frames[2].matrix, atol=1e-6)
     # Re-using the transforms on the same stack works; the size is checked per frame.
-    assert main(["align", str(folder), "-o", str(tmp_path / "again"), "--transforms",
-                 str(rig)]) == 0
+    assert (
+        main(["align", str(folder), "-o", str(tmp_path / "again"), "--transforms", str(rig)]) == 0
+    )

@@ -52,15 +52,33 @@ def test_align_writes_frames_with_source_bit_depth(stack_dir, tmp_path, capsys):
     out2 = tmp_path / "again"
     assert main(["align", str(d), "-o", str(out2), "--transforms", str(js)]) == 0
     for f in files:
-        np.testing.assert_array_equal(cv2.imread(str(out2 / f.name), cv2.IMREAD_UNCHANGED),
-                                      cv2.imread(str(f), cv2.IMREAD_UNCHANGED))
+        np.testing.assert_array_equal(
+            cv2.imread(str(out2 / f.name), cv2.IMREAD_UNCHANGED),
+            cv2.imread(str(f), cv2.IMREAD_UNCHANGED),
+        )
 
 
 def test_align_no_crop_writes_valid_mask(stack_dir, tmp_path):
     d, _ = stack_dir
     out = tmp_path / "full"
-    assert main(["align", str(d), "-o", str(out), "--no-crop", "--model", "translation",
-                 "--reference", "2", "--interpolation", "cubic"]) == 0
+    assert (
+        main(
+            [
+                "align",
+                str(d),
+                "-o",
+                str(out),
+                "--no-crop",
+                "--model",
+                "translation",
+                "--reference",
+                "2",
+                "--interpolation",
+                "cubic",
+            ]
+        )
+        == 0
+    )
     img = cv2.imread(str(out / "img1.png"), cv2.IMREAD_UNCHANGED)
     mask = cv2.imread(str(out / "valid_mask.png"), cv2.IMREAD_UNCHANGED)
     assert img.shape == (H, W)
@@ -90,23 +108,22 @@ def test_fuse_with_align_option_removes_ghosting(tmp_path):
         # Frame i is in focus only in the i-th third of the picture: a real multi-focus stack.
         f = sharp.frame(i)[:, :, 0]
         band = np.zeros((H, W), np.float32)
-        band[:, i * W // 3:(i + 1) * W // 3] = 1
+        band[:, i * W // 3 : (i + 1) * W // 3] = 1
         band = cv2.GaussianBlur(band, (0, 0), 8)
         frames.append(band * f + (1 - band) * cv2.GaussianBlur(f, (0, 0), 3))
-        assert cv2.imwrite(str(d / f"img{i + 1}.png"),
-                           np.round(frames[-1] * 255).astype(np.uint8))
+        assert cv2.imwrite(str(d / f"img{i + 1}.png"), np.round(frames[-1] * 255).astype(np.uint8))
     stack = Stack.from_arrays(frames)
     # What the reference frame's view of the scene looks like, all sharp.
-    truth = cv2.warpPerspective(BASE, motions[1], (W, H),
-                                flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP)
+    truth = cv2.warpPerspective(
+        BASE, motions[1], (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
+    )
 
     def ncc(a, b):
         a, b = a - a.mean(), b - b.mean()
         return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
 
     assert main(["fuse", str(d), "-o", str(tmp_path / "plain.png"), "--align", "off"]) == 0
-    assert main(["fuse", str(d), "-o", str(tmp_path / "aligned.png"), "--align",
-                 "similarity"]) == 0
+    assert main(["fuse", str(d), "-o", str(tmp_path / "aligned.png"), "--align", "similarity"]) == 0
     plain = cv2.imread(str(tmp_path / "plain.png"), cv2.IMREAD_GRAYSCALE) / 255.0
     fused = cv2.imread(str(tmp_path / "aligned.png"), cv2.IMREAD_GRAYSCALE) / 255.0
     assert fused.shape[0] < H
@@ -114,17 +131,34 @@ def test_fuse_with_align_option_removes_ghosting(tmp_path):
     rep = estimate_alignment(stack)
     box = apply_alignment(stack, rep).box
     assert fused.shape == (box[3] - box[1], box[2] - box[0])
-    crop = truth[box[1]:box[3], box[0]:box[2]]
+    crop = truth[box[1] : box[3], box[0] : box[2]]
     assert ncc(fused, crop) > 0.95
-    assert ncc(fused, crop) > ncc(plain[box[1]:box[3], box[0]:box[2]], crop) + 0.05
+    assert ncc(fused, crop) > ncc(plain[box[1] : box[3], box[0] : box[2]], crop) + 0.05
 
 
 def test_compare_takes_the_align_options_of_fuse(stack_dir, tmp_path, capsys):
     d, _ = stack_dir
     grid = tmp_path / "grid.png"
-    assert main(["compare", str(d), "--methods", "laplacian", "depthmap", "-o", str(grid),
-                 "--metrics", "QG", "--align", "similarity",
-                 "--align-interpolation", "cubic"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(d),
+                "--methods",
+                "laplacian",
+                "depthmap",
+                "-o",
+                str(grid),
+                "--metrics",
+                "QG",
+                "--align",
+                "similarity",
+                "--align-interpolation",
+                "cubic",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "compare: aligned 3 of 3 frames (similarity, cubic" in err
     assert "cropped to" in err
@@ -134,17 +168,41 @@ def test_compare_takes_the_align_options_of_fuse(stack_dir, tmp_path, capsys):
     from mffgui.cli import build_parser
 
     parser = build_parser()
-    ns = parser.parse_args(["compare", "x", "-o", "g.png", "--align", "affine",
-                            "--align-no-crop", "--align-interpolation", "lanczos"])
-    assert (ns.align, ns.align_no_crop, ns.align_interpolation) == (
-        "affine", True, "lanczos")
+    ns = parser.parse_args(
+        [
+            "compare",
+            "x",
+            "-o",
+            "g.png",
+            "--align",
+            "affine",
+            "--align-no-crop",
+            "--align-interpolation",
+            "lanczos",
+        ]
+    )
+    assert (ns.align, ns.align_no_crop, ns.align_interpolation) == ("affine", True, "lanczos")
 
 
 def test_fuse_align_no_crop_keeps_the_full_frame(stack_dir, tmp_path, capsys):
     d, _ = stack_dir
     out = tmp_path / "full.png"
-    assert main(["fuse", str(d), "-o", str(out), "--align", "similarity", "--align-no-crop",
-                 "--align-interpolation", "cubic"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(d),
+                "-o",
+                str(out),
+                "--align",
+                "similarity",
+                "--align-no-crop",
+                "--align-interpolation",
+                "cubic",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "(similarity, cubic" in err
     assert "full size" in err

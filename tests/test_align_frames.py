@@ -21,13 +21,17 @@ def jpeg_stack(tmp_path, h=480, w=640):
     tint = rng.uniform(0.8, 1.0, 3).astype(np.float32)
     for i in range(2):
         rgb = np.clip(gray[:, :, None] * tint[None, None, :] + 0.02 * i, 0, 1)
-        assert cv2.imwrite(str(tmp_path / f"f{i}.jpg"), np.round(rgb * 255).astype(np.uint8),
-                           [cv2.IMWRITE_JPEG_QUALITY, 98])
+        assert cv2.imwrite(
+            str(tmp_path / f"f{i}.jpg"),
+            np.round(rgb * 255).astype(np.uint8),
+            [cv2.IMWRITE_JPEG_QUALITY, 98],
+        )
     return read_stack(tmp_path, cache_bytes=0)
 
 
-@pytest.mark.parametrize(("max_side", "scale"), [(320, 0.5), (160, 0.25), (80, 0.125),
-                                                 (1000, 1.0), (200, 0.25)])
+@pytest.mark.parametrize(
+    ("max_side", "scale"), [(320, 0.5), (160, 0.25), (80, 0.125), (1000, 1.0), (200, 0.25)]
+)
 def test_small_gray_matches_a_resized_full_decode(tmp_path, max_side, scale):
     stack = jpeg_stack(tmp_path)
     small, s = stack.small_gray(0, max_side)

@@ -69,15 +69,15 @@ def test_invalid_border_is_fused_from_the_valid_frames_only(name):
     assert weights.shape == (n, *aligned.shape)
     assert np.all(weights[~valid] == 0)
     np.testing.assert_allclose(weights.sum(axis=0)[region], 1.0, atol=1e-4)
-    np.testing.assert_allclose(fused[region], (weights * frames).sum(axis=0)[region],
-                               atol=1e-4)
+    np.testing.assert_allclose(fused[region], (weights * frames).sum(axis=0)[region], atol=1e-4)
     # The index map names a valid frame of largest weight.
     index = result.index_map
     assert index.dtype == np.uint16
     rows, cols = np.nonzero(region)
     assert np.all(valid[index[region], rows, cols])
-    np.testing.assert_allclose(weights[index[region], rows, cols],
-                               weights[:, region].max(axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        weights[index[region], rows, cols], weights[:, region].max(axis=0), atol=1e-6
+    )
     # Focus maps are zero where their frame is invalid; nothing changes outside the border.
     assert np.all(np.asarray(result.focus_maps)[~valid] == 0)
     np.testing.assert_array_equal(result.fused[~region], plain.fused[~region])
@@ -124,5 +124,4 @@ def test_lazy_maps_of_deep_stacks_match_the_eager_ones(monkeypatch):
     assert not isinstance(lazy.weights, np.ndarray)
     np.testing.assert_array_equal(lazy.fused, eager.fused)
     np.testing.assert_allclose(np.asarray(lazy.weights), np.asarray(eager.weights), atol=1e-6)
-    np.testing.assert_allclose(np.asarray(lazy.focus_maps), np.asarray(eager.focus_maps),
-                               atol=1e-6)
+    np.testing.assert_allclose(np.asarray(lazy.focus_maps), np.asarray(eager.focus_maps), atol=1e-6)

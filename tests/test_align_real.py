@@ -36,11 +36,14 @@ def read(folder: Path) -> Stack:
         h, w = cv2.imread(str(files[0])).shape[:2]
 
         def loader(f: Path):
-            return lambda: cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB).astype(
-                np.float32) / 255
+            return lambda: (
+                cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+            )
 
-        return Stack([loader(f) for f in files],
-                     [ImageMeta(path=f, width=w, height=h, channels=3) for f in files])
+        return Stack(
+            [loader(f) for f in files],
+            [ImageMeta(path=f, width=w, height=h, channels=3) for f in files],
+        )
 
 
 def residuals(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -56,8 +59,10 @@ def test_pcb_scale_and_agreement():
     assert all(f.usable for f in report.frames)
     w, h = report.width, report.height
     # data/README.md: the scale changes by about 4 % across the stack.
-    total = decompose(report.frames[-1].matrix, w, h).scale / decompose(
-        report.frames[0].matrix, w, h).scale
+    total = (
+        decompose(report.frames[-1].matrix, w, h).scale
+        / decompose(report.frames[0].matrix, w, h).scale
+    )
     assert 1.03 <= total <= 1.05
     aligned = apply_alignment(stack, report)
     x0, y0, x1, y1 = aligned.box
@@ -73,7 +78,8 @@ def test_pcb_scale_and_agreement():
 
 def test_gacn_adjacent_frames_register_within_half_a_pixel():
     stack = read(shared_path("data", "stacks", "gacn-v4-chip-microscope")).subset(
-        list(range(28, 35)))
+        list(range(28, 35))
+    )
     report = estimate_alignment(stack, model="similarity")
     aligned = apply_alignment(stack, report)
     x0, y0, x1, y1 = aligned.box
@@ -92,8 +98,10 @@ def test_gacn_first_last_magnification():
     assert all(f.usable for f in report.frames)
     w, h = report.width, report.height
     # data/README.md: magnification changes by about 8 % from the first to the last frame.
-    total = decompose(report.frames[0].matrix, w, h).scale / decompose(
-        report.frames[2].matrix, w, h).scale
+    total = (
+        decompose(report.frames[0].matrix, w, h).scale
+        / decompose(report.frames[2].matrix, w, h).scale
+    )
     assert 1.06 <= total <= 1.10
     aligned = apply_alignment(stack, report, crop=False)
     mask = aligned.valid_mask

@@ -20,7 +20,7 @@ def _away_from_edges(w: np.ndarray, radius: int) -> np.ndarray:
     ok = np.ones_like(w, dtype=bool)
     for dy in range(2 * radius + 1):
         for dx in range(2 * radius + 1):
-            ok &= pad[dy:dy + h, dx:dx + wd] == w
+            ok &= pad[dy : dy + h, dx : dx + wd] == w
     return ok
 
 
@@ -46,7 +46,7 @@ def test_pair_matches_brute_force_least_squares():
     r = 2
     got = attribute_pair(fused, a, b, radius=r, eps=0.0)
     for y, x in [(5, 5), (12, 20), (24, 9)]:
-        win = np.s_[y - r:y + r + 1, x - r:x + r + 1]
+        win = np.s_[y - r : y + r + 1, x - r : x + r + 1]
         d = (a[win] - b[win]).ravel()
         res = (fused[win] - b[win]).ravel()
         expected = np.clip(d @ res / (d @ d), 0, 1)

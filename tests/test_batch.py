@@ -36,8 +36,12 @@ class SlowLaplacian:
     """``laplacian`` that sleeps first, so a worker can be killed while it holds tasks."""
 
     info: ClassVar[MethodInfo] = MethodInfo(
-        name=SLOW, title="Slow Laplacian (test)", kind="classical",
-        params=type(get_method(METHOD)).info.params, description="test-only")
+        name=SLOW,
+        title="Slow Laplacian (test)",
+        kind="classical",
+        params=type(get_method(METHOD)).info.params,
+        description="test-only",
+    )
 
     def fuse(self, stack, params, *, progress=lambda *a: None, cancel=None):
         time.sleep(0.25)
@@ -88,8 +92,9 @@ def leftovers(folder: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def client():
     """A 2-worker ``LocalCluster`` of processes (with nannies, so a killed worker restarts)."""
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       dashboard_address=None, silence_logs=50)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=50
+    )
     c = distributed.Client(cluster)
     c.register_plugin(RegisterSlow())
     yield c
@@ -105,10 +110,13 @@ def stacks20(tmp_path_factory) -> list[Path]:
 def test_dask_cli_matches_serial_bit_for_bit(stacks20, tmp_path, capsys):
     root = stacks20[0].parent
     out_serial, out_dask = tmp_path / "serial", tmp_path / "dask"
-    assert main(["fuse", "--batch", str(root), "-o", str(out_serial), "-m", METHOD,
-                 "--no-dask"]) == 0
-    assert main(["fuse", "--batch", str(root), "-o", str(out_dask), "-m", METHOD,
-                 "--workers", "2"]) == 0
+    assert (
+        main(["fuse", "--batch", str(root), "-o", str(out_serial), "-m", METHOD, "--no-dask"]) == 0
+    )
+    assert (
+        main(["fuse", "--batch", str(root), "-o", str(out_dask), "-m", METHOD, "--workers", "2"])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "embedded LocalCluster: 2 worker(s)" in err
     assert "dashboard:" in err
@@ -305,8 +313,9 @@ def test_cli_scheduler_address_uses_an_existing_cluster(client, tmp_path, capsys
     dirs = make_stacks(root, 2)
     out = tmp_path / "out"
     addr = client.scheduler.address
-    assert main(["fuse", "--batch", str(root), "-o", str(out), "-m", METHOD,
-                 "--scheduler", addr]) == 0
+    assert (
+        main(["fuse", "--batch", str(root), "-o", str(out), "-m", METHOD, "--scheduler", addr]) == 0
+    )
     assert f"scheduler {addr}" in capsys.readouterr().err
     doc = json.loads((out / "batch-report.json").read_text(encoding="utf-8"))
     assert doc["engine"] == "scheduler"

@@ -28,7 +28,7 @@ def _pair(h: int = 64, w: int = 80) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     sharp = np.clip(cv2.normalize(sharp, None, 0, 255, cv2.NORM_MINMAX), 0, 255).astype(np.uint8)
     blur = cv2.GaussianBlur(sharp, (0, 0), 2.0)
     a, b = sharp.copy(), sharp.copy()
-    a[:, w // 2:] = blur[:, w // 2:]
+    a[:, w // 2 :] = blur[:, w // 2 :]
     b[:, : w // 2] = blur[:, : w // 2]
     return sharp, a, b
 
@@ -73,8 +73,21 @@ def test_find_scenes_natural_order_and_ground_truth(dataset):
 def test_bench_scores_results_and_methods(dataset, tmp_path, capsys):
     data, results, scenes = dataset
     out = tmp_path / "out"
-    rc = main(["bench", str(data), "--results", str(results), "--methods", "laplacian",
-               "--metrics", *METRICS, "PSNR", "--out", str(out)])
+    rc = main(
+        [
+            "bench",
+            str(data),
+            "--results",
+            str(results),
+            "--methods",
+            "laplacian",
+            "--metrics",
+            *METRICS,
+            "PSNR",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     captured = capsys.readouterr()
     assert "| TOOL |" in captured.out
@@ -99,7 +112,8 @@ def test_bench_scores_results_and_methods(dataset, tmp_path, capsys):
     assert by["laplacian"]["seconds_per_scene"] > 0
     lap = _read_csv(out / "laplacian" / "scenes.csv")
     assert float(by["laplacian"]["QMI"]) == pytest.approx(
-        np.mean([float(r["QMI"]) for r in lap]), rel=1e-12)
+        np.mean([float(r["QMI"]) for r in lap]), rel=1e-12
+    )
     md = (out / "summary.md").read_text()
     assert "| 1/2 |" in md
     assert "| 2/2 |" in md
@@ -120,8 +134,10 @@ def test_bench_rejects_a_wrong_size_result(dataset, tmp_path):
     data, results, _ = dataset
     Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(results / "scene_10.png")
     out = tmp_path / "o"
-    assert main(["bench", str(data), "--results", str(results), "--metrics", "QG",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["bench", str(data), "--results", str(results), "--metrics", "QG", "--out", str(out)])
+        == 0
+    )
     rows = _read_csv(out / "TOOL" / "scenes.csv")
     assert "10x10" in rows[1]["error"]
 
@@ -131,8 +147,25 @@ def test_bench_reproduces_direct_scoring_on_lytro(tmp_path):
     lytro = shared_path("data", "lytro")
     cnn = shared_path("data", "results", "CNN")
     out = tmp_path / "b"
-    assert main(["bench", str(lytro), "--results", str(cnn), "--scenes", "lytro_01",
-                 "--metrics", "QG", "QMI", "QP", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                str(lytro),
+                "--results",
+                str(cnn),
+                "--scenes",
+                "lytro_01",
+                "--metrics",
+                "QG",
+                "QMI",
+                "QP",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     row = _read_csv(out / "CNN" / "scenes.csv")[0]
     srcs = [np.asarray(Image.open(lytro / "lytro_01" / f"lytro_01_{k}.jpg")) for k in "AB"]
     fused = np.asarray(Image.open(next(cnn.glob("lytro_01.*"))))
@@ -143,13 +176,27 @@ def test_bench_reproduces_direct_scoring_on_lytro(tmp_path):
 
 # --- compare -----------------------------------------------------------------------------------
 
+
 def test_compare_methods_and_grid(dataset, tmp_path, capsys):
     data, _, scenes = dataset
     folder = data / "scene_2"
     out = tmp_path / "grid.png"
-    rc = main(["compare", str(folder / "scene_2_A.png"), str(folder / "scene_2_B.png"),
-               "--methods", "laplacian", "gff", "--metrics", *METRICS, "-o", str(out),
-               "--tile-width", "0"])
+    rc = main(
+        [
+            "compare",
+            str(folder / "scene_2_A.png"),
+            str(folder / "scene_2_B.png"),
+            "--methods",
+            "laplacian",
+            "gff",
+            "--metrics",
+            *METRICS,
+            "-o",
+            str(out),
+            "--tile-width",
+            "0",
+        ]
+    )
     assert rc == 0
     grid = np.asarray(Image.open(out))
     assert grid.shape[1] == 2 * 80 + 8
@@ -171,8 +218,9 @@ def test_compare_methods_and_grid(dataset, tmp_path, capsys):
 
 def test_compare_reports_unknown_method(dataset, tmp_path, capsys):
     data, _, _ = dataset
-    rc = main(["compare", str(data / "scene_2"), "--methods", "nosuch", "-o",
-               str(tmp_path / "g.png")])
+    rc = main(
+        ["compare", str(data / "scene_2"), "--methods", "nosuch", "-o", str(tmp_path / "g.png")]
+    )
     assert rc == 2
     assert "unknown method" in capsys.readouterr().err
     assert not (tmp_path / "g.png").exists()
@@ -185,7 +233,8 @@ def test_render_grid_layout_and_table():
     assert grid.shape[1] == 2 * 30 + 4
     with pytest.raises(ValueError, match="same size"):
         render_grid([imgs[0], np.zeros((5, 5))], ["a", "b"])
-    md = metrics_table_markdown({"x": {"QG": 0.5, "QCV": 10.0}, "y": {"QG": 0.7, "QCV": 20.0}},
-                                ["QG", "QCV"])
+    md = metrics_table_markdown(
+        {"x": {"QG": 0.5, "QCV": 10.0}, "y": {"QG": 0.7, "QCV": 20.0}}, ["QG", "QCV"]
+    )
     assert "| x | 0.5000 | **10.00** |" in md
     assert "| y | **0.7000** | 20.00 |" in md

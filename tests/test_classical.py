@@ -21,8 +21,11 @@ def _sharp_texture(seed: int, channels: int = 3) -> np.ndarray:
     img = np.zeros((H, W, channels), np.float32)
     for sigma, amp in ((0.7, 0.5), (1.5, 0.3), (4.0, 0.2)):
         noise = rng.standard_normal((H, W, channels)).astype(np.float32)
-        img += amp * cv2.GaussianBlur(noise, (0, 0), sigma).reshape(H, W, channels) / max(
-            1e-6, float(cv2.GaussianBlur(noise, (0, 0), sigma).std()))
+        img += (
+            amp
+            * cv2.GaussianBlur(noise, (0, 0), sigma).reshape(H, W, channels)
+            / max(1e-6, float(cv2.GaussianBlur(noise, (0, 0), sigma).std()))
+        )
     img = (img - img.min()) / (img.max() - img.min())
     return img.astype(np.float32)
 
@@ -131,8 +134,11 @@ def test_depthmap_recovers_depth_layers(channels: int) -> None:
     agreement = float(np.mean(res.index_map[far] == layers[far]))
     assert agreement >= 0.98, f"depth map agrees on {agreement:.1%}"
     # Away from boundaries the result is the sharp scene itself.
-    np.testing.assert_allclose(res.fused[far & (res.index_map == layers)],
-                               sharp[far & (res.index_map == layers)], atol=1e-6)
+    np.testing.assert_allclose(
+        res.fused[far & (res.index_map == layers)],
+        sharp[far & (res.index_map == layers)],
+        atol=1e-6,
+    )
     assert _psnr(res.fused, sharp) > max(_psnr(f, sharp) for f in stack) + 3.0
 
 
@@ -212,8 +218,9 @@ def test_frame_of_another_size_is_a_clear_error(name: str) -> None:
     from mffgui.errors import StackMismatch
 
     good = np.zeros((40, 50, 3), np.float32)
-    stack = Stack.from_arrays([good, good, np.zeros((40, 52, 3), np.float32)],
-                              names=["a.png", "b.png", "c.png"])
+    stack = Stack.from_arrays(
+        [good, good, np.zeros((40, 52, 3), np.float32)], names=["a.png", "b.png", "c.png"]
+    )
     with pytest.raises(StackMismatch, match=r"c\.png.*52x40"):
         get_method(name).fuse(stack)
 

@@ -39,14 +39,23 @@ class _MaxContrast:
     """Per-pixel selector of the frame with the largest local Laplacian energy."""
 
     info: ClassVar[MethodInfo] = MethodInfo(
-        name="test-maxcontrast", title="Max contrast (test)", kind="classical",
-        params=_MaxParams, description="test-only")
+        name="test-maxcontrast",
+        title="Max contrast (test)",
+        kind="classical",
+        params=_MaxParams,
+        description="test-only",
+    )
 
     def fuse(self, stack, params, *, progress=lambda *a: None, cancel=None) -> FusionResult:
         n = len(stack)
-        focus = np.stack([
-            ndimage.uniform_filter(ndimage.laplace(stack.gray(i).astype(np.float64)) ** 2,
-                                   params.window) for i in range(n)]).astype(np.float32)
+        focus = np.stack(
+            [
+                ndimage.uniform_filter(
+                    ndimage.laplace(stack.gray(i).astype(np.float64)) ** 2, params.window
+                )
+                for i in range(n)
+            ]
+        ).astype(np.float32)
         idx = np.argmax(focus, axis=0)
         weights = np.stack([(idx == i) for i in range(n)]).astype(np.float32)
         fused = np.zeros_like(stack.frame(0))
@@ -54,8 +63,13 @@ class _MaxContrast:
             fused += weights[i][:, :, None] * stack.frame(i)
             progress(i + 1, n, "selecting")
         focus /= max(float(focus.max()), 1e-12)
-        return FusionResult(fused=fused, index_map=idx.astype(np.uint16), weights=weights,
-                            focus_maps=focus, meta={"method": "test-maxcontrast"})
+        return FusionResult(
+            fused=fused,
+            index_map=idx.astype(np.uint16),
+            weights=weights,
+            focus_maps=focus,
+            meta={"method": "test-maxcontrast"},
+        )
 
 
 @pytest.fixture
@@ -84,8 +98,20 @@ def test_fuse_pair_end_to_end(tmp_path, pair, test_method, capsys):
     folder, sharp, _mask = pair
     out = tmp_path / "fused.png"
     maps = tmp_path / "maps"
-    rc = main(["fuse", str(folder), "-o", str(out), "--method", test_method,
-               "--set", "window=7", "--maps", str(maps)])
+    rc = main(
+        [
+            "fuse",
+            str(folder),
+            "-o",
+            str(out),
+            "--method",
+            test_method,
+            "--set",
+            "window=7",
+            "--maps",
+            str(maps),
+        ]
+    )
     assert rc == 0
     fused, meta = read_image(out)
     assert fused.shape == (64, 96, 3)
@@ -97,7 +123,11 @@ def test_fuse_pair_end_to_end(tmp_path, pair, test_method, capsys):
     assert err < np.abs(a - sharp8).mean()
     assert err < np.abs(b - sharp8).mean()
     assert sorted(p.name for p in maps.iterdir()) == [
-        "fused_decision.png", "fused_focus_001.png", "fused_focus_002.png", "fused_index.png"]
+        "fused_decision.png",
+        "fused_focus_001.png",
+        "fused_focus_002.png",
+        "fused_index.png",
+    ]
     err_out = capsys.readouterr().err
     assert "selecting" in err_out
     assert "fused 2 frames" in err_out
@@ -107,15 +137,42 @@ def test_default_bit_depth_follows_16bit_input(tmp_path, test_method):
     rng = np.random.default_rng(0)
     for i in range(2):
         Image.fromarray(rng.integers(0, 65536, (20, 24), dtype=np.uint16)).save(
-            tmp_path / f"f{i}.png")
+            tmp_path / f"f{i}.png"
+        )
     out = tmp_path / "out" / "fused.tif"
     out.parent.mkdir()
-    assert main(["fuse", str(tmp_path / "f0.png"), str(tmp_path / "f1.png"), "-o", str(out),
-                 "-m", test_method]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(tmp_path / "f0.png"),
+                str(tmp_path / "f1.png"),
+                "-o",
+                str(out),
+                "-m",
+                test_method,
+            ]
+        )
+        == 0
+    )
     assert probe(out)[0].bit_depth == 16
     out8 = tmp_path / "out" / "fused8.png"
-    assert main(["fuse", str(tmp_path / "f0.png"), str(tmp_path / "f1.png"), "-o", str(out8),
-                 "-m", test_method, "--bit-depth", "8"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(tmp_path / "f0.png"),
+                str(tmp_path / "f1.png"),
+                "-o",
+                str(out8),
+                "-m",
+                test_method,
+                "--bit-depth",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert probe(out8)[0].bit_depth == 8
 
 
@@ -134,30 +191,46 @@ def test_errors_exit_2_with_message(tmp_path, pair, test_method, capsys):
     assert "not found" in _run_error(["fuse", str(tmp_path / "missing"), "-o", out], capsys)
     assert "at least two" in _run_error(["fuse", str(folder / "a.png"), "-o", out], capsys)
     assert "unknown parameter 'nope'" in _run_error(
-        ["fuse", str(folder), "-o", out, "-m", test_method, "--set", "nope=1"], capsys)
+        ["fuse", str(folder), "-o", out, "-m", test_method, "--set", "nope=1"], capsys
+    )
     assert "is above 31" in _run_error(
-        ["fuse", str(folder), "-o", out, "-m", test_method, "--set", "window=99"], capsys)
+        ["fuse", str(folder), "-o", out, "-m", test_method, "--set", "window=99"], capsys
+    )
     assert "KEY=VALUE" in _run_error(
-        ["fuse", str(folder), "-o", out, "-m", test_method, "--set", "window"], capsys)
+        ["fuse", str(folder), "-o", out, "-m", test_method, "--set", "window"], capsys
+    )
     assert "does not take --device" in _run_error(
-        ["fuse", str(folder), "-o", out, "-m", test_method, "--device", "cpu"], capsys)
+        ["fuse", str(folder), "-o", out, "-m", test_method, "--device", "cpu"], capsys
+    )
     assert "does not take --weights" in _run_error(
-        ["fuse", str(folder), "-o", out, "-m", test_method, "--weights", "w.pt"], capsys)
+        ["fuse", str(folder), "-o", out, "-m", test_method, "--weights", "w.pt"], capsys
+    )
     assert "unknown method" in _run_error(
-        ["fuse", str(folder), "-o", out, "-m", "no-such-method"], capsys)
+        ["fuse", str(folder), "-o", out, "-m", "no-such-method"], capsys
+    )
     assert "8 bits only" in _run_error(
-        ["fuse", str(folder), "-o", str(tmp_path / "x.jpg"), "-m", test_method,
-         "--bit-depth", "16"], capsys)
+        [
+            "fuse",
+            str(folder),
+            "-o",
+            str(tmp_path / "x.jpg"),
+            "-m",
+            test_method,
+            "--bit-depth",
+            "16",
+        ],
+        capsys,
+    )
     assert ".webp" in _run_error(
-        ["fuse", str(folder), "-o", str(tmp_path / "x.webp"), "-m", test_method], capsys)
+        ["fuse", str(folder), "-o", str(tmp_path / "x.webp"), "-m", test_method], capsys
+    )
     assert not (tmp_path / "x.png").exists()
 
 
 def test_refuses_to_overwrite_source_before_fusing(pair, test_method, capsys):
     folder, _, _ = pair
     before = (folder / "a.png").read_bytes()
-    err = _run_error(["fuse", str(folder), "-o", str(folder / "a.png"), "-m", test_method],
-                     capsys)
+    err = _run_error(["fuse", str(folder), "-o", str(folder / "a.png"), "-m", test_method], capsys)
     assert "source" in err
     assert "selecting" not in err
     assert (folder / "a.png").read_bytes() == before
@@ -172,8 +245,9 @@ def test_device_and_weights_passed_to_params_that_have_them(tmp_path, pair, monk
         weights: str | None = param(None, "checkpoint")
 
     class Net(_MaxContrast):
-        info: ClassVar[MethodInfo] = MethodInfo(name="test-net", title="Net (test)",
-                                                kind="network", params=NetParams)
+        info: ClassVar[MethodInfo] = MethodInfo(
+            name="test-net", title="Net (test)", kind="network", params=NetParams
+        )
 
         def fuse(self, stack, params, **kw):
             seen.update(params.to_dict())
@@ -183,11 +257,36 @@ def test_device_and_weights_passed_to_params_that_have_them(tmp_path, pair, monk
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"x")
     folder, _, _ = pair
-    assert main(["fuse", str(folder), "-o", str(tmp_path / "n.png"), "-m", "test-net",
-                 "--device", "cpu", "--weights", str(weights)]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(folder),
+                "-o",
+                str(tmp_path / "n.png"),
+                "-m",
+                "test-net",
+                "--device",
+                "cpu",
+                "--weights",
+                str(weights),
+            ]
+        )
+        == 0
+    )
     assert seen == {"device": "cpu", "weights": str(weights)}
-    rc = main(["fuse", str(folder), "-o", str(tmp_path / "n.png"), "-m", "test-net",
-               "--weights", str(tmp_path / "missing.pt")])
+    rc = main(
+        [
+            "fuse",
+            str(folder),
+            "-o",
+            str(tmp_path / "n.png"),
+            "-m",
+            "test-net",
+            "--weights",
+            str(tmp_path / "missing.pt"),
+        ]
+    )
     assert rc == 2
 
 
@@ -207,8 +306,20 @@ def test_batch_continues_after_a_failing_folder(tmp_path, pair, test_method, cap
     out = tmp_path / "outdir"
     # --no-dask: the test method is registered in this process only (tests/test_batch.py
     # covers the Dask engine).
-    rc = main(["fuse", "--batch", str(root), "-o", str(out), "-m", test_method,
-               "--format", "tif", "--no-dask"])
+    rc = main(
+        [
+            "fuse",
+            "--batch",
+            str(root),
+            "-o",
+            str(out),
+            "-m",
+            test_method,
+            "--format",
+            "tif",
+            "--no-dask",
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2
     assert sorted(p.name for p in out.glob("*.tif")) == ["scene10.tif", "scene2.tif"]
@@ -225,8 +336,21 @@ def test_batch_all_good_exit_0(tmp_path, pair, test_method):
     (root / "s1").mkdir(parents=True)
     for f in folder.iterdir():
         (root / "s1" / f.name).write_bytes(f.read_bytes())
-    assert main(["fuse", "--batch", str(root), "-o", str(tmp_path / "o"), "-m",
-                 test_method, "--no-dask"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                "--batch",
+                str(root),
+                "-o",
+                str(tmp_path / "o"),
+                "-m",
+                test_method,
+                "--no-dask",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "o" / "s1.png").is_file()
 
 
@@ -234,9 +358,11 @@ def test_batch_usage_errors(tmp_path, pair, test_method, capsys):
     folder, _, _ = pair
     _run_error(["fuse", "--batch", str(tmp_path / "nope"), "-o", str(tmp_path)], capsys)
     assert "sub-folder" in _run_error(
-        ["fuse", "--batch", str(folder), "-o", str(tmp_path / "o")], capsys)
+        ["fuse", "--batch", str(folder), "-o", str(tmp_path / "o")], capsys
+    )
     assert "either" in _run_error(
-        ["fuse", str(folder), "--batch", str(tmp_path), "-o", str(tmp_path / "o")], capsys)
+        ["fuse", str(folder), "--batch", str(tmp_path), "-o", str(tmp_path / "o")], capsys
+    )
 
 
 # --- methods ----------------------------------------------------------------------------------
@@ -260,9 +386,15 @@ def test_methods_json_and_single(test_method, capsys):
     data = json.loads(capsys.readouterr().out)
     assert len(data) == 1
     assert data[0]["name"] == test_method
-    assert data[0]["params"] == [{"name": "window", "type": "int", "default": 5,
-                                  "range": "1 .. 31",
-                                  "help": "Averaging window of the contrast measure"}]
+    assert data[0]["params"] == [
+        {
+            "name": "window",
+            "type": "int",
+            "default": 5,
+            "range": "1 .. 31",
+            "help": "Averaging window of the contrast measure",
+        }
+    ]
     assert "unknown method" in _run_error(["methods", "no-such"], capsys)
 
 
@@ -344,16 +476,32 @@ def test_fuse_lytro_with_default_method(tmp_path, capsys):
 
 def test_subprocess_python_m_mffgui(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    bad = subprocess.run([sys.executable, "-m", "mffgui", "fuse", str(tmp_path / "missing"),
-                          "-o", str(tmp_path / "o.png")], capture_output=True, text=True,
-                         env=env, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mffgui",
+            "fuse",
+            str(tmp_path / "missing"),
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
     assert "not found" in bad.stderr
     sample = REPO / "resources" / "samples" / "sample-stack"
-    good = subprocess.run([sys.executable, "-m", "mffgui", "fuse", str(sample), "-o",
-                           str(tmp_path / "s.png")], capture_output=True, text=True, env=env,
-                          timeout=300)
+    good = subprocess.run(
+        [sys.executable, "-m", "mffgui", "fuse", str(sample), "-o", str(tmp_path / "s.png")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert good.returncode == 0, good.stderr
     assert "Traceback" not in good.stderr
     img, _ = read_image(tmp_path / "s.png")
@@ -364,8 +512,19 @@ def test_maps_folder_that_cannot_be_created(tmp_path, pair, test_method, capsys)
     folder, _, _ = pair
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    err = _run_error(["fuse", str(folder), "-o", str(tmp_path / "f.png"), "-m", test_method,
-                      "--maps", str(blocker / "maps")], capsys)
+    err = _run_error(
+        [
+            "fuse",
+            str(folder),
+            "-o",
+            str(tmp_path / "f.png"),
+            "-m",
+            test_method,
+            "--maps",
+            str(blocker / "maps"),
+        ],
+        capsys,
+    )
     assert "maps folder" in err
     assert not (tmp_path / "f.png").exists()
 
@@ -384,8 +543,23 @@ def test_dfnn_16bit_stays_exact_through_fusion_and_export(tmp_path):
     before = [f.read_bytes() for f in files]
     out = tmp_path / "fused.tif"
     maps = tmp_path / "maps"
-    assert main(["fuse", *map(str, files), "-o", str(out), "--method", "depthmap",
-                 "--set", "blend_sigma=0", "--maps", str(maps)]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                *map(str, files),
+                "-o",
+                str(out),
+                "--method",
+                "depthmap",
+                "--set",
+                "blend_sigma=0",
+                "--maps",
+                str(maps),
+            ]
+        )
+        == 0
+    )
     fused = tifffile.imread(out)
     assert fused.dtype == np.uint16
     assert fused.shape == src.shape[1:]

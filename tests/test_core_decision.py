@@ -67,8 +67,10 @@ def test_median_labels_matches_scipy(size: int) -> None:
     r = size // 2
     np.testing.assert_array_equal(median_labels(labels, size)[r:-r, r:-r], expect[r:-r, r:-r])
     big = labels.astype(np.uint16) * 10  # labels above 255 take another code path
-    np.testing.assert_array_equal(median_labels(big, size)[r:-r, r:-r],
-                                  median_filter(big, size=size, mode="reflect")[r:-r, r:-r])
+    np.testing.assert_array_equal(
+        median_labels(big, size)[r:-r, r:-r],
+        median_filter(big, size=size, mode="reflect")[r:-r, r:-r],
+    )
 
 
 def test_fill_low_confidence_interpolates_from_neighbours() -> None:

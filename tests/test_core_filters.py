@@ -54,8 +54,9 @@ def rng() -> np.random.Generator:
 @pytest.mark.parametrize("radius", [1, 3])
 def test_box_mean_matches_scipy(rng: np.random.Generator, radius: int) -> None:
     img = rng.random((17, 23, 3), dtype=np.float32)
-    expect = uniform_filter(img.astype(np.float64), size=(2 * radius + 1,) * 2 + (1,),
-                            mode="reflect")
+    expect = uniform_filter(
+        img.astype(np.float64), size=(2 * radius + 1,) * 2 + (1,), mode="reflect"
+    )
     np.testing.assert_allclose(box_mean(img, radius), expect, atol=1e-5)
     np.testing.assert_allclose(box_mean(img[:, :, 0], radius), expect[:, :, 0], atol=1e-5)
 
@@ -71,8 +72,9 @@ def test_gaussian_keeps_constants_and_shape(rng: np.random.Generator) -> None:
 
 
 @pytest.mark.parametrize(("radius", "eps"), [(1, 1e-3), (2, 0.1), (2, 1e-6)])
-def test_gray_guided_filter_matches_reference(rng: np.random.Generator, radius: int,
-                                              eps: float) -> None:
+def test_gray_guided_filter_matches_reference(
+    rng: np.random.Generator, radius: int, eps: float
+) -> None:
     guide = rng.random((14, 18), dtype=np.float32)
     p = (rng.random((14, 18)) > 0.5).astype(np.float32)
     expect = _guided_reference(guide, p, radius, eps)
@@ -80,8 +82,9 @@ def test_gray_guided_filter_matches_reference(rng: np.random.Generator, radius: 
 
 
 @pytest.mark.parametrize(("radius", "eps"), [(1, 1e-2), (2, 0.3)])
-def test_color_guided_filter_matches_reference(rng: np.random.Generator, radius: int,
-                                               eps: float) -> None:
+def test_color_guided_filter_matches_reference(
+    rng: np.random.Generator, radius: int, eps: float
+) -> None:
     guide = rng.random((12, 15, 3), dtype=np.float32)
     p = (rng.random((12, 15)) > 0.5).astype(np.float32)
     expect = _guided_reference(guide, p, radius, eps)

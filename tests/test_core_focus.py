@@ -26,15 +26,14 @@ def img() -> np.ndarray:
 def _ml_reference(g: np.ndarray, s: int) -> np.ndarray:
     p = np.pad(g.astype(np.float64), s, mode="symmetric")
     c = p[s:-s, s:-s]
-    dx = np.abs(2 * c - p[s:-s, :-2 * s] - p[s:-s, 2 * s:])
-    dy = np.abs(2 * c - p[:-2 * s, s:-s] - p[2 * s:, s:-s])
+    dx = np.abs(2 * c - p[s:-s, : -2 * s] - p[s:-s, 2 * s :])
+    dy = np.abs(2 * c - p[: -2 * s, s:-s] - p[2 * s :, s:-s])
     return dx + dy
 
 
 @pytest.mark.parametrize("step", [1, 2])
 def test_modified_laplacian_formula(img: np.ndarray, step: int) -> None:
-    np.testing.assert_allclose(modified_laplacian(img, step), _ml_reference(img, step),
-                               atol=1e-5)
+    np.testing.assert_allclose(modified_laplacian(img, step), _ml_reference(img, step), atol=1e-5)
 
 
 def test_sml_is_window_mean_of_ml(img: np.ndarray) -> None:

@@ -20,8 +20,13 @@ def weights(tmp_path_factory):
     """A random-initialised F=4 checkpoint (the method must not care how it was trained)."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("f2v") / "random.pt"
-    save_checkpoint(path, "fusion2void", build_pair_model({"features": 4}).state_dict(),
-                    {"features": 4}, {"name": "test"})
+    save_checkpoint(
+        path,
+        "fusion2void",
+        build_pair_model({"features": 4}).state_dict(),
+        {"features": 4},
+        {"name": "test"},
+    )
     return str(path)
 
 
@@ -31,8 +36,9 @@ def _frames(n: int, shape=(70, 60, 3), seed: int = 0) -> list[np.ndarray]:
 
 
 def _fuse(frames, **params):
-    return get_method("fusion2void").fuse(Stack.from_arrays(frames),
-                                          f2v.Fusion2VoidParams(**params))
+    return get_method("fusion2void").fuse(
+        Stack.from_arrays(frames), f2v.Fusion2VoidParams(**params)
+    )
 
 
 def test_pair_is_symmetric(weights):
@@ -108,8 +114,10 @@ class _SharperPicker(torch.nn.Module):
     def forward(self, a, b):
         def detail(x):
             lo = torch.nn.functional.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
-            return torch.nn.functional.avg_pool2d((x - lo).abs().mean(1, keepdim=True), 7, 1,
-                                                  3, count_include_pad=False)
+            return torch.nn.functional.avg_pool2d(
+                (x - lo).abs().mean(1, keepdim=True), 7, 1, 3, count_include_pad=False
+            )
+
         return torch.where(detail(a) >= detail(b), a, b)
 
 
@@ -164,8 +172,7 @@ def test_out_of_memory_shrinks_tiles_then_falls_back_to_cpu(weights, monkeypatch
 
     monkeypatch.setattr(f2v, "fuse_pair_tensor", fake)
     monkeypatch.setattr(f2v, "load_model", lambda path, device: (_SharperPicker(), {}))
-    runner = f2v._Runner(f2v.resolve_weights(weights), torch.device("meta"), 600,
-                         f2v.NEVER)
+    runner = f2v._Runner(f2v.resolve_weights(weights), torch.device("meta"), 600, f2v.NEVER)
     a, b = _frames(2)
     out = runner(a, b)
     assert out.shape == (70, 60, 3)

@@ -30,9 +30,30 @@ def sharp_dir(tmp_path_factory):
 
 
 def _args(sharp_dir, out, *extra):
-    return ["fusion2void", "--data", str(sharp_dir), "--out", str(out), "--features", "4",
-            "--steps-per-epoch", "1", "--batch-size", "2", "--patch-size", "24",
-            "--val-count", "2", "--holdout", "0.25", "--seed", "3", "--threads", "1", *extra]
+    return [
+        "fusion2void",
+        "--data",
+        str(sharp_dir),
+        "--out",
+        str(out),
+        "--features",
+        "4",
+        "--steps-per-epoch",
+        "1",
+        "--batch-size",
+        "2",
+        "--patch-size",
+        "24",
+        "--val-count",
+        "2",
+        "--holdout",
+        "0.25",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        *extra,
+    ]
 
 
 def _load(path):
@@ -64,8 +85,9 @@ def test_two_steps_resume_exactly_and_load_into_method(sharp_dir, tmp_path):
 
     rng = np.random.default_rng(1)
     frames = [rng.random((30, 40, 3)).astype(np.float32) for _ in range(3)]
-    res = get_method("fusion2void").fuse(Stack.from_arrays(frames),
-                                         Fusion2VoidParams(weights=str(resumed)))
+    res = get_method("fusion2void").fuse(
+        Stack.from_arrays(frames), Fusion2VoidParams(weights=str(resumed))
+    )
     assert res.fused.shape == (30, 40, 3)
     assert res.meta["features"] == 4
     assert np.isfinite(res.fused).all()
@@ -84,8 +106,7 @@ def test_block_masks_modes():
     np.testing.assert_array_equal(ma, mb)
     assert abs(1 - ma.mean() - 0.7) < 0.05  # drop ratio
     # constant on 4x4 blocks
-    np.testing.assert_array_equal(ma[:, :, ::4, ::4].repeat(4, 2).repeat(4, 3)[:, :, :16, :20],
-                                  ma)
+    np.testing.assert_array_equal(ma[:, :, ::4, ::4].repeat(4, 2).repeat(4, 3)[:, :, :16, :20], ma)
     ca, cb = block_masks(rng, 8, 16, 16, Objective(mask_block=4, mask_mode="complementary"))
     np.testing.assert_array_equal(ca + cb, 1.0)
     ia, ib = block_masks(rng, 64, 16, 16, Objective(mask_block=4, mask_mode="independent"))
@@ -178,9 +199,18 @@ def test_warmup_steps_train_only_the_identity_term(sharp_dir):
     from training.fusion2void import Fusion2VoidTask
 
     task = Fusion2VoidTask()
-    config = {**task.defaults, "data": [str(sharp_dir)], "features": 4, "patch_size": 16,
-              "batch_size": 2, "steps_per_epoch": 3, "warmup_steps": 4, "val_count": 1,
-              "holdout": 0.25, "identity_weight": 0.5}
+    config = {
+        **task.defaults,
+        "data": [str(sharp_dir)],
+        "features": 4,
+        "patch_size": 16,
+        "batch_size": 2,
+        "steps_per_epoch": 3,
+        "warmup_steps": 4,
+        "val_count": 1,
+        "holdout": 0.25,
+        "identity_weight": 0.5,
+    }
     import io
 
     task.setup(config, torch.device("cpu"), EventLog(stream=io.StringIO()))
@@ -192,4 +222,5 @@ def test_warmup_steps_train_only_the_identity_term(sharp_dir):
     torch.testing.assert_close(warm["loss"], warm["identity"])
     full = task.loss(model, task.batch(1, 2))
     torch.testing.assert_close(
-        full["loss"], full["rec"] + 10.0 * full["fidelity"] + 0.5 * full["identity"])
+        full["loss"], full["rec"] + 10.0 * full["fidelity"] + 0.5 * full["identity"]
+    )

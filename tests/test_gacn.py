@@ -55,8 +55,10 @@ def _scene(h: int = 96, w: int = 112, n: int = 3, seed: int = 1) -> list[np.ndar
 
 
 def test_import_does_not_load_torch() -> None:
-    code = ("import sys, mffgui.methods, mffgui.methods.gacn, mffgui.core.tiling; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, mffgui.methods, mffgui.methods.gacn, mffgui.core.tiling; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -98,8 +100,9 @@ def test_guided_filter_matches_numpy_reference() -> None:
     a = (mean(guide * src) - mi * mp) / (mean(guide * guide) - mi * mi + eps)
     b = mp - a * mi
     expected = mean(a) * guide + mean(b)
-    got = guided_filter(torch.from_numpy(guide)[None, None], torch.from_numpy(src)[None, None],
-                        r, eps)[0, 0].numpy()
+    got = guided_filter(
+        torch.from_numpy(guide)[None, None], torch.from_numpy(src)[None, None], r, eps
+    )[0, 0].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-10)
 
 
@@ -156,8 +159,9 @@ def test_receptive_radius_bounds_influence() -> None:
 @pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
 def test_result_contract(ckpt: Path, n: int, strategy: str) -> None:
     frames = _scene(n=n)
-    res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(weights=str(ckpt), device="cpu", strategy=strategy))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(frames), GacnParams(weights=str(ckpt), device="cpu", strategy=strategy)
+    )
     h, w = frames[0].shape[:2]
     assert res.fused.shape == (h, w, 3)
     assert res.fused.dtype == np.float32
@@ -170,8 +174,9 @@ def test_result_contract(ckpt: Path, n: int, strategy: str) -> None:
     assert res.index_map.dtype == np.uint16
     assert res.index_map.max() < n
     # the index map is the arg-max of the weights
-    np.testing.assert_array_equal(np.take_along_axis(wts, res.index_map[None].astype(int), 0)[0],
-                                  wts.max(axis=0))
+    np.testing.assert_array_equal(
+        np.take_along_axis(wts, res.index_map[None].astype(int), 0)[0], wts.max(axis=0)
+    )
     focus = np.asarray(res.focus_maps)
     assert focus.shape == (n, h, w)
     assert focus.min() >= 0.0
@@ -188,9 +193,10 @@ def test_activity_hard_selection_copies_sources(ckpt: Path) -> None:
     """``blend_sigma=0``: every fused pixel is the pixel of the frame the index map names."""
     assert GacnParams().strategy == "serial"  # the default, chosen by bench_stacks.py
     frames = _scene(n=4)
-    res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(weights=str(ckpt), device="cpu", blend_sigma=0.0,
-                                             strategy="activity"))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(frames),
+        GacnParams(weights=str(ckpt), device="cpu", blend_sigma=0.0, strategy="activity"),
+    )
     assert res.meta["strategy"] == "activity"
     h, w = frames[0].shape[:2]
     chosen = np.stack(frames)[res.index_map, np.arange(h)[:, None], np.arange(w)]
@@ -199,38 +205,52 @@ def test_activity_hard_selection_copies_sources(ckpt: Path) -> None:
 
 def test_activity_weights_reconstruct_fused(ckpt: Path) -> None:
     frames = _scene(n=4)
-    res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(weights=str(ckpt), device="cpu",
-                                             strategy="activity"))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(frames), GacnParams(weights=str(ckpt), device="cpu", strategy="activity")
+    )
     recon = np.einsum("nhw,nhwc->hwc", np.asarray(res.weights), np.stack(frames))
     np.testing.assert_allclose(recon, res.fused, atol=1e-5)
 
 
-@pytest.mark.parametrize(("strategy", "scale"), [
-    ("serial", 1.0), ("serial", 0.5), ("activity", 1.0), ("activity", 0.5),
-    pytest.param("calibration", 1.0, marks=pytest.mark.xfail(
-        strict=True, reason="the paper's calibration (reference = frame 0) is biased towards "
-        "frames that differ from the reference: the reason it is no longer the default "
-        "(docs/BENCHMARKS.md, ground-truth stacks)")),
-])
+@pytest.mark.parametrize(
+    ("strategy", "scale"),
+    [
+        ("serial", 1.0),
+        ("serial", 0.5),
+        ("activity", 1.0),
+        ("activity", 0.5),
+        pytest.param(
+            "calibration",
+            1.0,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the paper's calibration (reference = frame 0) is biased towards "
+                "frames that differ from the reference: the reason it is no longer the default "
+                "(docs/BENCHMARKS.md, ground-truth stacks)",
+            ),
+        ),
+    ],
+)
 def test_each_frame_wins_its_sharp_band(strategy: str, scale: float) -> None:
     """N = 5 frames, frame k the only sharp one in band k: with the bundled weights frame k
     wins band k (away from band edges) with every stack strategy, also with the network's
     decision (serial) or activity pass at half resolution."""
     n, w = 5, 250
     frames = _scene(h=96, w=w, n=n, seed=3)
-    res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(device="cpu", strategy=strategy,
-                                             activity_scale=scale, decision_scale=scale))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(frames),
+        GacnParams(device="cpu", strategy=strategy, activity_scale=scale, decision_scale=scale),
+    )
     for k in range(n):
-        band = res.index_map[12:-12, k * w // n + 12:(k + 1) * w // n - 12]
+        band = res.index_map[12:-12, k * w // n + 12 : (k + 1) * w // n - 12]
         assert np.mean(band == k) > 0.95, (k, np.bincount(band.ravel(), minlength=n))
 
 
 def test_serial_weights_reconstruct_fused(ckpt: Path) -> None:
     frames = _scene(n=4)
-    res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(weights=str(ckpt), strategy="serial"))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(frames), GacnParams(weights=str(ckpt), strategy="serial")
+    )
     recon = np.einsum("nhw,nhwc->hwc", np.asarray(res.weights), np.stack(frames))
     # equal up to the clipping of the boundary-guided maps by a hair outside [0, 1]
     assert np.abs(recon - res.fused).mean() < 1e-3
@@ -282,8 +302,9 @@ def test_weights_of_another_network(tmp_path: Path) -> None:
 
 def test_missing_weights_file(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="not found"):
-        get_method("gacn").fuse(Stack.from_arrays(_scene(n=2)),
-                                GacnParams(weights=str(tmp_path / "nope.pkl")))
+        get_method("gacn").fuse(
+            Stack.from_arrays(_scene(n=2)), GacnParams(weights=str(tmp_path / "nope.pkl"))
+        )
 
 
 def test_params_validation() -> None:
@@ -305,8 +326,9 @@ def test_cancel(ckpt: Path) -> None:
     token = CancelToken()
     token.cancel()
     with pytest.raises(Cancelled):
-        get_method("gacn").fuse(Stack.from_arrays(_scene(n=3)), GacnParams(weights=str(ckpt)),
-                                cancel=token)
+        get_method("gacn").fuse(
+            Stack.from_arrays(_scene(n=3)), GacnParams(weights=str(ckpt)), cancel=token
+        )
 
 
 @pytest.mark.gpu
@@ -323,16 +345,19 @@ def test_cuda_matches_cpu(ckpt: Path) -> None:
     assert mse == 0.0 or 10 * np.log10(1.0 / mse) >= 45.0
 
 
-def test_cuda_oom_retries_smaller_tiles_then_cpu(ckpt: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 ) -> None:
+def test_cuda_oom_retries_smaller_tiles_then_cpu(
+    ckpt: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Simulated CUDA OOM: tiles are halved down to the minimum, then the CPU takes over."""
     import mffgui.methods.gacn as gacn_mod
     import mffgui.models.device as device_mod
 
     monkeypatch.setattr(device_mod, "pick_device", lambda pref="auto": torch.device("cuda"))
     real_load = gacn_mod._load_model
-    monkeypatch.setattr(gacn_mod, "_load_model",
-                        lambda path, device: real_load(path, torch.device("cpu")))
+    monkeypatch.setattr(
+        gacn_mod, "_load_model", lambda path, device: real_load(path, torch.device("cpu"))
+    )
     tried: list[tuple[str, int]] = []
     real_fuse = gacn_mod.GacnMethod._fuse
 
@@ -344,8 +369,9 @@ def test_cuda_oom_retries_smaller_tiles_then_cpu(ckpt: Path, monkeypatch: pytest
 
     monkeypatch.setattr(gacn_mod.GacnMethod, "_fuse", fake_fuse)
     frames = _scene(h=160, w=140, n=2)
-    res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(weights=str(ckpt), tile_size=512))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(frames), GacnParams(weights=str(ckpt), tile_size=512)
+    )
     assert [t for d, t in tried if d == "cuda"] == [512, 256, 128]
     assert tried[-1][0] == "cpu"
     assert res.meta["device"] == "cpu"
@@ -366,8 +392,27 @@ def test_cli_says_which_stack_strategy_ran(ckpt: Path, tmp_path: Path, capsys) -
         paths.append(str(p))
     for strategy in ("activity", "serial"):
         out = tmp_path / f"{strategy}.png"
-        assert main(["fuse", *paths, "-o", str(out), "--method", "gacn", "--weights", str(ckpt),
-                     "--device", "cpu", "--align", "off", "--set", f"strategy={strategy}"]) == 0
+        assert (
+            main(
+                [
+                    "fuse",
+                    *paths,
+                    "-o",
+                    str(out),
+                    "--method",
+                    "gacn",
+                    "--weights",
+                    str(ckpt),
+                    "--device",
+                    "cpu",
+                    "--align",
+                    "off",
+                    "--set",
+                    f"strategy={strategy}",
+                ]
+            )
+            == 0
+        )
         assert f"(strategy {strategy})" in capsys.readouterr().err
 
 
@@ -375,9 +420,9 @@ def test_half_resolution_decision_keeps_full_resolution_bgf(ckpt: Path) -> None:
     """``decision_scale=0.5``: full-size maps whose weights sum to one and reconstruct the
     fused image (the serial chain stays consistent with an upsampled decision)."""
     frames = _scene(h=120, w=136, n=3)
-    res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(weights=str(ckpt), device="cpu",
-                                             decision_scale=0.5))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(frames), GacnParams(weights=str(ckpt), device="cpu", decision_scale=0.5)
+    )
     wts = np.asarray(res.weights)
     assert wts.shape == (3, 120, 136)
     np.testing.assert_allclose(wts.sum(axis=0), 1.0, atol=1e-5)

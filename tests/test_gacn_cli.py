@@ -45,9 +45,28 @@ def test_cli_pair_matches_official(tmp_path: Path) -> None:
     out = tmp_path / "fused.png"
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
     proc = subprocess.run(
-        [sys.executable, "-m", "mffgui", "fuse", str(a), str(b), "-o", str(out),
-         "--method", "gacn", "--weights", str(weights), "--device", "cpu"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "mffgui",
+            "fuse",
+            str(a),
+            str(b),
+            "-o",
+            str(out),
+            "--method",
+            "gacn",
+            "--weights",
+            str(weights),
+            "--device",
+            "cpu",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "gacn" in proc.stderr
     psnr = _psnr_files(out, ref_dir / "lytro_01_fused.png")
@@ -63,16 +82,32 @@ def test_cli_triple_matches_official(tmp_path: Path, strategy: str) -> None:
     folder = shared_path("data", "lytro", scene)
     out = tmp_path / "fused.png"
     maps = tmp_path / "maps"
-    argv = ["fuse", str(folder), "-o", str(out), "--method", "gacn", "--weights", str(weights),
-            "--device", "cpu", "--maps", str(maps)]
+    argv = [
+        "fuse",
+        str(folder),
+        "-o",
+        str(out),
+        "--method",
+        "gacn",
+        "--weights",
+        str(weights),
+        "--device",
+        "cpu",
+        "--maps",
+        str(maps),
+    ]
     argv += ["--set", f"strategy={strategy}"]  # the default for stacks is "activity"
     assert main(argv) == 0
     psnr = _psnr_files(out, ref_dir / f"{scene}_{strategy}_fused.png")
     print(f"{strategy} PSNR {psnr:.2f} dB")
     assert psnr >= 40.0, f"{strategy} PSNR {psnr:.2f} dB < 40 dB"
     names = {p.name for p in maps.iterdir()}
-    assert {"fused_index.png", "fused_decision.png", "fused_focus_001.png",
-            "fused_focus_003.png"} <= names
+    assert {
+        "fused_index.png",
+        "fused_decision.png",
+        "fused_focus_001.png",
+        "fused_focus_003.png",
+    } <= names
     index = np.asarray(Image.open(maps / "fused_index.png"))
     assert index.max() <= 2
     assert len(np.unique(index)) > 1

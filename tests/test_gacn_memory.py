@@ -75,8 +75,9 @@ def _peak_traced(stack: Stack, params: GacnParams) -> int:
 
 
 @pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
-def test_memory_does_not_grow_with_frame_count(ckpt: Path, strategy: str,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_does_not_grow_with_frame_count(
+    ckpt: Path, strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """From 4 to 16 frames the traced peak grows by far less than one (H, W) map per frame.
 
     ``EAGER_MAPS_BYTES = 0`` makes these small stacks behave like large ones (maps spilled),
@@ -92,14 +93,16 @@ def test_memory_does_not_grow_with_frame_count(ckpt: Path, strategy: str,
     # The old code kept two (N, H, W) float32 stacks: 2 maps per extra frame.
     assert per_frame < 0.1 * MAP_BYTES, (
         f"{strategy}: traced peak {p4} B (N=4) -> {p16} B (N=16), "
-        f"{per_frame:.0f} B per frame (one map = {MAP_BYTES} B)")
+        f"{per_frame:.0f} B per frame (one map = {MAP_BYTES} B)"
+    )
 
 
 def test_calibration_weights_are_lazy_one_hot_of_index(ckpt: Path) -> None:
     n = 5
-    res = get_method("gacn").fuse(Stack.from_arrays(_frames(n)),
-                                  GacnParams(weights=str(ckpt), device="cpu",
-                                             strategy="calibration"))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(_frames(n)),
+        GacnParams(weights=str(ckpt), device="cpu", strategy="calibration"),
+    )
     assert isinstance(res.weights, decision.LazyMaps)
     assert len(res.weights) == n
     assert res.weights.shape == (n, H, W)
@@ -113,8 +116,9 @@ def test_calibration_weights_are_lazy_one_hot_of_index(ckpt: Path) -> None:
 
 
 @pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
-def test_spilled_maps_equal_in_memory_maps(ckpt: Path, strategy: str,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_spilled_maps_equal_in_memory_maps(
+    ckpt: Path, strategy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = Stack.from_arrays(_frames(4, seed=2))
     params = GacnParams(weights=str(ckpt), device="cpu", strategy=strategy)
     eager = get_method("gacn").fuse(stack, params)
@@ -133,8 +137,9 @@ def test_spilled_maps_equal_in_memory_maps(ckpt: Path, strategy: str,
     np.testing.assert_array_equal(spilled.focus_maps[2], focus[2])
 
 
-def test_tiled_calibration_caches_reference_when_it_fits(ckpt: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tiled_calibration_caches_reference_when_it_fits(
+    ckpt: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Cached reference tile energies give the same result with fewer feature passes."""
     calls = {"n": 0}
     energy = gacn_mod._Engine.energy
@@ -151,8 +156,11 @@ def test_tiled_calibration_caches_reference_when_it_fits(ckpt: Path,
     for label, mb in (("cached", 4096), ("recomputed", 1)):
         calls["n"] = 0
         results[label] = get_method("gacn").fuse(
-            stack, GacnParams(weights=str(ckpt), device="cpu", tile_size=96, memory_mb=mb,
-                              strategy="calibration"))
+            stack,
+            GacnParams(
+                weights=str(ckpt), device="cpu", tile_size=96, memory_mb=mb, strategy="calibration"
+            ),
+        )
         counts[label] = calls["n"]
     tiles = results["cached"].meta["tiles"]
     assert tiles >= 4
@@ -162,8 +170,9 @@ def test_tiled_calibration_caches_reference_when_it_fits(ckpt: Path,
     assert counts["recomputed"] == 2 * tiles * (n - 1)
     np.testing.assert_array_equal(results["cached"].fused, results["recomputed"].fused)
     np.testing.assert_array_equal(results["cached"].index_map, results["recomputed"].index_map)
-    np.testing.assert_array_equal(np.asarray(results["cached"].focus_maps),
-                                  np.asarray(results["recomputed"].focus_maps))
+    np.testing.assert_array_equal(
+        np.asarray(results["cached"].focus_maps), np.asarray(results["recomputed"].focus_maps)
+    )
 
 
 # -- MapStack's file-backed mode ---------------------------------------------------------------

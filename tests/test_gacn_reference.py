@@ -110,6 +110,7 @@ def test_tiled_official_equals_whole() -> None:
 def test_triples_reproduce_official(scene: str, strategy: str) -> None:
     weights, ref_dir = _official()
     stack = Stack.from_arrays([_rgb(p) for p in _sources(scene)])
-    res = get_method("gacn").fuse(stack, GacnParams(weights=str(weights), device="cpu",
-                                                    strategy=strategy, reference=0))
+    res = get_method("gacn").fuse(
+        stack, GacnParams(weights=str(weights), device="cpu", strategy=strategy, reference=0)
+    )
     assert _psnr(res.fused, ref_dir / f"{scene}_{strategy}_fused.png") >= 40.0

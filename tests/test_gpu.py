@@ -92,8 +92,9 @@ def test_sharp_band_wins_on_cuda() -> None:
 
     n, w = 3, 150
     frames = _scene(h=96, w=w, n=n, seed=3)
-    res = get_method("gacn").fuse(Stack.from_arrays(frames),
-                                  GacnParams(device="cuda", strategy="serial"))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays(frames), GacnParams(device="cuda", strategy="serial")
+    )
     for k in range(n):
         x0, x1 = k * w // n + 12, (k + 1) * w // n - 12
         band = res.index_map[12:-12, x0:x1]
@@ -115,8 +116,14 @@ def test_app_worker_fuses_on_cuda(qtbot, tmp_path) -> None:
         cv2.imwrite(str(p), np.round(f[:, :, ::-1] * 255).astype(np.uint8))
         paths.append(p)
     disc = discover(paths)
-    req = FusionRequest(generation=1, frames=tuple(disc.frames), metas=tuple(disc.metas),
-                        method="gacn", params=GacnParams(device="cuda"), device="cuda")
+    req = FusionRequest(
+        generation=1,
+        frames=tuple(disc.frames),
+        metas=tuple(disc.metas),
+        method="gacn",
+        params=GacnParams(device="cuda"),
+        device="cuda",
+    )
     out: dict = {}
     runner = TaskRunner()
     worker = TaskWorker(lambda p, c: run_fusion(req, p, c), 1, CancelToken(), "fusion")
@@ -142,13 +149,38 @@ def test_gpu_recipe_steps_on_cuda(tmp_path, shared) -> None:
     if not data.is_dir():
         pytest.skip(f"no training images at {data}")
     out = tmp_path / "run.pt"
-    r = subprocess.run([sys.executable, "-m", "training", "fusion2void-gpu", "--data", str(data),
-                        "--out", str(out), "--minutes", "0.25", "--features", "8",
-                        "--batch-size", "8", "--patch-size", "64", "--device", "cuda",
-                        "--val-count", "8", "--val-every-s", "5"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "fusion2void-gpu",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--minutes",
+            "0.25",
+            "--features",
+            "8",
+            "--batch-size",
+            "8",
+            "--patch-size",
+            "64",
+            "--device",
+            "cuda",
+            "--val-count",
+            "8",
+            "--val-every-s",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     best = tmp_path / "run.best.pt"
-    res = get_method("fusion2void").fuse(Stack.from_arrays(_scene(n=2)),
-                                         Fusion2VoidParams(weights=str(best), device="cuda"))
+    res = get_method("fusion2void").fuse(
+        Stack.from_arrays(_scene(n=2)), Fusion2VoidParams(weights=str(best), device="cuda")
+    )
     assert np.isfinite(res.fused).all()

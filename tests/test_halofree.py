@@ -35,8 +35,14 @@ def _disc_scene(h: int = 160, w: int = 200, planes=(0.0, 1.0)):
     img = bg.copy()
     img[disc] = 0.92
     depth = np.where(disc, 0.0, 1.0).astype(np.float32)
-    frames = render_layered_stack(img, depth, np.array(planes), max_sigma=6.0,
-                                  hidden=bg, hidden_depth=np.ones((h, w), np.float32))
+    frames = render_layered_stack(
+        img,
+        depth,
+        np.array(planes),
+        max_sigma=6.0,
+        hidden=bg,
+        hidden_depth=np.ones((h, w), np.float32),
+    )
     noise = np.random.default_rng(0).normal(0, 1 / 255, frames.shape)
     return np.clip(frames + noise, 0, 1).astype(np.float32), disc
 
@@ -91,8 +97,9 @@ def test_flat_noise_is_averaged_not_maximised():
     rng = np.random.default_rng(1)
     n, h, w = 5, 64, 80
     clean = np.full((h, w, 3), 0.5, np.float32)
-    frames = [np.clip(clean + rng.normal(0, 0.02, clean.shape), 0, 1).astype(np.float32)
-              for _ in range(n)]
+    frames = [
+        np.clip(clean + rng.normal(0, 0.02, clean.shape), 0, 1).astype(np.float32) for _ in range(n)
+    ]
     single = float(np.std(frames[0] - clean))
     mine = float(np.std(_fuse(frames).fused - clean))
     theirs = float(np.std(get_method("depthmap").fuse(Stack.from_arrays(frames)).fused - clean))
@@ -110,10 +117,10 @@ def test_each_frame_is_read_at_most_twice():
         def load():
             reads[i] += 1
             return frames[i]
+
         return load
 
-    metas = [ImageMeta(path=None, width=64, height=48, channels=3, format="array")
-             for _ in frames]
+    metas = [ImageMeta(path=None, width=64, height=48, channels=3, format="array") for _ in frames]
     m = get_method("halofree")
     m.fuse(Stack([loader(i) for i in range(3)], metas), m.info.params())
     assert max(reads) <= 2
@@ -147,8 +154,7 @@ def test_snap_refine_moves_a_band_onto_the_image_edge():
     out = snap_refine(labels, guide, radius=8, eps=1e-3)
     assert (out[:, 31:] == 1).all()
     assert (out[:, :29] == 0).all()
-    frozen = snap_refine(labels, guide, radius=8, eps=1e-3,
-                         movable=np.zeros(labels.shape, bool))
+    frozen = snap_refine(labels, guide, radius=8, eps=1e-3, movable=np.zeros(labels.shape, bool))
     np.testing.assert_array_equal(frozen, labels)
 
 

@@ -46,10 +46,21 @@ def test_ome_round_trip_keeps_physical_sizes_and_z_step(tmp_path):
     zyx = _stack_frames()
     src = tmp_path / "z.ome.tif"
     # Sizes in nm in the source: they must come back converted to µm.
-    tifffile.imwrite(src, zyx, ome=True, photometric="minisblack", metadata={
-        "axes": "ZYX", "PhysicalSizeX": 325.0, "PhysicalSizeXUnit": "nm",
-        "PhysicalSizeY": 330.0, "PhysicalSizeYUnit": "nm",
-        "PhysicalSizeZ": 0.5, "PhysicalSizeZUnit": "µm"})
+    tifffile.imwrite(
+        src,
+        zyx,
+        ome=True,
+        photometric="minisblack",
+        metadata={
+            "axes": "ZYX",
+            "PhysicalSizeX": 325.0,
+            "PhysicalSizeXUnit": "nm",
+            "PhysicalSizeY": 330.0,
+            "PhysicalSizeYUnit": "nm",
+            "PhysicalSizeZ": 0.5,
+            "PhysicalSizeZUnit": "µm",
+        },
+    )
     stack = read_stack(src)
     assert len(stack) == zyx.shape[0]
     phys = stack.metas[0].physical
@@ -67,16 +78,19 @@ def test_ome_round_trip_keeps_physical_sizes_and_z_step(tmp_path):
     (back,) = probe(out)
     assert back.physical == pytest.approx(phys)
     # The pixels written are the fused image at 16 bits.
-    np.testing.assert_array_equal(tifffile.imread(out),
-                                  np.rint(np.clip(result.fused[:, :, 0], 0, 1) * 65535))
+    np.testing.assert_array_equal(
+        tifffile.imread(out), np.rint(np.clip(result.fused[:, :, 0], 0, 1) * 65535)
+    )
 
 
 def test_ome_physical_units_and_missing():
     assert ome_physical(None) == (None, ())
     assert ome_physical("<not xml") == (None, ())
-    xml = ('<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image><Pixels '
-           'PhysicalSizeX="0.001" PhysicalSizeXUnit="mm" PhysicalSizeZ="2"><Channel Name="a"/>'
-           '<Channel Name="b"/></Pixels></Image></OME>')
+    xml = (
+        '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image><Pixels '
+        'PhysicalSizeX="0.001" PhysicalSizeXUnit="mm" PhysicalSizeZ="2"><Channel Name="a"/>'
+        '<Channel Name="b"/></Pixels></Image></OME>'
+    )
     phys, names = ome_physical(xml)
     assert phys == pytest.approx(PhysicalSize(1.0, None, 2.0))
     assert names == ("a", "b")
@@ -106,9 +120,19 @@ def _two_channel_volume(tmp_path):
         ch2[k] += 0.2 * k
     data = np.rint(np.stack([ch1, ch2], axis=1) * 65535).astype(np.uint16)
     path = tmp_path / "cells.ome.tif"
-    tifffile.imwrite(path, data, ome=True, photometric="minisblack", metadata={
-        "axes": "ZCYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1, "PhysicalSizeZ": 2.0,
-        "Channel": {"Name": ["DAPI", "GFP"]}})
+    tifffile.imwrite(
+        path,
+        data,
+        ome=True,
+        photometric="minisblack",
+        metadata={
+            "axes": "ZCYX",
+            "PhysicalSizeX": 0.1,
+            "PhysicalSizeY": 0.1,
+            "PhysicalSizeZ": 2.0,
+            "Channel": {"Name": ["DAPI", "GFP"]},
+        },
+    )
     return path, data, left
 
 
@@ -137,8 +161,23 @@ def test_two_channels_share_one_depth_map(tmp_path):
 def test_cli_fuses_every_channel_into_ome_tiff(tmp_path):
     path, data, _left = _two_channel_volume(tmp_path)
     out = tmp_path / "fused.ome.tif"
-    assert main(["fuse", str(path), "-o", str(out), "--channel", "1",
-                 "--set", "blend_sigma=0", "--maps", str(tmp_path / "maps")]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(path),
+                "-o",
+                str(out),
+                "--channel",
+                "1",
+                "--set",
+                "blend_sigma=0",
+                "--maps",
+                str(tmp_path / "maps"),
+            ]
+        )
+        == 0
+    )
     fused = tifffile.imread(out)
     assert fused.shape == (2, *data.shape[2:])
     idx = cv2.imread(str(tmp_path / "maps" / "fused_index.png"), cv2.IMREAD_UNCHANGED)
@@ -231,7 +270,8 @@ def test_fractional_index_parabola_vertex():
     # First frame: no peak inside the stack, kept as is.
     edge = 10.0 - (z + 1.0) ** 2
     np.testing.assert_array_equal(
-        fractional_index(np.zeros((h, w), np.uint16), np.broadcast_to(edge, (n, h, w))), 0.0)
+        fractional_index(np.zeros((h, w), np.uint16), np.broadcast_to(edge, (n, h, w))), 0.0
+    )
 
 
 def test_height_preview_is_viridis_from_low_to_high():
@@ -250,11 +290,15 @@ def test_height_preview_is_viridis_from_low_to_high():
 def test_cli_height_map(tmp_path):
     zyx = _stack_frames(n=7, w=96)
     src = tmp_path / "z.ome.tif"
-    tifffile.imwrite(src, zyx, ome=True, photometric="minisblack", metadata={
-        "axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "PhysicalSizeZ": 3.0})
+    tifffile.imwrite(
+        src,
+        zyx,
+        ome=True,
+        photometric="minisblack",
+        metadata={"axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "PhysicalSizeZ": 3.0},
+    )
     hm = tmp_path / "height.tif"
-    assert main(["fuse", str(src), "-o", str(tmp_path / "f.tif"), "--height-map",
-                 str(hm)]) == 0
+    assert main(["fuse", str(src), "-o", str(tmp_path / "f.tif"), "--height-map", str(hm)]) == 0
     height = tifffile.imread(hm)
     assert height.dtype == np.float32
     assert height.shape == zyx.shape[1:]
@@ -266,8 +310,21 @@ def test_cli_height_map(tmp_path):
     assert (tmp_path / "height_preview.png").is_file()
     # --z-step overrides the file's step: heights scale with it.
     hm2 = tmp_path / "h2.tif"
-    assert main(["fuse", str(src), "-o", str(tmp_path / "g.tif"), "--height-map", str(hm2),
-                 "--z-step", "1.5"]) == 0
+    assert (
+        main(
+            [
+                "fuse",
+                str(src),
+                "-o",
+                str(tmp_path / "g.tif"),
+                "--height-map",
+                str(hm2),
+                "--z-step",
+                "1.5",
+            ]
+        )
+        == 0
+    )
     np.testing.assert_allclose(tifffile.imread(hm2), height / 2, rtol=1e-5, atol=1e-5)
     # ... and is what an OME-TIFF export records.
     ome = tmp_path / "g.ome.tif"
@@ -280,18 +337,33 @@ def test_cli_height_map_needs_tiff(tmp_path, capsys):
     zyx = _stack_frames(n=3)
     src = tmp_path / "z.tif"
     tifffile.imwrite(src, zyx, photometric="minisblack")
-    assert main(["fuse", str(src), "-o", str(tmp_path / "f.png"), "--height-map",
-                 str(tmp_path / "h.png")]) == 2
+    assert (
+        main(
+            [
+                "fuse",
+                str(src),
+                "-o",
+                str(tmp_path / "f.png"),
+                "--height-map",
+                str(tmp_path / "h.png"),
+            ]
+        )
+        == 2
+    )
     assert "h.png" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("name", "head", "fmt"), [
-    ("scan.czi", b"ZISRAWFILE" + b"\x00" * 54, "CZI"),
-    ("scan.nd2", b"\xda\xce\xbe\x0a" + b"\x00" * 60, "ND2"),
-    ("scan.lif", b"\x70\x00\x00\x00\x10\x00\x00\x00\x2a" + b"\x00" * 55, "LIF"),
-])
-def test_microscopy_formats_without_the_extra_name_it(tmp_path, monkeypatch, capsys, name, head,
-                                                       fmt):
+@pytest.mark.parametrize(
+    ("name", "head", "fmt"),
+    [
+        ("scan.czi", b"ZISRAWFILE" + b"\x00" * 54, "CZI"),
+        ("scan.nd2", b"\xda\xce\xbe\x0a" + b"\x00" * 60, "ND2"),
+        ("scan.lif", b"\x70\x00\x00\x00\x10\x00\x00\x00\x2a" + b"\x00" * 55, "LIF"),
+    ],
+)
+def test_microscopy_formats_without_the_extra_name_it(
+    tmp_path, monkeypatch, capsys, name, head, fmt
+):
     path = tmp_path / name
     path.write_bytes(head)
     monkeypatch.setitem(sys.modules, "bioio", None)  # import bioio -> ImportError
@@ -310,8 +382,13 @@ def test_microscopy_formats_without_the_extra_name_it(tmp_path, monkeypatch, cap
 def test_imagej_hyperstack_sizes_and_first_channel_frames(tmp_path):
     data = RNG.integers(0, 65536, (3, 2, 8, 9), dtype=np.uint16)
     path = tmp_path / "ij.tif"
-    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.2, 1 / 0.25),
-                     metadata={"spacing": 1.5, "unit": "um", "axes": "ZCYX"})
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        resolution=(1 / 0.2, 1 / 0.25),
+        metadata={"spacing": 1.5, "unit": "um", "axes": "ZCYX"},
+    )
     vol = read_volume(path)
     np.testing.assert_array_equal(vol.data, data)
     assert vol.meta.physical == pytest.approx(PhysicalSize(0.2, 0.25, 1.5))
@@ -324,6 +401,18 @@ def test_imagej_hyperstack_sizes_and_first_channel_frames(tmp_path):
 
 def test_height_map_is_not_for_batch(tmp_path, capsys):
     (tmp_path / "root").mkdir()
-    assert main(["fuse", "--batch", str(tmp_path / "root"), "-o", str(tmp_path / "out"),
-                 "--height-map", str(tmp_path / "h.tif")]) == 2
+    assert (
+        main(
+            [
+                "fuse",
+                "--batch",
+                str(tmp_path / "root"),
+                "-o",
+                str(tmp_path / "out"),
+                "--height-map",
+                str(tmp_path / "h.tif"),
+            ]
+        )
+        == 2
+    )
     assert "--height-map" in capsys.readouterr().err

@@ -23,8 +23,7 @@ def _rational(v: float) -> tuple[int, int]:
     return (round(v * 10000), 10000)
 
 
-def write_dng(path, level: np.ndarray, *, make: str = "TestMake",
-              model: str = "TestModel") -> None:
+def write_dng(path, level: np.ndarray, *, make: str = "TestMake", model: str = "TestModel") -> None:
     """A minimal RGGB DNG of a gray scene whose linear reflectance is ``level`` (H, W).
 
     Each CFA sample is ``level * neutral[colour] * WHITE``, so with the camera white balance
@@ -57,7 +56,7 @@ def write_dng(path, level: np.ndarray, *, make: str = "TestMake",
 
 def _halves(h: int = 32, w: int = 48) -> np.ndarray:
     level = np.full((h, w), 0.5)
-    level[:, w // 2:] = 0.25
+    level[:, w // 2 :] = 0.25
     return level
 
 
@@ -131,13 +130,21 @@ def test_missing_raw_extra_names_the_extra_and_the_file(tmp_path, monkeypatch):
 def test_tiff_with_sensor_data_in_a_subifd_is_raw_and_ordinary_subifds_are_not(tmp_path):
     raw = tmp_path / "nef-like.tif"
     with tifffile.TiffWriter(raw) as tw:
-        tw.write(np.zeros((8, 8, 3), np.uint8), photometric="rgb", subifds=1,
-                 extratags=[(271, "s", 0, "NIKON", True)])
+        tw.write(
+            np.zeros((8, 8, 3), np.uint8),
+            photometric="rgb",
+            subifds=1,
+            extratags=[(271, "s", 0, "NIKON", True)],
+        )
         tw.write(np.zeros((16, 16), np.uint16), photometric=32803)
     assert sniff_format(raw) == "RAW"
     plain = tmp_path / "with-thumbnail.tif"
     with tifffile.TiffWriter(plain) as tw:
-        tw.write(np.zeros((16, 16, 3), np.uint8), photometric="rgb", subifds=1,
-                 extratags=[(271, "s", 0, "NIKON", True)])
+        tw.write(
+            np.zeros((16, 16, 3), np.uint8),
+            photometric="rgb",
+            subifds=1,
+            extratags=[(271, "s", 0, "NIKON", True)],
+        )
         tw.write(np.zeros((4, 4, 3), np.uint8), photometric="rgb", subfiletype=1)
     assert sniff_format(plain) == "TIFF"

@@ -65,8 +65,11 @@ LOSSLESS_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("shape", "dtype", "writer", "depth", "channels", "alpha"),
-                         [c[1:] for c in LOSSLESS_CASES], ids=[c[0] for c in LOSSLESS_CASES])
+@pytest.mark.parametrize(
+    ("shape", "dtype", "writer", "depth", "channels", "alpha"),
+    [c[1:] for c in LOSSLESS_CASES],
+    ids=[c[0] for c in LOSSLESS_CASES],
+)
 def test_lossless_formats_read_exactly(tmp_path, shape, dtype, writer, depth, channels, alpha):
     raw = _u8(shape) if dtype == np.uint8 else _u16(shape)
     ext = {"pil-png": ".png", "cv2-png": ".png", "pil-bmp": ".bmp"}.get(writer, ".tif")
@@ -321,7 +324,7 @@ def test_dfnn_16bit_big_endian_exact():
     files = sorted(folder.glob("*.tif"))
     assert len(files) == 31
     lo, hi = 65535, 0
-    for f in files[:: 5]:
+    for f in files[::5]:
         raw = tifffile.imread(f)
         assert raw.dtype.byteorder in ("=", "<", ">", "|")
         img, meta = read_image(f)
@@ -360,8 +363,9 @@ def test_lytro_jpeg_decode_is_identical_to_pillow():
         assert (meta.width, meta.height, meta.channels) == (520, 520, 3)
 
 
-@pytest.mark.parametrize(("mode_bits", "compression"), [
-    (16, "tiff_lzw"), (8, "packbits"), (8, "tiff_adobe_deflate")])
+@pytest.mark.parametrize(
+    ("mode_bits", "compression"), [(16, "tiff_lzw"), (8, "packbits"), (8, "tiff_adobe_deflate")]
+)
 def test_pillow_compressed_gray_tiff_exact(tmp_path, mode_bits, compression):
     raw = _u16((20, 30)) if mode_bits == 16 else _u8((20, 30))
     path = tmp_path / "c.tif"

@@ -26,7 +26,12 @@ def _png(path: Path, h: int = 12, w: int = 16, gray: bool = False) -> np.ndarray
 def test_natural_key_orders_numbers_by_value():
     names = ["img10.png", "img2.png", "IMG1.png", "img1b.png", "img02x.png"]
     assert sorted(names, key=natural_key) == [
-        "IMG1.png", "img1b.png", "img2.png", "img02x.png", "img10.png"]
+        "IMG1.png",
+        "img1b.png",
+        "img2.png",
+        "img02x.png",
+        "img10.png",
+    ]
 
 
 def test_folder_natural_sort_skips_and_ground_truth(tmp_path):
@@ -79,7 +84,8 @@ def test_multipage_tiff_expands_to_pages(tmp_path):
     assert stack.channels == 1
     for i in range(4):
         np.testing.assert_array_equal(
-            np.rint(stack.frame(i)[:, :, 0] * 65535).astype(np.uint16), pages[i])
+            np.rint(stack.frame(i)[:, :, 0] * 65535).astype(np.uint16), pages[i]
+        )
     assert stack.names == [f"zstack.tif [{i}]" for i in range(1, 5)]
 
 
@@ -206,8 +212,7 @@ def test_dfnn_stack_reads_sorted_and_16bit():
     names = [m.path.name for m in stack.metas]
     assert names == sorted(names)
     raw = tifffile.imread(stack.metas[7].path)
-    np.testing.assert_array_equal(
-        np.rint(stack.frame(7)[:, :, 0] * 65535).astype(np.uint16), raw)
+    np.testing.assert_array_equal(np.rint(stack.frame(7)[:, :, 0] * 65535).astype(np.uint16), raw)
 
 
 @pytest.mark.shared

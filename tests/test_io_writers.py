@@ -103,7 +103,8 @@ def test_icc_and_exif_carried_from_jpeg(tmp_path, ext):
     exif = _exif()
     src = tmp_path / "src.jpg"
     Image.fromarray(RNG.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(
-        src, quality=92, icc_profile=icc, exif=exif)
+        src, quality=92, icc_profile=icc, exif=exif
+    )
     img, meta = read_image(src)
     out = write_image(tmp_path / f"fused{ext}", img, meta=meta)
     with Image.open(out) as im:
@@ -141,9 +142,17 @@ def test_tiff_export_carries_exif_sub_ifd_and_icc(tmp_path, depth):
     with Image.open(out) as im:
         got = im.getexif()
         assert (got[0x010F], got[0x0110], got[0x0132], got[0x0112]) == (
-            "AcmeCam", "Model 7", "2026:11:30 09:15:00", 6)
-        assert dict(got.get_ifd(0x8769)) == {0x9003: "2026:11:30 09:14:59", 0x829A: (1, 125),
-                                             0x8827: 400, 0x920A: (105, 1)}
+            "AcmeCam",
+            "Model 7",
+            "2026:11:30 09:15:00",
+            6,
+        )
+        assert dict(got.get_ifd(0x8769)) == {
+            0x9003: "2026:11:30 09:14:59",
+            0x829A: (1, 125),
+            0x8827: 400,
+            0x920A: (105, 1),
+        }
         assert im.info.get("icc_profile") == icc
     with tifffile.TiffFile(out) as tf:  # a second reader agrees and the pixels are intact
         page = tf.pages[0]
@@ -226,8 +235,9 @@ def test_missing_or_unusable_folder(tmp_path):
         write_image(tmp_path, _img())
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root ignores directory permissions")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores directory permissions"
+)
 def test_read_only_folder(tmp_path):
     ro = tmp_path / "ro"
     ro.mkdir()
@@ -260,7 +270,8 @@ def test_dfnn_16bit_round_trip_exact(tmp_path, ext):
     assert meta.bit_depth == 16
     np.testing.assert_array_equal(back, frame)
     np.testing.assert_array_equal(
-        np.rint(back[:, :, 0] * 65535).astype(np.uint16), tifffile.imread(stack.metas[0].path))
+        np.rint(back[:, :, 0] * 65535).astype(np.uint16), tifffile.imread(stack.metas[0].path)
+    )
 
 
 # --- maps ---------------------------------------------------------------------------------------
@@ -271,15 +282,20 @@ def _result(n: int, h: int = 10, w: int = 14) -> FusionResult:
     w8 /= w8.sum(axis=0, keepdims=True)
     idx = np.argmax(w8, axis=0).astype(np.uint16)
     focus = RNG.random((n, h, w)).astype(np.float32)
-    return FusionResult(fused=RNG.random((h, w, 3)).astype(np.float32), index_map=idx,
-                        weights=w8, focus_maps=focus)
+    return FusionResult(
+        fused=RNG.random((h, w, 3)).astype(np.float32), index_map=idx, weights=w8, focus_maps=focus
+    )
 
 
 def test_write_maps_pair(tmp_path):
     res = _result(2)
     files = write_maps(res, tmp_path, "fused")
     assert sorted(p.name for p in files) == [
-        "fused_decision.png", "fused_focus_001.png", "fused_focus_002.png", "fused_index.png"]
+        "fused_decision.png",
+        "fused_focus_001.png",
+        "fused_focus_002.png",
+        "fused_index.png",
+    ]
     idx = cv2.imread(str(tmp_path / "fused_index.png"), cv2.IMREAD_UNCHANGED)
     assert idx.dtype == np.uint16
     np.testing.assert_array_equal(idx, res.index_map)
@@ -327,8 +343,7 @@ def _imagej_16bit_frames(folder: Path, lo: float, hi: float) -> list[Path]:
         cols = slice(0, 32) if k == 0 else slice(32, 64)
         frame[:, cols] = tex[:, cols]
         p = folder / f"z{k}.tif"
-        tifffile.imwrite(p, frame.astype(np.uint16), imagej=True,
-                         metadata={"min": lo, "max": hi})
+        tifffile.imwrite(p, frame.astype(np.uint16), imagej=True, metadata={"min": lo, "max": hi})
         paths.append(p)
     return paths
 
@@ -356,8 +371,9 @@ def test_16bit_tiff_keeps_imagej_display_range(tmp_path):
 def test_display_range_from_imagej_ranges_and_not_on_8bit_or_plain(tmp_path):
     a = (np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)
     src = tmp_path / "r.tif"
-    tifffile.imwrite(src, np.stack([a, a]), imagej=True,
-                     metadata={"axes": "ZYX", "Ranges": (10.0, 900.0)})
+    tifffile.imwrite(
+        src, np.stack([a, a]), imagej=True, metadata={"axes": "ZYX", "Ranges": (10.0, 900.0)}
+    )
     meta = probe(src)[0]
     assert meta.display_range == (10.0, 900.0)
     img = a[:, :, None].astype(np.float32) / 65535

@@ -27,8 +27,7 @@ def _imports_in_fresh_interpreter(modules: list[str], forbidden: list[str]) -> l
         "    importlib.import_module(m)\n"
         f"print(' '.join(f for f in {forbidden!r} if f in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.split()
 
 

@@ -160,8 +160,9 @@ def test_numeric_params_out_of_range_are_refused(name: str) -> None:
 
 @pytest.mark.parametrize("name", CLASSICAL)
 @pytest.mark.parametrize("channels", [1, 3])
-def test_lazy_maps_equal_eager_maps(name: str, channels: int,
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lazy_maps_equal_eager_maps(
+    name: str, channels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Deep stacks get recomputed (lazy) maps; they must be the same maps as held arrays."""
     stack = _stack(3, channels, seed=4)
     eager = _fuse(name, stack)
@@ -210,5 +211,5 @@ def test_frame_k_wins_its_sharp_band(name: str) -> None:
     n, w = 5, 200
     res = _fuse(name, _bands(n, w))
     for k in range(n):
-        band = res.index_map[10:-10, k * w // n + 10:(k + 1) * w // n - 10]
+        band = res.index_map[10:-10, k * w // n + 10 : (k + 1) * w // n - 10]
         assert np.mean(band == k) > 0.9, (name, k, np.bincount(band.ravel(), minlength=n))

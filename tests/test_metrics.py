@@ -26,7 +26,7 @@ def _scene(h: int = 96, w: int = 112) -> tuple[np.ndarray, np.ndarray, np.ndarra
     base = np.round(cv2.normalize(base, None, 10, 245, cv2.NORM_MINMAX))
     blur = np.round(cv2.GaussianBlur(base, (0, 0), 2.5))
     a, b = base.copy(), base.copy()
-    a[:, w // 2:] = blur[:, w // 2:]
+    a[:, w // 2 :] = blur[:, w // 2 :]
     b[:, : w // 2] = blur[:, : w // 2]
     return base, a, b
 
@@ -36,6 +36,7 @@ FUSION = [M.qmi, M.qncie, M.qabf, M.qp, M.qe, M.qy, M.qcb, M.qcv]
 
 
 # --- MATLAB conventions ----------------------------------------------------------------------
+
 
 def test_matlab_round_is_half_away_from_zero():
     x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.4999])
@@ -94,6 +95,7 @@ def test_normalize1_stretches_and_rounds():
 
 
 # --- closed forms and independent computations ------------------------------------------------
+
 
 def _mi_loop(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     h, _, _ = np.histogram2d(a.ravel(), b.ravel(), bins=256, range=[[-0.5, 255.5]] * 2)
@@ -154,8 +156,9 @@ def test_sharp_fusion_beats_blurred_fusion():
             assert good > bad, f.__name__
 
 
-@pytest.mark.parametrize("metric", [M.qmi, M.qabf, M.qp, M.qe, M.qy, M.qcb, M.qcv],
-                         ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "metric", [M.qmi, M.qabf, M.qp, M.qe, M.qy, M.qcb, M.qcv], ids=lambda f: f.__name__
+)
 def test_n_source_generalisation_reduces_to_pairs(metric):
     # Documented generalisations: repeating every source leaves the score unchanged.
     pair = metric([SRC_A, SRC_B], BASE)
@@ -184,6 +187,7 @@ def test_fusion_metrics_reject_bad_inputs():
 
 # --- phase congruency ---------------------------------------------------------------------------
 
+
 def test_phase_congruency_marks_a_step_edge_and_ignores_contrast():
     img = np.zeros((64, 64))
     img[:, 32:] = 200.0
@@ -197,6 +201,7 @@ def test_phase_congruency_marks_a_step_edge_and_ignores_contrast():
 
 
 # --- fused-image statistics -------------------------------------------------------------------
+
 
 def test_entropy_of_uniform_levels_is_eight_bits():
     img = np.repeat(np.arange(256, dtype=np.float64), 4).reshape(32, 32)
@@ -227,6 +232,7 @@ def test_psnr_and_ssim():
 
 # --- score() API ----------------------------------------------------------------------------------
 
+
 def _rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray.astype(np.uint8)[:, :, None], 3, axis=2)
 
@@ -235,8 +241,12 @@ def test_score_returns_every_metric_in_order():
     got = M.score(_rgb(BASE), [_rgb(SRC_A), _rgb(SRC_B)])
     assert list(got) == [m for m in M.METRICS if M.METRICS[m].kind != "reference"]
     assert got["QG"] == M.qabf([SRC_A, SRC_B], BASE)
-    withgt = M.score(_rgb(BASE), [_rgb(SRC_A), _rgb(SRC_B)], ground_truth=_rgb(BASE),
-                     metrics=["psnr", "SSIM", "qabf"])
+    withgt = M.score(
+        _rgb(BASE),
+        [_rgb(SRC_A), _rgb(SRC_B)],
+        ground_truth=_rgb(BASE),
+        metrics=["psnr", "SSIM", "qabf"],
+    )
     assert list(withgt) == ["PSNR", "SSIM", "QG"]
     assert withgt["PSNR"] == math.inf
     assert withgt["SSIM"] == pytest.approx(1.0)

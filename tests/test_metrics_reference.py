@@ -17,10 +17,26 @@ from PIL import Image
 from mffgui import metrics as M
 
 # Tolerances of the issue: absolute, per metric.
-TOL = {"QMI": 1e-6, "QNCIE": 1e-6, "QG": 1e-6, "QP": 1e-6, "QCB": 1e-6, "QCV": 1e-6,
-       "QE": 1e-3, "QY": 1e-3}
-FUNCS = {"QMI": M.qmi, "QNCIE": M.qncie, "QG": M.qabf, "QP": M.qp, "QE": M.qe, "QY": M.qy,
-         "QCB": M.qcb, "QCV": M.qcv}
+TOL = {
+    "QMI": 1e-6,
+    "QNCIE": 1e-6,
+    "QG": 1e-6,
+    "QP": 1e-6,
+    "QCB": 1e-6,
+    "QCV": 1e-6,
+    "QE": 1e-3,
+    "QY": 1e-3,
+}
+FUNCS = {
+    "QMI": M.qmi,
+    "QNCIE": M.qncie,
+    "QG": M.qabf,
+    "QP": M.qp,
+    "QE": M.qe,
+    "QY": M.qy,
+    "QCB": M.qcb,
+    "QCV": M.qcv,
+}
 
 # QY on g_03_sr: the grayscale pair has ~12 % perfectly flat 7x7 windows, where the MATLAB value
 # is MATLAB's own floating-point round-off in E[x^2] - E[x]^2 divided by Yang's 2e-16 constant.
@@ -39,8 +55,17 @@ def _gray(root, name: str) -> np.ndarray:
 
 def _liu_cases() -> list[tuple[str, str]]:
     # Parametrised lazily from the file names in the README so collection never needs the data.
-    fused = ["c_01_cnn.png", "c_01_dwt.png", "c_02_cnn.png", "c_05_nsct.png",
-             "c_07_quadtree.png", "c_12_gfdf.png", "g_01_cnn.png", "g_01_sr.png", "g_03_sr.png"]
+    fused = [
+        "c_01_cnn.png",
+        "c_01_dwt.png",
+        "c_02_cnn.png",
+        "c_05_nsct.png",
+        "c_07_quadtree.png",
+        "c_12_gfdf.png",
+        "g_01_cnn.png",
+        "g_01_sr.png",
+        "g_03_sr.png",
+    ]
     return [(f, m) for f in fused for m in FUNCS]
 
 
@@ -72,13 +97,17 @@ def test_score_api_matches_reference_on_colour_files():
     for k, v in case["values"].items():
         assert abs(got[k] - v) <= TOL[k]
     # Float input in [0, 1] is quantised back to the same 8-bit levels.
-    got_f = M.score(fused.astype(np.float32) / 255, [s.astype(np.float32) / 255 for s in rgb],
-                    metrics=["QG", "QMI"])
+    got_f = M.score(
+        fused.astype(np.float32) / 255,
+        [s.astype(np.float32) / 255 for s in rgb],
+        metrics=["QG", "QMI"],
+    )
     assert got_f["QG"] == got["QG"]
     assert got_f["QMI"] == got["QMI"]
 
 
 # --- VIFB: per-channel values averaged over R, G, B (printed with 5 significant digits) -------
+
 
 def _channels(root, name: str) -> list[np.ndarray]:
     a = np.asarray(Image.open(root / name)).astype(np.float64)
@@ -106,9 +135,19 @@ def _printed_tolerance(text: str) -> float:
 
 
 @pytest.mark.shared
-@pytest.mark.parametrize("fused", ["carLight_CNN.jpg", "carLight_GFF.jpg", "carLight_IFCNN.jpg",
-                                   "carLight_MSVD.jpg", "kettle_CNN.jpg", "kettle_GFF.jpg",
-                                   "kettle_IFCNN.jpg", "kettle_MSVD.jpg"])
+@pytest.mark.parametrize(
+    "fused",
+    [
+        "carLight_CNN.jpg",
+        "carLight_GFF.jpg",
+        "carLight_IFCNN.jpg",
+        "carLight_MSVD.jpg",
+        "kettle_CNN.jpg",
+        "kettle_GFF.jpg",
+        "kettle_IFCNN.jpg",
+        "kettle_MSVD.jpg",
+    ],
+)
 def test_vifb_reference(fused: str):
     root, ref = _load("vifb")
     case = next(c for c in ref["cases"] if c["fused"] == fused)

@@ -47,8 +47,9 @@ def test_gray_layer_fuses_like_the_method_and_gives_three_layers():
 def test_multichannel_layer_shares_one_depth_map():
     ch1 = _zyx()
     rng = np.random.default_rng(0)
-    ch2 = np.stack([np.full(ch1.shape[1:], 0.1 * k) for k in range(len(ch1))]) \
-        + rng.uniform(0, 0.001, ch1.shape)
+    ch2 = np.stack([np.full(ch1.shape[1:], 0.1 * k) for k in range(len(ch1))]) + rng.uniform(
+        0, 0.001, ch1.shape
+    )
     data = np.stack([ch1, ch2], axis=-1).astype(np.float32)  # (Z, Y, X, C) floats in [0, 1]
     vol = logic.volume_from_layer(data, name="two")
     out = logic.fuse_layer_data(vol, "depthmap", {"blend_sigma": "0"}, channel=0)
@@ -91,10 +92,13 @@ def test_reader_for_folders_and_multipage_tiffs(tmp_path):
     assert data.shape == zyx.shape
     np.testing.assert_allclose(data, np.rint(zyx * 65535) / 65535, atol=1e-6)
     ome = tmp_path / "z.ome.tif"
-    tifffile.imwrite(ome, np.rint(zyx * 255).astype(np.uint8), ome=True,
-                     photometric="minisblack",
-                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2,
-                               "PhysicalSizeZ": 1.0})
+    tifffile.imwrite(
+        ome,
+        np.rint(zyx * 255).astype(np.uint8),
+        ome=True,
+        photometric="minisblack",
+        metadata={"axes": "ZYX", "PhysicalSizeX": 0.2, "PhysicalSizeY": 0.2, "PhysicalSizeZ": 1.0},
+    )
     ((data, kw, _),) = logic.napari_get_reader(str(ome))(str(ome))
     assert data.shape == zyx.shape
     assert kw["scale"] == (1.0, 0.2, 0.2)

@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _tracked_resources() -> list[str]:
     try:
-        out = subprocess.run(["git", "ls-files", "resources"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run(
+            ["git", "ls-files", "resources"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout: cannot list the tracked resources")
     return sorted(out)
@@ -45,16 +46,30 @@ def test_wheel_install_finds_the_sample_stack_and_weights(tmp_path):
     if shutil.which("git") is None:
         pytest.skip("git is needed to copy the tracked tree")
     src = tmp_path / "src"
-    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for f in files:
         if (ROOT / f).is_file():
             (src / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / f, src / f)
     wheels = tmp_path / "wheels"
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
-                            "--no-build-isolation", "-q", "-w", str(wheels)],
-                           capture_output=True, text=True)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(src),
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(wheels),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if build.returncode != 0:
         pytest.skip(f"cannot build a wheel here: {build.stderr.strip()[-300:]}")
     (whl,) = wheels.glob("mffgui-*.whl")
@@ -64,8 +79,9 @@ def test_wheel_install_finds_the_sample_stack_and_weights(tmp_path):
     # site-packages, .data/data/* into the prefix): `pip install --prefix` would uninstall the
     # environment's own (editable) mffgui first.
     prefix = tmp_path / "prefix"
-    site_pkgs = prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" \
-        / "site-packages"
+    site_pkgs = (
+        prefix / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "site-packages"
+    )
     with zipfile.ZipFile(whl) as z:
         for name in z.namelist():
             head, _, rest = name.partition("/")
@@ -76,14 +92,23 @@ def test_wheel_install_finds_the_sample_stack_and_weights(tmp_path):
                 dest = site_pkgs / name
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(z.read(name))
-    code = ("import mffgui, mffgui.resources as r; print(mffgui.__file__); "
-            "print(r.sample_stack_dir()); print(r.weights_dir())")
+    code = (
+        "import mffgui, mffgui.resources as r; print(mffgui.__file__); "
+        "print(r.sample_stack_dir()); print(r.weights_dir())"
+    )
     env = {**os.environ, "PYTHONPATH": str(site_pkgs), "PYTHONNOUSERSITE": "1"}
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, check=True).stdout.split("\n")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
     pkg, samples, weights = (Path(x) for x in out[:3])
     assert prefix in pkg.parents  # the installed copy, not the checkout
     assert prefix in samples.parents
     assert sorted(p.name for p in samples.glob("frame_*.png")) == sorted(
-        Path(f).name for f in files if f.startswith("resources/samples/sample-stack/frame_"))
+        Path(f).name for f in files if f.startswith("resources/samples/sample-stack/frame_")
+    )
     assert (weights / "gacn.pt").read_bytes() == (ROOT / "resources/weights/gacn.pt").read_bytes()

@@ -18,13 +18,25 @@ def _project(folder: Path) -> Project:
     imgs.mkdir()
     for name in ("a.png", "b.png", "c.tif"):
         (imgs / name).write_bytes(b"x")
-    sources = [ProjectSource(imgs / "a.png"), ProjectSource(imgs / "b.png", None, False),
-               ProjectSource(imgs / "c.tif", 2)]
-    strokes = [Stroke(1, ((1.5, 2.0), (10.0, 12.25)), 5.0, 0.5, 0.75),
-               Stroke(ERASE, ((3.0, 4.0),), 2.0)]
-    return Project(sources, "depthmap", {"focus": "sml", "radius": 3, "smooth": 1.5},
-                   "affine", "cubic", False, [(imgs / "a.png", None), (imgs / "c.tif", 2)],
-                   strokes)
+    sources = [
+        ProjectSource(imgs / "a.png"),
+        ProjectSource(imgs / "b.png", None, False),
+        ProjectSource(imgs / "c.tif", 2),
+    ]
+    strokes = [
+        Stroke(1, ((1.5, 2.0), (10.0, 12.25)), 5.0, 0.5, 0.75),
+        Stroke(ERASE, ((3.0, 4.0),), 2.0),
+    ]
+    return Project(
+        sources,
+        "depthmap",
+        {"focus": "sml", "radius": 3, "smooth": 1.5},
+        "affine",
+        "cubic",
+        False,
+        [(imgs / "a.png", None), (imgs / "c.tif", 2)],
+        strokes,
+    )
 
 
 def test_round_trip(tmp_path):
@@ -51,8 +63,14 @@ def test_a_moved_project_finds_its_images_relative_to_it(tmp_path):
     assert not q.sources[1].included
 
 
-@pytest.mark.parametrize("content", ["{", '{"format": "other"}', '{"format": "mffgui-project",'
-                                     ' "retouch": {"strokes": [{"source": 0, "points": []}]}}'])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{",
+        '{"format": "other"}',
+        '{"format": "mffgui-project", "retouch": {"strokes": [{"source": 0, "points": []}]}}',
+    ],
+)
 def test_bad_files_raise_an_error_naming_the_file(tmp_path, content):
     path = tmp_path / "bad.mffproj"
     path.write_text(content)

@@ -148,8 +148,7 @@ def test_strokes_are_reapplied_on_a_new_result_and_remapped_by_frame():
     np.testing.assert_array_equal(out[inside], frames[2][inside])
     np.testing.assert_array_equal(out[~inside], new_auto[~inside])
     # a size change drops the strokes
-    assert r.set_base(np.zeros((H + 1, W, 3), np.float32), lambda i: frames[i],
-                      ["f2", "f0"]) == 1
+    assert r.set_base(np.zeros((H + 1, W, 3), np.float32), lambda i: frames[i], ["f2", "f0"]) == 1
     assert r.strokes == []
 
 

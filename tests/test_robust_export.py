@@ -105,8 +105,10 @@ def test_unwritable_folder(tmp_path, monkeypatch):
 
 def test_unwritable_folder_real(tmp_path):
     if os.geteuid() == 0:
-        pytest.skip("running as root: a read-only folder does not stop root from writing "
-                    "(test_unwritable_folder simulates it)")
+        pytest.skip(
+            "running as root: a read-only folder does not stop root from writing "
+            "(test_unwritable_folder simulates it)"
+        )
     folder = tmp_path / "ro"
     folder.mkdir()
     folder.chmod(0o555)

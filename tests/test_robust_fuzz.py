@@ -25,8 +25,9 @@ from PIL import Image
 from mffgui.errors import MffError
 from mffgui.io import probe, read_image, read_stack
 
-FUZZ = settings(max_examples=200, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 _RNG = np.random.default_rng(7)
 _RGB = _RNG.integers(0, 256, (24, 32, 3), dtype=np.uint8)
@@ -41,9 +42,11 @@ def _encode_samples() -> dict[str, bytes]:
         out[ext] = buf.tobytes()
     ok, buf = cv2.imencode(".png", (_RGB.astype(np.uint16) * 257)[:, :, 0])
     out["png16"] = buf.tobytes()
-    for name, arr, kw in (("tif-rgb", _RGB, {"photometric": "rgb"}),
-                          ("tif-gray16", _RGB[:, :, 0].astype(np.uint16) * 3, {}),
-                          ("tif-zlib", _RGB, {"photometric": "rgb", "compression": "zlib"})):
+    for name, arr, kw in (
+        ("tif-rgb", _RGB, {"photometric": "rgb"}),
+        ("tif-gray16", _RGB[:, :, 0].astype(np.uint16) * 3, {}),
+        ("tif-zlib", _RGB, {"photometric": "rgb", "compression": "zlib"}),
+    ):
         b = io.BytesIO()
         tifffile.imwrite(b, arr, **kw)
         out[name] = b.getvalue()
@@ -54,8 +57,19 @@ def _encode_samples() -> dict[str, bytes]:
 
 
 SAMPLES = _encode_samples()
-MAGICS = [b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"\xff\xd8\xff\xe0", b"II*\x00", b"MM\x00*",
-          b"II+\x00", b"MM\x00+", b"BM", b"GIF89a", b"RIFF\x00\x00\x00\x00WEBP", b"%PDF"]
+MAGICS = [
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"\xff\xd8\xff\xe0",
+    b"II*\x00",
+    b"MM\x00*",
+    b"II+\x00",
+    b"MM\x00+",
+    b"BM",
+    b"GIF89a",
+    b"RIFF\x00\x00\x00\x00WEBP",
+    b"%PDF",
+]
 _counter = itertools.count()
 
 
@@ -147,7 +161,7 @@ def _mutated(draw) -> bytes:
             data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
         elif op == "zero-run":
             n = draw(st.integers(1, 64))
-            data[pos:pos + n] = bytes(len(data[pos:pos + n]))
+            data[pos : pos + n] = bytes(len(data[pos : pos + n]))
     return bytes(data)
 
 

@@ -60,11 +60,15 @@ def _tiff_bytes(arr: np.ndarray, **kw) -> bytes:
 
 
 def _sha(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # --- building the bad inputs -------------------------------------------------------------------
+
 
 def _make_case(name: str, folder: Path) -> tuple[list[Path], Path | None]:
     """Create case ``name`` in ``folder``: (inputs to pass, the file an error must name)."""
@@ -147,15 +151,31 @@ def test_library_error_names_the_file(tmp_path, case, exc, phrase):
 
 # --- the same through the real CLI -------------------------------------------------------------
 
+
 def _cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONIOENCODING="utf-8", OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "mffgui", "fuse", *map(str, args)],
-                          capture_output=True, text=True, encoding="utf-8", timeout=240, env=env,
-                          cwd=cwd or REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "mffgui", "fuse", *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=240,
+        env=env,
+        cwd=cwd or REPO,
+    )
 
 
-CLI_CASES = ["truncated-jpeg", "truncated-tiff", "zero-byte", "text-as-png", "float32-tiff",
-             "1-bit-png", "mixed-sizes", "single-image", "empty-folder"]
+CLI_CASES = [
+    "truncated-jpeg",
+    "truncated-tiff",
+    "zero-byte",
+    "text-as-png",
+    "float32-tiff",
+    "1-bit-png",
+    "mixed-sizes",
+    "single-image",
+    "empty-folder",
+]
 
 
 @pytest.mark.parametrize("case", CLI_CASES)
@@ -192,6 +212,7 @@ def test_cli_refuses_output_equal_to_a_source(tmp_path):
 
 
 # --- inputs that must be handled correctly -----------------------------------------------------
+
 
 def test_jpeg_named_png_read_by_content(tmp_path):
     data = _jpeg_bytes(_rgb(4))
@@ -303,10 +324,13 @@ def test_spaces_and_non_ascii_paths_cli(tmp_path):
 
 # --- unreadable files ----------------------------------------------------------------------------
 
+
 def test_permission_denied_real(tmp_path):
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        pytest.skip("running as root: chmod 000 does not stop root from reading "
-                    "(the monkeypatched tests below cover the error paths)")
+        pytest.skip(
+            "running as root: chmod 000 does not stop root from reading "
+            "(the monkeypatched tests below cover the error paths)"
+        )
     inputs, _ = _make_case("truncated-jpeg", tmp_path / "in")
     locked = _png(tmp_path / "in" / "locked.png", _rgb(3))
     locked.chmod(0)
@@ -417,6 +441,7 @@ def test_unwritable_output_folder_cli_in_process(tmp_path, monkeypatch, capsys):
 
 # --- damaged TIFF internals found by the fuzz test (tests/test_robust_fuzz.py) ---------------
 
+
 def _tiff_with(tmp_path: Path, name: str, **kw) -> tuple[Path, bytearray]:
     p = tmp_path / name
     p.write_bytes(_tiff_bytes(_rgb(8), photometric="rgb", **kw))
@@ -428,7 +453,7 @@ def test_tiff_with_zero_width_is_corrupt(tmp_path):
     with tifffile.TiffFile(p) as tif:
         tag = tif.pages[0].tags["ImageWidth"]
         offset, size = tag.valueoffset, (2 if int(tag.dtype) == 3 else 4)  # SHORT or LONG
-    data[offset:offset + size] = bytes(size)
+    data[offset : offset + size] = bytes(size)
     p.write_bytes(bytes(data))
     for fn in (read_image, lambda q: read_stack([q, _png(tmp_path / "ok.png", _rgb(1))])):
         with pytest.raises(CorruptImage, match="damaged TIFF page header") as info:
@@ -440,7 +465,7 @@ def test_tiff_with_damaged_deflate_data_is_corrupt(tmp_path):
     p, data = _tiff_with(tmp_path, "bad-zlib.tif", compression="zlib")
     with tifffile.TiffFile(p) as tif:
         start = int(tif.pages[0].dataoffsets[0])
-    data[start:start + 2] = b"\x00\x00"  # break the zlib stream header
+    data[start : start + 2] = b"\x00\x00"  # break the zlib stream header
     p.write_bytes(bytes(data))
     with pytest.raises(CorruptImage, match="damaged or truncated TIFF data") as info:
         read_image(p)
@@ -451,9 +476,9 @@ def test_tiff_whose_page_chain_loops_is_corrupt(tmp_path):
     """A next-page offset pointing back at the page made tifffile yield it forever."""
     p, data = _tiff_with(tmp_path, "loop.tif")
     ifd = int.from_bytes(data[4:8], "little")
-    n = int.from_bytes(data[ifd:ifd + 2], "little")
+    n = int.from_bytes(data[ifd : ifd + 2], "little")
     nxt = ifd + 2 + 12 * n
-    data[nxt:nxt + 4] = ifd.to_bytes(4, "little")
+    data[nxt : nxt + 4] = ifd.to_bytes(4, "little")
     p.write_bytes(bytes(data))
     with pytest.raises(CorruptImage, match="loops") as info:
         read_image(p)

@@ -57,9 +57,13 @@ def stacks(tmp_path_factory) -> dict[int, Path]:
 
 
 def _peak(method: str, folder: Path, env: dict[str, str] | None = None) -> dict:
-    proc = subprocess.run([sys.executable, str(BENCH), "--child", method, str(folder), "{}"],
-                          capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--child", method, str(folder), "{}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
 
@@ -79,4 +83,5 @@ def test_peak_memory_flat_in_frame_count(stacks, method, lazy):
     grew = big["peak_rss_mib"] - small["peak_rss_mib"]
     assert grew < allowed, (
         f"{method}: peak RSS grew {grew:.1f} MiB from {N_SMALL} to {N_BIG} frames "
-        f"(allowed {allowed:.1f} MiB): {small} vs {big}")
+        f"(allowed {allowed:.1f} MiB): {small} vs {big}"
+    )

@@ -93,7 +93,7 @@ def _pair(h: int = 48, w: int = 64):
     sharp = rng.random((h, w, 3), dtype=np.float32)
     blur = (sharp + np.roll(sharp, 1, 0) + np.roll(sharp, 1, 1) + np.roll(sharp, -1, 0)) / 4
     a, b = sharp.copy(), sharp.copy()
-    a[:, w // 2:] = blur[:, w // 2:]
+    a[:, w // 2 :] = blur[:, w // 2 :]
     b[:, : w // 2] = blur[:, : w // 2]
     return Stack.from_arrays([a, b]), sharp
 
@@ -123,8 +123,7 @@ def test_network_methods_reject_bad_weights_then_classical_works(tmp_path, metho
     if kind == "foreign-state-dict":
         path = _foreign_state_dict(tmp_path)
     elif kind == "other-arch":
-        path = _real_checkpoint(tmp_path, "gacn" if method_name == "fusion2void" else
-                                "fusion2void")
+        path = _real_checkpoint(tmp_path, "gacn" if method_name == "fusion2void" else "fusion2void")
     else:
         path = files[kind]
     method = get_method(method_name)
@@ -187,8 +186,12 @@ def test_saving_removes_temporaries_of_killed_writers_only(tmp_path):
 
     from mffgui.models.weights import load_checkpoint, save_checkpoint
 
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     target = tmp_path / "run.pt"
     stale = tmp_path / f".run.pt.tmp-{dead}"  # a writer killed mid-save
     live = tmp_path / f".run.pt.tmp-{os.getppid()}"  # a writer still running

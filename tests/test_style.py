@@ -15,6 +15,7 @@ def test_ruff_check_passes():
     ruff = shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed (pip install -e '.[test]' installs it)")
-    out = subprocess.run([ruff, "check", "--no-cache", str(REPO)], capture_output=True,
-                         text=True, cwd=REPO)
+    out = subprocess.run(
+        [ruff, "check", "--no-cache", str(REPO)], capture_output=True, text=True, cwd=REPO
+    )
     assert out.returncode == 0, out.stdout + out.stderr

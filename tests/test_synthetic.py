@@ -126,8 +126,23 @@ def test_bundled_sample_stack():
 
 def test_sample_stack_is_reproducible_by_its_documented_command(tmp_path):
     # resources/samples/sample-stack/README.md documents this command and its defaults.
-    assert main(["--out", str(tmp_path), "--frames", "5", "--size", "640x480",
-                 "--max-sigma", "4.0", "--seed", "0"]) == 0
+    assert (
+        main(
+            [
+                "--out",
+                str(tmp_path),
+                "--frames",
+                "5",
+                "--size",
+                "640x480",
+                "--max-sigma",
+                "4.0",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     for f in sorted(sample_stack_dir().glob("frame_*.png")):
         mine, _ = read_image(tmp_path / f.name)
         bundled, _ = read_image(f)

@@ -99,8 +99,7 @@ def test_hidden_background_shows_through_a_defocused_edge():
     img[front] = 0.9
     depth = np.where(front, 0.0, 1.0).astype(np.float32)
     ones = np.ones((h, w), np.float32)
-    far = render_layered_stack(img, depth, np.array([1.0]), 3.0, hidden=back,
-                               hidden_depth=ones)[0]
+    far = render_layered_stack(img, depth, np.array([1.0]), 3.0, hidden=back, hidden_depth=ones)[0]
     # Independent computation: the blurred square OVER the full, sharp background.
     a = _blur(front.astype(np.float64), 3.0)[:, :, None]
     ref = _blur(img * front[:, :, None], 3.0) + (1 - a) * back

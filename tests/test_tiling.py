@@ -12,8 +12,9 @@ from mffgui.core.tiling import apply_tiled, plan_tiles, tile_for_budget
 
 
 @settings(max_examples=60, deadline=None)
-@given(h=st.integers(1, 300), w=st.integers(1, 300), tile=st.integers(0, 320),
-       halo=st.integers(0, 50))
+@given(
+    h=st.integers(1, 300), w=st.integers(1, 300), tile=st.integers(0, 320), halo=st.integers(0, 50)
+)
 def test_cores_partition_the_image(h: int, w: int, tile: int, halo: int) -> None:
     count = np.zeros((h, w), np.int32)
     for t in plan_tiles((h, w), tile, halo):

@@ -144,8 +144,10 @@ def test_find_real_pairs_both_layouts(tmp_path):
         cv2.imwrite(str(sub / name), img)
     pairs = find_real_pairs(tmp_path)
     assert [(s, a.name, b.name) for s, a, b in pairs] == [
-        ("s1", "s1_A.png", "s1_B.png"), ("s2", "s2_A.jpg", "s2_B.jpg"),
-        ("scene3", "f1.png", "f2.png")]
+        ("s1", "s1_A.png", "s1_B.png"),
+        ("s2", "s2_A.jpg", "s2_B.jpg"),
+        ("scene3", "f1.png", "f2.png"),
+    ]
 
 
 def test_dice_loss_matches_formula():
@@ -153,8 +155,12 @@ def test_dice_loss_matches_formula():
     pred = torch.rand(3, 1, 16, 16, generator=g)
     target = (torch.rand(3, 1, 16, 16, generator=g) > 0.5).float()
     p, t = pred.numpy(), target.numpy()
-    ref = np.mean([1 - (2 * (p[i] * t[i]).sum() + 1) / ((p[i] ** 2).sum() + (t[i] ** 2).sum() + 1)
-                   for i in range(3)])
+    ref = np.mean(
+        [
+            1 - (2 * (p[i] * t[i]).sum() + 1) / ((p[i] ** 2).sum() + (t[i] ** 2).sum() + 1)
+            for i in range(3)
+        ]
+    )
     assert dice_loss(pred, target).item() == pytest.approx(ref, rel=1e-5)
     assert dice_loss(target, target).item() == pytest.approx(0.0, abs=1e-7)
     assert dice_loss(1 - target, target).item() > 0.99
@@ -191,8 +197,7 @@ def test_soft_qabf_gradient_is_finite_on_flat_images():
 
 def test_lr_schedule_and_best_path():
     cfg = {"lr": 1e-3, "lr_decay": 0.5, "lr_step": 2}
-    assert [lr_at(cfg, e) for e in range(5)] == pytest.approx(
-        [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
+    assert [lr_at(cfg, e) for e in range(5)] == pytest.approx([1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4])
     assert best_path("/x/run.pt") == Path("/x/run.best.pt")
 
 

@@ -33,8 +33,20 @@ from training.common import nonfinite_tensors  # noqa: E402
 from training.gacn import GACNTask  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--batch-size", "2", "--patch-size", "32", "--val-count", "2", "--threads", "1",
-        "--log-every", "1", "--seed", "4"]
+TINY = [
+    "--batch-size",
+    "2",
+    "--patch-size",
+    "32",
+    "--val-count",
+    "2",
+    "--threads",
+    "1",
+    "--log-every",
+    "1",
+    "--seed",
+    "4",
+]
 #: Steps per epoch of the subprocess runs: enough margin to signal a run mid-epoch.
 SUB_STEPS = 10
 
@@ -102,8 +114,9 @@ def _poison(monkeypatch: pytest.MonkeyPatch, at_call: int, how: str = "loss") ->
 # -- non-finite steps --------------------------------------------------------------------------
 
 
-def test_nan_loss_keeps_last_good_checkpoint_and_resume_continues(data, tmp_path, monkeypatch,
-                                                                  capsys):
+def test_nan_loss_keeps_last_good_checkpoint_and_resume_continues(
+    data, tmp_path, monkeypatch, capsys
+):
     out = tmp_path / "run.pt"
     common = ["--steps-per-epoch", "2"]
     assert training_main(_argv(data, out, *common, "--epochs", "1")) == 0
@@ -116,8 +129,7 @@ def test_nan_loss_keeps_last_good_checkpoint_and_resume_continues(data, tmp_path
     rc = training_main(_argv(data, out, *common, "--epochs", "2", "--resume", "--jsonl"))
     captured = capsys.readouterr()
     assert rc == 2
-    assert "training diverged at epoch 2, step 2 (global step 4): the loss is nan" \
-        in captured.err
+    assert "training diverged at epoch 2, step 2 (global step 4): the loss is nan" in captured.err
     assert "kept unchanged" in captured.err
     errors = [e for e in _events(captured.out) if e["event"] == "error"]
     assert len(errors) == 1
@@ -148,8 +160,9 @@ def test_nan_loss_keeps_last_good_checkpoint_and_resume_continues(data, tmp_path
 def test_nan_gradient_in_first_step_writes_nothing(data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "fresh.pt"
     _poison(monkeypatch, at_call=1, how="grad")
-    assert training_main(_argv(data, out, "--epochs", "1", "--steps-per-epoch", "2",
-                               "--jsonl")) == 2
+    assert (
+        training_main(_argv(data, out, "--epochs", "1", "--steps-per-epoch", "2", "--jsonl")) == 2
+    )
     captured = capsys.readouterr()
     assert "non-finite gradients in" in captured.err
     assert "no checkpoint was written by this run" in captured.err
@@ -166,8 +179,10 @@ def test_huge_lr_never_overwrites_an_existing_checkpoint(data, tmp_path, capsys)
     assert training_main(_argv(data, out, "--epochs", "1", "--steps-per-epoch", "1")) == 0
     before = _sha(out)
     capsys.readouterr()
-    assert training_main(_argv(data, out, "--epochs", "2", "--steps-per-epoch", "3",
-                               "--lr", "1e37")) == 2
+    assert (
+        training_main(_argv(data, out, "--epochs", "2", "--steps-per-epoch", "3", "--lr", "1e37"))
+        == 2
+    )
     err = capsys.readouterr().err
     assert "training diverged at epoch 1" in err
     assert "no checkpoint was written by this run" in err
@@ -192,8 +207,9 @@ def test_step_that_makes_weights_inf_is_not_saved(data, tmp_path, monkeypatch, c
         return res
 
     monkeypatch.setattr(torch.optim.Adam, "step", step)
-    assert training_main(_argv(data, out, "--epochs", "2", "--steps-per-epoch", "2",
-                               "--resume")) == 2
+    assert (
+        training_main(_argv(data, out, "--epochs", "2", "--steps-per-epoch", "2", "--resume")) == 2
+    )
     err = capsys.readouterr().err
     assert "at epoch 2, step 1 (global step 3): the optimizer step made" in err
     assert "non-finite" in err
@@ -203,8 +219,13 @@ def test_step_that_makes_weights_inf_is_not_saved(data, tmp_path, monkeypatch, c
 
 
 def test_nonfinite_tensors_names_only_bad_float_tensors():
-    t = {"a": torch.zeros(3), "b": torch.tensor([1.0, float("inf")]), "c": None,
-         "d": torch.tensor([1, 2]), "e": torch.tensor([float("nan")])}
+    t = {
+        "a": torch.zeros(3),
+        "b": torch.tensor([1.0, float("inf")]),
+        "c": None,
+        "d": torch.tensor([1, 2]),
+        "e": torch.tensor([float("nan")]),
+    }
     assert nonfinite_tensors(t.items()) == ["b", "e"]
     assert nonfinite_tensors([]) == []
 
@@ -213,17 +234,31 @@ def test_nonfinite_tensors_names_only_bad_float_tensors():
 
 
 def _spawn(data: Path, out: Path) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "training", *_argv(data, out, "--epochs", "1000",
-                                                   "--steps-per-epoch", str(SUB_STEPS),
-                                                   "--jsonl")]
-    env = dict(os.environ, OMP_NUM_THREADS="1",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    cmd = [
+        sys.executable,
+        "-m",
+        "training",
+        *_argv(data, out, "--epochs", "1000", "--steps-per-epoch", str(SUB_STEPS), "--jsonl"),
+    ]
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
-def _read_until(proc: subprocess.Popen[str], done: Any, timeout: float = 60.0
-                ) -> list[dict[str, Any]]:
+def _read_until(
+    proc: subprocess.Popen[str], done: Any, timeout: float = 60.0
+) -> list[dict[str, Any]]:
     """Events of ``proc`` up to the first one for which ``done(event)`` is true."""
     assert proc.stdout is not None
     events: list[dict[str, Any]] = []
@@ -239,8 +274,12 @@ def _read_until(proc: subprocess.Popen[str], done: Any, timeout: float = 60.0
 def _reference(data: Path, tmp: Path, epochs: int) -> dict[str, Any]:
     """Weights of an uninterrupted in-process run of ``epochs`` epochs."""
     ref = tmp / f"ref{epochs}.pt"
-    assert training_main(_argv(data, ref, "--epochs", str(epochs), "--steps-per-epoch",
-                               str(SUB_STEPS))) == 0
+    assert (
+        training_main(
+            _argv(data, ref, "--epochs", str(epochs), "--steps-per-epoch", str(SUB_STEPS))
+        )
+        == 0
+    )
     return _raw(ref)["model"]
 
 
@@ -264,8 +303,12 @@ def test_sigkill_mid_epoch_resumes_from_last_checkpoint(data, tmp_path):
     _assert_finite(raw)
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     # Resume (with a shorter target: --epochs may change) and compare with a run never killed.
-    assert training_main(_argv(data, out, "--epochs", "2", "--steps-per-epoch", str(SUB_STEPS),
-                               "--resume")) == 0
+    assert (
+        training_main(
+            _argv(data, out, "--epochs", "2", "--steps-per-epoch", str(SUB_STEPS), "--resume")
+        )
+        == 0
+    )
     done = _raw(out)
     assert (done["epoch"], done["global_step"]) == (2, 2 * SUB_STEPS)
     assert len(done["metrics"]) == 2
@@ -297,8 +340,12 @@ def test_sigint_mid_epoch_saves_exits_0_and_resumes_exactly(data, tmp_path):
     assert 2 <= raw["step"] < SUB_STEPS, "stopped mid-epoch"
     assert raw["global_step"] == raw["step"] == ck["step"]
     _assert_finite(raw)
-    assert training_main(_argv(data, out, "--epochs", "1", "--steps-per-epoch", str(SUB_STEPS),
-                               "--resume")) == 0
+    assert (
+        training_main(
+            _argv(data, out, "--epochs", "1", "--steps-per-epoch", str(SUB_STEPS), "--resume")
+        )
+        == 0
+    )
     done = _raw(out)
     assert (done["epoch"], done["step"], done["global_step"]) == (1, 0, SUB_STEPS)
     assert _same_weights(done["model"], _reference(data, tmp_path, 1))

@@ -18,8 +18,22 @@ from mffgui.models.weights import load_checkpoint, sha256_file
 from training.__main__ import main as training_main
 
 REPO = Path(__file__).resolve().parent.parent
-TINY = ["--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--patch-size", "32",
-        "--val-count", "2", "--threads", "1", "--log-every", "1"]
+TINY = [
+    "--epochs",
+    "1",
+    "--steps-per-epoch",
+    "2",
+    "--batch-size",
+    "2",
+    "--patch-size",
+    "32",
+    "--val-count",
+    "2",
+    "--threads",
+    "1",
+    "--log-every",
+    "1",
+]
 
 
 def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -140,8 +154,9 @@ def test_result_loads_into_the_gacn_method_and_fuses(tiny_data, tmp_path):
     left[:, :26] = 1
     a = left * sharp + (1 - left) * blur
     b = (1 - left) * sharp + left * blur
-    res = get_method("gacn").fuse(Stack.from_arrays([a, b]),
-                                  methods.GacnParams(weights=str(out), device="cpu"))
+    res = get_method("gacn").fuse(
+        Stack.from_arrays([a, b]), methods.GacnParams(weights=str(out), device="cpu")
+    )
     assert res.fused.shape == a.shape
     assert np.isfinite(res.fused).all()
     assert res.meta["weights_sha256"] == sha256_file(out)
@@ -192,8 +207,10 @@ def test_real_validation_pairs_are_scored(tiny_data, tmp_path):
 
 
 def test_user_errors_exit_2(tiny_data, tmp_path, capsys):
-    assert training_main(["gacn", "--data", str(tmp_path / "nope"), "--out",
-                          str(tmp_path / "x.pt")]) == 2
+    assert (
+        training_main(["gacn", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "x.pt")])
+        == 2
+    )
     assert "not found" in capsys.readouterr().err
     assert _train(tiny_data, tmp_path / "none.pt", "--resume") == 2
     assert "no checkpoint to resume" in capsys.readouterr().err
@@ -205,13 +222,41 @@ def test_user_errors_exit_2(tiny_data, tmp_path, capsys):
 
 def test_stop_line_on_stdin_ends_cleanly_with_a_checkpoint(tiny_data, tmp_path):
     out = tmp_path / "stop.pt"
-    cmd = [sys.executable, "-m", "training", "gacn", "--data", str(tiny_data), "--out", str(out),
-           "--epochs", "1000", "--steps-per-epoch", "1000", "--batch-size", "2",
-           "--patch-size", "32", "--val-count", "2", "--threads", "1", "--log-every", "1",
-           "--jsonl"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "training",
+        "gacn",
+        "--data",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--epochs",
+        "1000",
+        "--steps-per-epoch",
+        "1000",
+        "--batch-size",
+        "2",
+        "--patch-size",
+        "32",
+        "--val-count",
+        "2",
+        "--threads",
+        "1",
+        "--log-every",
+        "1",
+        "--jsonl",
+    ]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     events = []
     try:
         deadline = time.monotonic() + 240
@@ -248,9 +293,22 @@ def test_export_writes_small_weights_and_index_entry(tiny_data, tmp_path):
     extra = tmp_path / "extra.json"
     extra.write_text(json.dumps({"lytro": {"mean_qabf": 0.5}}))
     out = tmp_path / "gacn.pt"
-    assert training_main(["export", str(run.with_name("e.best.pt")), str(out), "--note", "n",
-                          "--weights-json", str(index), "--extra-validation",
-                          str(extra)]) == 0
+    assert (
+        training_main(
+            [
+                "export",
+                str(run.with_name("e.best.pt")),
+                str(out),
+                "--note",
+                "n",
+                "--weights-json",
+                str(index),
+                "--extra-validation",
+                str(extra),
+            ]
+        )
+        == 0
+    )
     ck = load_checkpoint(out, "gacn")
     assert "optimizer" not in ck.raw
     assert out.stat().st_size < run.stat().st_size
@@ -301,8 +359,9 @@ def test_bundled_weights_agree_with_official_on_a_lytro_pair():
     a = read_rgb_float(lytro / "lytro_10_A.jpg")
     b = read_rgb_float(lytro / "lytro_10_B.jpg")
     with torch.inference_mode():
-        fused, raw, _ = fuse_pair_arrays(load_gacn(load_checkpoint(path, "gacn")), a, b,
-                                         torch.device("cpu"))
+        fused, raw, _ = fuse_pair_arrays(
+            load_gacn(load_checkpoint(path, "gacn")), a, b, torch.device("cpu")
+        )
     official = cv2.imread(str(ref / "lytro_10_decision.png"), cv2.IMREAD_UNCHANGED) / 65535.0
     assert np.mean((raw > 0.5) == (official > 0.5)) >= 0.95
     q_off = qabf_metric(a, b, read_rgb_float(ref / "lytro_10_fused.png"))

@@ -52,10 +52,29 @@ class _StdinStop:
 
 
 def _argv(data: Path, out: Path, *extra: str) -> list[str]:
-    return ["gacn", "--data", str(data), "--out", str(out), "--batch-size", "2",
-            "--patch-size", "32", "--val-count", str(8 * VAL_BATCHES), "--threads", "1",
-            "--log-every", "1", "--seed", "3", "--steps-per-epoch", str(STEPS), "--jsonl",
-            *extra]
+    return [
+        "gacn",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+        "--patch-size",
+        "32",
+        "--val-count",
+        str(8 * VAL_BATCHES),
+        "--threads",
+        "1",
+        "--log-every",
+        "1",
+        "--seed",
+        "3",
+        "--steps-per-epoch",
+        str(STEPS),
+        "--jsonl",
+        *extra,
+    ]
 
 
 def _events(text: str) -> list[dict[str, Any]]:
@@ -80,12 +99,14 @@ def slow_validation(monkeypatch):
     return calls
 
 
-def test_stop_during_validation_ends_within_a_batch(data, tmp_path, monkeypatch, capsys,
-                                                     slow_validation):
+def test_stop_during_validation_ends_within_a_batch(
+    data, tmp_path, monkeypatch, capsys, slow_validation
+):
     stdin = _StdinStop()
     monkeypatch.setattr(sys, "stdin", stdin)
-    threading.Thread(target=lambda: (slow_validation["first"].wait(60), stdin.go.set()),
-                     daemon=True).start()
+    threading.Thread(
+        target=lambda: (slow_validation["first"].wait(60), stdin.go.set()), daemon=True
+    ).start()
     out = tmp_path / "run.pt"
     assert training_main(_argv(data, out, "--epochs", "2")) == 0
     ended = time.monotonic()
@@ -112,8 +133,7 @@ def test_stop_during_validation_ends_within_a_batch(data, tmp_path, monkeypatch,
     assert torch.load(out, map_location="cpu", weights_only=True)["epoch"] == 2
 
 
-def test_stop_in_last_step_skips_validation(data, tmp_path, monkeypatch, capsys,
-                                            slow_validation):
+def test_stop_in_last_step_skips_validation(data, tmp_path, monkeypatch, capsys, slow_validation):
     stdin = _StdinStop()
     monkeypatch.setattr(sys, "stdin", stdin)
     original = GACNTask.loss

@@ -12,9 +12,13 @@ from mffgui.errors import MffError, WeightsError  # noqa: E402
 from mffgui.models.weights import load_checkpoint, save_checkpoint  # noqa: E402
 from mffgui.user_weights import WeightsLibrary, data_dir  # noqa: E402
 
-META = {"data": ["/images/scope-a"], "epochs": 3, "date": "2026-01-02T03:04:05+00:00",
-        "validation": {"iou": 0.75, "dice": 0.8}, "best": {"epoch": 2, "score": 0.76,
-                                                          "key": "iou"}}
+META = {
+    "data": ["/images/scope-a"],
+    "epochs": 3,
+    "date": "2026-01-02T03:04:05+00:00",
+    "validation": {"iou": 0.75, "dice": 0.8},
+    "best": {"epoch": 2, "score": 0.76, "key": "iou"},
+}
 
 
 def _training_checkpoint(path, seed=0):
@@ -24,8 +28,9 @@ def _training_checkpoint(path, seed=0):
     torch.manual_seed(seed)
     model = build_gacn()
     opt = torch.optim.Adam(model.parameters())
-    save_checkpoint(path, "gacn", model.state_dict(), {}, dict(META),
-                    optimizer=opt.state_dict(), epoch=3)
+    save_checkpoint(
+        path, "gacn", model.state_dict(), {}, dict(META), optimizer=opt.state_dict(), epoch=3
+    )
     return model.state_dict()
 
 
@@ -164,12 +169,16 @@ def test_training_runs_are_listed_with_their_info_and_deleted(lib):
 
     runs = runs_dir()
     runs.mkdir(parents=True)
-    old, new, bare = (runs / "gacn-20260101-100000.pt", runs / "gacn-20260102-100000.pt",
-                      runs / "fusion2void-20260103-100000.pt")
+    old, new, bare = (
+        runs / "gacn-20260101-100000.pt",
+        runs / "gacn-20260102-100000.pt",
+        runs / "fusion2void-20260103-100000.pt",
+    )
     for p in (old, new, bare):
         _training_checkpoint(p)
-    write_run_info(TrainingRun(old, "gacn", "2026-01-01T10:00:00", "done", 4, 0, 4,
-                               {"sharp": ["/x"]}))
+    write_run_info(
+        TrainingRun(old, "gacn", "2026-01-01T10:00:00", "done", 4, 0, 4, {"sharp": ["/x"]})
+    )
     write_run_info(TrainingRun(new, "gacn", "2026-01-02T10:00:00", "stopped", 2, 1, 9))
     (runs / "gacn-20260101-100000.best.pt").write_bytes(old.read_bytes())
     found = list_runs()

@@ -15,7 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Parser with every module of :data:`training.SUBCOMMANDS` registered."""
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Train or fine-tune mffgui's fusion networks; checkpoints load in the app.")
+        description="Train or fine-tune mffgui's fusion networks; checkpoints load in the app.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for mod in SUBCOMMANDS:
         importlib.import_module(mod).add_parser(sub)

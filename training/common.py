@@ -46,13 +46,21 @@ from mffgui.errors import MffError, WeightsError
 from mffgui.models.weights import best_path
 
 #: Hyper-parameters every task has (``None`` on the command line = task default or resumed).
-COMMON_KEYS = ("epochs", "batch_size", "patch_size", "lr", "steps_per_epoch", "seed",
-               "lr_decay", "lr_step", "val_count")
+COMMON_KEYS = (
+    "epochs",
+    "batch_size",
+    "patch_size",
+    "lr",
+    "steps_per_epoch",
+    "seed",
+    "lr_decay",
+    "lr_step",
+    "val_count",
+)
 #: Keys that may change when resuming (they do not alter the trajectory already taken).
 RESUME_MUTABLE = {"epochs", "max_minutes", "device", "threads", "jsonl", "log_every", "val"}
 #: Settings of one invocation only: never inherited from the checkpoint being resumed.
-PER_INVOCATION = {"max_minutes", "device", "threads", "jsonl", "log_every", "resume", "init",
-                  "out"}
+PER_INVOCATION = {"max_minutes", "device", "threads", "jsonl", "log_every", "resume", "init", "out"}
 
 
 class TrainTask(Protocol):
@@ -111,14 +119,17 @@ class EventLog:
 
     def emit(self, event: str, **fields: Any) -> None:
         """Write one event (``time`` is added, UTC ISO 8601)."""
-        rec = {"event": event, "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-               **fields}
+        rec = {
+            "event": event,
+            "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            **fields,
+        }
         if self.jsonl:
-            line = json.dumps(rec, default=_json_default, allow_nan=False
-                              if _all_finite(rec) else True)
+            line = json.dumps(
+                rec, default=_json_default, allow_nan=False if _all_finite(rec) else True
+            )
         else:
-            parts = [f"{k}={_fmt(v)}" for k, v in fields.items()
-                     if not isinstance(v, dict | list)]
+            parts = [f"{k}={_fmt(v)}" for k, v in fields.items() if not isinstance(v, dict | list)]
             line = f"[{event}] " + " ".join(parts)
             for k, v in fields.items():
                 if isinstance(v, dict):
@@ -255,51 +266,89 @@ def lr_at(config: dict[str, Any], epoch: int) -> float:
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every training sub-command."""
     g = parser.add_argument_group("data and output")
-    g.add_argument("--data", action="append", metavar="DIR",
-                   help="folder of sharp training images (repeatable; searched recursively)")
-    g.add_argument("--out", required=True, metavar="FILE",
-                   help="checkpoint written after every epoch (the best epoch also goes to "
-                   "FILE with .best before the suffix)")
-    g.add_argument("--init", metavar="FILE",
-                   help="initial weights (fine-tuning): a checkpoint, or 'bundled' for the "
-                   "project's bundled weights")
-    g.add_argument("--resume", action="store_true",
-                   help="continue the run saved in --out exactly where it stopped")
-    g.add_argument("--val", metavar="DIR",
-                   help="folder of real pairs/stacks scored with Q^{AB/F} after every epoch")
+    g.add_argument(
+        "--data",
+        action="append",
+        metavar="DIR",
+        help="folder of sharp training images (repeatable; searched recursively)",
+    )
+    g.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="checkpoint written after every epoch (the best epoch also goes to "
+        "FILE with .best before the suffix)",
+    )
+    g.add_argument(
+        "--init",
+        metavar="FILE",
+        help="initial weights (fine-tuning): a checkpoint, or 'bundled' for the "
+        "project's bundled weights",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run saved in --out exactly where it stopped",
+    )
+    g.add_argument(
+        "--val",
+        metavar="DIR",
+        help="folder of real pairs/stacks scored with Q^{AB/F} after every epoch",
+    )
     h = parser.add_argument_group("schedule")
     h.add_argument("--epochs", type=int, help="total number of epochs")
     h.add_argument("--steps-per-epoch", type=int, dest="steps_per_epoch")
     h.add_argument("--batch-size", type=int, dest="batch_size")
     h.add_argument("--patch-size", type=int, dest="patch_size")
     h.add_argument("--lr", type=float, help="Adam learning rate")
-    h.add_argument("--lr-decay", type=float, dest="lr_decay",
-                   help="learning-rate factor applied every --lr-step epochs")
+    h.add_argument(
+        "--lr-decay",
+        type=float,
+        dest="lr_decay",
+        help="learning-rate factor applied every --lr-step epochs",
+    )
     h.add_argument("--lr-step", type=int, dest="lr_step")
-    h.add_argument("--val-count", type=int, dest="val_count",
-                   help="number of held-out synthetic validation pairs")
+    h.add_argument(
+        "--val-count",
+        type=int,
+        dest="val_count",
+        help="number of held-out synthetic validation pairs",
+    )
     h.add_argument("--seed", type=int, help="random seed (runs with equal seeds are identical)")
-    h.add_argument("--max-minutes", type=float, dest="max_minutes",
-                   help="stop cleanly (with a checkpoint) after this much wall time")
+    h.add_argument(
+        "--max-minutes",
+        type=float,
+        dest="max_minutes",
+        help="stop cleanly (with a checkpoint) after this much wall time",
+    )
     r = parser.add_argument_group("runtime")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
-    r.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's choice)")
-    r.add_argument("--jsonl", action="store_true",
-                   help="print one JSON object per progress event")
-    r.add_argument("--log-every", type=int, default=10, dest="log_every",
-                   help="emit a step event every N steps")
+    r.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)"
+    )
+    r.add_argument("--jsonl", action="store_true", help="print one JSON object per progress event")
+    r.add_argument(
+        "--log-every",
+        type=int,
+        default=10,
+        dest="log_every",
+        help="emit a step event every N steps",
+    )
 
 
-def resolve_config(task: TrainTask, args: argparse.Namespace,
-                   saved: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+def resolve_config(
+    task: TrainTask, args: argparse.Namespace, saved: dict[str, Any] | None
+) -> tuple[dict[str, Any], list[str]]:
     """Effective configuration: CLI values over the resumed config over the task defaults.
 
     When resuming, only :data:`RESUME_MUTABLE` keys may change; other CLI values that differ
     from the saved run are ignored (reported in the returned warnings).
     """
-    cli = {k: v for k, v in vars(args).items()
-           if k not in ("func", "argv", "command") and v is not None}
+    cli = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in ("func", "argv", "command") and v is not None
+    }
     config = dict(task.defaults)
     warnings: list[str] = []
     if saved is not None:
@@ -308,8 +357,9 @@ def resolve_config(task: TrainTask, args: argparse.Namespace,
             if k in RESUME_MUTABLE or k in ("resume", "out", "init"):
                 config[k] = v
             elif k in saved and saved[k] != v and k in config:
-                warnings.append(f"--{k.replace('_', '-')} {v!r} ignored on resume "
-                                f"(the run uses {saved[k]!r})")
+                warnings.append(
+                    f"--{k.replace('_', '-')} {v!r} ignored on resume (the run uses {saved[k]!r})"
+                )
     else:
         config.update(cli)
     if not config.get("data"):
@@ -339,8 +389,9 @@ def resolve_init(arch: str, init: str | Path) -> Path:
     return Path(init)
 
 
-def export_weights(src: str | Path, dst: str | Path, arch: str,
-                   extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+def export_weights(
+    src: str | Path, dst: str | Path, arch: str, extra_meta: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write a weights-only copy of a checkpoint (no optimizer/RNG; small, app-loadable).
 
     Returns
@@ -369,9 +420,13 @@ def _command_line(args: argparse.Namespace) -> str:
 # -- the loop ----------------------------------------------------------------------------------
 
 
-def run_training(task: TrainTask, args: argparse.Namespace,
-                 log: EventLog | None = None, watch_stdin: bool = True,
-                 on_step: Callable[[int], None] | None = None) -> int:
+def run_training(
+    task: TrainTask,
+    args: argparse.Namespace,
+    log: EventLog | None = None,
+    watch_stdin: bool = True,
+    on_step: Callable[[int], None] | None = None,
+) -> int:
     """Train ``task`` as configured by ``args``; returns the exit status (0 = ok).
 
     Parameters
@@ -400,10 +455,14 @@ def run_training(task: TrainTask, args: argparse.Namespace,
         try:
             saved_obj = torch.load(out, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise WeightsError(f"cannot read checkpoint ({type(exc).__name__}: {exc})",
-                               out) from None
-        if not isinstance(saved_obj, dict) or saved_obj.get("arch") != task.arch \
-                or "optimizer" not in saved_obj:
+            raise WeightsError(
+                f"cannot read checkpoint ({type(exc).__name__}: {exc})", out
+            ) from None
+        if (
+            not isinstance(saved_obj, dict)
+            or saved_obj.get("arch") != task.arch
+            or "optimizer" not in saved_obj
+        ):
             raise WeightsError(f"not a resumable {task.arch} training checkpoint", out)
     config, warnings = resolve_config(task, args, saved_obj.get("config") if saved_obj else None)
     if config.get("threads"):
@@ -419,8 +478,16 @@ def run_training(task: TrainTask, args: argparse.Namespace,
     model, model_args = task.build_model(config)
     model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr_at(config, 0))
-    state: dict[str, Any] = {"epoch": 0, "step": 0, "global_step": 0, "history": [],
-                             "best": None, "wall_time_s": 0.0, "init": None, "commands": []}
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "global_step": 0,
+        "history": [],
+        "best": None,
+        "wall_time_s": 0.0,
+        "init": None,
+        "commands": [],
+    }
     if saved_obj is not None:
         model.load_state_dict(saved_obj["model"], strict=True)
         opt.load_state_dict(saved_obj["optimizer"])
@@ -434,11 +501,19 @@ def run_training(task: TrainTask, args: argparse.Namespace,
             torch.cuda.set_rng_state_all(rng["cuda"])
     elif config.get("init"):
         state["init"] = task.load_init(model, str(resolve_init(task.arch, config["init"])))
-    log.emit("start", arch=task.arch, device=str(device), resumed=saved_obj is not None,
-             epoch=state["epoch"], step=state["step"], epochs=int(config["epochs"]),
-             steps_per_epoch=int(config["steps_per_epoch"]), out=str(out),
-             setup_s=round(time.monotonic() - t_setup, 2),
-             config={k: v for k, v in config.items() if k not in ("data",)})
+    log.emit(
+        "start",
+        arch=task.arch,
+        device=str(device),
+        resumed=saved_obj is not None,
+        epoch=state["epoch"],
+        step=state["step"],
+        epochs=int(config["epochs"]),
+        steps_per_epoch=int(config["steps_per_epoch"]),
+        out=str(out),
+        setup_s=round(time.monotonic() - t_setup, 2),
+        config={k: v for k, v in config.items() if k not in ("data",)},
+    )
 
     command = _command_line(args)
     state["commands"] = [*state["commands"], command]
@@ -449,7 +524,9 @@ def run_training(task: TrainTask, args: argparse.Namespace,
     # last one written (``None``: this run has written none and resumed from none).
     last_good: dict[str, Any] | None = (
         {"epoch": state["epoch"], "step": state["step"], "global_step": state["global_step"]}
-        if saved_obj is not None else None)
+        if saved_obj is not None
+        else None
+    )
 
     def diverged(epoch: int, what: str) -> NoReturn:
         """Stop on a non-finite step: emit ``error``, keep ``--out`` as it is, raise."""
@@ -457,23 +534,34 @@ def run_training(task: TrainTask, args: argparse.Namespace,
         if last_good is not None:
             e, k = last_good["epoch"], last_good["step"]
             at = f"after {e} epoch{'s' if e != 1 else ''}" + (
-                f" and {k} step{'s' if k != 1 else ''}" if k else "")
+                f" and {k} step{'s' if k != 1 else ''}" if k else ""
+            )
             kept = f"the last good checkpoint {out} ({at}) is kept unchanged"
         else:
             kept = f"no checkpoint was written by this run ({out} left as it was)"
-        msg = (f"training diverged at epoch {epoch + 1}, step {step} (global step {gstep}): "
-               f"{what}; the step was not applied and {kept}. Start again with a lower --lr "
-               f"(e.g. --init from the kept checkpoint)")
-        log.emit("error", reason="non-finite", message=msg, epoch=epoch, step=step,
-                 global_step=gstep, checkpoint=str(out) if last_good is not None else None,
-                 checkpoint_epoch=(last_good or {}).get("epoch"),
-                 checkpoint_step=(last_good or {}).get("step"))
+        msg = (
+            f"training diverged at epoch {epoch + 1}, step {step} (global step {gstep}): "
+            f"{what}; the step was not applied and {kept}. Start again with a lower --lr "
+            f"(e.g. --init from the kept checkpoint)"
+        )
+        log.emit(
+            "error",
+            reason="non-finite",
+            message=msg,
+            epoch=epoch,
+            step=step,
+            global_step=gstep,
+            checkpoint=str(out) if last_good is not None else None,
+            checkpoint_epoch=(last_good or {}).get("epoch"),
+            checkpoint_step=(last_good or {}).get("step"),
+        )
         raise MffError(msg)
 
     def save(reason: str) -> None:
         nonlocal last_good
-        bad = nonfinite_tensors([*model.state_dict().items(),
-                                 *_optimizer_tensors(opt.state_dict())])
+        bad = nonfinite_tensors(
+            [*model.state_dict().items(), *_optimizer_tensors(opt.state_dict())]
+        )
         if bad:  # never reached after the per-step checks; never write poisoned weights
             diverged(state["epoch"], f"non-finite values in {_names(bad)} before saving")
         state["wall_time_s"] = wall_before + (time.monotonic() - run_start)
@@ -481,19 +569,39 @@ def run_training(task: TrainTask, args: argparse.Namespace,
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state_all()
         meta = _meta(task, config, state, command)
-        save_checkpoint(out, task.arch, _cpu_state(model), model_args, meta,
-                        optimizer=opt.state_dict(), epoch=state["epoch"], step=state["step"],
-                        global_step=state["global_step"], config=_jsonable(config),
-                        metrics=state["history"], best=state["best"],
-                        wall_time_s=state["wall_time_s"], init=state["init"],
-                        commands=state["commands"], rng=rng)
-        log.emit("checkpoint", path=str(out), reason=reason, epoch=state["epoch"],
-                 step=state["step"], global_step=state["global_step"])
-        last_good = {"epoch": state["epoch"], "step": state["step"],
-                     "global_step": state["global_step"]}
+        save_checkpoint(
+            out,
+            task.arch,
+            _cpu_state(model),
+            model_args,
+            meta,
+            optimizer=opt.state_dict(),
+            epoch=state["epoch"],
+            step=state["step"],
+            global_step=state["global_step"],
+            config=_jsonable(config),
+            metrics=state["history"],
+            best=state["best"],
+            wall_time_s=state["wall_time_s"],
+            init=state["init"],
+            commands=state["commands"],
+            rng=rng,
+        )
+        log.emit(
+            "checkpoint",
+            path=str(out),
+            reason=reason,
+            epoch=state["epoch"],
+            step=state["step"],
+            global_step=state["global_step"],
+        )
+        last_good = {
+            "epoch": state["epoch"],
+            "step": state["step"],
+            "global_step": state["global_step"],
+        }
 
-    budget_s = (float(config["max_minutes"]) * 60 if config.get("max_minutes") is not None
-                else None)
+    budget_s = float(config["max_minutes"]) * 60 if config.get("max_minutes") is not None else None
     stop = StopSignal()
     epochs = int(config["epochs"])
     steps = int(config["steps_per_epoch"])
@@ -505,9 +613,15 @@ def run_training(task: TrainTask, args: argparse.Namespace,
         if state["step"] >= steps:
             state["epoch"], state["step"] = epoch + 1, 0
         save(stop.reason or "stop")
-        log.emit("stopped", reason=stop.reason, epoch=state["epoch"], step=state["step"],
-                 resume=f"{command.split(' --resume')[0]} --resume"
-                 if "--resume" not in command else command)
+        log.emit(
+            "stopped",
+            reason=stop.reason,
+            epoch=state["epoch"],
+            step=state["step"],
+            resume=f"{command.split(' --resume')[0]} --resume"
+            if "--resume" not in command
+            else command,
+        )
         return 0
 
     def budget_over() -> bool:
@@ -529,8 +643,10 @@ def run_training(task: TrainTask, args: argparse.Namespace,
                     return stopped(epoch)
                 batch = task.batch(epoch, state["step"])
                 terms = task.loss(model, batch)
-                vals = {k: float(v.detach()) if hasattr(v, "detach") else float(v)
-                        for k, v in terms.items()}
+                vals = {
+                    k: float(v.detach()) if hasattr(v, "detach") else float(v)
+                    for k, v in terms.items()
+                }
                 # Every check comes before the weights could be harmed or written: a
                 # diverged step is never applied, never saved (see ``diverged``).
                 if not math.isfinite(vals["loss"]):
@@ -551,10 +667,16 @@ def run_training(task: TrainTask, args: argparse.Namespace,
                     sums[k] = sums.get(k, 0.0) + v
                 if state["step"] % log_every == 0 or state["step"] == steps:
                     el = time.monotonic() - t_epoch
-                    log.emit("step", epoch=epoch, step=state["step"], steps=steps,
-                             global_step=state["global_step"], lr=opt.param_groups[0]["lr"],
-                             s_per_step=round(el / max(1, n_done), 3),
-                             **{k: round(v, 6) for k, v in vals.items()})
+                    log.emit(
+                        "step",
+                        epoch=epoch,
+                        step=state["step"],
+                        steps=steps,
+                        global_step=state["global_step"],
+                        lr=opt.param_groups[0]["lr"],
+                        s_per_step=round(el / max(1, n_done), 3),
+                        **{k: round(v, 6) for k, v in vals.items()},
+                    )
                 if on_step is not None:
                     on_step(state["global_step"])
             # End of an epoch: validate, record, checkpoint. A stop asked for during the last
@@ -569,30 +691,50 @@ def run_training(task: TrainTask, args: argparse.Namespace,
             except StopRequested:
                 return stopped(epoch)
             train_means = {k: v / max(1, n_done) for k, v in sums.items()}
-            record = {"epoch": epoch + 1, "train": train_means, "val": metrics,
-                      "lr": opt.param_groups[0]["lr"],
-                      "epoch_s": round(time.monotonic() - t_epoch, 2),
-                      "val_s": round(time.monotonic() - t_val, 2)}
+            record = {
+                "epoch": epoch + 1,
+                "train": train_means,
+                "val": metrics,
+                "lr": opt.param_groups[0]["lr"],
+                "epoch_s": round(time.monotonic() - t_epoch, 2),
+                "val_s": round(time.monotonic() - t_val, 2),
+            }
             state["history"].append(record)
             state["epoch"] = epoch + 1
             state["step"] = 0
             score = metrics.get(task.score_key)
-            improved = score is not None and (state["best"] is None
-                                              or score > state["best"]["score"])
+            improved = score is not None and (
+                state["best"] is None or score > state["best"]["score"]
+            )
             if improved:
-                state["best"] = {"score": float(score), "epoch": epoch + 1,
-                                 "key": task.score_key, "val": metrics}
+                state["best"] = {
+                    "score": float(score),
+                    "epoch": epoch + 1,
+                    "key": task.score_key,
+                    "val": metrics,
+                }
             log.emit("epoch", **record, best_epoch=(state["best"] or {}).get("epoch"))
             save("epoch")
             if improved:
                 bp = best_path(out)
-                save_checkpoint(bp, task.arch, _cpu_state(model), model_args,
-                                _meta(task, config, state, command))
-                log.emit("best", path=str(bp), epoch=epoch + 1, score=float(score),
-                         key=task.score_key)
-    log.emit("done", epochs=state["epoch"], global_step=state["global_step"],
-             wall_time_s=round(wall_before + time.monotonic() - run_start, 1),
-             best=state["best"], out=str(out))
+                save_checkpoint(
+                    bp,
+                    task.arch,
+                    _cpu_state(model),
+                    model_args,
+                    _meta(task, config, state, command),
+                )
+                log.emit(
+                    "best", path=str(bp), epoch=epoch + 1, score=float(score), key=task.score_key
+                )
+    log.emit(
+        "done",
+        epochs=state["epoch"],
+        global_step=state["global_step"],
+        wall_time_s=round(wall_before + time.monotonic() - run_start, 1),
+        best=state["best"],
+        out=str(out),
+    )
     return 0
 
 
@@ -613,8 +755,11 @@ def nonfinite_tensors(named: Iterable[tuple[str, Any]]) -> list[str]:
     """
     import torch
 
-    items = [(n, t) for n, t in named
-             if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex())]
+    items = [
+        (n, t)
+        for n, t in named
+        if isinstance(t, torch.Tensor) and (t.is_floating_point() or t.is_complex())
+    ]
     if not items:
         return []
     flags = torch.stack([torch.isfinite(t.detach()).all() for _n, t in items]).cpu()
@@ -623,8 +768,11 @@ def nonfinite_tensors(named: Iterable[tuple[str, Any]]) -> list[str]:
 
 def _optimizer_tensors(sd: dict[str, Any]) -> list[tuple[str, Any]]:
     """``(name, tensor)`` of an optimizer ``state_dict``'s per-parameter state."""
-    return [(f"optimizer.state.{i}.{k}", v) for i, st in sd.get("state", {}).items()
-            for k, v in st.items()]
+    return [
+        (f"optimizer.state.{i}.{k}", v)
+        for i, st in sd.get("state", {}).items()
+        for k, v in st.items()
+    ]
 
 
 def _names(names: list[str], limit: int = 3) -> str:
@@ -640,21 +788,24 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=_json_default))
 
 
-def _meta(task: TrainTask, config: dict[str, Any], state: dict[str, Any],
-          command: str) -> dict[str, Any]:
+def _meta(
+    task: TrainTask, config: dict[str, Any], state: dict[str, Any], command: str
+) -> dict[str, Any]:
     last = state["history"][-1]["val"] if state["history"] else {}
-    return _jsonable({
-        "name": f"{task.arch} trained with mffgui training",
-        "trained_by": "python -m training",
-        "command": state["commands"][0] if state["commands"] else command,
-        "commands": state["commands"],
-        "data": config["data"],
-        "init": state.get("init"),
-        "epochs": state["epoch"],
-        "global_step": state["global_step"],
-        "wall_time_s": round(float(state["wall_time_s"]), 1),
-        "validation": last,
-        "best": state["best"],
-        "seed": config.get("seed"),
-        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    })
+    return _jsonable(
+        {
+            "name": f"{task.arch} trained with mffgui training",
+            "trained_by": "python -m training",
+            "command": state["commands"][0] if state["commands"] else command,
+            "commands": state["commands"],
+            "data": config["data"],
+            "init": state.get("init"),
+            "epochs": state["epoch"],
+            "global_step": state["global_step"],
+            "wall_time_s": round(float(state["wall_time_s"]), 1),
+            "validation": last,
+            "best": state["best"],
+            "seed": config.get("seed"),
+            "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        }
+    )

@@ -42,8 +42,12 @@ VALIDATION_SEED = 20240531
 
 
 def _is_image(p: Path) -> bool:
-    return (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            and "groundtruth" not in p.name.lower() and not p.name.startswith("."))
+    return (
+        p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and "groundtruth" not in p.name.lower()
+        and not p.name.startswith(".")
+    )
 
 
 def list_images(dirs: Iterable[str | Path]) -> list[Path]:
@@ -64,8 +68,9 @@ def list_images(dirs: Iterable[str | Path]) -> list[Path]:
             raise MffError("training data folder not found", p)
         out.extend(sorted(q for q in p.rglob("*") if _is_image(q)))
     if not out:
-        raise MffError("no images (png/jpg/tif/bmp/webp) found in "
-                       + ", ".join(str(d) for d in dirs))
+        raise MffError(
+            "no images (png/jpg/tif/bmp/webp) found in " + ", ".join(str(d) for d in dirs)
+        )
     return out
 
 
@@ -167,8 +172,9 @@ def _blob_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     sigma = float(rng.uniform(0.02, 0.08)) * size
     field = cv2.GaussianBlur(field, (0, 0), sigma)
     # A little fine noise makes the boundary less perfectly smooth.
-    fine = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0),
-                            max(1.0, size / 48))
+    fine = cv2.GaussianBlur(
+        rng.standard_normal((size, size)).astype(np.float32), (0, 0), max(1.0, size / 48)
+    )
     field = field / (field.std() + 1e-6) + 0.15 * fine / (fine.std() + 1e-6)
     q = float(rng.uniform(0.3, 0.7))
     return (field > np.quantile(field, q)).astype(np.float32)
@@ -208,8 +214,12 @@ def _ellipse_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     return mask.astype(np.float32)
 
 
-_MASK_KINDS = (("blobs", _blob_mask, 0.4), ("polygon", _polygon_mask, 0.3),
-               ("halfplane", _halfplane_mask, 0.15), ("ellipse", _ellipse_mask, 0.15))
+_MASK_KINDS = (
+    ("blobs", _blob_mask, 0.4),
+    ("polygon", _polygon_mask, 0.3),
+    ("halfplane", _halfplane_mask, 0.15),
+    ("ellipse", _ellipse_mask, 0.15),
+)
 
 
 def random_focus_mask(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -287,12 +297,13 @@ def random_crop(rng: np.random.Generator, img: np.ndarray, size: int) -> np.ndar
     h, w = img.shape[:2]
     if min(h, w) < size:
         s = size / min(h, w)
-        img = cv2.resize(img, (max(size, round(w * s)), max(size, round(h * s))),
-                         interpolation=cv2.INTER_CUBIC)
+        img = cv2.resize(
+            img, (max(size, round(w * s)), max(size, round(h * s))), interpolation=cv2.INTER_CUBIC
+        )
         h, w = img.shape[:2]
     y = int(rng.integers(0, h - size + 1))
     x = int(rng.integers(0, w - size + 1))
-    crop = img[y:y + size, x:x + size]
+    crop = img[y : y + size, x : x + size]
     crop = np.rot90(crop, int(rng.integers(0, 4)))
     if rng.random() < 0.5:
         crop = crop[:, ::-1]
@@ -308,12 +319,14 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
 
 def _shift(img: np.ndarray, dx: int, dy: int) -> np.ndarray:
     m = np.float32([[1, 0, dx], [0, 1, dy]])
-    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_NEAREST,
-                          borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(
+        img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT
+    )
 
 
-def make_pair(rng: np.random.Generator, sharp: np.ndarray,
-              cfg: PairConfig = PairConfig()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_pair(
+    rng: np.random.Generator, sharp: np.ndarray, cfg: PairConfig = PairConfig()
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One synthetic multi-focus pair from a sharp gray patch.
 
     Parameters
@@ -355,15 +368,18 @@ def make_pair(rng: np.random.Generator, sharp: np.ndarray,
         eh, ew = (int(v) for v in rng.integers(size // 10, size // 3 + 1, 2))
         y, x = int(rng.integers(0, size - eh + 1)), int(rng.integers(0, size - ew + 1))
         target = a if rng.random() < 0.5 else b
-        target[y:y + eh, x:x + ew] = float(rng.uniform(0, 1))
+        target[y : y + eh, x : x + ew] = float(rng.uniform(0, 1))
     if rng.random() < cfg.noise_p:
         std = float(rng.uniform(*cfg.noise_std))
         a = a + rng.normal(0.0, std, a.shape).astype(np.float32)
         b = b + rng.normal(0.0, std, b.shape).astype(np.float32)
     if rng.random() < cfg.swap_p:
         a, b, label = b, a, 1.0 - label
-    return (np.clip(a, 0, 1).astype(np.float32), np.clip(b, 0, 1).astype(np.float32),
-            label.astype(np.float32))
+    return (
+        np.clip(a, 0, 1).astype(np.float32),
+        np.clip(b, 0, 1).astype(np.float32),
+        label.astype(np.float32),
+    )
 
 
 class SyntheticPairs:
@@ -378,8 +394,9 @@ class SyntheticPairs:
     cfg : PairConfig
     """
 
-    def __init__(self, paths: Sequence[Path], patch_size: int,
-                 cfg: PairConfig = PairConfig()) -> None:
+    def __init__(
+        self, paths: Sequence[Path], patch_size: int, cfg: PairConfig = PairConfig()
+    ) -> None:
         if not paths:
             raise MffError("no training images")
         self.paths = list(paths)
@@ -390,8 +407,9 @@ class SyntheticPairs:
     def __len__(self) -> int:
         return len(self.images)
 
-    def batch(self, seed: int, epoch: int, step: int,
-              batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def batch(
+        self, seed: int, epoch: int, step: int, batch_size: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The batch at ``(epoch, step)`` of a run seeded with ``seed`` (pure function).
 
         Returns
@@ -401,8 +419,9 @@ class SyntheticPairs:
         rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, int(epoch), int(step)])
         return self._make(rng, batch_size, self.cfg)
 
-    def fixed_set(self, count: int, size: int | None = None,
-                  seed: int = VALIDATION_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def fixed_set(
+        self, count: int, size: int | None = None, seed: int = VALIDATION_SEED
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A deterministic set of clean pairs (validation), cycling over the images.
 
         Returns
@@ -412,8 +431,14 @@ class SyntheticPairs:
         rng = np.random.default_rng(seed)
         return self._make(rng, count, PairConfig.plain(), size, cycle=True)
 
-    def _make(self, rng: np.random.Generator, n: int, cfg: PairConfig,
-              size: int | None = None, cycle: bool = False):
+    def _make(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        cfg: PairConfig,
+        size: int | None = None,
+        cycle: bool = False,
+    ):
         size = int(size or self.patch_size)
         out = np.empty((3, n, 1, size, size), np.float32)
         for i in range(n):
@@ -457,6 +482,9 @@ def find_real_pairs(folder: str | Path) -> list[tuple[str, Path, Path]]:
         scenes.setdefault(scene, []).append(f)
     pairs = [(s, v[0], v[1]) for s, v in sorted(scenes.items()) if len(v) >= 2]
     if not pairs:
-        raise MffError("no scene with two or more images (use one sub-folder per scene or "
-                       "<scene>_A / <scene>_B file names)", root)
+        raise MffError(
+            "no scene with two or more images (use one sub-folder per scene or "
+            "<scene>_A / <scene>_B file names)",
+            root,
+        )
     return pairs

@@ -21,23 +21,36 @@ from training.common import export_weights
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``export`` on the ``python -m training`` parser."""
     p = subparsers.add_parser(
-        "export", help="strip optimizer/RNG state from a checkpoint",
+        "export",
+        help="strip optimizer/RNG state from a checkpoint",
         description="Write a small, app-loadable copy of a training checkpoint: parameters, "
-        "model_args and provenance meta only.")
+        "model_args and provenance meta only.",
+    )
     p.add_argument("checkpoint", help="training checkpoint (e.g. run.pt or run.best.pt)")
     p.add_argument("out", help="weights file to write")
     p.add_argument("--arch", default="gacn", help="network architecture (default gacn)")
     p.add_argument("--note", help="free text stored as meta['notes'] (and in weights.json)")
-    p.add_argument("--weights-json", metavar="FILE",
-                   help="add/replace the entry for --arch in this weights.json index")
-    p.add_argument("--extra-validation", metavar="JSON_FILE",
-                   help="JSON object merged into the entry's 'validation' (e.g. benchmarks)")
+    p.add_argument(
+        "--weights-json",
+        metavar="FILE",
+        help="add/replace the entry for --arch in this weights.json index",
+    )
+    p.add_argument(
+        "--extra-validation",
+        metavar="JSON_FILE",
+        help="JSON object merged into the entry's 'validation' (e.g. benchmarks)",
+    )
     p.set_defaults(func=main)
     return p
 
 
-def weights_entry(out: Path, index: Path, meta: dict[str, Any], model_args: dict[str, Any],
-                  extra_validation: dict[str, Any] | None = None) -> dict[str, Any]:
+def weights_entry(
+    out: Path,
+    index: Path,
+    meta: dict[str, Any],
+    model_args: dict[str, Any],
+    extra_validation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The ``weights.json`` entry describing the exported file ``out``."""
     from mffgui.models.weights import sha256_file
 
@@ -83,8 +96,9 @@ def main(args: argparse.Namespace) -> int:
     """Run the ``export`` sub-command."""
     from mffgui.models.weights import load_checkpoint, sha256_file
 
-    meta = export_weights(args.checkpoint, args.out, args.arch,
-                          {"notes": args.note} if args.note else None)
+    meta = export_weights(
+        args.checkpoint, args.out, args.arch, {"notes": args.note} if args.note else None
+    )
     out = Path(args.out)
     result = {"out": str(out), "sha256": sha256_file(out), "epochs": meta.get("epochs")}
     if args.weights_json:
@@ -93,11 +107,11 @@ def main(args: argparse.Namespace) -> int:
             try:
                 extra = json.loads(Path(args.extra_validation).read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise MffError(f"cannot read extra validation JSON ({exc})",
-                               args.extra_validation) from None
+                raise MffError(
+                    f"cannot read extra validation JSON ({exc})", args.extra_validation
+                ) from None
         index = Path(args.weights_json)
-        entry = weights_entry(out, index, meta, load_checkpoint(out, args.arch).model_args,
-                              extra)
+        entry = weights_entry(out, index, meta, load_checkpoint(out, args.arch).model_args, extra)
         update_index(index, args.arch, entry)
         result["index"] = str(index)
     print(json.dumps(result))

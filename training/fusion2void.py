@@ -63,8 +63,9 @@ def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def make_rgb_pair(rng: np.random.Generator, sharp: np.ndarray,
-                  cfg: PairConfig = TRAIN_PAIRS) -> tuple[np.ndarray, np.ndarray]:
+def make_rgb_pair(
+    rng: np.random.Generator, sharp: np.ndarray, cfg: PairConfig = TRAIN_PAIRS
+) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic colour multi-focus pair from a sharp crop.
 
     The recipe of :func:`training.datasets.make_pair` (random region mask, independent blur
@@ -100,8 +101,9 @@ def make_rgb_pair(rng: np.random.Generator, sharp: np.ndarray,
         shift = np.float32([[1, 0, dx], [0, 1, dy]])
 
         def warp(im: np.ndarray) -> np.ndarray:
-            return cv2.warpAffine(im, shift, (size, size), flags=cv2.INTER_NEAREST,
-                                  borderMode=cv2.BORDER_REFLECT)
+            return cv2.warpAffine(
+                im, shift, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT
+            )
 
         if rng.random() < 0.5:
             a = warp(a)
@@ -140,8 +142,14 @@ class ColourPairs:
         Share of real pairs when both kinds exist.
     """
 
-    def __init__(self, sharp: Sequence[Path], scenes: Sequence[list[Path]], patch_size: int,
-                 real_fraction: float = 0.5, cfg: PairConfig = TRAIN_PAIRS) -> None:
+    def __init__(
+        self,
+        sharp: Sequence[Path],
+        scenes: Sequence[list[Path]],
+        patch_size: int,
+        real_fraction: float = 0.5,
+        cfg: PairConfig = TRAIN_PAIRS,
+    ) -> None:
         if not sharp and not scenes:
             raise MffError("no training images (give --data and/or --pairs folders)")
         self.sharp = [read_rgb_u8(p) for p in sharp]
@@ -149,11 +157,15 @@ class ColourPairs:
         for sc, paths in zip(self.scenes, scenes, strict=True):
             for im, p in zip(sc[1:], paths[1:], strict=True):
                 if im.shape != sc[0].shape:
-                    raise StackMismatch(f"size {im.shape[1]}x{im.shape[0]} differs from the "
-                                        f"scene's first frame {paths[0].name}", p)
+                    raise StackMismatch(
+                        f"size {im.shape[1]}x{im.shape[0]} differs from the "
+                        f"scene's first frame {paths[0].name}",
+                        p,
+                    )
         self.patch = int(patch_size)
-        self.real_fraction = (real_fraction if self.sharp and self.scenes
-                              else (1.0 if self.scenes else 0.0))
+        self.real_fraction = (
+            real_fraction if self.sharp and self.scenes else (1.0 if self.scenes else 0.0)
+        )
         self.cfg = cfg
 
     def _real(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -163,8 +175,13 @@ class ColourPairs:
         crop = random_crop(rng, both, self.patch)
         return crop[:, :, :3], crop[:, :, 3:]
 
-    def make(self, rng: np.random.Generator, n: int, cfg: PairConfig | None = None,
-             with_sharp: bool = False) -> tuple[np.ndarray, ...]:
+    def make(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        cfg: PairConfig | None = None,
+        with_sharp: bool = False,
+    ) -> tuple[np.ndarray, ...]:
         """``n`` pairs as ``(a, b)`` (and the sharp originals), each ``(n, 3, S, S)``."""
         cfg = cfg or self.cfg
         out = np.zeros((3, n, 3, self.patch, self.patch), np.float32)
@@ -202,8 +219,9 @@ class Objective:
         return cls(**{k: config[k] for k in cls.__dataclass_fields__ if k in config})
 
 
-def block_masks(rng: np.random.Generator, n: int, h: int, w: int, obj: Objective
-                ) -> tuple[np.ndarray, np.ndarray]:
+def block_masks(
+    rng: np.random.Generator, n: int, h: int, w: int, obj: Objective
+) -> tuple[np.ndarray, np.ndarray]:
     """Keep-masks ``(n, 1, h, w)`` float32 for A and B: 1 = kept, 0 = dropped block."""
     if obj.mask_mode not in ("same", "independent", "complementary"):
         raise ValueError(f"unknown mask mode {obj.mask_mode!r}")
@@ -251,8 +269,9 @@ def _masked_l1(pred: Any, target: Any, weight: Any) -> Any:
     return ((pred - target).abs() * w).sum() / w.sum().clamp_min(1.0)
 
 
-def reconstruction_loss(rec_net: Any, a: Any, b: Any, fused: Any, ma: Any, mb: Any,
-                        obj: Objective, swap: bool = False) -> Any:
+def reconstruction_loss(
+    rec_net: Any, a: Any, b: Any, fused: Any, ma: Any, mb: Any, obj: Objective, swap: bool = False
+) -> Any:
     """Inpainting loss of RecNet restoring ``a`` and ``b`` from masked copies and ``fused``.
 
     Parameters
@@ -309,9 +328,17 @@ def identity_loss(fusion_net: Any, a: Any, b: Any) -> Any:
     return 2.0 * (fusion_net(src, src) - src).abs().mean()
 
 
-def total_loss(model: Any, a: Any, b: Any, ma: Any, mb: Any, obj: Objective,
-               order: bool = False, swap: bool = False, warmup: bool = False
-               ) -> dict[str, Any]:
+def total_loss(
+    model: Any,
+    a: Any,
+    b: Any,
+    ma: Any,
+    mb: Any,
+    obj: Objective,
+    order: bool = False,
+    swap: bool = False,
+    warmup: bool = False,
+) -> dict[str, Any]:
     """The training objective on one batch: ``{"loss", "rec", "fidelity", "identity"}``.
 
     With ``warmup`` only the identity term is used (FusionNet's pass-through warm-up).
@@ -362,7 +389,6 @@ def zero_init_residual(model: Any) -> int:
     return n
 
 
-
 def _psnr(x: np.ndarray, y: np.ndarray) -> float:
     mse = float(np.mean((x.astype(np.float64) - y) ** 2))
     return 99.0 if mse <= 1e-12 else 10 * math.log10(1.0 / mse)
@@ -403,8 +429,9 @@ def load_pair_weights(model: Any, path: str | Path) -> dict[str, Any]:
         if rsd:
             model.rec.load_state_dict(rsd, strict=True)
     except RuntimeError as exc:
-        raise WeightsError(f"--init weights do not fit this network ({exc})".splitlines()[0],
-                           path) from None
+        raise WeightsError(
+            f"--init weights do not fit this network ({exc})".splitlines()[0], path
+        ) from None
     return {"path": str(path), "sha256": ck.sha256, "rec_loaded": bool(rsd)}
 
 
@@ -414,12 +441,29 @@ class Fusion2VoidTask:
     arch = ARCH
     score_key = "psnr"
     defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 60, "batch_size": 4, "patch_size": 64, "lr": 1e-3, "lr_decay": 0.5,
-        "lr_step": 15, "steps_per_epoch": 100, "seed": 0, "val_count": 24,
-        "features": 32, "holdout": 0.05, "real_fraction": 0.5, "pairs": None,
-        "mask_block": 8, "drop_ratio": 0.7, "mask_mode": "same", "rec_region": "all",
-        "ssim_weight": 0.0, "fidelity_weight": 10.0, "val_max_pairs": 20,
-        "identity_weight": 0.0, "warmup_steps": 0, "zero_init": False,
+        "epochs": 60,
+        "batch_size": 4,
+        "patch_size": 64,
+        "lr": 1e-3,
+        "lr_decay": 0.5,
+        "lr_step": 15,
+        "steps_per_epoch": 100,
+        "seed": 0,
+        "val_count": 24,
+        "features": 32,
+        "holdout": 0.05,
+        "real_fraction": 0.5,
+        "pairs": None,
+        "mask_block": 8,
+        "drop_ratio": 0.7,
+        "mask_mode": "same",
+        "rec_region": "all",
+        "ssim_weight": 0.0,
+        "fidelity_weight": 10.0,
+        "val_max_pairs": 20,
+        "identity_weight": 0.0,
+        "warmup_steps": 0,
+        "zero_init": False,
     }
 
     def __init__(self) -> None:
@@ -446,13 +490,22 @@ class Fusion2VoidTask:
         if held:
             val_set = ColourPairs(held, [], patch)
             self.val_arrays = val_set.make(
-                np.random.default_rng(VALIDATION_SEED), int(config["val_count"]),
-                PairConfig.plain(), with_sharp=True)
+                np.random.default_rng(VALIDATION_SEED),
+                int(config["val_count"]),
+                PairConfig.plain(),
+                with_sharp=True,
+            )
         if config.get("val"):
             self.real_pairs = find_real_pairs(config["val"])[: int(config["val_max_pairs"])]
-        log.emit("data", images=len(paths), train_images=len(train), held_out_images=len(held),
-                 scenes=len(scenes), val_pairs=len(self.val_arrays[0]) if held else 0,
-                 real_val_pairs=len(self.real_pairs))
+        log.emit(
+            "data",
+            images=len(paths),
+            train_images=len(train),
+            held_out_images=len(held),
+            scenes=len(scenes),
+            val_pairs=len(self.val_arrays[0]) if held else 0,
+            real_val_pairs=len(self.real_pairs),
+        )
 
     def build_model(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """FusionNet + RecNet (PyTorch default initialisation, seeded; with ``zero_init``
@@ -475,8 +528,9 @@ class Fusion2VoidTask:
         import torch
 
         assert self.train_set is not None
-        rng = np.random.default_rng([int(self.config["seed"]) & 0xFFFFFFFF, int(epoch),
-                                     int(step), 0xF2F])
+        rng = np.random.default_rng(
+            [int(self.config["seed"]) & 0xFFFFFFFF, int(epoch), int(step), 0xF2F]
+        )
         a, b = self.train_set.make(rng, int(self.config["batch_size"]))
         ma, mb = block_masks(rng, a.shape[0], a.shape[2], a.shape[3], self.obj)
         flags = rng.random(2) < 0.5
@@ -499,7 +553,7 @@ class Fusion2VoidTask:
             ps, base = [], []
             for i in range(0, len(a_all), 8):
                 check_stop()
-                f = fuse_arrays(model.fusion, a_all[i:i + 8], b_all[i:i + 8], self.device)
+                f = fuse_arrays(model.fusion, a_all[i : i + 8], b_all[i : i + 8], self.device)
                 for k in range(f.shape[0]):
                     ps.append(_psnr(f[k], sharp[i + k]))
                     base.append(_psnr((a_all[i + k] + b_all[i + k]) / 2, sharp[i + k]))
@@ -522,8 +576,9 @@ class Fusion2VoidTask:
             a, b = np.repeat(a[:, :, None], 3, 2), np.repeat(b[:, :, None], 3, 2)
         if a.shape != b.shape:
             raise StackMismatch(f"size {a.shape} differs from {b.shape} of {pa.name}", pb)
-        f = fuse_arrays(fusion_net, a.transpose(2, 0, 1)[None], b.transpose(2, 0, 1)[None],
-                        self.device)[0].transpose(1, 2, 0)
+        f = fuse_arrays(
+            fusion_net, a.transpose(2, 0, 1)[None], b.transpose(2, 0, 1)[None], self.device
+        )[0].transpose(1, 2, 0)
         return float(qabf([gray255(a), gray255(b)], gray255(np.clip(f, 0, 1))))
 
 
@@ -533,10 +588,12 @@ class Fusion2VoidTask:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``fusion2void`` on the ``python -m training`` parser."""
     p = subparsers.add_parser(
-        "fusion2void", help="train Fusion2Void (unsupervised, inpainting-guided)",
+        "fusion2void",
+        help="train Fusion2Void (unsupervised, inpainting-guided)",
         description="Train Fusion2Void (Lin et al., IEEE TCSVT) without ground truth: the "
         "fused image must let an inpainting network restore dropped blocks of both sources. "
-        "Writes an mffgui checkpoint that the app's fusion2void method loads (weights=FILE).")
+        "Writes an mffgui checkpoint that the app's fusion2void method loads (weights=FILE).",
+    )
     add_common_arguments(p)
     add_task_arguments(p)
     p.set_defaults(func=main)
@@ -547,35 +604,80 @@ def add_task_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the Fusion2Void task (defaults in :attr:`Fusion2VoidTask.defaults`)."""
     g = p.add_argument_group("Fusion2Void")
     g.add_argument("--features", type=int, help="feature width F (default 32, the paper's)")
-    g.add_argument("--pairs", action="append", metavar="DIR",
-                   help="folder of real stacks/pairs, one sub-folder per scene (repeatable); "
-                   "any two frames of a scene are a training pair")
-    g.add_argument("--real-fraction", type=float, dest="real_fraction",
-                   help="share of real pairs when --data and --pairs are both given (0.5)")
-    g.add_argument("--holdout", type=float,
-                   help="fraction of the sharp images held out for validation (0.05)")
-    g.add_argument("--mask-block", type=int, dest="mask_block",
-                   help="side of the dropped square blocks in pixels (8)")
-    g.add_argument("--drop-ratio", type=float, dest="drop_ratio",
-                   help="fraction of blocks dropped (0.7)")
-    g.add_argument("--mask-mode", choices=("same", "independent", "complementary"),
-                   dest="mask_mode", help="drop the same blocks in A and B (default), "
-                   "independent ones, or complementary ones")
-    g.add_argument("--rec-region", choices=("all", "dropped"), dest="rec_region",
-                   help="pixels the reconstruction loss covers (default all)")
-    g.add_argument("--ssim-weight", type=float, dest="ssim_weight",
-                   help="weight of (1 - SSIM) of the reconstructions (0)")
-    g.add_argument("--fidelity-weight", type=float, dest="fidelity_weight",
-                   help="weight of mean(|F-A||F-B|) (10, the authors' value)")
-    g.add_argument("--identity-weight", type=float, dest="identity_weight",
-                   help="weight of L1(F(A,A),A) + L1(F(B,B),B), fusing an image with itself "
-                   "returns it (0)")
-    g.add_argument("--zero-init", action="store_const", const=True, dest="zero_init",
-                   help="start every residual block as the identity (zero-init residual)")
-    g.add_argument("--warmup-steps", type=int, dest="warmup_steps",
-                   help="first steps train FusionNet on the identity term only (0)")
-    g.add_argument("--val-max-pairs", type=int, dest="val_max_pairs",
-                   help="at most this many real pairs from --val (20)")
+    g.add_argument(
+        "--pairs",
+        action="append",
+        metavar="DIR",
+        help="folder of real stacks/pairs, one sub-folder per scene (repeatable); "
+        "any two frames of a scene are a training pair",
+    )
+    g.add_argument(
+        "--real-fraction",
+        type=float,
+        dest="real_fraction",
+        help="share of real pairs when --data and --pairs are both given (0.5)",
+    )
+    g.add_argument(
+        "--holdout", type=float, help="fraction of the sharp images held out for validation (0.05)"
+    )
+    g.add_argument(
+        "--mask-block",
+        type=int,
+        dest="mask_block",
+        help="side of the dropped square blocks in pixels (8)",
+    )
+    g.add_argument(
+        "--drop-ratio", type=float, dest="drop_ratio", help="fraction of blocks dropped (0.7)"
+    )
+    g.add_argument(
+        "--mask-mode",
+        choices=("same", "independent", "complementary"),
+        dest="mask_mode",
+        help="drop the same blocks in A and B (default), independent ones, or complementary ones",
+    )
+    g.add_argument(
+        "--rec-region",
+        choices=("all", "dropped"),
+        dest="rec_region",
+        help="pixels the reconstruction loss covers (default all)",
+    )
+    g.add_argument(
+        "--ssim-weight",
+        type=float,
+        dest="ssim_weight",
+        help="weight of (1 - SSIM) of the reconstructions (0)",
+    )
+    g.add_argument(
+        "--fidelity-weight",
+        type=float,
+        dest="fidelity_weight",
+        help="weight of mean(|F-A||F-B|) (10, the authors' value)",
+    )
+    g.add_argument(
+        "--identity-weight",
+        type=float,
+        dest="identity_weight",
+        help="weight of L1(F(A,A),A) + L1(F(B,B),B), fusing an image with itself returns it (0)",
+    )
+    g.add_argument(
+        "--zero-init",
+        action="store_const",
+        const=True,
+        dest="zero_init",
+        help="start every residual block as the identity (zero-init residual)",
+    )
+    g.add_argument(
+        "--warmup-steps",
+        type=int,
+        dest="warmup_steps",
+        help="first steps train FusionNet on the identity term only (0)",
+    )
+    g.add_argument(
+        "--val-max-pairs",
+        type=int,
+        dest="val_max_pairs",
+        help="at most this many real pairs from --val (20)",
+    )
 
 
 FINE_TUNE_DEFAULTS: dict[str, Any] = {"lr": 1e-4, "identity_weight": 1.0}

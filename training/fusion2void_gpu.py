@@ -130,13 +130,26 @@ class Recipe:
         self.gen.manual_seed(int(args.seed))
         self.cpu_gen = torch.Generator()
         self.cpu_gen.manual_seed(int(args.seed) + 1)
-        self.state: dict[str, Any] = {"stage": 0, "elapsed_s": 0.0, "step": 0,
-                                      "stage_steps": [0, 0], "history": [], "best": None}
+        self.state: dict[str, Any] = {
+            "stage": 0,
+            "elapsed_s": 0.0,
+            "step": 0,
+            "stage_steps": [0, 0],
+            "history": [],
+            "best": None,
+        }
         if args.resume:
             self._resume(Path(args.out))
         self._val_cache: tuple[Any, Any, Any] | None = None
-        log.emit("data", images=len(paths), train_images=len(train), held_out_images=len(held),
-                 scenes=len(self.scenes), device=str(self.device), amp=self.amp)
+        log.emit(
+            "data",
+            images=len(paths),
+            train_images=len(train),
+            held_out_images=len(held),
+            scenes=len(self.scenes),
+            device=str(self.device),
+            amp=self.amp,
+        )
 
     # -- data ----------------------------------------------------------------------------------
 
@@ -150,8 +163,9 @@ class Recipe:
         out = []
         for sc in scenes:
             ims = [read_rgb_u8(p).transpose(2, 0, 1) for p in sc]
-            if min(ims[0].shape[1:]) >= self.args.patch_size and \
-                    all(im.shape == ims[0].shape for im in ims):
+            if min(ims[0].shape[1:]) >= self.args.patch_size and all(
+                im.shape == ims[0].shape for im in ims
+            ):
                 out.append(torch.from_numpy(np.stack(ims)).to(self.device))
         return out
 
@@ -167,8 +181,8 @@ class Recipe:
             h, w = sc.shape[2:]
             y = int(torch.randint(h - p + 1, (1,), generator=g))
             x = int(torch.randint(w - p + 1, (1,), generator=g))
-            a.append(sc[i, :, y:y + p, x:x + p])
-            b.append(sc[j, :, y:y + p, x:x + p])
+            a.append(sc[i, :, y : y + p, x : x + p])
+            b.append(sc[j, :, y : y + p, x : x + p])
         return torch.stack(a).float() / 255, torch.stack(b).float() / 255
 
     def _cl(self, *ts: Any) -> tuple[Any, ...]:
@@ -230,13 +244,26 @@ class Recipe:
         bad = nonfinite_tensors(self.model.state_dict().items())
         if bad:
             raise MffError(f"non-finite weights ({', '.join(bad[:3])}); checkpoint not written")
-        save_checkpoint(self.args.out, ARCH, self._cpu_sd(), self.model_args, self._meta(),
-                        recipe="fusion2void-gpu", optimizer=self.opt.state_dict(),
-                        recipe_state=self.state, gen_state=self.gen.get_state(),
-                        cpu_gen_state=self.cpu_gen.get_state(),
-                        gen_device=self.device.type)
-        self.log.emit("checkpoint", path=str(self.args.out), reason=reason,
-                      step=self.state["step"], elapsed_s=round(self.state["elapsed_s"], 1))
+        save_checkpoint(
+            self.args.out,
+            ARCH,
+            self._cpu_sd(),
+            self.model_args,
+            self._meta(),
+            recipe="fusion2void-gpu",
+            optimizer=self.opt.state_dict(),
+            recipe_state=self.state,
+            gen_state=self.gen.get_state(),
+            cpu_gen_state=self.cpu_gen.get_state(),
+            gen_device=self.device.type,
+        )
+        self.log.emit(
+            "checkpoint",
+            path=str(self.args.out),
+            reason=reason,
+            step=self.state["step"],
+            elapsed_s=round(self.state["elapsed_s"], 1),
+        )
 
     def save_weights(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         """Write an app-loadable weights file (both networks, no optimiser)."""
@@ -266,13 +293,15 @@ class Recipe:
         ps, base = [], []
         with torch.no_grad():
             for i in range(0, a.shape[0], 16):
-                ta, tb = self._cl(a[i:i + 16], b[i:i + 16])
+                ta, tb = self._cl(a[i : i + 16], b[i : i + 16])
                 f = 0.5 * (net(ta, tb).float() + net(tb, ta).float())
-                ps.append(psnr_t(f, s[i:i + 16]))
-                base.append(psnr_t(0.5 * (a[i:i + 16] + b[i:i + 16]), s[i:i + 16]))
+                ps.append(psnr_t(f, s[i : i + 16]))
+                base.append(psnr_t(0.5 * (a[i : i + 16] + b[i : i + 16]), s[i : i + 16]))
         net.train()
-        return {"psnr": float(torch.cat(ps).mean()),
-                "psnr_average_baseline": float(torch.cat(base).mean())}
+        return {
+            "psnr": float(torch.cat(ps).mean()),
+            "psnr_average_baseline": float(torch.cat(base).mean()),
+        }
 
     def step(self, stage: str, progress: float) -> dict[str, Any]:
         """One optimiser step of ``stage`` at time ``progress`` (0–1) of that stage."""
@@ -302,8 +331,14 @@ class Recipe:
                 ta, tb = self._cl(a_all, b_all)
                 fused = self.model.fusion(tb, ta) if order else self.model.fusion(ta, tb)
                 size = a_all.shape[-1]
-                ma = block_keep_masks(self.gen, a_all.shape[0], size, self.obj.mask_block,
-                                      self.obj.drop_ratio, self.device)
+                ma = block_keep_masks(
+                    self.gen,
+                    a_all.shape[0],
+                    size,
+                    self.obj.mask_block,
+                    self.obj.drop_ratio,
+                    self.device,
+                )
                 swap = bool(torch.rand(1, generator=self.cpu_gen) < 0.5)
                 rec = reconstruction_loss(self.model.rec, ta, tb, fused, ma, ma, self.obj, swap)
                 fid = fidelity_loss(fused.float(), ta.float(), tb.float())
@@ -336,27 +371,40 @@ class Recipe:
         t0 = time.monotonic() - self.state["elapsed_s"]
         last_ck = last_val = time.monotonic()
         best_file = Path(args.out).with_name(f"{Path(args.out).stem}.best.pt")
-        self.log.emit("start", device=str(self.device), budget_s=budget, amp=self.amp,
-                      features=args.features, batch_size=args.batch_size,
-                      patch_size=args.patch_size, resumed=bool(args.resume))
+        self.log.emit(
+            "start",
+            device=str(self.device),
+            budget_s=budget,
+            amp=self.amp,
+            features=args.features,
+            batch_size=args.batch_size,
+            patch_size=args.patch_size,
+            resumed=bool(args.resume),
+        )
         window: list[dict[str, Any]] = []
         t_win = time.monotonic()
 
         def evaluate(reason: str) -> None:
             nonlocal last_val
             metrics = self.validate()
-            rec = {"step": self.state["step"], "stage": STAGES[self.state["stage"]],
-                   "elapsed_s": round(self.state["elapsed_s"], 1), **metrics}
+            rec = {
+                "step": self.state["step"],
+                "stage": STAGES[self.state["stage"]],
+                "elapsed_s": round(self.state["elapsed_s"], 1),
+                **metrics,
+            }
             self.state["history"].append(rec)
             self.log.emit("validate", reason=reason, **rec)
-            if metrics and (self.state["best"] is None
-                            or metrics["psnr"] > self.state["best"]["psnr"]):
+            if metrics and (
+                self.state["best"] is None or metrics["psnr"] > self.state["best"]["psnr"]
+            ):
                 self.state["best"] = rec
                 self.save_weights(best_file)
                 self.log.emit("best", path=str(best_file), **rec)
             if reason == "stage-end":
                 stage_file = Path(args.out).with_name(
-                    f"{Path(args.out).stem}.{STAGES[self.state['stage']]}.pt")
+                    f"{Path(args.out).stem}.{STAGES[self.state['stage']]}.pt"
+                )
                 self.save_weights(stage_file)
             last_val = time.monotonic()
 
@@ -379,19 +427,29 @@ class Recipe:
                     self.state["stage_steps"][self.state["stage"]] += 1
                     window.append(terms)
                     if self.state["step"] % int(args.log_every) == 0:
-                        means = {k: round(float(torch.stack([w[k] for w in window
-                                                             if k in w]).float().mean()), 5)
-                                 for k in window[-1]}
+                        means = {
+                            k: round(
+                                float(torch.stack([w[k] for w in window if k in w]).float().mean()),
+                                5,
+                            )
+                            for k in window[-1]
+                        }
                         now = time.monotonic()
                         if not all(math.isfinite(v) for v in means.values()):
                             raise MffError(
                                 f"training diverged in stage {stage} before step "
                                 f"{self.state['step']} ({means}); the last checkpoint "
-                                f"{args.out} is kept (it is only written with finite weights)")
-                        self.log.emit("step", stage=stage, step=self.state["step"],
-                                      elapsed_s=round(el, 1),
-                                      s_per_step=round((now - t_win) / len(window), 4),
-                                      lr=self.opt.param_groups[0]["lr"], **means)
+                                f"{args.out} is kept (it is only written with finite weights)"
+                            )
+                        self.log.emit(
+                            "step",
+                            stage=stage,
+                            step=self.state["step"],
+                            elapsed_s=round(el, 1),
+                            s_per_step=round((now - t_win) / len(window), 4),
+                            lr=self.opt.param_groups[0]["lr"],
+                            **means,
+                        )
                         window, t_win = [], now
                     if time.monotonic() - last_val >= float(args.val_every_s):
                         evaluate("periodic")
@@ -401,45 +459,89 @@ class Recipe:
                 evaluate("stage-end")
                 self.state["stage"] += 1
                 self.save("stage-end")
-        peak = (torch.cuda.max_memory_allocated(self.device) / 2**20
-                if self.device.type == "cuda" else None)
-        self.log.emit("done", steps=self.state["step"], stage_steps=self.state["stage_steps"],
-                      wall_time_s=round(self.state["elapsed_s"], 1), best=self.state["best"],
-                      peak_gpu_mib=None if peak is None else round(peak))
+        peak = (
+            torch.cuda.max_memory_allocated(self.device) / 2**20
+            if self.device.type == "cuda"
+            else None
+        )
+        self.log.emit(
+            "done",
+            steps=self.state["step"],
+            stage_steps=self.state["stage_steps"],
+            wall_time_s=round(self.state["elapsed_s"], 1),
+            best=self.state["best"],
+            peak_gpu_mib=None if peak is None else round(peak),
+        )
         return 0
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``fusion2void-gpu`` on the ``python -m training`` parser."""
     p = subparsers.add_parser(
-        "fusion2void-gpu", help="Fusion2Void at F=32 on a GPU in a time budget "
+        "fusion2void-gpu",
+        help="Fusion2Void at F=32 on a GPU in a time budget "
         "(supervised warm start, then the Fusion2Void objective)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None)
-    p.add_argument("--data", action="append", required=True, metavar="DIR",
-                   help="folder of sharp images (repeatable; searched recursively)")
-    p.add_argument("--pairs", action="append", metavar="DIR",
-                   help="folder of real stacks/pairs for the Fusion2Void stage (repeatable)")
+        description=__doc__.split("\n\n")[1] if __doc__ else None,
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="folder of sharp images (repeatable; searched recursively)",
+    )
+    p.add_argument(
+        "--pairs",
+        action="append",
+        metavar="DIR",
+        help="folder of real stacks/pairs for the Fusion2Void stage (repeatable)",
+    )
     p.add_argument("--out", required=True, metavar="FILE", help="resumable run checkpoint")
-    p.add_argument("--init", metavar="FILE",
-                   help="start from these weights ('bundled': the project's)")
+    p.add_argument(
+        "--init", metavar="FILE", help="start from these weights ('bundled': the project's)"
+    )
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--minutes", type=float, default=8.0, help="time budget (8)")
-    p.add_argument("--warm-fraction", type=float, default=0.6, dest="warm_fraction",
-                   help="share of the budget for the supervised warm start (0.6)")
+    p.add_argument(
+        "--warm-fraction",
+        type=float,
+        default=0.6,
+        dest="warm_fraction",
+        help="share of the budget for the supervised warm start (0.6)",
+    )
     p.add_argument("--features", type=int, default=32, help="feature width F (32, the paper's)")
     p.add_argument("--batch-size", type=int, default=32, dest="batch_size")
     p.add_argument("--patch-size", type=int, default=128, dest="patch_size")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate, warm start")
     p.add_argument("--lr2", type=float, default=3e-4, help="peak learning rate, stage 2")
-    p.add_argument("--grad-weight", type=float, default=1.0, dest="grad_weight",
-                   help="weight of the gradient L1 in the supervised loss (1)")
-    p.add_argument("--anchor-weight", type=float, default=1.0, dest="anchor_weight",
-                   help="supervised loss kept in stage 2 with this weight (1; 0 = paper only)")
+    p.add_argument(
+        "--grad-weight",
+        type=float,
+        default=1.0,
+        dest="grad_weight",
+        help="weight of the gradient L1 in the supervised loss (1)",
+    )
+    p.add_argument(
+        "--anchor-weight",
+        type=float,
+        default=1.0,
+        dest="anchor_weight",
+        help="supervised loss kept in stage 2 with this weight (1; 0 = paper only)",
+    )
     p.add_argument("--identity-weight", type=float, default=1.0, dest="identity_weight")
-    p.add_argument("--real-fraction", type=float, default=0.25, dest="real_fraction",
-                   help="real pairs added per synthetic pair in stage 2 (with --pairs)")
-    p.add_argument("--zero-init", action="store_true", dest="zero_init",
-                   help="start residual blocks as the identity")
+    p.add_argument(
+        "--real-fraction",
+        type=float,
+        default=0.25,
+        dest="real_fraction",
+        help="real pairs added per synthetic pair in stage 2 (with --pairs)",
+    )
+    p.add_argument(
+        "--zero-init",
+        action="store_true",
+        dest="zero_init",
+        help="start residual blocks as the identity",
+    )
     p.add_argument("--holdout", type=float, default=0.05)
     p.add_argument("--val-count", type=int, default=64, dest="val_count")
     p.add_argument("--val-every-s", type=float, default=60.0, dest="val_every_s")
@@ -447,8 +549,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int)
-    p.add_argument("--no-amp", action="store_true", dest="no_amp",
-                   help="float32 everywhere (bfloat16 autocast is used on CUDA by default)")
+    p.add_argument(
+        "--no-amp",
+        action="store_true",
+        dest="no_amp",
+        help="float32 everywhere (bfloat16 autocast is used on CUDA by default)",
+    )
     p.add_argument("--log-every", type=int, default=50, dest="log_every")
     p.add_argument("--jsonl", action="store_true")
     p.set_defaults(func=main)
@@ -459,4 +565,3 @@ def main(args: argparse.Namespace) -> int:
     """Run the ``fusion2void-gpu`` sub-command."""
     log = EventLog(bool(args.jsonl))
     return Recipe(args, log).run()
-

@@ -46,8 +46,9 @@ def _hard_with_surrogate(x: Any, sharpness: float, slope: float) -> Any:
     return hard.detach() + (soft - soft.detach())
 
 
-def train_forward(model: Any, a: Any, b: Any, sf_slope: float = 0.0,
-                  map_slope: float = 0.0) -> dict[str, Any]:
+def train_forward(
+    model: Any, a: Any, b: Any, sf_slope: float = 0.0, map_slope: float = 0.0
+) -> dict[str, Any]:
     """The published GACN forward pass with optional surrogate gradients.
 
     Parameters
@@ -106,9 +107,11 @@ def map_scores(decision: np.ndarray, label: np.ndarray) -> dict[str, float]:
     inter = float(np.logical_and(p, t).sum())
     union = float(np.logical_or(p, t).sum())
     total = float(p.sum() + t.sum())
-    return {"dice": 2 * inter / total if total else 1.0,
-            "iou": inter / union if union else 1.0,
-            "accuracy": float((p == t).mean())}
+    return {
+        "dice": 2 * inter / total if total else 1.0,
+        "iou": inter / union if union else 1.0,
+        "accuracy": float((p == t).mean()),
+    }
 
 
 class GACNTask:
@@ -117,9 +120,19 @@ class GACNTask:
     arch = ARCH
     score_key = "iou"
     defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 30, "batch_size": 8, "patch_size": 112, "lr": 1e-3, "lr_decay": 0.8,
-        "lr_step": 4, "steps_per_epoch": 100, "seed": 0, "val_count": 48,
-        "holdout": 0.05, "sf_surrogate": 1.0, "map_surrogate": 20.0, "qabf_weight": 1.0,
+        "epochs": 30,
+        "batch_size": 8,
+        "patch_size": 112,
+        "lr": 1e-3,
+        "lr_decay": 0.8,
+        "lr_step": 4,
+        "steps_per_epoch": 100,
+        "seed": 0,
+        "val_count": 48,
+        "holdout": 0.05,
+        "sf_surrogate": 1.0,
+        "map_surrogate": 20.0,
+        "qabf_weight": 1.0,
         "val_max_pairs": 20,
     }
 
@@ -144,9 +157,15 @@ class GACNTask:
         self.val_arrays = held_set.fixed_set(int(config["val_count"]), size)
         if config.get("val"):
             self.real_pairs = find_real_pairs(config["val"])[: int(config["val_max_pairs"])]
-        log.emit("data", images=len(paths), train_images=len(train), held_out_images=len(held),
-                 val_pairs=int(config["val_count"]), val_size=size,
-                 real_val_pairs=len(self.real_pairs))
+        log.emit(
+            "data",
+            images=len(paths),
+            train_images=len(train),
+            held_out_images=len(held),
+            val_pairs=int(config["val_count"]),
+            val_size=size,
+            real_val_pairs=len(self.real_pairs),
+        )
 
     def build_model(self, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         """A fresh GACN (PyTorch default initialisation, seeded)."""
@@ -170,8 +189,9 @@ class GACNTask:
         import torch
 
         assert self.train_set is not None
-        arrays = self.train_set.batch(int(self.config["seed"]), epoch, step,
-                                      int(self.config["batch_size"]))
+        arrays = self.train_set.batch(
+            int(self.config["seed"]), epoch, step, int(self.config["batch_size"])
+        )
         return tuple(torch.from_numpy(x).to(self.device) for x in arrays)
 
     def loss(self, model: Any, batch: tuple[Any, ...]) -> dict[str, Any]:
@@ -179,10 +199,12 @@ class GACNTask:
         from training.losses import gacn_loss
 
         a, b, label = batch
-        out = train_forward(model, a, b, float(self.config["sf_surrogate"]),
-                            float(self.config["map_surrogate"]))
-        return gacn_loss(out["decision"], label, a, b, out["fused"],
-                         float(self.config["qabf_weight"]))
+        out = train_forward(
+            model, a, b, float(self.config["sf_surrogate"]), float(self.config["map_surrogate"])
+        )
+        return gacn_loss(
+            out["decision"], label, a, b, out["fused"], float(self.config["qabf_weight"])
+        )
 
     def validate(self, model: Any) -> dict[str, float]:
         """Held-out synthetic map scores and, with ``--val``, real-pair Q^{AB/F}."""
@@ -196,8 +218,8 @@ class GACNTask:
         qs = []
         for i in range(0, len(a_all), 8):
             check_stop()
-            a = torch.from_numpy(a_all[i:i + 8]).to(self.device)
-            b = torch.from_numpy(b_all[i:i + 8]).to(self.device)
+            a = torch.from_numpy(a_all[i : i + 8]).to(self.device)
+            b = torch.from_numpy(b_all[i : i + 8]).to(self.device)
             out = model(a, b)
             decisions.append(out.decision.float().cpu().numpy())
             qs.append(soft_qabf(a, b, out.fused_gray).cpu().numpy())
@@ -212,8 +234,9 @@ class GACNTask:
         return metrics
 
 
-def fuse_pair_arrays(model: Any, rgb_a: np.ndarray, rgb_b: np.ndarray,
-                     device: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fuse_pair_arrays(
+    model: Any, rgb_a: np.ndarray, rgb_b: np.ndarray, device: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fuse two images with a GACN in eval mode (whole image, no tiling).
 
     Parameters
@@ -265,22 +288,43 @@ def real_pair_qabf(model: Any, path_a: Path, path_b: Path, device: Any) -> float
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``gacn`` on the ``python -m training`` parser."""
     p = subparsers.add_parser(
-        "gacn", help="train or fine-tune GACN",
+        "gacn",
+        help="train or fine-tune GACN",
         description="Train GACN (Ma et al. 2022) on synthetic multi-focus pairs made from "
         "sharp images, with the paper's Dice + Q^{AB/F} loss. Writes an mffgui checkpoint "
-        "that the app's gacn method loads (--weights FILE).")
+        "that the app's gacn method loads (--weights FILE).",
+    )
     add_common_arguments(p)
     g = p.add_argument_group("GACN")
-    g.add_argument("--holdout", type=float,
-                   help="fraction of the images held out for synthetic validation (default 0.05)")
-    g.add_argument("--sf-surrogate", type=float, dest="sf_surrogate",
-                   help="slope of the surrogate gradient of the SF comparison (0 = exact)")
-    g.add_argument("--map-surrogate", type=float, dest="map_surrogate",
-                   help="slope of the surrogate gradient of the decision map (0 = exact)")
-    g.add_argument("--qabf-weight", type=float, dest="qabf_weight",
-                   help="weight of the (1 - Q^{AB/F}) term (1 in the paper)")
-    g.add_argument("--val-max-pairs", type=int, dest="val_max_pairs",
-                   help="at most this many real pairs from --val (default 20)")
+    g.add_argument(
+        "--holdout",
+        type=float,
+        help="fraction of the images held out for synthetic validation (default 0.05)",
+    )
+    g.add_argument(
+        "--sf-surrogate",
+        type=float,
+        dest="sf_surrogate",
+        help="slope of the surrogate gradient of the SF comparison (0 = exact)",
+    )
+    g.add_argument(
+        "--map-surrogate",
+        type=float,
+        dest="map_surrogate",
+        help="slope of the surrogate gradient of the decision map (0 = exact)",
+    )
+    g.add_argument(
+        "--qabf-weight",
+        type=float,
+        dest="qabf_weight",
+        help="weight of the (1 - Q^{AB/F}) term (1 in the paper)",
+    )
+    g.add_argument(
+        "--val-max-pairs",
+        type=int,
+        dest="val_max_pairs",
+        help="at most this many real pairs from --val (default 20)",
+    )
     p.set_defaults(func=main)
     return p
 

@@ -107,8 +107,11 @@ def random_masks(gen: Any, n: int, size: int, device: Any, cpu_gen: Any = None) 
     coarse = int(u.item() * 6) + 2  # 2..7 cells per side: region scale
     field = torch.randn(n, 1, coarse, coarse, generator=gen, device=device)
     field = F.interpolate(field, size=(size, size), mode="bicubic", align_corners=False)
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, size, device=device),
-                            torch.linspace(-1, 1, size, device=device), indexing="ij")
+    yy, xx = torch.meshgrid(
+        torch.linspace(-1, 1, size, device=device),
+        torch.linspace(-1, 1, size, device=device),
+        indexing="ij",
+    )
     theta = rand(n) * (2 * math.pi)
     plane = (torch.cos(theta)[:, None, None] * xx + torch.sin(theta)[:, None, None] * yy)[:, None]
     plane = plane + 0.3 * field
@@ -135,8 +138,9 @@ class DevicePairs:
     cfg : PairConfig
     """
 
-    def __init__(self, images: Sequence[np.ndarray], patch: int, device: Any,
-                 cfg: PairConfig | None = None) -> None:
+    def __init__(
+        self, images: Sequence[np.ndarray], patch: int, device: Any, cfg: PairConfig | None = None
+    ) -> None:
         import torch
 
         if not images:
@@ -144,12 +148,15 @@ class DevicePairs:
         self.patch = int(patch)
         self.device = device
         self.cfg = cfg or PairConfig()
-        self.images = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).to(device)
-                       for im in images]
+        self.images = [
+            torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).to(device)
+            for im in images
+        ]
 
     @classmethod
-    def from_files(cls, paths: Sequence[Path], patch: int, device: Any,
-                   cfg: PairConfig | None = None) -> DevicePairs:
+    def from_files(
+        cls, paths: Sequence[Path], patch: int, device: Any, cfg: PairConfig | None = None
+    ) -> DevicePairs:
         """Read sharp images (:func:`training.datasets.read_rgb_u8`), upscaling any whose
         shorter side is below ``patch``."""
         import cv2
@@ -162,8 +169,11 @@ class DevicePairs:
             h, w = img.shape[:2]
             if min(h, w) < patch:
                 s = patch / min(h, w)
-                img = cv2.resize(img, (max(patch, round(w * s)), max(patch, round(h * s))),
-                                 interpolation=cv2.INTER_CUBIC)
+                img = cv2.resize(
+                    img,
+                    (max(patch, round(w * s)), max(patch, round(h * s))),
+                    interpolation=cv2.INTER_CUBIC,
+                )
             ims.append(img)
         return cls(ims, patch, device, cfg)
 
@@ -179,15 +189,14 @@ class DevicePairs:
             im = self.images[i]
             h, w = im.shape[1:]
             y, x = int(uy * (h - p + 1)), int(ux * (w - p + 1))
-            c = im[:, y:y + p, x:x + p]
+            c = im[:, y : y + p, x : x + p]
             c = torch.rot90(c, int(ur * 4), dims=(1, 2))
             if uf < 0.5:
                 c = c.flip(2)
             out.append(c)
         return torch.stack(out).float().div_(255.0)
 
-    def batch(self, gen: Any, cpu_gen: Any, n: int, plain: bool = False
-              ) -> tuple[Any, Any, Any]:
+    def batch(self, gen: Any, cpu_gen: Any, n: int, plain: bool = False) -> tuple[Any, Any, Any]:
         """A batch of pairs and their sharp originals.
 
         Parameters
@@ -229,8 +238,9 @@ class DevicePairs:
         if not plain:
             if cfg.offset_max > 0:
                 shift = (torch.rand(n, generator=cpu_gen) < cfg.offset_p).tolist()
-                d = torch.randint(-cfg.offset_max, cfg.offset_max + 1, (n, 2),
-                                  generator=cpu_gen).tolist()
+                d = torch.randint(
+                    -cfg.offset_max, cfg.offset_max + 1, (n, 2), generator=cpu_gen
+                ).tolist()
                 which = (torch.rand(n, generator=cpu_gen) < 0.5).tolist()
                 for k in range(n):
                     if shift[k]:
@@ -239,7 +249,7 @@ class DevicePairs:
                         else:
                             b[k] = torch.roll(b[k], shifts=(d[k][0], d[k][1]), dims=(1, 2))
             noisy = (rand(n) < cfg.noise_p)[:, None, None, None]
-            std = (cfg.noise_std[0] + (cfg.noise_std[1] - cfg.noise_std[0]) * rand(n))
+            std = cfg.noise_std[0] + (cfg.noise_std[1] - cfg.noise_std[0]) * rand(n)
             std = std[:, None, None, None] * noisy
             a = a + std * torch.randn(a.shape, generator=gen, device=dev)
             b = b + std * torch.randn(b.shape, generator=gen, device=dev)

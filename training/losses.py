@@ -54,8 +54,9 @@ def _sobel(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     import torch
     import torch.nn.functional as F
 
-    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]],
-                      dtype=x.dtype, device=x.device)
+    kx = torch.tensor(
+        [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=x.dtype, device=x.device
+    )
     k = torch.stack([kx, kx.t()])[:, None]  # (2, 1, 3, 3): x then y (the transpose)
     g = F.conv2d(x, k, padding=1)
     return g[:, :1], g[:, 1:]
@@ -105,8 +106,14 @@ def soft_qabf(a: torch.Tensor, b: torch.Tensor, fused: torch.Tensor) -> torch.Te
     return num / den
 
 
-def gacn_loss(decision: torch.Tensor, label: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
-              fused: torch.Tensor, qabf_weight: float = 1.0) -> dict[str, torch.Tensor]:
+def gacn_loss(
+    decision: torch.Tensor,
+    label: torch.Tensor,
+    a: torch.Tensor,
+    b: torch.Tensor,
+    fused: torch.Tensor,
+    qabf_weight: float = 1.0,
+) -> dict[str, torch.Tensor]:
     """The paper's gradient-aware loss ``Dice(decision, label) + w·(1 − Q^{AB/F}(a, b, fused))``.
 
     Parameters

@@ -15,6 +15,17 @@ from mffgui.batch.engine import (
 from mffgui.batch.report import BatchProgress, write_report
 from mffgui.batch.task import BatchJob, StackResult, fuse_stack_task, is_complete
 
-__all__ = ["NO_DASK_MESSAGE", "BatchJob", "BatchProgress", "BatchRunner", "ClusterInfo",
-           "StackResult", "dask_available", "default_workers", "discover_stacks",
-           "fuse_stack_task", "is_complete", "write_report"]
+__all__ = [
+    "NO_DASK_MESSAGE",
+    "BatchJob",
+    "BatchProgress",
+    "BatchRunner",
+    "ClusterInfo",
+    "StackResult",
+    "dask_available",
+    "default_workers",
+    "discover_stacks",
+    "fuse_stack_task",
+    "is_complete",
+    "write_report",
+]

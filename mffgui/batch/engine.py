@@ -25,11 +25,19 @@ from mffgui.batch.task import (
     remove_stale_parts,
 )
 
-__all__ = ["NO_DASK_MESSAGE", "BatchRunner", "ClusterInfo", "dask_available", "default_workers",
-           "discover_stacks"]
+__all__ = [
+    "NO_DASK_MESSAGE",
+    "BatchRunner",
+    "ClusterInfo",
+    "dask_available",
+    "default_workers",
+    "discover_stacks",
+]
 
-NO_DASK_MESSAGE = ("dask is not installed (pip install 'mffgui[batch]' for parallel batches); "
-                   "fusing the stacks one after another in this process")
+NO_DASK_MESSAGE = (
+    "dask is not installed (pip install 'mffgui[batch]' for parallel batches); "
+    "fusing the stacks one after another in this process"
+)
 
 ResultFn = Callable[[StackResult], None]
 
@@ -64,8 +72,10 @@ def discover_stacks(root: str | os.PathLike[str]) -> list[Path]:
     root = Path(root).expanduser()
     if not root.is_dir():
         raise MffError("--batch needs a folder whose sub-folders are stacks", root)
-    subdirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                     key=lambda d: natural_key(d.name))
+    subdirs = sorted(
+        (d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")),
+        key=lambda d: natural_key(d.name),
+    )
     stacks = [d for d in subdirs if any(is_image_file(f) for f in d.iterdir() if f.is_file())]
     if not stacks:
         raise MffError("no sub-folder with images found (each sub-folder is one stack)", root)
@@ -124,10 +134,19 @@ class BatchRunner:
         Serve the Dask dashboard of the embedded cluster (needs bokeh).
     """
 
-    def __init__(self, job: BatchJob, out_dir: str | os.PathLike[str], *, use_dask: bool = True,
-                 workers: int | None = None, threads_per_worker: int = 1,
-                 scheduler: str | None = None, client: Any = None, retries: int = 2,
-                 dashboard: bool = True) -> None:
+    def __init__(
+        self,
+        job: BatchJob,
+        out_dir: str | os.PathLike[str],
+        *,
+        use_dask: bool = True,
+        workers: int | None = None,
+        threads_per_worker: int = 1,
+        scheduler: str | None = None,
+        client: Any = None,
+        retries: int = 2,
+        dashboard: bool = True,
+    ) -> None:
         self.job = job
         self.out_dir = Path(out_dir).expanduser().resolve()
         self.use_dask = use_dask and (client is not None or dask_available())
@@ -161,23 +180,31 @@ class BatchRunner:
                 n = self.workers or default_workers(self.threads_per_worker)
                 dash = ":0" if self.dashboard and importlib.util.find_spec("bokeh") else None
                 self._cluster = LocalCluster(
-                    n_workers=n, threads_per_worker=self.threads_per_worker, processes=True,
-                    dashboard_address=dash, silence_logs=40)
+                    n_workers=n,
+                    threads_per_worker=self.threads_per_worker,
+                    processes=True,
+                    dashboard_address=dash,
+                    silence_logs=40,
+                )
                 self._client = Client(self._cluster)
                 kind = "local"
         else:
             kind = "client"
         c = self._client
-        winfo = c.scheduler_info(n_workers=-1)["workers"] if _takes_n_workers(c) else \
-            c.scheduler_info()["workers"]
+        winfo = (
+            c.scheduler_info(n_workers=-1)["workers"]
+            if _takes_n_workers(c)
+            else c.scheduler_info()["workers"]
+        )
         dash = ""
         try:
             if c.dashboard_link and (kind != "local" or self._cluster.dashboard_link):
                 dash = c.dashboard_link
         except Exception:
             dash = ""
-        self.info = ClusterInfo(kind, len(winfo), sum(w["nthreads"] for w in winfo.values()),
-                                c.scheduler.address, dash)
+        self.info = ClusterInfo(
+            kind, len(winfo), sum(w["nthreads"] for w in winfo.values()), c.scheduler.address, dash
+        )
         return self.info
 
     def close(self) -> None:
@@ -205,9 +232,14 @@ class BatchRunner:
         """The output image of ``stack_dir``: ``OUT/<folder name>.<fmt>``."""
         return self.out_dir / f"{stack_dir.name}.{self.job.fmt}"
 
-    def run(self, stacks: Sequence[str | os.PathLike[str]], *, resume: bool = False,
-            on_result: ResultFn | None = None, on_start: ResultFn | None = None
-            ) -> list[StackResult]:
+    def run(
+        self,
+        stacks: Sequence[str | os.PathLike[str]],
+        *,
+        resume: bool = False,
+        on_result: ResultFn | None = None,
+        on_start: ResultFn | None = None,
+    ) -> list[StackResult]:
         """Fuse ``stacks``; returns one result per stack, in the order given.
 
         Parameters
@@ -254,8 +286,13 @@ class BatchRunner:
         return [r for r in results if r is not None]
 
     def _cancelled(self, d: Path) -> StackResult:
-        return StackResult(stack=d.name, input=str(d), status="cancelled",
-                           method=self.job.method_name(), error="cancelled")
+        return StackResult(
+            stack=d.name,
+            input=str(d),
+            status="cancelled",
+            method=self.job.method_name(),
+            error="cancelled",
+        )
 
     def _run_serial(self, dirs: list[Path], todo: list[int]):
         for i in todo:
@@ -273,9 +310,15 @@ class BatchRunner:
         futures = {}
         for i in todo:
             d = dirs[i]
-            fut = client.submit(fuse_stack_task, job, str(d), str(self.output_for(d)),
-                                key=f"mffgui-fuse-{d.name}-{run_id}", retries=self.retries,
-                                pure=False)
+            fut = client.submit(
+                fuse_stack_task,
+                job,
+                str(d),
+                str(self.output_for(d)),
+                key=f"mffgui-fuse-{d.name}-{run_id}",
+                retries=self.retries,
+                pure=False,
+            )
             futures[fut] = i
         ac = as_completed(list(futures))
         pending = set(futures)
@@ -304,9 +347,13 @@ class BatchRunner:
         try:
             res = fut.result()
         except Exception as err:
-            return StackResult(stack=d.name, input=str(d), status="failed",
-                               method=self.job.method_name(),
-                               error=f"{type(err).__name__}: {err}")
+            return StackResult(
+                stack=d.name,
+                input=str(d),
+                status="failed",
+                method=self.job.method_name(),
+                error=f"{type(err).__name__}: {err}",
+            )
         return res
 
 

@@ -17,8 +17,20 @@ from mffgui.io.atomic import write_text_atomic
 
 __all__ = ["REPORT_COLUMNS", "BatchProgress", "format_eta", "write_report"]
 
-REPORT_COLUMNS = ["stack", "status", "frames", "size", "method", "alignment", "seconds",
-                  "output", "error", "input", "worker", "notes"]
+REPORT_COLUMNS = [
+    "stack",
+    "status",
+    "frames",
+    "size",
+    "method",
+    "alignment",
+    "seconds",
+    "output",
+    "error",
+    "input",
+    "worker",
+    "notes",
+]
 """Columns of ``batch-report.csv`` (the JSON has the same keys per stack)."""
 
 
@@ -72,8 +84,10 @@ class BatchProgress:
         """Count ``res`` and redraw / print."""
         if res.status == "done":
             self.done += 1
-            line = (f"{res.stack}: fused {res.frames} frames ({res.width}x{res.height}) with "
-                    f"{res.method} in {res.seconds:.1f} s -> {res.output}")
+            line = (
+                f"{res.stack}: fused {res.frames} frames ({res.width}x{res.height}) with "
+                f"{res.method} in {res.seconds:.1f} s -> {res.output}"
+            )
         elif res.status == "skipped":
             self.skipped += 1
             line = f"{res.stack}: complete, skipped (--resume)"
@@ -111,8 +125,9 @@ class BatchProgress:
         self._print(self.status())
 
 
-def write_report(out_dir: str | os.PathLike[str], results: Sequence[StackResult],
-                 summary: dict[str, Any]) -> tuple[Path, Path]:
+def write_report(
+    out_dir: str | os.PathLike[str], results: Sequence[StackResult], summary: dict[str, Any]
+) -> tuple[Path, Path]:
     """Write ``batch-report.csv`` and ``batch-report.json`` into ``out_dir`` (atomically).
 
     Parameters
@@ -137,9 +152,14 @@ def write_report(out_dir: str | os.PathLike[str], results: Sequence[StackResult]
     w.writerows(rows)
     csv_path, json_path = out / "batch-report.csv", out / "batch-report.json"
     write_text_atomic(csv_path, buf.getvalue(), suffix=".part")
-    counts = {s: sum(r.status == s for r in results)
-              for s in ("done", "failed", "skipped", "cancelled")}
-    doc = {**summary, "total": len(results), **counts,
-           "stacks": [{k: row[k] for k in REPORT_COLUMNS} for row in rows]}
+    counts = {
+        s: sum(r.status == s for r in results) for s in ("done", "failed", "skipped", "cancelled")
+    }
+    doc = {
+        **summary,
+        "total": len(results),
+        **counts,
+        "stacks": [{k: row[k] for k in REPORT_COLUMNS} for row in rows],
+    }
     write_text_atomic(json_path, json.dumps(doc, indent=1) + "\n", suffix=".part")
     return csv_path, json_path

@@ -27,8 +27,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MARKER_DIR", "BatchJob", "StackResult", "fuse_stack_task", "is_complete",
-           "marker_path", "remove_stale_parts"]
+__all__ = [
+    "MARKER_DIR",
+    "BatchJob",
+    "StackResult",
+    "fuse_stack_task",
+    "is_complete",
+    "marker_path",
+    "remove_stale_parts",
+]
 
 MARKER_DIR = ".mffgui-batch"
 """Sub-folder of the output folder holding one completeness marker per finished stack."""
@@ -263,8 +270,13 @@ def fuse_stack_task(job: BatchJob, stack_dir: str, output: str) -> StackResult:
 
     t0 = time.perf_counter()
     name = Path(stack_dir).name
-    res = StackResult(stack=name, input=str(stack_dir), method=job.method_name(),
-                      worker=_where(), status="running")
+    res = StackResult(
+        stack=name,
+        input=str(stack_dir),
+        method=job.method_name(),
+        worker=_where(),
+        status="running",
+    )
     try:
         _set_threads(job.threads)
         _run(job, Path(stack_dir), Path(output), res)
@@ -276,8 +288,12 @@ def fuse_stack_task(job: BatchJob, stack_dir: str, output: str) -> StackResult:
     res.seconds = time.perf_counter() - t0
     if res.status == "done":
         out = Path(output)
-        rec = {"job": job.signature(), "bytes": out.stat().st_size, "sha256": _sha256(out),
-               "result": dataclasses.asdict(res)}
+        rec = {
+            "job": job.signature(),
+            "bytes": out.stat().st_size,
+            "sha256": _sha256(out),
+            "result": dataclasses.asdict(res),
+        }
         _write_json_atomic(marker_path(out), rec)
     return res
 
@@ -298,8 +314,9 @@ def _run(job: BatchJob, stack_dir: Path, out: Path, res: StackResult) -> None:
     check_export_target(out, [m.path for m in stack.metas])
     n_read = len(stack)
     if mode != "off":
-        outcome = align_for_fusion(stack, mode, interpolation=job.align_interpolation,
-                                   crop=job.align_crop)
+        outcome = align_for_fusion(
+            stack, mode, interpolation=job.align_interpolation, crop=job.align_crop
+        )
         stack = outcome.stack
         if outcome.report is not None:
             res.notes.extend(f"excluded: {m}" for m in outcome.report.messages())
@@ -313,8 +330,14 @@ def _run(job: BatchJob, stack_dir: Path, out: Path, res: StackResult) -> None:
     depth = job.bit_depth if job.bit_depth is not None else stack.bit_depth
     if export_format(out) == "JPEG":
         depth = 8
-    write_image(out, result.fused, bit_depth=depth, quality=job.quality, meta=stack.metas[0],
-                sources=sources)
+    write_image(
+        out,
+        result.fused,
+        bit_depth=depth,
+        quality=job.quality,
+        meta=stack.metas[0],
+        sources=sources,
+    )
     if job.maps_dir:
         maps = Path(job.maps_dir)
         maps.mkdir(parents=True, exist_ok=True)

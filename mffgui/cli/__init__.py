@@ -43,8 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mffgui`` console command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or (argv[0] not in parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-                    and not argv[0].startswith("-")):
+    if not argv or (
+        argv[0] not in parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+        and not argv[0].startswith("-")
+    ):
         from mffgui.app import main as app_main
 
         return app_main(argv)

@@ -22,37 +22,60 @@ from mffgui.core.align_auto import ALIGN_MODES, normalise_mode
 from mffgui.errors import AlignmentError, ExportError
 from mffgui.types import ImageMeta, Stack
 
-__all__ = ["add_align_option", "add_parser", "align_for_fusion", "align_options",
-           "parse_reference", "run"]
+__all__ = [
+    "add_align_option",
+    "add_parser",
+    "align_for_fusion",
+    "align_options",
+    "parse_reference",
+    "run",
+]
 
 
 def add_align_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--align``, ``--align-interpolation`` and ``--align-no-crop`` to a fusing command."""
     parser.add_argument(
-        "--align", choices=[*ALIGN_MODES, "none"], default="auto", type=str.lower,
+        "--align",
+        choices=[*ALIGN_MODES, "none"],
+        default="auto",
+        type=str.lower,
         help="align the frames before fusing: auto (default) checks a few frames for motion "
         "and aligns with the similarity model (shift, rotation, focus breathing) only when "
         "they moved or differ in size; off (or none) never aligns; a model always aligns "
         "with it. Frames that fail to align are left out with a warning; the result is "
-        "cropped to the area every frame covers (see --align-no-crop)")
+        "cropped to the area every frame covers (see --align-no-crop)",
+    )
     parser.add_argument(
-        "--align-interpolation", choices=list(INTERPOLATIONS), default="linear",
-        help="resampling kernel of --align (default linear)")
+        "--align-interpolation",
+        choices=list(INTERPOLATIONS),
+        default="linear",
+        help="resampling kernel of --align (default linear)",
+    )
     parser.add_argument(
-        "--align-no-crop", action="store_true",
+        "--align-no-crop",
+        action="store_true",
         help="with --align, keep the full frame size: where a frame has no data (its "
-        "alignment border) fusion uses only the frames that do")
+        "alignment border) fusion uses only the frames that do",
+    )
 
 
 def align_options(args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`align_for_fusion` from :func:`add_align_option`'s flags."""
-    return {"model": normalise_mode(getattr(args, "align", "auto")),
-            "interpolation": getattr(args, "align_interpolation", "linear"),
-            "crop": not getattr(args, "align_no_crop", False)}
+    return {
+        "model": normalise_mode(getattr(args, "align", "auto")),
+        "interpolation": getattr(args, "align_interpolation", "linear"),
+        "crop": not getattr(args, "align_no_crop", False),
+    }
 
 
-def align_for_fusion(stack: Stack, model: str, label: str = "align", *,
-                     interpolation: str = "linear", crop: bool = True) -> Stack:
+def align_for_fusion(
+    stack: Stack,
+    model: str,
+    label: str = "align",
+    *,
+    interpolation: str = "linear",
+    crop: bool = True,
+) -> Stack:
     """Align ``stack`` as ``model`` asks for fusion, reporting to stderr.
 
     Parameters
@@ -81,8 +104,9 @@ def align_for_fusion(stack: Stack, model: str, label: str = "align", *,
     progress = ProgressLine(f"{label}: align")
     t0 = time.perf_counter()
     try:
-        outcome = align_core(stack, model, interpolation=interpolation, crop=crop,
-                             progress=progress)
+        outcome = align_core(
+            stack, model, interpolation=interpolation, crop=crop, progress=progress
+        )
     finally:
         progress.clear()
     seconds = time.perf_counter() - t0
@@ -96,12 +120,18 @@ def align_for_fusion(stack: Stack, model: str, label: str = "align", *,
     for msg in report.messages():
         print(f"{label}: warning: excluded: {msg}", file=sys.stderr)
     x0, y0, x1, y1 = aligned.box
-    area = (f"cropped to {x1 - x0}x{y1 - y0}" if crop else
-            f"full size, every frame valid in {100 * aligned.valid_mask.mean():.1f} % of it")
+    area = (
+        f"cropped to {x1 - x0}x{y1 - y0}"
+        if crop
+        else f"full size, every frame valid in {100 * aligned.valid_mask.mean():.1f} % of it"
+    )
     auto = f"auto: {outcome.check.reason}; " if outcome.check is not None else ""
-    print(f"{label}: {auto}aligned {len(aligned)} of {len(stack)} frames "
-          f"({report.model}, {interpolation}, reference frame {report.reference + 1}); {area} "
-          f"({seconds:.1f} s)", file=sys.stderr)
+    print(
+        f"{label}: {auto}aligned {len(aligned)} of {len(stack)} frames "
+        f"({report.model}, {interpolation}, reference frame {report.reference + 1}); {area} "
+        f"({seconds:.1f} s)",
+        file=sys.stderr,
+    )
     return aligned
 
 
@@ -145,18 +175,27 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if args.transforms:
         report = AlignmentReport.from_json(args.transforms)
-        print(f"using the transforms of {args.transforms} (model {report.model})",
-              file=sys.stderr)
+        print(f"using the transforms of {args.transforms} (model {report.model})", file=sys.stderr)
     else:
         progress = ProgressLine("align")
         try:
-            report = estimate_alignment(stack, model=args.model, reference=reference,
-                                        max_size=args.max_size, progress=progress)
+            report = estimate_alignment(
+                stack,
+                model=args.model,
+                reference=reference,
+                max_size=args.max_size,
+                progress=progress,
+            )
         finally:
             progress.clear()
     # Lazy: checks that the transforms fit this stack before anything is printed or written.
-    aligned = apply_alignment(stack, report, interpolation=args.interpolation,
-                              crop=not args.no_crop, exclude_failed=not args.keep_failed)
+    aligned = apply_alignment(
+        stack,
+        report,
+        interpolation=args.interpolation,
+        crop=not args.no_crop,
+        exclude_failed=not args.keep_failed,
+    )
     print(report.table())
     for msg in report.messages():
         action = "kept unaligned" if args.keep_failed else "excluded"
@@ -167,8 +206,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ExportError(f"cannot create the output folder ({err.strerror or err})",
-                          out_dir) from None
+        raise ExportError(
+            f"cannot create the output folder ({err.strerror or err})", out_dir
+        ) from None
     fmt = args.format or _default_format(stack.metas[0])
     ext = "." + fmt
     for k, meta in enumerate(aligned.metas):
@@ -183,8 +223,11 @@ def run(args: argparse.Namespace) -> int:
         area = f"valid in {100 * aligned.valid_mask.mean():.1f} % of the frame (valid_mask.png)"
     else:
         area = f"cropped to {x1 - x0}x{y1 - y0} at ({x0}, {y0})"
-    print(f"aligned {len(aligned)} of {len(stack)} frames in {time.perf_counter() - t0:.1f} s; "
-          f"{area} -> {out_dir}", file=sys.stderr)
+    print(
+        f"aligned {len(aligned)} of {len(stack)} frames in {time.perf_counter() - t0:.1f} s; "
+        f"{area} -> {out_dir}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -207,31 +250,66 @@ def add_parser(subparsers: Any) -> None:
         "  mffgui align other_shots/ -o aligned2/ --transforms rig.json",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="STACK",
-                   help="image files and/or folders of one stack")
-    p.add_argument("-o", "--output", required=True, metavar="DIR",
-                   help="folder for the aligned frames (created if missing)")
-    p.add_argument("--model", choices=MODELS, default="similarity",
-                   help="motion model (default similarity: shift, rotation and the scale "
-                   "change of focus breathing)")
-    p.add_argument("--reference", default="middle", metavar="REF",
-                   help="frame to align to: middle (default), sharpest, or a frame number "
-                   "from 1")
-    p.add_argument("--interpolation", choices=list(INTERPOLATIONS), default="linear",
-                   help="resampling kernel (default linear)")
-    p.add_argument("--no-crop", action="store_true",
-                   help="keep the full frame size; the border not covered by every frame is "
-                   "filled by edge replication and marked in DIR/valid_mask.png")
-    p.add_argument("--keep-failed", action="store_true",
-                   help="keep frames whose alignment failed (unaligned) instead of leaving "
-                   "them out")
-    p.add_argument("--save-transforms", metavar="FILE",
-                   help="write the per-frame transforms as JSON")
-    p.add_argument("--transforms", metavar="FILE",
-                   help="apply transforms saved earlier instead of estimating them (same "
-                   "frame count and size)")
-    p.add_argument("--format", choices=["png", "tif", "jpg"], default=None,
-                   help="output format (default: tif for TIFF sources, else png)")
-    p.add_argument("--max-size", type=int, default=1024, metavar="PX",
-                   help="longest side registration works at (default 1024)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="STACK", help="image files and/or folders of one stack"
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="folder for the aligned frames (created if missing)",
+    )
+    p.add_argument(
+        "--model",
+        choices=MODELS,
+        default="similarity",
+        help="motion model (default similarity: shift, rotation and the scale "
+        "change of focus breathing)",
+    )
+    p.add_argument(
+        "--reference",
+        default="middle",
+        metavar="REF",
+        help="frame to align to: middle (default), sharpest, or a frame number from 1",
+    )
+    p.add_argument(
+        "--interpolation",
+        choices=list(INTERPOLATIONS),
+        default="linear",
+        help="resampling kernel (default linear)",
+    )
+    p.add_argument(
+        "--no-crop",
+        action="store_true",
+        help="keep the full frame size; the border not covered by every frame is "
+        "filled by edge replication and marked in DIR/valid_mask.png",
+    )
+    p.add_argument(
+        "--keep-failed",
+        action="store_true",
+        help="keep frames whose alignment failed (unaligned) instead of leaving them out",
+    )
+    p.add_argument(
+        "--save-transforms", metavar="FILE", help="write the per-frame transforms as JSON"
+    )
+    p.add_argument(
+        "--transforms",
+        metavar="FILE",
+        help="apply transforms saved earlier instead of estimating them (same "
+        "frame count and size)",
+    )
+    p.add_argument(
+        "--format",
+        choices=["png", "tif", "jpg"],
+        default=None,
+        help="output format (default: tif for TIFF sources, else png)",
+    )
+    p.add_argument(
+        "--max-size",
+        type=int,
+        default=1024,
+        metavar="PX",
+        help="longest side registration works at (default 1024)",
+    )
     p.set_defaults(func=run)

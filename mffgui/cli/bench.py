@@ -42,8 +42,18 @@ from mffgui.metrics.report import (
     write_text_atomic,
 )
 
-__all__ = ["BenchEntry", "Scene", "SceneScore", "add_parser", "find_result", "find_scenes",
-           "run", "run_bench", "summary_markdown", "write_reports"]
+__all__ = [
+    "BenchEntry",
+    "Scene",
+    "SceneScore",
+    "add_parser",
+    "find_result",
+    "find_scenes",
+    "run",
+    "run_bench",
+    "summary_markdown",
+    "write_reports",
+]
 
 
 @dataclass
@@ -77,8 +87,9 @@ class SceneScore:
     error: str | None = None
 
 
-def find_scenes(dataset: Path, patterns: Sequence[str] | None = None) -> tuple[list[Scene],
-                                                                             list[str]]:
+def find_scenes(
+    dataset: Path, patterns: Sequence[str] | None = None
+) -> tuple[list[Scene], list[str]]:
     """Scenes of a dataset folder, natural-sorted, and notes about what was skipped.
 
     A folder without sub-folders but with images is a dataset of one scene.
@@ -90,8 +101,10 @@ def find_scenes(dataset: Path, patterns: Sequence[str] | None = None) -> tuple[l
     """
     if not dataset.is_dir():
         raise MffError("dataset folder not found (give a folder of scene folders)", dataset)
-    subdirs = sorted((d for d in dataset.iterdir() if d.is_dir() and not d.name.startswith(".")),
-                     key=lambda d: natural_key(d.name))
+    subdirs = sorted(
+        (d for d in dataset.iterdir() if d.is_dir() and not d.name.startswith(".")),
+        key=lambda d: natural_key(d.name),
+    )
     if not subdirs:
         subdirs = [dataset]
     notes: list[str] = []
@@ -114,8 +127,11 @@ def find_scenes(dataset: Path, patterns: Sequence[str] | None = None) -> tuple[l
 def find_result(results_dir: Path, scene: str) -> Path | None:
     """The image ``results_dir/<scene>.<ext>`` (case-insensitive stem), or ``None``."""
     want = scene.casefold()
-    hits = [p for p in results_dir.iterdir()
-            if p.is_file() and p.stem.casefold() == want and is_image_file(p)]
+    hits = [
+        p
+        for p in results_dir.iterdir()
+        if p.is_file() and p.stem.casefold() == want and is_image_file(p)
+    ]
     return sorted(hits)[0] if hits else None
 
 
@@ -180,8 +196,12 @@ def run_bench(
                         d = save_fused / _safe(e.label)
                         d.mkdir(parents=True, exist_ok=True)
                         target = d / f"{scene.name}.png"
-                        write_image(target, res.fused, bit_depth=8,
-                                    sources=[m.path for m in stack.metas if m.path])
+                        write_image(
+                            target,
+                            res.fused,
+                            bit_depth=8,
+                            sources=[m.path for m in stack.metas if m.path],
+                        )
                         rec.file = str(target)
                 else:
                     assert e.results_dir is not None
@@ -193,7 +213,9 @@ def run_bench(
                     if fused.shape[:2] != shape:
                         raise MffError(
                             f"result is {fused.shape[1]}x{fused.shape[0]}, the scene's sources "
-                            f"are {shape[1]}x{shape[0]}", path)
+                            f"are {shape[1]}x{shape[0]}",
+                            path,
+                        )
                 fused = fused[:, :, 0] if fused.ndim == 3 and fused.shape[2] == 1 else fused
                 rec.values = score(fused, srcs, gt, metrics)
             except Cancelled:
@@ -204,8 +226,9 @@ def run_bench(
             if rec.error:
                 print(f"{head} {e.label}: {rec.error}", file=log, flush=True)
             else:
-                shown = " ".join(f"{k}={format_value(k, v)}" for k, v in
-                                 list(rec.values.items())[:3])
+                shown = " ".join(
+                    f"{k}={format_value(k, v)}" for k, v in list(rec.values.items())[:3]
+                )
                 took = f" ({rec.seconds:.2f} s)" if rec.seconds is not None else ""
                 print(f"{head} {e.label}: {shown}{took}", file=log, flush=True)
     return out
@@ -237,15 +260,23 @@ def summary_markdown(results: dict[str, list[SceneScore]], metrics: Sequence[str
     """The docs-ready table: mean of every metric, seconds per scene, scenes scored."""
     cols = _columns(results, metrics)
     rows = {label: _means(scores, cols) for label, scores in results.items()}
-    secs = {label: ("-" if _seconds(s) is None else f"{_seconds(s):.2f}")
-            for label, s in results.items()}
-    counts = {label: f"{sum(1 for x in s if x.error is None)}/{len(s)}"
-              for label, s in results.items()}
+    secs = {
+        label: ("-" if _seconds(s) is None else f"{_seconds(s):.2f}")
+        for label, s in results.items()
+    }
+    counts = {
+        label: f"{sum(1 for x in s if x.error is None)}/{len(s)}" for label, s in results.items()
+    }
     return metrics_table_markdown(rows, cols, extra={"s/scene": secs, "scenes": counts})
 
 
-def write_reports(out: Path, results: dict[str, list[SceneScore]], metrics: Sequence[str],
-                  entries: Sequence[BenchEntry], dataset: Path) -> list[Path]:
+def write_reports(
+    out: Path,
+    results: dict[str, list[SceneScore]],
+    metrics: Sequence[str],
+    entries: Sequence[BenchEntry],
+    dataset: Path,
+) -> list[Path]:
     """Write the summary and per-entry files under ``out``; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     cols = _columns(results, metrics)
@@ -256,31 +287,68 @@ def write_reports(out: Path, results: dict[str, list[SceneScore]], metrics: Sequ
         e = by_label[label]
         d = out / _safe(label)
         d.mkdir(exist_ok=True)
-        rows = [{"scene": s.scene, **s.values, "seconds": s.seconds, "file": s.file,
-                 "error": s.error} for s in scores]
-        written.append(write_text_atomic(d / "scenes.csv", rows_to_csv(
-            rows, ["scene", *cols, "seconds", "file", "error"])))
-        written.append(write_text_atomic(d / "scenes.json", rows_to_json(
-            {"entry": label, "metrics": cols, "scenes": rows})))
-        summary_rows.append({
-            "entry": label, "kind": e.kind,
-            "source": e.method if e.kind == "method" else str(e.results_dir),
-            "params": e.params.to_dict() if e.params is not None else None,
-            **_means(scores, cols), "seconds_per_scene": _seconds(scores),
-            "scenes_scored": sum(1 for s in scores if s.error is None),
-            "scenes_total": len(scores),
-        })
-    written.append(write_text_atomic(out / "summary.csv", rows_to_csv(
-        summary_rows, ["entry", "kind", "source", *cols, "seconds_per_scene", "scenes_scored",
-                       "scenes_total"])))
-    written.append(write_text_atomic(out / "summary.json", rows_to_json({
-        "dataset": str(dataset), "metrics": cols,
-        "machine": f"{platform.machine()} {platform.system()}, {_cpu_count()} CPU(s)",
-        "entries": summary_rows})))
-    md = (f"Dataset: `{dataset.name}`, {max(len(s) for s in results.values())} scenes. "
-          "Means over the scenes scored; ↑ higher is better, ↓ lower is better; "
-          "s/scene is the fusion time (only for methods run here).\n\n"
-          + summary_markdown(results, metrics))
+        rows = [
+            {"scene": s.scene, **s.values, "seconds": s.seconds, "file": s.file, "error": s.error}
+            for s in scores
+        ]
+        written.append(
+            write_text_atomic(
+                d / "scenes.csv", rows_to_csv(rows, ["scene", *cols, "seconds", "file", "error"])
+            )
+        )
+        written.append(
+            write_text_atomic(
+                d / "scenes.json", rows_to_json({"entry": label, "metrics": cols, "scenes": rows})
+            )
+        )
+        summary_rows.append(
+            {
+                "entry": label,
+                "kind": e.kind,
+                "source": e.method if e.kind == "method" else str(e.results_dir),
+                "params": e.params.to_dict() if e.params is not None else None,
+                **_means(scores, cols),
+                "seconds_per_scene": _seconds(scores),
+                "scenes_scored": sum(1 for s in scores if s.error is None),
+                "scenes_total": len(scores),
+            }
+        )
+    written.append(
+        write_text_atomic(
+            out / "summary.csv",
+            rows_to_csv(
+                summary_rows,
+                [
+                    "entry",
+                    "kind",
+                    "source",
+                    *cols,
+                    "seconds_per_scene",
+                    "scenes_scored",
+                    "scenes_total",
+                ],
+            ),
+        )
+    )
+    written.append(
+        write_text_atomic(
+            out / "summary.json",
+            rows_to_json(
+                {
+                    "dataset": str(dataset),
+                    "metrics": cols,
+                    "machine": f"{platform.machine()} {platform.system()}, {_cpu_count()} CPU(s)",
+                    "entries": summary_rows,
+                }
+            ),
+        )
+    )
+    md = (
+        f"Dataset: `{dataset.name}`, {max(len(s) for s in results.values())} scenes. "
+        "Means over the scenes scored; ↑ higher is better, ↓ lower is better; "
+        "s/scene is the fusion time (only for methods run here).\n\n"
+        + summary_markdown(results, metrics)
+    )
     written.append(write_text_atomic(out / "summary.md", md))
     return written
 
@@ -336,18 +404,23 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser() if args.out else Path.cwd() / f"bench_{dataset.name}"
     for n in notes:
         print(f"bench: note: {n}", file=sys.stderr)
-    print(f"bench: {len(scenes)} scene(s), {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
-          f", metrics {' '.join(metrics)}", file=sys.stderr, flush=True)
+    print(
+        f"bench: {len(scenes)} scene(s), {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}"
+        f", metrics {' '.join(metrics)}",
+        file=sys.stderr,
+        flush=True,
+    )
     t0 = time.perf_counter()
-    results = run_bench(scenes, entries, metrics,
-                        save_fused=out if args.save_fused else None)
+    results = run_bench(scenes, entries, metrics, save_fused=out if args.save_fused else None)
     try:
         written = write_reports(out, results, metrics, entries, dataset)
     except OSError as err:
         raise MffError(f"cannot write the reports ({err.strerror or err})", out) from None
     print(summary_markdown(results, metrics), end="")
-    print(f"bench: done in {time.perf_counter() - t0:.0f} s; wrote {len(written)} files to {out}",
-          file=sys.stderr)
+    print(
+        f"bench: done in {time.perf_counter() - t0:.0f} s; wrote {len(written)} files to {out}",
+        file=sys.stderr,
+    )
     failed = sum(1 for scores in results.values() for s in scores if s.error)
     return 1 if failed and failed == sum(len(s) for s in results.values()) else 0
 
@@ -370,17 +443,35 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("dataset", metavar="DATASET", help="folder of scene folders")
-    p.add_argument("--methods", nargs="+", metavar="NAME",
-                   help="registered methods to run (default without --results: every "
-                   "classical method)")
-    p.add_argument("--results", nargs="+", metavar="DIR",
-                   help="folders of fused images named after the scenes, to score as they are")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="NAME",
+        help="registered methods to run (default without --results: every classical method)",
+    )
+    p.add_argument(
+        "--results",
+        nargs="+",
+        metavar="DIR",
+        help="folders of fused images named after the scenes, to score as they are",
+    )
     p.add_argument("--out", metavar="DIR", help="output folder (default: ./bench_<DATASET>)")
     p.add_argument("--metrics", nargs="+", metavar="NAME", help="metrics (default: all)")
-    p.add_argument("--scenes", nargs="+", metavar="GLOB",
-                   help="only scene folders matching one of these patterns, e.g. 'lytro_0*'")
-    p.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
-                   help="method parameter (repeatable), e.g. --set gff.r1=7")
-    p.add_argument("--save-fused", action="store_true",
-                   help="also write each method's fused images to OUT/<method>/<scene>.png")
+    p.add_argument(
+        "--scenes",
+        nargs="+",
+        metavar="GLOB",
+        help="only scene folders matching one of these patterns, e.g. 'lytro_0*'",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="METHOD.KEY=VALUE",
+        help="method parameter (repeatable), e.g. --set gff.r1=7",
+    )
+    p.add_argument(
+        "--save-fused",
+        action="store_true",
+        help="also write each method's fused images to OUT/<method>/<scene>.png",
+    )
     p.set_defaults(func=run)

@@ -78,8 +78,7 @@ def run(args: argparse.Namespace) -> int:
     entries = compare_methods(stack, methods, params, metrics, gt, progress=progress)
     progress.done(f"compare: {len(entries)} method(s) on {len(stack)} frames")
     grid = comparison_grid(entries, cols=args.cols, tile_width=args.tile_width or None)
-    written = [write_image(out, grid, bit_depth=8,
-                           sources=[m.path for m in stack.metas if m.path])]
+    written = [write_image(out, grid, bit_depth=8, sources=[m.path for m in stack.metas if m.path])]
     md = comparison_markdown(entries)
     try:
         written.append(write_text_atomic(out.with_suffix(".md"), md))
@@ -108,17 +107,35 @@ def add_parser(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="STACK", help="image files and/or a folder")
-    p.add_argument("--methods", nargs="+", metavar="NAME",
-                   help="methods to compare (default: every classical method)")
-    p.add_argument("-o", "--output", required=True, metavar="GRID",
-                   help="grid image to write (.png, .jpg, .tif)")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="NAME",
+        help="methods to compare (default: every classical method)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="GRID",
+        help="grid image to write (.png, .jpg, .tif)",
+    )
     p.add_argument("--metrics", nargs="+", metavar="NAME", help="metrics (default: all)")
     p.add_argument("--ground-truth", metavar="FILE", help="all-in-focus reference (PSNR/SSIM)")
-    p.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
-                   help="method parameter (repeatable), e.g. --set gff.r1=7")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="METHOD.KEY=VALUE",
+        help="method parameter (repeatable), e.g. --set gff.r1=7",
+    )
     p.add_argument("--cols", type=int, metavar="N", help="tiles per row (default: automatic)")
-    p.add_argument("--tile-width", type=int, default=480, metavar="PX",
-                   help="width of each tile in pixels (0 = original size; default 480)")
+    p.add_argument(
+        "--tile-width",
+        type=int,
+        default=480,
+        metavar="PX",
+        help="width of each tile in pixels (0 = original size; default 480)",
+    )
     from mffgui.cli.align import add_align_option
 
     add_align_option(p)

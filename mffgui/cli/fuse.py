@@ -25,8 +25,15 @@ from mffgui.io.writers import (
 from mffgui.methods.base import Params
 from mffgui.types import FusionResult, PhysicalSize, Stack, Volume, strategy_note
 
-__all__ = ["ProgressLine", "add_parser", "batch_job", "default_method", "fuse_stack", "parse_sets",
-           "run"]
+__all__ = [
+    "ProgressLine",
+    "add_parser",
+    "batch_job",
+    "default_method",
+    "fuse_stack",
+    "parse_sets",
+    "run",
+]
 
 
 def default_method() -> str:
@@ -54,8 +61,11 @@ class ProgressLine:
     def __call__(self, done: float, total: float, stage: str = "") -> None:
         pct = int(100 * done / total) if total else 100
         pct = max(0, min(100, pct))
-        text = f"{self.label}: {stage or 'working'} {pct:3d}%" if self.label else \
-            f"{stage or 'working'} {pct:3d}%"
+        text = (
+            f"{self.label}: {stage or 'working'} {pct:3d}%"
+            if self.label
+            else f"{stage or 'working'} {pct:3d}%"
+        )
         if self.tty:
             if (stage, pct) == self._last:
                 return
@@ -100,8 +110,9 @@ def parse_sets(items: Sequence[str] | None) -> dict[str, str]:
     return out
 
 
-def build_params(method_name: str, sets: dict[str, str], device: str | None,
-                 weights: str | None) -> tuple[Any, Params]:
+def build_params(
+    method_name: str, sets: dict[str, str], device: str | None, weights: str | None
+) -> tuple[Any, Params]:
     """The method instance and its validated Params from CLI values."""
     from mffgui.methods import get_method
 
@@ -113,8 +124,10 @@ def build_params(method_name: str, sets: dict[str, str], device: str | None,
         if value is None:
             continue
         if key not in fields:
-            raise ParamsError(f"method {method.info.name!r} does not take {flag} "
-                              f"(it is a {method.info.kind} method)")
+            raise ParamsError(
+                f"method {method.info.name!r} does not take {flag} "
+                f"(it is a {method.info.kind} method)"
+            )
         if key in values:
             raise ParamsError(f"{key} given both as {flag} and --set {key}=...")
         values[key] = value
@@ -134,8 +147,14 @@ def fuse_stack(stack: Stack, method: Any, params: Params, progress: Any) -> Fusi
     return fuse_ignoring_border(method, stack, params, progress=progress)
 
 
-def _write_outputs(args: argparse.Namespace, stack: Stack, result: FusionResult,
-                   out: Path, maps_dir: Path | None, volume: Volume | None = None) -> list[Path]:
+def _write_outputs(
+    args: argparse.Namespace,
+    stack: Stack,
+    result: FusionResult,
+    out: Path,
+    maps_dir: Path | None,
+    volume: Volume | None = None,
+) -> list[Path]:
     sources = [m.path for m in stack.metas if m.path is not None]
     depth = args.bit_depth if args.bit_depth is not None else stack.bit_depth
     if export_format(out) == "JPEG":
@@ -144,14 +163,22 @@ def _write_outputs(args: argparse.Namespace, stack: Stack, result: FusionResult,
         depth = 8
     meta = volume.meta if volume is not None else stack.metas[0]
     if getattr(args, "z_step", None) is not None:  # --z-step also goes into OME-TIFF exports
-        meta = dataclasses.replace(meta, physical=dataclasses.replace(
-            meta.physical or PhysicalSize(), z=float(args.z_step)))
+        meta = dataclasses.replace(
+            meta,
+            physical=dataclasses.replace(meta.physical or PhysicalSize(), z=float(args.z_step)),
+        )
     if volume is not None and (export_format(out) == "OME-TIFF" or not volume.rgb):
-        written = [write_ome_tiff(out, result.fused, bit_depth=depth, meta=meta,
-                                  rgb=volume.rgb, sources=sources)]
+        written = [
+            write_ome_tiff(
+                out, result.fused, bit_depth=depth, meta=meta, rgb=volume.rgb, sources=sources
+            )
+        ]
     else:
-        written = [write_image(out, result.fused, bit_depth=depth, quality=args.quality,
-                               meta=meta, sources=sources)]
+        written = [
+            write_image(
+                out, result.fused, bit_depth=depth, quality=args.quality, meta=meta, sources=sources
+            )
+        ]
     if maps_dir is not None:
         written += write_maps(result, maps_dir, _stem(out), sources=sources)
     if getattr(args, "height_map", None):
@@ -172,16 +199,20 @@ def _z_step(args: argparse.Namespace, stack: Stack) -> float | None:
     return phys.z if phys is not None else None
 
 
-def _write_height(args: argparse.Namespace, stack: Stack, result: FusionResult,
-                  sources: Sequence[Path]) -> list[Path]:
+def _write_height(
+    args: argparse.Namespace, stack: Stack, result: FusionResult, sources: Sequence[Path]
+) -> list[Path]:
     """The height map (32-bit float TIFF, µm) and its colour preview ``<stem>_preview.png``."""
     from mffgui.core.height import height_map, height_preview
 
     path = Path(args.height_map).expanduser()
     z = _z_step(args, stack)
     if z is None:
-        print(f"{path.name}: note: no z-step recorded in the stack and no --z-step given; "
-              "height is in frames", file=sys.stderr)
+        print(
+            f"{path.name}: note: no z-step recorded in the stack and no --z-step given; "
+            "height is in frames",
+            file=sys.stderr,
+        )
     hmap = height_map(result.index_map, result.focus_maps, z if z is not None else 1.0)
     phys = stack.metas[0].physical
     if z is not None:
@@ -196,15 +227,17 @@ def _volume_input(args: argparse.Namespace, inputs: Sequence[str | Path]) -> Vol
     """The input as a multi-channel volume when it is one (or ``--channel`` asks for it)."""
     if len(inputs) != 1 or not Path(inputs[0]).expanduser().is_file():
         if getattr(args, "channel", None) is not None:
-            raise ParamsError("--channel needs a single multi-channel file (OME-TIFF, ImageJ "
-                              "TIFF, CZI, ND2, LIF)")
+            raise ParamsError(
+                "--channel needs a single multi-channel file (OME-TIFF, ImageJ TIFF, CZI, ND2, LIF)"
+            )
         return None
     path = Path(inputs[0]).expanduser()
     channels = volume_channels(path)
     if channels == 0 or (getattr(args, "channel", None) is None and channels == 1):
         if getattr(args, "channel", None) is not None and channels == 0:
-            raise ParamsError("--channel needs a multi-channel file (OME-TIFF, ImageJ TIFF, "
-                              "CZI, ND2, LIF)", path)
+            raise ParamsError(
+                "--channel needs a multi-channel file (OME-TIFF, ImageJ TIFF, CZI, ND2, LIF)", path
+            )
         return None
     volume = read_volume(path)
     if getattr(args, "channel", None) is None and volume.rgb:
@@ -212,13 +245,19 @@ def _volume_input(args: argparse.Namespace, inputs: Sequence[str | Path]) -> Vol
     return volume
 
 
-def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
-              maps_dir: Path | None, label: str) -> list[Path]:
+def _fuse_one(
+    args: argparse.Namespace,
+    inputs: Sequence[str | Path],
+    out: Path,
+    maps_dir: Path | None,
+    label: str,
+) -> list[Path]:
     # Fail on a bad extension or bit depth before the (long) fusion.
     if export_format(out) == "JPEG" and args.bit_depth == 16:
         raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
-    method, params = build_params(args.method or default_method(), parse_sets(args.set),
-                                  args.device, args.weights)
+    method, params = build_params(
+        args.method or default_method(), parse_sets(args.set), args.device, args.weights
+    )
     if getattr(args, "height_map", None):
         hm = Path(args.height_map).expanduser()
         if export_format(hm) not in ("TIFF", "OME-TIFF"):
@@ -238,20 +277,24 @@ def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
         except ValueError as err:
             raise ParamsError(f"--channel: {err}", volume.meta.path) from None
         if n_c not in (1, 3) and export_format(out) != "OME-TIFF":
-            raise ExportError(f"a {n_c}-channel result needs an OME-TIFF output (name it "
-                              ".ome.tif)", out)
+            raise ExportError(
+                f"a {n_c}-channel result needs an OME-TIFF output (name it .ome.tif)", out
+            )
         stack = guide_stack(volume, guide)
         what = "the sum of the channels" if guide == "sum" else f"channel {int(guide) + 1}"
-        print(f"{label}: note: {volume.shape[0]} planes x {n_c} channel(s); depth map from "
-              f"{what}, applied to every channel (alignment is not applied)", file=sys.stderr)
+        print(
+            f"{label}: note: {volume.shape[0]} planes x {n_c} channel(s); depth map from "
+            f"{what}, applied to every channel (alignment is not applied)",
+            file=sys.stderr,
+        )
         if len(stack) < 2:
-            raise TooFewImages("a focus stack needs at least two z-planes",
-                               volume.meta.path)
+            raise TooFewImages("a focus stack needs at least two z-planes", volume.meta.path)
     else:
         # Frames of different sizes are aligned onto the reference frame unless alignment
         # is off.
-        stack = read_stack(inputs, mixed_sizes=align["model"] != "off",
-                           raw=getattr(args, "raw", "srgb"))
+        stack = read_stack(
+            inputs, mixed_sizes=align["model"] != "off", raw=getattr(args, "raw", "srgb")
+        )
     check_export_target(out, [m.path for m in stack.metas])
     if maps_dir is not None:
         _make_folder(maps_dir, "maps")
@@ -273,9 +316,11 @@ def _fuse_one(args: argparse.Namespace, inputs: Sequence[str | Path], out: Path,
         progress.clear()
         raise
     h, w = stack.shape
-    progress.done(f"{label}: fused {len(stack)} frames ({w}x{h}) with {method.info.name}"
-                  f"{strategy_note(result.meta)} in "
-                  f"{time.perf_counter() - t0:.1f} s -> {written[0]}")
+    progress.done(
+        f"{label}: fused {len(stack)} frames ({w}x{h}) with {method.info.name}"
+        f"{strategy_note(result.meta)} in "
+        f"{time.perf_counter() - t0:.1f} s -> {written[0]}"
+    )
     return written
 
 
@@ -283,8 +328,9 @@ def _make_folder(folder: Path, what: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise ExportError(f"cannot create the {what} folder ({err.strerror or err})",
-                          folder) from None
+        raise ExportError(
+            f"cannot create the {what} folder ({err.strerror or err})", folder
+        ) from None
 
 
 def batch_job(args: argparse.Namespace) -> Any:
@@ -294,12 +340,19 @@ def batch_job(args: argparse.Namespace) -> Any:
 
     al = align_options(args)
     return BatchJob(
-        method=args.method, sets=tuple(parse_sets(args.set).items()), device=args.device,
+        method=args.method,
+        sets=tuple(parse_sets(args.set).items()),
+        device=args.device,
         weights=str(Path(args.weights).expanduser().resolve()) if args.weights else None,
-        align=al["model"], align_interpolation=al["interpolation"], align_crop=al["crop"],
-        bit_depth=args.bit_depth, quality=args.quality, fmt=args.format,
+        align=al["model"],
+        align_interpolation=al["interpolation"],
+        align_crop=al["crop"],
+        bit_depth=args.bit_depth,
+        quality=args.quality,
+        fmt=args.format,
         maps_dir=str(Path(args.maps).expanduser().resolve()) if args.maps else None,
-        threads=0)
+        threads=0,
+    )
 
 
 def _batch(args: argparse.Namespace) -> int:
@@ -319,14 +372,12 @@ def _batch(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ParamsError(f"--workers must be at least 1, not {args.workers}")
     if args.threads_per_worker < 1:
-        raise ParamsError(f"--threads-per-worker must be at least 1, not "
-                          f"{args.threads_per_worker}")
+        raise ParamsError(f"--threads-per-worker must be at least 1, not {args.threads_per_worker}")
     _make_folder(out_dir, "output")
     if args.maps:
         _make_folder(Path(args.maps).expanduser(), "maps")
     # Validate method and params once, before any work.
-    build_params(args.method or default_method(), parse_sets(args.set), args.device,
-                 args.weights)
+    build_params(args.method or default_method(), parse_sets(args.set), args.device, args.weights)
     job = batch_job(args)
     use_dask = not args.no_dask
     if use_dask and not dask_available():
@@ -336,29 +387,48 @@ def _batch(args: argparse.Namespace) -> int:
         use_dask = False
     progress = BatchProgress(len(stacks))
     t0 = time.time()
-    with BatchRunner(job, out_dir, use_dask=use_dask, workers=args.workers,
-                     threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
-                     retries=args.retries) as runner:
+    with BatchRunner(
+        job,
+        out_dir,
+        use_dask=use_dask,
+        workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        scheduler=args.scheduler,
+        retries=args.retries,
+    ) as runner:
         if use_dask:
             info = runner.start()
-            where = ("embedded LocalCluster" if info.kind == "local"
-                     else f"scheduler {info.scheduler}")
-            progress.message(f"batch: {len(stacks)} stack(s) on {where}: {info.workers} "
-                             f"worker(s), {info.threads} thread(s); dashboard: "
-                             f"{info.dashboard or 'none (pip install bokeh)'}")
+            where = (
+                "embedded LocalCluster" if info.kind == "local" else f"scheduler {info.scheduler}"
+            )
+            progress.message(
+                f"batch: {len(stacks)} stack(s) on {where}: {info.workers} "
+                f"worker(s), {info.threads} thread(s); dashboard: "
+                f"{info.dashboard or 'none (pip install bokeh)'}"
+            )
         results = runner.run(stacks, resume=args.resume, on_result=progress)
         info = runner.info
     progress.finish()
     failed = [r for r in results if r.status != "done" and r.status != "skipped"]
-    summary = {"root": str(Path(args.batch).expanduser().resolve()),
-               "out": str(out_dir.resolve()), "method": job.method_name(),
-               "engine": info.kind, "workers": info.workers, "threads": info.threads,
-               "scheduler": info.scheduler, "started": t0, "wall_seconds": time.time() - t0}
+    summary = {
+        "root": str(Path(args.batch).expanduser().resolve()),
+        "out": str(out_dir.resolve()),
+        "method": job.method_name(),
+        "engine": info.kind,
+        "workers": info.workers,
+        "threads": info.threads,
+        "scheduler": info.scheduler,
+        "started": t0,
+        "wall_seconds": time.time() - t0,
+    }
     csv_path, _ = write_report(out_dir, results, summary)
     ok = len(results) - len(failed)
-    print(f"batch: {ok} of {len(results)} stack(s) fused into {out_dir}"
-          + (f"; {len(failed)} failed" if failed else "") + f"; report: {csv_path}",
-          file=sys.stderr)
+    print(
+        f"batch: {ok} of {len(results)} stack(s) fused into {out_dir}"
+        + (f"; {len(failed)} failed" if failed else "")
+        + f"; report: {csv_path}",
+        file=sys.stderr,
+    )
     for r in failed:
         print(f"  failed: {r.stack}: {r.error}", file=sys.stderr)
     return 2 if failed else 0
@@ -400,58 +470,134 @@ def add_parser(subparsers: Any) -> None:
         "Run `mffgui methods` for the methods and their parameters.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="*", metavar="INPUTS",
-                   help="image files and/or folders (natural order: img2 before img10)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output image (.png, .tif, .jpg); with --batch, an output folder")
-    p.add_argument("--batch", metavar="ROOT",
-                   help="fuse every sub-folder of ROOT as its own stack into OUT/<name>.<format>")
-    p.add_argument("--format", choices=["png", "tif", "jpg"], default="png",
-                   help="output format for --batch (default png)")
-    p.add_argument("-m", "--method", default=None,
-                   help="fusion method (default: depthmap; see `mffgui methods`)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="method parameter, repeatable (e.g. --set radius=5)")
-    p.add_argument("--maps", metavar="DIR",
-                   help="also write the index, decision and focus maps (16-bit PNG) into DIR")
-    p.add_argument("--bit-depth", type=int, choices=[8, 16], default=None,
-                   help="output bits per sample (default: the input's; JPEG is always 8)")
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUTS",
+        help="image files and/or folders (natural order: img2 before img10)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output image (.png, .tif, .jpg); with --batch, an output folder",
+    )
+    p.add_argument(
+        "--batch",
+        metavar="ROOT",
+        help="fuse every sub-folder of ROOT as its own stack into OUT/<name>.<format>",
+    )
+    p.add_argument(
+        "--format",
+        choices=["png", "tif", "jpg"],
+        default="png",
+        help="output format for --batch (default png)",
+    )
+    p.add_argument(
+        "-m",
+        "--method",
+        default=None,
+        help="fusion method (default: depthmap; see `mffgui methods`)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="method parameter, repeatable (e.g. --set radius=5)",
+    )
+    p.add_argument(
+        "--maps",
+        metavar="DIR",
+        help="also write the index, decision and focus maps (16-bit PNG) into DIR",
+    )
+    p.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=[8, 16],
+        default=None,
+        help="output bits per sample (default: the input's; JPEG is always 8)",
+    )
     p.add_argument("--quality", type=int, default=95, help="JPEG quality 1..100 (default 95)")
-    p.add_argument("--device", default=None,
-                   help="compute device for network methods (auto, cpu, cuda, mps)")
-    p.add_argument("--weights", default=None, metavar="FILE",
-                   help="checkpoint file for network methods")
+    p.add_argument(
+        "--device", default=None, help="compute device for network methods (auto, cpu, cuda, mps)"
+    )
+    p.add_argument(
+        "--weights", default=None, metavar="FILE", help="checkpoint file for network methods"
+    )
     b = p.add_argument_group("batch (--batch; parallel on Dask when installed)")
-    b.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="worker processes of the embedded Dask cluster (default: the usable "
-                   "cores / --threads-per-worker)")
-    b.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
-                   help="threads per worker process (default 1)")
-    b.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="submit to an existing Dask scheduler (e.g. tcp://host:8786) instead "
-                   "of starting a local cluster; input and output paths must be the same on "
-                   "the workers")
-    b.add_argument("--no-dask", action="store_true",
-                   help="fuse the stacks one after another in this process (also the fallback "
-                   "when dask is not installed)")
-    b.add_argument("--resume", action="store_true",
-                   help="skip stacks whose output is complete (written by an earlier batch "
-                   "with the same settings, unchanged since)")
-    b.add_argument("--retries", type=int, default=2, metavar="K",
-                   help="resubmit a task that crashed unexpectedly up to K times (default 2)")
-    p.add_argument("--channel", default=None, metavar="N|sum",
-                   help="multi-channel stacks (OME-TIFF, CZI, ND2, LIF): the depth map comes "
-                   "from channel N (1-based) or the sum of all channels (default sum) and is "
-                   "applied to every channel; output .ome.tif keeps all channels")
-    p.add_argument("--height-map", default=None, metavar="FILE",
-                   help="also write the height map in µm (32-bit float TIFF; frame index x "
-                   "z-step, interpolated between frames) and FILE_preview.png")
-    p.add_argument("--raw", choices=["srgb", "linear"], default="srgb",
-                   help="camera RAW/DNG frames: sRGB tone curve (default) or linear response "
-                   "(needs the 'raw' extra)")
-    p.add_argument("--z-step", type=float, default=None, metavar="UM",
-                   help="distance between frames in µm (default: the file's PhysicalSizeZ); "
-                   "used for --height-map and recorded in OME-TIFF output")
+    b.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes of the embedded Dask cluster (default: the usable "
+        "cores / --threads-per-worker)",
+    )
+    b.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=1,
+        metavar="T",
+        help="threads per worker process (default 1)",
+    )
+    b.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="submit to an existing Dask scheduler (e.g. tcp://host:8786) instead "
+        "of starting a local cluster; input and output paths must be the same on "
+        "the workers",
+    )
+    b.add_argument(
+        "--no-dask",
+        action="store_true",
+        help="fuse the stacks one after another in this process (also the fallback "
+        "when dask is not installed)",
+    )
+    b.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip stacks whose output is complete (written by an earlier batch "
+        "with the same settings, unchanged since)",
+    )
+    b.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="K",
+        help="resubmit a task that crashed unexpectedly up to K times (default 2)",
+    )
+    p.add_argument(
+        "--channel",
+        default=None,
+        metavar="N|sum",
+        help="multi-channel stacks (OME-TIFF, CZI, ND2, LIF): the depth map comes "
+        "from channel N (1-based) or the sum of all channels (default sum) and is "
+        "applied to every channel; output .ome.tif keeps all channels",
+    )
+    p.add_argument(
+        "--height-map",
+        default=None,
+        metavar="FILE",
+        help="also write the height map in µm (32-bit float TIFF; frame index x "
+        "z-step, interpolated between frames) and FILE_preview.png",
+    )
+    p.add_argument(
+        "--raw",
+        choices=["srgb", "linear"],
+        default="srgb",
+        help="camera RAW/DNG frames: sRGB tone curve (default) or linear response "
+        "(needs the 'raw' extra)",
+    )
+    p.add_argument(
+        "--z-step",
+        type=float,
+        default=None,
+        metavar="UM",
+        help="distance between frames in µm (default: the file's PhysicalSizeZ); "
+        "used for --height-map and recorded in OME-TIFF output",
+    )
     # --- alignment (mffgui.cli.align, issue 8) ---
     from mffgui.cli.align import add_align_option
 

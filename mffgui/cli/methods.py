@@ -44,12 +44,23 @@ def describe_method(info: MethodInfo) -> dict[str, Any]:
     """A JSON-friendly description of one method and its parameters."""
     params = []
     for p in info.params.describe():
-        params.append({
-            "name": p["name"], "type": _type_name(p["type"]), "default": p["default"],
-            "range": _range_text(p), "help": p.get("help", ""),
-        })
-    return {"name": info.name, "title": info.title, "kind": info.kind,
-            "description": info.description, "citation": info.citation, "params": params}
+        params.append(
+            {
+                "name": p["name"],
+                "type": _type_name(p["type"]),
+                "default": p["default"],
+                "range": _range_text(p),
+                "help": p.get("help", ""),
+            }
+        )
+    return {
+        "name": info.name,
+        "title": info.title,
+        "kind": info.kind,
+        "description": info.description,
+        "citation": info.citation,
+        "params": params,
+    }
 
 
 def _format_text(d: dict[str, Any], default: str) -> str:
@@ -92,8 +103,10 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: Any) -> None:
     """Register ``methods`` on the top-level sub-parsers."""
     p = subparsers.add_parser(
-        "methods", help="list fusion methods and their parameters",
-        description="List the fusion methods with their parameters, defaults, ranges and help.")
+        "methods",
+        help="list fusion methods and their parameters",
+        description="List the fusion methods with their parameters, defaults, ranges and help.",
+    )
     p.add_argument("name", nargs="?", help="show only this method")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)

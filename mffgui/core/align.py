@@ -177,16 +177,20 @@ class AlignmentReport:
 
     def table(self) -> str:
         """The per-frame report as a plain-text table (shift, scale, rotation, correlation)."""
-        lines = [f"model {self.model}, reference frame {self.reference + 1}",
-                 f"{'#':>3}  {'frame':<28} {'dx':>8} {'dy':>8} {'scale':>7} {'rot°':>6} "
-                 f"{'corr':>6}  status"]
+        lines = [
+            f"model {self.model}, reference frame {self.reference + 1}",
+            f"{'#':>3}  {'frame':<28} {'dx':>8} {'dy':>8} {'scale':>7} {'rot°':>6} "
+            f"{'corr':>6}  status",
+        ]
         for f in self.frames:
             d = decompose(f.matrix, self.width, self.height)
             corr = "" if math.isnan(f.correlation) else f"{f.correlation:.3f}"
             status = f.status + (f" ({f.reason})" if f.reason else "")
             name = f.name if len(f.name) <= 28 else "..." + f.name[-25:]
-            lines.append(f"{f.index + 1:>3}  {name:<28} {d.dx:>8.2f} {d.dy:>8.2f} "
-                         f"{d.scale:>7.4f} {d.rotation_deg:>6.2f} {corr:>6}  {status}")
+            lines.append(
+                f"{f.index + 1:>3}  {name:<28} {d.dx:>8.2f} {d.dy:>8.2f} "
+                f"{d.scale:>7.4f} {d.rotation_deg:>6.2f} {corr:>6}  {status}"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -224,8 +228,9 @@ class AlignmentReport:
         path = Path(path)
         text = json.dumps(self.to_dict(), indent=2)
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                       dir=path.parent if str(path.parent) else ".")
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
+            )
         except OSError as err:
             raise AlignmentError(f"cannot write the transforms: {err.strerror}", path) from err
         try:
@@ -239,11 +244,12 @@ class AlignmentReport:
     @classmethod
     def from_dict(cls, data: Any, path: str | Path | None = None) -> AlignmentReport:
         """Inverse of :meth:`to_dict`; raises :class:`AlignmentError` for anything malformed."""
+
         def bad(msg: str) -> AlignmentError:
             return AlignmentError(f"not a valid alignment file: {msg}", path)
 
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise bad(f"missing \"format\": \"{FORMAT}\"")
+            raise bad(f'missing "format": "{FORMAT}"')
         if data.get("version") != VERSION:
             raise bad(f"unsupported version {data.get('version')!r} (expected {VERSION})")
         model = data.get("model")
@@ -264,11 +270,18 @@ class AlignmentReport:
                 anchor = fr.get("anchor")
                 size = fr.get("size")
                 size = None if size is None else (int(size[0]), int(size[1]))
-                frames.append(FrameAlignment(
-                    index=k, name=str(fr.get("name", f"frame {k + 1}")), matrix=m,
-                    status=status, reason=str(fr.get("reason", "")),
-                    anchor=None if anchor is None else int(anchor),
-                    correlation=math.nan if corr is None else float(corr), size=size))
+                frames.append(
+                    FrameAlignment(
+                        index=k,
+                        name=str(fr.get("name", f"frame {k + 1}")),
+                        matrix=m,
+                        status=status,
+                        reason=str(fr.get("reason", "")),
+                        anchor=None if anchor is None else int(anchor),
+                        correlation=math.nan if corr is None else float(corr),
+                        size=size,
+                    )
+                )
             except (KeyError, TypeError, ValueError, IndexError) as err:
                 raise bad(f"frame {k + 1}: {err}") from err
             if m.shape != (3, 3) or not np.all(np.isfinite(m)):
@@ -298,8 +311,9 @@ class AlignmentReport:
         return cls.from_dict(data, path)
 
 
-def _resolve_reference(stack: Stack, reference: str | int, max_size: int,
-                       cancel: CancelToken) -> int:
+def _resolve_reference(
+    stack: Stack, reference: str | int, max_size: int, cancel: CancelToken
+) -> int:
     n = len(stack)
     if isinstance(reference, (int, np.integer)) and not isinstance(reference, bool):
         idx = int(reference)
@@ -316,7 +330,8 @@ def _resolve_reference(stack: Stack, reference: str | int, max_size: int,
             scores.append(float(np.mean(cv2.Laplacian(g, cv2.CV_32F) ** 2)))
         return int(np.argmax(scores))
     raise AlignmentError(
-        f"reference must be 'middle', 'sharpest' or a frame index, not {reference!r}")
+        f"reference must be 'middle', 'sharpest' or a frame index, not {reference!r}"
+    )
 
 
 def estimate_alignment(
@@ -367,8 +382,7 @@ def estimate_alignment(
         For a stack of fewer than two frames.
     """
     if model not in MODELS:
-        raise AlignmentError(f"unknown alignment model {model!r} (choose from "
-                             f"{', '.join(MODELS)})")
+        raise AlignmentError(f"unknown alignment model {model!r} (choose from {', '.join(MODELS)})")
     n = len(stack)
     if n < 2:
         raise TooFewImages(f"alignment needs at least two frames, got {n}")
@@ -380,12 +394,16 @@ def estimate_alignment(
     try:
         ref_data = reader.get(ref)
         if ref_data.flat:
-            raise AlignmentError(f"the reference frame {ref + 1} ({names[ref]}) has no "
-                                 "contrast to align on; choose another reference frame")
+            raise AlignmentError(
+                f"the reference frame {ref + 1} ({names[ref]}) has no "
+                "contrast to align on; choose another reference frame"
+            )
         results: dict[int, FrameAlignment] = {
-            ref: FrameAlignment(ref, names[ref], np.eye(3), "reference")}
-        chain = _Chain(stack, reader, ref, ref_data, model, min_correlation, (width, height),
-                       results, cancel)
+            ref: FrameAlignment(ref, names[ref], np.eye(3), "reference")
+        }
+        chain = _Chain(
+            stack, reader, ref, ref_data, model, min_correlation, (width, height), results, cancel
+        )
         sides = [list(range(ref + 1, n)), list(range(ref - 1, -1, -1))]
         # The two sides of the reference are independent chains: one per thread (OpenCV and
         # numpy release the GIL), the frames of both decoded ahead by the reader's threads.
@@ -413,9 +431,18 @@ _WORKERS = 2
 class _Chain:
     """Registers the frames of one side of the reference, each to its aligned neighbour."""
 
-    def __init__(self, stack: Stack, reader: FrameReader, ref: int, ref_data: FrameData,
-                 model: str, min_correlation: float, size: tuple[int, int],
-                 results: dict[int, FrameAlignment], cancel: CancelToken) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        reader: FrameReader,
+        ref: int,
+        ref_data: FrameData,
+        model: str,
+        min_correlation: float,
+        size: tuple[int, int],
+        results: dict[int, FrameAlignment],
+        cancel: CancelToken,
+    ) -> None:
         self.stack, self.reader, self.ref, self.ref_data = stack, reader, ref, ref_data
         self.model, self.min_correlation, self.size = model, min_correlation, size
         self.results, self.cancel = results, cancel
@@ -430,12 +457,23 @@ class _Chain:
             if self.stop:
                 raise Cancelled("alignment cancelled")
             self.cancel.raise_if_cancelled()
-            for j in side[k + 1:k + 3]:
+            for j in side[k + 1 : k + 3]:
                 self.reader.prefetch(j)
             data = self.reader.get(i)
-            entry, warp = _align_one(i, names[i], anchor, anchor_data, anchor_warp, self.ref,
-                                     self.ref_data, data, self.model, step,
-                                     self.min_correlation, *self.size)
+            entry, warp = _align_one(
+                i,
+                names[i],
+                anchor,
+                anchor_data,
+                anchor_warp,
+                self.ref,
+                self.ref_data,
+                data,
+                self.model,
+                step,
+                self.min_correlation,
+                *self.size,
+            )
             if data.canvas is not None and not np.allclose(data.canvas, np.eye(3)):
                 entry = _with_canvas(entry, data.canvas, self.stack.frame_size(i))
             self.results[i] = entry
@@ -446,8 +484,9 @@ class _Chain:
                 anchor, anchor_data, anchor_warp = i, data, warp
 
 
-def _with_canvas(entry: FrameAlignment, canvas: np.ndarray, size: tuple[int, int]
-                 ) -> FrameAlignment:
+def _with_canvas(
+    entry: FrameAlignment, canvas: np.ndarray, size: tuple[int, int]
+) -> FrameAlignment:
     """``entry`` for a frame of another size: its matrix starts from the frame's own pixels."""
     h, w = size
     matrix = normalise(entry.matrix @ canvas) if entry.usable else entry.matrix
@@ -455,9 +494,19 @@ def _with_canvas(entry: FrameAlignment, canvas: np.ndarray, size: tuple[int, int
 
 
 def _align_one(
-    i: int, name: str, anchor: int, anchor_data: FrameData, anchor_warp: np.ndarray,
-    ref: int, ref_data: FrameData, data: FrameData, model: str, step: np.ndarray | None,
-    min_correlation: float, width: int, height: int,
+    i: int,
+    name: str,
+    anchor: int,
+    anchor_data: FrameData,
+    anchor_warp: np.ndarray,
+    ref: int,
+    ref_data: FrameData,
+    data: FrameData,
+    model: str,
+    step: np.ndarray | None,
+    min_correlation: float,
+    width: int,
+    height: int,
 ) -> tuple[FrameAlignment, np.ndarray]:
     """Register frame ``i`` to its anchor (and, if that is weak, to the reference directly).
 
@@ -468,27 +517,35 @@ def _align_one(
     if anchor != ref and (res.warp is None or res.correlation < RECHECK_CORRELATION):
         # A weak link (an out-of-order frame, little shared detail): the reference may share
         # more. Start from the chained estimate; keep whichever correlates better.
-        init = res.warp @ anchor_warp if res.warp is not None else (
-            step @ anchor_warp if step is not None else anchor_warp)
-        direct = register_pair(ref_data, data, model, init=init,
-                               min_correlation=min_correlation)
-        if direct.warp is not None and (res.warp is None
-                                        or direct.correlation > res.correlation):
+        init = (
+            res.warp @ anchor_warp
+            if res.warp is not None
+            else (step @ anchor_warp if step is not None else anchor_warp)
+        )
+        direct = register_pair(ref_data, data, model, init=init, min_correlation=min_correlation)
+        if direct.warp is not None and (res.warp is None or direct.correlation > res.correlation):
             res, used, base = direct, ref, np.eye(3)
     if res.warp is None:
         return FrameAlignment(i, name, np.eye(3), "failed", res.reason, used), np.eye(3)
     if res.correlation < min_correlation:
-        reason = (f"correlation {res.correlation:.2f} with frame {used + 1} is below "
-                  f"{min_correlation:.2f} (unrelated or featureless content)")
-        return (FrameAlignment(i, name, np.eye(3), "failed", reason, used, res.correlation),
-                np.eye(3))
+        reason = (
+            f"correlation {res.correlation:.2f} with frame {used + 1} is below "
+            f"{min_correlation:.2f} (unrelated or featureless content)"
+        )
+        return (
+            FrameAlignment(i, name, np.eye(3), "failed", reason, used, res.correlation),
+            np.eye(3),
+        )
     warp = normalise(res.warp @ base)
     matrix = normalise(np.linalg.inv(warp))
     why = implausibility(matrix, width, height) or implausibility(
-        np.linalg.inv(res.warp), width, height)
+        np.linalg.inv(res.warp), width, height
+    )
     if why:
-        return (FrameAlignment(i, name, np.eye(3), "implausible", why, used, res.correlation),
-                np.eye(3))
+        return (
+            FrameAlignment(i, name, np.eye(3), "implausible", why, used, res.correlation),
+            np.eye(3),
+        )
     return FrameAlignment(i, name, matrix, "ok", "", used, res.correlation), warp
 
 
@@ -538,17 +595,25 @@ class AlignedStack(Stack):
         """``(H, W)`` bool: where frame ``i`` of this stack has source data."""
         h, w = self.shape
         fw, fh = self.report.frame_size(self.indices[i])
-        poly = common_polygon([self._frame_transforms[i]], fw, fh,
-                              _KERNEL_MARGIN[self.interpolation], out_size=(w, h))
+        poly = common_polygon(
+            [self._frame_transforms[i]], fw, fh, _KERNEL_MARGIN[self.interpolation], out_size=(w, h)
+        )
         return polygon_mask(poly, w, h)
 
     def subset(self, indices: Sequence[int]) -> AlignedStack:
         """The frames at ``indices``; the valid mask stays that of the whole aligned stack."""
         return AlignedStack(
-            [self._loaders[j] for j in indices], [self.metas[j] for j in indices], self.notes,
-            self._cache_bytes, report=self.report, indices=[self.indices[j] for j in indices],
-            box=self.box, valid_mask=self.valid_mask, interpolation=self.interpolation,
-            frame_transforms=[self._frame_transforms[j] for j in indices])
+            [self._loaders[j] for j in indices],
+            [self.metas[j] for j in indices],
+            self.notes,
+            self._cache_bytes,
+            report=self.report,
+            indices=[self.indices[j] for j in indices],
+            box=self.box,
+            valid_mask=self.valid_mask,
+            interpolation=self.interpolation,
+            frame_transforms=[self._frame_transforms[j] for j in indices],
+        )
 
 
 def apply_alignment(
@@ -595,27 +660,33 @@ def apply_alignment(
         When fewer than two frames are left.
     """
     if interpolation not in INTERPOLATIONS:
-        raise AlignmentError(f"unknown interpolation {interpolation!r} (choose from "
-                             f"{', '.join(INTERPOLATIONS)})")
+        raise AlignmentError(
+            f"unknown interpolation {interpolation!r} (choose from {', '.join(INTERPOLATIONS)})"
+        )
     where = stack.metas[0].path if len(stack) and stack.metas[0].path is not None else None
     if len(stack) != len(report.frames):
-        raise StackMismatch(f"the alignment has {len(report.frames)} frames but the stack has "
-                            f"{len(stack)}", where)
+        raise StackMismatch(
+            f"the alignment has {len(report.frames)} frames but the stack has {len(stack)}", where
+        )
     w, h = report.width, report.height
     names = stack.names
     for i, f in enumerate(report.frames):
         fh, fw = stack.frame_size(i)
         ew, eh = report.frame_size(i)
         if (fw, fh) != (ew, eh):
-            raise StackMismatch(f"the alignment was made for {ew}x{eh} frames but frame "
-                                f"{i + 1} ({names[i]}) is {fw}x{fh}", stack.metas[i].path)
+            raise StackMismatch(
+                f"the alignment was made for {ew}x{eh} frames but frame "
+                f"{i + 1} ({names[i]}) is {fw}x{fh}",
+                stack.metas[i].path,
+            )
         if f.size is not None and not f.usable:
             ref = report.reference
             raise AlignmentError(
                 f"frame {i + 1} ({names[i]}) is {fw}x{fh}, the reference frame {ref + 1} "
                 f"({names[ref]}) is {w}x{h}, and it could not be aligned onto it "
                 f"({f.status}: {f.reason}); leave it out or resize it to {w}x{h}",
-                stack.metas[i].path)
+                stack.metas[i].path,
+            )
     notes = list(stack.notes)
     if exclude_failed:
         indices = report.usable
@@ -624,8 +695,9 @@ def apply_alignment(
         indices = list(range(len(stack)))
         notes += [f"kept unaligned: {m}" for m in report.messages()]
     if len(indices) < 2:
-        raise TooFewImages(f"only {len(indices)} frame(s) aligned; " + "; ".join(
-            report.messages()), where)
+        raise TooFewImages(
+            f"only {len(indices)} frame(s) aligned; " + "; ".join(report.messages()), where
+        )
     mats = [report.frames[i].matrix for i in indices]
     margin = _KERNEL_MARGIN[interpolation]
     poly = common_polygon(mats, w, h, margin, sizes=[report.frame_size(i) for i in indices])
@@ -646,19 +718,31 @@ def apply_alignment(
     else:
         valid = polygon_mask(poly, w, h)
     flag = INTERPOLATIONS[interpolation]
-    loaders = [_warp_loader(stack, i, m, (out_w, out_h), flag, report.model)
-               for i, m in zip(indices, out_maps, strict=True)]
+    loaders = [
+        _warp_loader(stack, i, m, (out_w, out_h), flag, report.model)
+        for i, m in zip(indices, out_maps, strict=True)
+    ]
     note = f"aligned to frame {report.reference + 1} ({report.model}, {interpolation})"
     metas = [_meta(stack.metas[i], out_w, out_h, note) for i in indices]
     resized = [names[i] for i in indices if report.frames[i].size is not None]
     if resized:
-        notes.append(f"{len(resized)} frame(s) of another size aligned onto the reference "
-                     f"frame's {w}x{h}: {', '.join(resized[:5])}"
-                     f"{'...' if len(resized) > 5 else ''}")
-    return AlignedStack(loaders, metas, notes, min(stack._cache_bytes, ALIGNED_CACHE_BYTES),
-                        report=report,
-                        indices=indices, box=box, valid_mask=valid, interpolation=interpolation,
-                        frame_transforms=out_maps)
+        notes.append(
+            f"{len(resized)} frame(s) of another size aligned onto the reference "
+            f"frame's {w}x{h}: {', '.join(resized[:5])}"
+            f"{'...' if len(resized) > 5 else ''}"
+        )
+    return AlignedStack(
+        loaders,
+        metas,
+        notes,
+        min(stack._cache_bytes, ALIGNED_CACHE_BYTES),
+        report=report,
+        indices=indices,
+        box=box,
+        valid_mask=valid,
+        interpolation=interpolation,
+        frame_transforms=out_maps,
+    )
 
 
 def _meta(meta: ImageMeta, w: int, h: int, note: str) -> ImageMeta:
@@ -680,8 +764,9 @@ def _source_frame(stack: Stack, i: int) -> np.ndarray:
     return img
 
 
-def _warp_loader(stack: Stack, i: int, m: np.ndarray, size: tuple[int, int], flag: int,
-                 model: str) -> FrameLoader:
+def _warp_loader(
+    stack: Stack, i: int, m: np.ndarray, size: tuple[int, int], flag: int, model: str
+) -> FrameLoader:
     """Loader that reads source frame ``i`` and resamples it through output map ``m``."""
     inv = np.linalg.inv(m)  # output -> source, so OpenCV need not invert per call
     affine = model != "homography" and np.allclose(m[2], [0, 0, 1])
@@ -690,11 +775,9 @@ def _warp_loader(stack: Stack, i: int, m: np.ndarray, size: tuple[int, int], fla
         src = _source_frame(stack, i)
         flags = flag | cv2.WARP_INVERSE_MAP
         if affine:
-            out = cv2.warpAffine(src, inv[:2], size, flags=flags,
-                                 borderMode=cv2.BORDER_REPLICATE)
+            out = cv2.warpAffine(src, inv[:2], size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         else:
-            out = cv2.warpPerspective(src, inv, size, flags=flags,
-                                      borderMode=cv2.BORDER_REPLICATE)
+            out = cv2.warpPerspective(src, inv, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         if out.ndim == 2:
             out = out[:, :, None]
         if flag in (cv2.INTER_CUBIC, cv2.INTER_LANCZOS4):
@@ -724,7 +807,9 @@ def align_stack(
     -------
     (AlignedStack, AlignmentReport)
     """
-    report = estimate_alignment(stack, model=model, reference=reference, max_size=max_size,
-                                progress=progress, cancel=cancel)
-    return apply_alignment(stack, report, interpolation=interpolation, crop=crop,
-                           exclude_failed=exclude_failed), report
+    report = estimate_alignment(
+        stack, model=model, reference=reference, max_size=max_size, progress=progress, cancel=cancel
+    )
+    return apply_alignment(
+        stack, report, interpolation=interpolation, crop=crop, exclude_failed=exclude_failed
+    ), report

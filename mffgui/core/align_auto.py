@@ -81,8 +81,7 @@ class AlignOutcome:
             return ""
         done = ""
         if self.report is not None:
-            done = (f"aligned {len(self.stack)} of {self.source_frames} frames "
-                    f"({self.report.model})")
+            done = f"aligned {len(self.stack)} of {self.source_frames} frames ({self.report.model})"
         if self.mode != "auto":
             return done
         assert self.check is not None
@@ -103,7 +102,9 @@ def _require_one_size(stack: Stack) -> None:
     raise StackMismatch(
         f"frame {odd + 1} ({stack.names[odd]}) is {w}x{h} but frame 1 ({stack.names[0]}) is "
         f"{w0}x{h0}; with alignment off every frame must have one size (align: auto or a "
-        "model resamples the others onto the reference frame)", stack.metas[odd].path)
+        "model resamples the others onto the reference frame)",
+        stack.metas[odd].path,
+    )
 
 
 def align_for_fusion(
@@ -163,8 +164,9 @@ def align_for_fusion(
             return AlignOutcome(stack, mode, None, check, n)
         model = AUTO_MODEL
     try:
-        aligned, report = align_stack(stack, model, interpolation=interpolation, crop=crop,
-                                      progress=progress, cancel=cancel)
+        aligned, report = align_stack(
+            stack, model, interpolation=interpolation, crop=crop, progress=progress, cancel=cancel
+        )
     except (AlignmentError, TooFewImages) as err:
         # Auto must never fail a stack that fuses unaligned: it falls back to "off" (frames
         # of different sizes cannot, and the error names the file).

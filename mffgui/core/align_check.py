@@ -49,15 +49,16 @@ def local_shifts(
     out = []
     for y in np.linspace(0, h - t, grid).round().astype(int):
         for x in np.linspace(0, w - t, grid).round().astype(int):
-            ta = np.ascontiguousarray(ga[y:y + t, x:x + t])
-            tb = np.ascontiguousarray(gb[y:y + t, x:x + t])
+            ta = np.ascontiguousarray(ga[y : y + t, x : x + t])
+            tb = np.ascontiguousarray(gb[y : y + t, x : x + t])
             (dx, dy), resp = cv2.phaseCorrelate(ta.copy(), tb.copy(), win)
             out.append((dx / f, dy / f, resp))
     return np.asarray(out, dtype=np.float64)
 
 
-def gradient_ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None,
-                 sigma: float = 2.0) -> float:
+def gradient_ncc(
+    a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None, sigma: float = 2.0
+) -> float:
     """Normalised cross-correlation of the gradient magnitudes of two frames.
 
     Gradients are taken after a Gaussian blur of ``sigma`` pixels so frames focused at
@@ -73,6 +74,7 @@ def gradient_ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None,
     -------
     float in ``[-1, 1]``.
     """
+
     def grad(img: np.ndarray) -> np.ndarray:
         g = cv2.GaussianBlur(to_gray(np.asarray(img, np.float32)), (0, 0), sigma)
         gx = cv2.Sobel(g, cv2.CV_32F, 1, 0)

@@ -112,8 +112,9 @@ class FrameReader:
         Threads preparing frames.
     """
 
-    def __init__(self, stack: Stack, reference: int, model: str, max_size: int,
-                 workers: int = 2) -> None:
+    def __init__(
+        self, stack: Stack, reference: int, model: str, max_size: int, workers: int = 2
+    ) -> None:
         self.stack = stack
         self.ref_size = stack.frame_size(reference)
         self.model = model
@@ -151,15 +152,21 @@ class FrameReader:
             size = (max(8, round(rw * s)), max(8, round(rh * s)))
             s = size[0] / rw
             m = scale_matrix(s) @ canvas @ np.linalg.inv(scale_matrix(s_frame))
-            gray = cv2.warpAffine(gray, m[:2], size, flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REPLICATE)
+            gray = cv2.warpAffine(
+                gray, m[:2], size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
         lk = build_lk_pyramid(gray, s, self.ref_size) if self.model in LK_MODELS else None
         return FrameData(gray, s, self.ref_size, canvas, lk, self.max_size)
 
 
-def register_pair(template: FrameData, moving: FrameData, model: str,
-                  init: np.ndarray | None = None, *, min_correlation: float = 0.5
-                  ) -> PairResult:
+def register_pair(
+    template: FrameData,
+    moving: FrameData,
+    model: str,
+    init: np.ndarray | None = None,
+    *,
+    min_correlation: float = 0.5,
+) -> PairResult:
     """Register ``moving`` to ``template`` (warp: template -> moving canvas pixels, full size).
 
     Lucas-Kanade first for translation and similarity; ECC with phase-correlation and SIFT
@@ -170,10 +177,11 @@ def register_pair(template: FrameData, moving: FrameData, model: str,
         lk = register_lk(template.lk, moving.lk, model, init)
         if lk is not None and lk.warp is not None and lk.correlation >= LK_TRUST:
             return lk
-    ecc = register(template.ecc, moving.ecc, model, init=init,
-                   min_correlation=min_correlation)
-    if lk is not None and lk.warp is not None and (ecc.warp is None
-                                                   or lk.correlation >= ecc.correlation):
+    ecc = register(template.ecc, moving.ecc, model, init=init, min_correlation=min_correlation)
+    if (
+        lk is not None
+        and lk.warp is not None
+        and (ecc.warp is None or lk.correlation >= ecc.correlation)
+    ):
         return lk
     return ecc
-

@@ -40,8 +40,14 @@ MIN_WEIGHT = 1e-4
 _FOCUS_EPS = np.float32(1e-6)  # keeps the focus fallback defined where every focus is 0
 
 
-def fuse_stack(method: Any, stack: Stack, params: Any, *, progress: ProgressFn = noop_progress,
-               cancel: CancelToken = NEVER) -> FusionResult:
+def fuse_stack(
+    method: Any,
+    stack: Stack,
+    params: Any,
+    *,
+    progress: ProgressFn = noop_progress,
+    cancel: CancelToken = NEVER,
+) -> FusionResult:
     """``method.fuse`` followed by :func:`ignore_invalid` (a no-op for unaligned stacks).
 
     Parameters
@@ -85,8 +91,9 @@ def _reference_position(stack: AlignedStack) -> int:
         return (len(stack) - 1) // 2
 
 
-def ignore_invalid(result: FusionResult, stack: Stack, *,
-                   cancel: CancelToken = NEVER) -> FusionResult:
+def ignore_invalid(
+    result: FusionResult, stack: Stack, *, cancel: CancelToken = NEVER
+) -> FusionResult:
     """Recompute ``result`` where some frames of an aligned stack are invalid.
 
     Parameters
@@ -152,8 +159,11 @@ def ignore_invalid(result: FusionResult, stack: Stack, *,
         n_valid += valid
     use_w = den_w >= MIN_WEIGHT
     none = n_valid == 0
-    fused_p = np.where(use_w[:, None], num_w / np.maximum(den_w, 1e-30)[:, None],
-                       num_f / np.maximum(den_f, 1e-30)[:, None]).astype(np.float32)
+    fused_p = np.where(
+        use_w[:, None],
+        num_w / np.maximum(den_w, 1e-30)[:, None],
+        num_f / np.maximum(den_f, 1e-30)[:, None],
+    ).astype(np.float32)
     fused_p[none] = ref_value[none]
     index_p = np.where(use_w, arg_w, arg_f).astype(np.uint16)
     index_p[none] = ref
@@ -161,21 +171,31 @@ def ignore_invalid(result: FusionResult, stack: Stack, *,
     fused[ys, xs] = np.clip(fused_p, 0.0, 1.0)
     index = np.array(result.index_map, dtype=np.uint16, copy=True)
     index[ys, xs] = index_p
-    weights = _Renormalised(stack, result.weights, result.focus_maps, (ys, xs), use_w, none,
-                            den_w, den_f, ref)
+    weights = _Renormalised(
+        stack, result.weights, result.focus_maps, (ys, xs), use_w, none, den_w, den_f, ref
+    )
     focus = _FocusValid(stack, result.focus_maps)
     meta = dict(result.meta)
     meta["alignment_border"] = {
-        "pixels": int(p), "fraction": float(p / (h * w)),
-        "no_valid_frame": int(none.sum()), "focus_fallback": int((~use_w & ~none).sum()),
+        "pixels": int(p),
+        "fraction": float(p / (h * w)),
+        "no_valid_frame": int(none.sum()),
+        "focus_fallback": int((~use_w & ~none).sum()),
     }
     notes = list(meta.get("notes", []))
-    notes.append(f"{100 * p / (h * w):.1f} % of the pixels lie in the alignment border of "
-                 "some frame; they were fused from the frames valid there")
+    notes.append(
+        f"{100 * p / (h * w):.1f} % of the pixels lie in the alignment border of "
+        "some frame; they were fused from the frames valid there"
+    )
     meta["notes"] = notes
-    return replace(result, fused=fused, index_map=index,
-                   weights=_maybe_eager(weights, n, (h, w)),
-                   focus_maps=_maybe_eager(focus, n, (h, w)), meta=meta)
+    return replace(
+        result,
+        fused=fused,
+        index_map=index,
+        weights=_maybe_eager(weights, n, (h, w)),
+        focus_maps=_maybe_eager(focus, n, (h, w)),
+        meta=meta,
+    )
 
 
 def _maybe_eager(maps: Any, n: int, shape: tuple[int, int]) -> Sequence[np.ndarray] | np.ndarray:
@@ -189,9 +209,18 @@ def _maybe_eager(maps: Any, n: int, shape: tuple[int, int]) -> Sequence[np.ndarr
 class _Renormalised:
     """``(i) -> (H, W) float32``: frame ``i``'s weights renormalised over the valid frames."""
 
-    def __init__(self, stack: AlignedStack, weights: Any, focus: Any,
-                 where: tuple[np.ndarray, np.ndarray], use_w: np.ndarray, none: np.ndarray,
-                 den_w: np.ndarray, den_f: np.ndarray, ref: int) -> None:
+    def __init__(
+        self,
+        stack: AlignedStack,
+        weights: Any,
+        focus: Any,
+        where: tuple[np.ndarray, np.ndarray],
+        use_w: np.ndarray,
+        none: np.ndarray,
+        den_w: np.ndarray,
+        den_f: np.ndarray,
+        ref: int,
+    ) -> None:
         self.stack, self.weights, self.focus = stack, weights, focus
         self.where, self.use_w, self.none, self.ref = where, use_w, none, ref
         self.inv_w = (1.0 / np.maximum(den_w, 1e-30)).astype(np.float32)
@@ -202,8 +231,7 @@ class _Renormalised:
         out = np.array(self.weights[i], dtype=np.float32, copy=True)
         valid = self.stack.frame_valid_mask(i)[ys, xs]
         wi = out[ys, xs] * valid * self.inv_w
-        fi = ((np.asarray(self.focus[i], dtype=np.float32)[ys, xs] + _FOCUS_EPS) * valid
-              * self.inv_f)
+        fi = (np.asarray(self.focus[i], dtype=np.float32)[ys, xs] + _FOCUS_EPS) * valid * self.inv_f
         new = np.where(self.use_w, wi, fi)
         new[self.none] = 1.0 if i == self.ref else 0.0
         out[ys, xs] = new

@@ -146,8 +146,10 @@ def implausibility(m: np.ndarray, width: int, height: int) -> str:
     if d.anisotropy > MAX_ANISOTROPY:
         return f"shear/anisotropy {d.anisotropy:.3f} is beyond {MAX_ANISOTROPY}"
     if max(abs(d.dx) / width, abs(d.dy) / height) > MAX_SHIFT_FRACTION:
-        return (f"shift ({d.dx:.0f}, {d.dy:.0f}) px is beyond {MAX_SHIFT_FRACTION * 100:.0f} % "
-                "of the frame")
+        return (
+            f"shift ({d.dx:.0f}, {d.dy:.0f}) px is beyond {MAX_SHIFT_FRACTION * 100:.0f} % "
+            "of the frame"
+        )
     if d.perspective > MAX_PERSPECTIVE_FRACTION * math.hypot(width, height):
         return f"perspective distortion of {d.perspective:.0f} px at the corners is too strong"
     return ""

@@ -78,7 +78,8 @@ class LKPyramid:
     scales: list[float]
     full_shape: tuple[int, int]
     _templates: dict[tuple[int, str, tuple[int, int, int, int]], _Template | None] = field(
-        default_factory=dict, repr=False)
+        default_factory=dict, repr=False
+    )
 
     @property
     def flat(self) -> bool:
@@ -86,8 +87,9 @@ class LKPyramid:
         lv = self.levels[-1]
         return float(lv.std()) < 1e-3 * max(1e-6, float(np.abs(lv).max()))
 
-    def template(self, k: int, model: str, region: tuple[int, int, int, int] | None = None
-                 ) -> _Template | None:
+    def template(
+        self, k: int, model: str, region: tuple[int, int, int, int] | None = None
+    ) -> _Template | None:
         """Template data of level ``k`` for ``model`` over ``region`` ``(x0, y0, w, h)``
         (default: all but a margin of :data:`MARGIN`); ``None`` for a flat region."""
         if region is None:
@@ -98,8 +100,7 @@ class LKPyramid:
         return self._templates[key]
 
 
-def build_lk_pyramid(gray: np.ndarray, scale: float, full_shape: tuple[int, int]
-                     ) -> LKPyramid:
+def build_lk_pyramid(gray: np.ndarray, scale: float, full_shape: tuple[int, int]) -> LKPyramid:
     """Pyramid from a (possibly already reduced) gray frame.
 
     Parameters
@@ -129,8 +130,9 @@ def _region(h: int, w: int) -> tuple[int, int, int, int]:
     return mx, my, w - 2 * mx, h - 2 * my
 
 
-def _fit_region(warp: np.ndarray, shape: tuple[int, int], moving_shape: tuple[int, int]
-                ) -> tuple[int, int, int, int] | None:
+def _fit_region(
+    warp: np.ndarray, shape: tuple[int, int], moving_shape: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
     """The default region, or a smaller one the moving level covers under ``warp``."""
     h, w = shape
     x0, y0, rw, rh = _region(h, w)
@@ -151,8 +153,9 @@ def _fit_region(warp: np.ndarray, shape: tuple[int, int], moving_shape: tuple[in
     return lo_x, lo_y, (hi_x - lo_x) // 8 * 8, (hi_y - lo_y) // 8 * 8
 
 
-def _make_template(img: np.ndarray, model: str, region: tuple[int, int, int, int]
-                   ) -> _Template | None:
+def _make_template(
+    img: np.ndarray, model: str, region: tuple[int, int, int, int]
+) -> _Template | None:
     """Template data of ``region`` ``(x0, y0, w, h)`` of level ``img`` ``(h, w)`` float32.
 
     ``None`` when the region is too small or flat, or its Hessian is singular.
@@ -162,16 +165,18 @@ def _make_template(img: np.ndarray, model: str, region: tuple[int, int, int, int
         return None
     # Large levels use every other row: half the work, sub-pixel precision all the same.
     step = SPARSE_STEP if rw * rh >= SPARSE_PIXELS else 1
-    roi = img[y0:y0 + rh:step, x0:x0 + rw]
+    roi = img[y0 : y0 + rh : step, x0 : x0 + rw]
     mean, std = cv2.meanStdDev(roi)
     sd_ = float(std[0, 0])
     if sd_ < 1e-6:
         return None
     # Gradients from the whole level so the region's border pixels have both neighbours.
-    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=1, scale=0.5 / sd_)[y0:y0 + rh:step,
-                                                                    x0:x0 + rw]
-    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=1, scale=0.5 / sd_)[y0:y0 + rh:step,
-                                                                    x0:x0 + rw]
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=1, scale=0.5 / sd_)[
+        y0 : y0 + rh : step, x0 : x0 + rw
+    ]
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=1, scale=0.5 / sd_)[
+        y0 : y0 + rh : step, x0 : x0 + rw
+    ]
     cx, cy = x0 + (rw - 1) / 2.0, y0 + (rh - 1) / 2.0
     k = 2 if model == "translation" else 4
     rows = np.empty((k + 1, *roi.shape), np.float32)
@@ -216,16 +221,24 @@ def _increment(dp: np.ndarray, model: str, centre: tuple[float, float]) -> np.nd
 
 def _covers(warp: np.ndarray, t: _Template, shape: tuple[int, int]) -> bool:
     """Whether the moving level covers the template region mapped through ``warp``."""
-    pts = np.array([[t.x0, t.y0, 1], [t.x0 + t.w - 1, t.y0, 1], [t.x0, t.y0 + t.h - 1, 1],
-                    [t.x0 + t.w - 1, t.y0 + t.h - 1, 1]], dtype=np.float64)
+    pts = np.array(
+        [
+            [t.x0, t.y0, 1],
+            [t.x0 + t.w - 1, t.y0, 1],
+            [t.x0, t.y0 + t.h - 1, 1],
+            [t.x0 + t.w - 1, t.y0 + t.h - 1, 1],
+        ],
+        dtype=np.float64,
+    )
     q = pts @ warp.T
     q = q[:, :2] / q[:, 2:3]
     h, w = shape
     return bool(np.all(q >= 0) and np.all(q[:, 0] <= w - 1) and np.all(q[:, 1] <= h - 1))
 
 
-def _solve(pyr: LKPyramid, k: int, moving: np.ndarray, warp: np.ndarray, model: str,
-           iterations: int) -> tuple[float, np.ndarray] | None:
+def _solve(
+    pyr: LKPyramid, k: int, moving: np.ndarray, warp: np.ndarray, model: str, iterations: int
+) -> tuple[float, np.ndarray] | None:
     """Iterate at level ``k`` from ``warp`` (level coordinates); ``None`` when the moving level
     does not cover enough of the template or the region is flat."""
     t = pyr.template(k, model)
@@ -245,9 +258,13 @@ def _solve(pyr: LKPyramid, k: int, moving: np.ndarray, warp: np.ndarray, model: 
         shift = np.array([[1.0, 0.0, t.x0], [0.0, float(t.stride), t.y0], [0.0, 0.0, 1.0]])
         m = (warp @ shift)[:2].astype(np.float32)
         rows_out = -(-t.h // t.stride)
-        iw = cv2.warpAffine(moving, m, (t.w, rows_out),
-                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_REPLICATE)
+        iw = cv2.warpAffine(
+            moving,
+            m,
+            (t.w, rows_out),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         mean, std = cv2.meanStdDev(iw)
         mu, s = float(mean[0, 0]), float(std[0, 0])
         if s < 1e-9:
@@ -261,8 +278,9 @@ def _solve(pyr: LKPyramid, k: int, moving: np.ndarray, warp: np.ndarray, model: 
         warp = warp @ np.linalg.inv(_increment(dp, model, t.centre))
         if not np.all(np.isfinite(warp)):
             return None
-        move = np.abs(dp[-2:]).max() + (0.0 if model == "translation"
-                                         else np.abs(dp[:2]).max() * max(t.w, t.h) / 2)
+        move = np.abs(dp[-2:]).max() + (
+            0.0 if model == "translation" else np.abs(dp[:2]).max() * max(t.w, t.h) / 2
+        )
         if move < _TOL:
             break
     if math.isnan(rho):
@@ -280,9 +298,15 @@ def _phase_start(t: np.ndarray, m: np.ndarray) -> np.ndarray:
     return w
 
 
-def register_lk(template: LKPyramid, moving: LKPyramid, model: str,
-                init: np.ndarray | None = None, *, coarse_iterations: int = 30,
-                fine_iterations: int = 20) -> PairResult | None:
+def register_lk(
+    template: LKPyramid,
+    moving: LKPyramid,
+    model: str,
+    init: np.ndarray | None = None,
+    *,
+    coarse_iterations: int = 30,
+    fine_iterations: int = 20,
+) -> PairResult | None:
     """Register ``moving`` to ``template`` by inverse-compositional Lucas-Kanade.
 
     Parameters
@@ -321,8 +345,9 @@ def register_lk(template: LKPyramid, moving: LKPyramid, model: str,
     w_full = rescale_transform(w, 1.0 / s0)
     for k in range(1, len(template.levels)):
         sk = template.scales[k]
-        out = _solve(template, k, moving.levels[k], rescale_transform(w_full, sk), model,
-                     fine_iterations)
+        out = _solve(
+            template, k, moving.levels[k], rescale_transform(w_full, sk), model, fine_iterations
+        )
         if out is None:
             return None
         rho, wk = out

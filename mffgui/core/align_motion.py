@@ -27,8 +27,13 @@ from mffgui.core.align_geometry import corner_error, decompose, rescale_transfor
 from mffgui.core.progress import NEVER, CancelToken
 from mffgui.types import Stack
 
-__all__ = ["CHECK_SIZE", "MOTION_THRESHOLD_PX", "MotionCheck", "check_motion",
-           "estimate_similarity"]
+__all__ = [
+    "CHECK_SIZE",
+    "MOTION_THRESHOLD_PX",
+    "MotionCheck",
+    "check_motion",
+    "estimate_similarity",
+]
 
 CHECK_SIZE = 400
 """Longest side, in pixels, the check works at."""
@@ -95,11 +100,15 @@ def _log_polar_spectrum(img: np.ndarray, win: np.ndarray) -> tuple[np.ndarray, f
     r2 = fx * fx + fy * fy
     mag = np.log1p(mag) * (r2 / (r2 + np.float32(0.0025)))
     side = min(h, w)
-    mag = cv2.resize(mag, (side, side), interpolation=cv2.INTER_AREA) if (h, w) != (side,
-                                                                                side) else mag
+    mag = (
+        cv2.resize(mag, (side, side), interpolation=cv2.INTER_AREA)
+        if (h, w) != (side, side)
+        else mag
+    )
     radius = side / 2.0
-    polar = cv2.warpPolar(mag, (side, side), (side / 2.0, side / 2.0), radius,
-                          cv2.INTER_LINEAR | cv2.WARP_POLAR_LOG)
+    polar = cv2.warpPolar(
+        mag, (side, side), (side / 2.0, side / 2.0), radius, cv2.INTER_LINEAR | cv2.WARP_POLAR_LOG
+    )
     return polar, side / math.log(radius)
 
 
@@ -135,8 +144,9 @@ def estimate_similarity(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, float
     for s, th in ((1.0 / scale, theta), (scale, -theta)):
         rot = cv2.getRotationMatrix2D((cx, cy), -th, s)
         m = np.vstack([rot, [0.0, 0.0, 1.0]])  # b -> a about the centre, before the shift
-        warped = cv2.warpAffine(b, rot, (w, h), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REFLECT)
+        warped = cv2.warpAffine(
+            b, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         (dx, dy), resp = cv2.phaseCorrelate(warped, a.copy(), win)
         shift = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
         cand = shift @ m
@@ -166,8 +176,9 @@ def _ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 def _agreement(a: np.ndarray, b: np.ndarray, m: np.ndarray) -> tuple[float, float]:
     """Gradient correlation of ``a`` with ``b`` as it is and with ``b`` warped by ``m``."""
     h, w = a.shape
-    warped = cv2.warpPerspective(b, m, (w, h), flags=cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    warped = cv2.warpPerspective(
+        b, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0
+    )
     inside = warped >= 0
     inside = cv2.erode(inside.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
     if inside.mean() < 0.3:
@@ -215,17 +226,28 @@ def check_motion(
     t0 = time.perf_counter()
     n = len(stack)
     ref = (n - 1) // 2 if reference is None else reference % n
-    others = tuple(dict.fromkeys(i % n for i in (frames if frames is not None else (0, n - 1))
-                                 if i % n != ref))
+    others = tuple(
+        dict.fromkeys(i % n for i in (frames if frames is not None else (0, n - 1)) if i % n != ref)
+    )
     names = stack.names
     rh, rw = stack.frame_size(ref)
     for i in range(n):
         h, w = stack.frame_size(i)
         if (h, w) != (rh, rw):
-            return MotionCheck(True, math.inf, math.nan, math.nan, math.nan, math.nan, i, ref,
-                               others, f"frame {i + 1} ({names[i]}) is {w}x{h}, the reference "
-                               f"frame {ref + 1} ({names[ref]}) is {rw}x{rh}",
-                               time.perf_counter() - t0)
+            return MotionCheck(
+                True,
+                math.inf,
+                math.nan,
+                math.nan,
+                math.nan,
+                math.nan,
+                i,
+                ref,
+                others,
+                f"frame {i + 1} ({names[i]}) is {w}x{h}, the reference "
+                f"frame {ref + 1} ({names[ref]}) is {rw}x{rh}",
+                time.perf_counter() - t0,
+            )
     a, sa = stack.small_gray(ref, size)
     a = np.ascontiguousarray(a, dtype=np.float32)
     best: tuple[float, np.ndarray, int] | None = None
@@ -244,13 +266,27 @@ def check_motion(
             best = (disp, full, i)
     seconds = time.perf_counter() - t0
     if best is None or best[0] <= threshold:
-        return MotionCheck(False, 0.0 if best is None else best[0], 1.0, 0.0, 0.0, 0.0, None,
-                           ref, others, f"no motion beyond {threshold:g} px between frames "
-                           f"{', '.join(str(i + 1) for i in (ref, *others))}", seconds)
+        return MotionCheck(
+            False,
+            0.0 if best is None else best[0],
+            1.0,
+            0.0,
+            0.0,
+            0.0,
+            None,
+            ref,
+            others,
+            f"no motion beyond {threshold:g} px between frames "
+            f"{', '.join(str(i + 1) for i in (ref, *others))}",
+            seconds,
+        )
     disp, full, i = best
     d = decompose(full, rw, rh)
-    reason = (f"frame {i + 1} ({names[i]}) moved by up to {disp:.1f} px against frame "
-              f"{ref + 1} (shift {d.dx:+.1f}, {d.dy:+.1f} px, scale {d.scale:.3f}, rotation "
-              f"{d.rotation_deg:+.2f}°)")
-    return MotionCheck(True, disp, d.scale, d.rotation_deg, d.dx, d.dy, i, ref, others, reason,
-                       seconds)
+    reason = (
+        f"frame {i + 1} ({names[i]}) moved by up to {disp:.1f} px against frame "
+        f"{ref + 1} (shift {d.dx:+.1f}, {d.dy:+.1f} px, scale {d.scale:.3f}, rotation "
+        f"{d.rotation_deg:+.2f}°)"
+    )
+    return MotionCheck(
+        True, disp, d.scale, d.rotation_deg, d.dx, d.dy, i, ref, others, reason, seconds
+    )

@@ -74,8 +74,9 @@ class Pyramid:
         return float(self.levels[-1].std()) < 1e-3
 
 
-def build_pyramid(gray: np.ndarray, max_size: int, scale: float = 1.0,
-                  full_shape: tuple[int, int] | None = None) -> Pyramid:
+def build_pyramid(
+    gray: np.ndarray, max_size: int, scale: float = 1.0, full_shape: tuple[int, int] | None = None
+) -> Pyramid:
     """Pyramid of ``gray`` whose finest level has its longest side at most ``max_size``.
 
     Parameters
@@ -178,8 +179,7 @@ def _feature_warp(template: np.ndarray, moving: np.ndarray, model: str) -> np.nd
         a, inl = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=thr)
         h = None if a is None else np.vstack([a, [0, 0, 1]])
     else:
-        a, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
-                                             ransacReprojThreshold=thr)
+        a, inl = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=thr)
         h = None if a is None else np.vstack([a, [0, 0, 1]])
     if h is None or inl is None or int(inl.sum()) < 8:
         return None
@@ -238,8 +238,7 @@ def register(
         fine_k = _level_near(template, 800)
         fw = _feature_warp(template.levels[fine_k], moving.levels[fine_k], model)
         if fw is not None:
-            fw = rescale_transform(
-                rescale_transform(fw, 1.0 / template.scales[fine_k]), s0)
+            fw = rescale_transform(rescale_transform(fw, 1.0 / template.scales[fine_k]), s0)
             cand = _coarse(t0, m0, fw, model)
             if cand is not None and (best is None or cand[0] > best[0]):
                 best = cand
@@ -251,8 +250,9 @@ def register(
         sk = template.scales[k]
         wk = rescale_transform(w_full, sk)
         try:
-            rho, wk = _ecc(template.levels[k], moving.levels[k], wk, model,
-                           iterations=40, eps=1e-6, gauss=5)
+            rho, wk = _ecc(
+                template.levels[k], moving.levels[k], wk, model, iterations=40, eps=1e-6, gauss=5
+            )
         except cv2.error:
             return PairResult(None, math.nan, "registration did not converge at full detail")
         w_full = rescale_transform(wk, 1.0 / sk)
@@ -269,8 +269,9 @@ def _level_near(p: Pyramid, size: int) -> int:
     return len(p.levels) - 1
 
 
-def _coarse(t: np.ndarray, m: np.ndarray, w: np.ndarray, model: str
-            ) -> tuple[float, np.ndarray] | None:
+def _coarse(
+    t: np.ndarray, m: np.ndarray, w: np.ndarray, model: str
+) -> tuple[float, np.ndarray] | None:
     """Coarse-level ECC: translation first (robust), then the model; ``None`` if it fails."""
     try:
         if model != "translation" and np.allclose(w[:2, :2], np.eye(2)) and not w[2, :2].any():

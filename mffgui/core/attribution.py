@@ -26,8 +26,9 @@ def _as_hwc(img: np.ndarray) -> np.ndarray:
     return a[:, :, None] if a.ndim == 2 else a
 
 
-def attribute_pair(fused: np.ndarray, a: np.ndarray, b: np.ndarray, radius: int = 3,
-                   eps: float = 1e-5) -> np.ndarray:
+def attribute_pair(
+    fused: np.ndarray, a: np.ndarray, b: np.ndarray, radius: int = 3, eps: float = 1e-5
+) -> np.ndarray:
     """Weight of ``a`` in ``fused ~ w a + (1 - w) b``, least squares on a window.
 
     Closed form: with ``D = a - b`` and ``R = fused - b``,
@@ -59,8 +60,9 @@ def attribute_pair(fused: np.ndarray, a: np.ndarray, b: np.ndarray, radius: int 
     return np.clip(w, 0.0, 1.0).astype(np.float32)
 
 
-def attribute(fused: np.ndarray, sources: Sequence[np.ndarray], radius: int = 3,
-              eps: float = 1e-5) -> np.ndarray:
+def attribute(
+    fused: np.ndarray, sources: Sequence[np.ndarray], radius: int = 3, eps: float = 1e-5
+) -> np.ndarray:
     """Weights of ``N`` sources that best explain ``fused`` on a window around each pixel.
 
     The sum-to-one constraint is eliminated by writing ``w_N = 1 - sum_{i<N} w_i``; the

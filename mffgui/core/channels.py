@@ -37,8 +37,9 @@ def parse_channel(text: str | int, n_channels: int) -> GuideChannel:
     try:
         k = int(text)
     except (TypeError, ValueError):
-        raise ValueError(f"channel must be a number 1..{n_channels} or 'sum', not {text!r}") \
-            from None
+        raise ValueError(
+            f"channel must be a number 1..{n_channels} or 'sum', not {text!r}"
+        ) from None
     if not 1 <= k <= n_channels:
         raise ValueError(f"channel {k} does not exist (the stack has {n_channels})")
     return k - 1

@@ -73,8 +73,9 @@ def mode_filter(labels: np.ndarray, size: int = 3) -> np.ndarray:
     arg = np.zeros_like(labels)
     for n in present:
         onehot = (labels == n).astype(np.float32)
-        count = cv2.boxFilter(onehot, -1, (size, size), normalize=False,
-                              borderType=cv2.BORDER_REFLECT)
+        count = cv2.boxFilter(
+            onehot, -1, (size, size), normalize=False, borderType=cv2.BORDER_REFLECT
+        )
         better = count > best
         np.copyto(best, count, where=better)
         arg[better] = n
@@ -126,8 +127,7 @@ def smooth_large(x: np.ndarray, sigma: float) -> np.ndarray:
         factor *= 2
     if factor == 1:
         return gaussian(x, sigma)
-    small = cv2.resize(x, (max(1, w // factor), max(1, h // factor)),
-                       interpolation=cv2.INTER_AREA)
+    small = cv2.resize(x, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
     small = gaussian(small, sigma / factor)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
@@ -237,8 +237,9 @@ class LazyMaps(Sequence[np.ndarray]):
         How many computed maps to keep.
     """
 
-    def __init__(self, n: int, shape: tuple[int, int], compute: Callable[[int], np.ndarray],
-                 cache: int = 2) -> None:
+    def __init__(
+        self, n: int, shape: tuple[int, int], compute: Callable[[int], np.ndarray], cache: int = 2
+    ) -> None:
         self.n = n
         self.map_shape = (int(shape[0]), int(shape[1]))
         self._compute = compute
@@ -307,4 +308,3 @@ def relative_threshold(best: np.ndarray, fraction: float, quantile: float = 0.99
     if sample.size == 0:
         return 0.0
     return float(fraction * np.quantile(sample, quantile))
-

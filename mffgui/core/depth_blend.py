@@ -24,8 +24,13 @@ FrameReader = Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]]
 """``frames(indices)`` yields ``(i, frame)`` with frames ``(H, W, C)`` float32."""
 
 
-def clean_index(index: np.ndarray, best: np.ndarray, contrast_threshold: float,
-                fill_sigma: float, smoothing: int) -> np.ndarray:
+def clean_index(
+    index: np.ndarray,
+    best: np.ndarray,
+    contrast_threshold: float,
+    fill_sigma: float,
+    smoothing: int,
+) -> np.ndarray:
     """Fill low-confidence pixels from their neighbours and median-filter the index map.
 
     Parameters
@@ -52,8 +57,9 @@ def clean_index(index: np.ndarray, best: np.ndarray, contrast_threshold: float,
     return median_labels(index, smoothing)
 
 
-def blend_by_depth(depth: np.ndarray, n: int, channels: int, frames: FrameReader,
-                   step: Callable[[], None]) -> tuple[np.ndarray, int]:
+def blend_by_depth(
+    depth: np.ndarray, n: int, channels: int, frames: FrameReader, step: Callable[[], None]
+) -> tuple[np.ndarray, int]:
     """Each pixel from the frames on either side of its fractional depth.
 
     Pixel ``p`` with depth ``d`` gets ``(1 - frac) · frame[floor d] + frac · frame[floor d + 1]``;
@@ -89,8 +95,9 @@ def blend_by_depth(depth: np.ndarray, n: int, channels: int, frames: FrameReader
     def lower(i: int) -> slice:
         return slice(bounds[i], bounds[i + 1]) if i < n else slice(0, 0)
 
-    needed = [i for i in range(n)
-              if bounds[i + 1] > bounds[i] or (i > 0 and mixed[lower(i - 1)].any())]
+    needed = [
+        i for i in range(n) if bounds[i + 1] > bounds[i] or (i > 0 and mixed[lower(i - 1)].any())
+    ]
     acc_sorted = np.zeros((order.size, channels), np.float32)
     done = 0
     for i, img in frames(needed):
@@ -120,4 +127,3 @@ def depth_weights(depth: np.ndarray, n: int, eager: bool) -> np.ndarray | LazyMa
     if eager:
         return np.stack([weight(i) for i in range(n)])
     return LazyMaps(n, depth.shape, weight)
-

@@ -43,8 +43,13 @@ class EtaEstimator:
     10
     """
 
-    def __init__(self, min_fraction: float = 0.03, min_seconds: float = 2.0,
-                 window_s: float = 6.0, smooth_s: float = 1.5) -> None:
+    def __init__(
+        self,
+        min_fraction: float = 0.03,
+        min_seconds: float = 2.0,
+        window_s: float = 6.0,
+        smooth_s: float = 1.5,
+    ) -> None:
         self.min_fraction = float(min_fraction)
         self.min_seconds = float(min_seconds)
         self.window_s = float(window_s)
@@ -98,8 +103,11 @@ class EtaEstimator:
 
     def _trim(self, now: float) -> None:
         assert self._start is not None
-        while len(self._samples) > 2 and self._samples[1][0] < now - self.window_s \
-                and self._samples[1][0] >= self._start[0]:
+        while (
+            len(self._samples) > 2
+            and self._samples[1][0] < now - self.window_s
+            and self._samples[1][0] >= self._start[0]
+        ):
             self._samples.popleft()
 
     def _raw(self, now: float) -> float | None:

@@ -54,8 +54,9 @@ def gaussian(img: np.ndarray, sigma: float, ksize: int | None = None) -> np.ndar
     if sigma <= 0:
         return img.copy()
     k = ksize if ksize is not None else gaussian_ksize(sigma)
-    out = cv2.GaussianBlur(img, (k, k), sigmaX=float(sigma), sigmaY=float(sigma),
-                           borderType=_BORDER)
+    out = cv2.GaussianBlur(
+        img, (k, k), sigmaX=float(sigma), sigmaY=float(sigma), borderType=_BORDER
+    )
     return out.reshape(img.shape)
 
 
@@ -125,5 +126,6 @@ def _guided_color(i: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarra
     a2 = (inv_rb * c0 + inv_gb * c1 + inv_bb * c2) / det
     b = mean_p - a0 * mean_i[:, :, 0] - a1 * mean_i[:, :, 1] - a2 * mean_i[:, :, 2]
     a = box_mean(np.dstack([a0, a1, a2]), r)
-    return (a[:, :, 0] * i[:, :, 0] + a[:, :, 1] * i[:, :, 1] + a[:, :, 2] * i[:, :, 2]
-            + box_mean(b, r))
+    return (
+        a[:, :, 0] * i[:, :, 0] + a[:, :, 1] * i[:, :, 1] + a[:, :, 2] * i[:, :, 2] + box_mean(b, r)
+    )

@@ -30,6 +30,7 @@ def luma(img: np.ndarray) -> np.ndarray:
         return img[:, :, 0]
     return cv2.transform(img, _REC709)
 
+
 _KX = np.array([[-1.0, 2.0, -1.0]], dtype=np.float32)
 _KY = _KX.T.copy()
 
@@ -91,13 +92,15 @@ def energy_of_laplacian(gray: np.ndarray, radius: int = 4) -> np.ndarray:
     -------
     ndarray, (H, W) float32
     """
-    lap = cv2.Laplacian(np.asarray(gray, dtype=np.float32), cv2.CV_32F, ksize=1,
-                        borderType=cv2.BORDER_REFLECT)
+    lap = cv2.Laplacian(
+        np.asarray(gray, dtype=np.float32), cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT
+    )
     return box_mean(lap * lap, radius)
 
 
-def focus_measure(gray: np.ndarray, kind: FocusKind = "sml", radius: int = 4,
-                  presmooth: float = 0.0) -> np.ndarray:
+def focus_measure(
+    gray: np.ndarray, kind: FocusKind = "sml", radius: int = 4, presmooth: float = 0.0
+) -> np.ndarray:
     """A named focus measure, optionally after a light Gaussian pre-smoothing against noise.
 
     Parameters
@@ -148,6 +151,7 @@ def laplacian_saliency(gray: np.ndarray, radius: int = 5, sigma: float = 5.0) ->
     -------
     ndarray, (H, W) float32, non-negative
     """
-    lap = cv2.Laplacian(np.asarray(gray, dtype=np.float32), cv2.CV_32F, ksize=1,
-                        borderType=cv2.BORDER_REFLECT)
+    lap = cv2.Laplacian(
+        np.asarray(gray, dtype=np.float32), cv2.CV_32F, ksize=1, borderType=cv2.BORDER_REFLECT
+    )
     return gaussian(np.abs(lap), sigma, ksize=2 * int(radius) + 1)

@@ -15,8 +15,9 @@ from mffgui.core.focus import focus_measure
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 
 
-def two_scale_focus(gray: np.ndarray, radius: int, fine: float = 1.0,
-                    coarse: float = 2.5) -> tuple[np.ndarray, np.ndarray]:
+def two_scale_focus(
+    gray: np.ndarray, radius: int, fine: float = 1.0, coarse: float = 2.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Focus at two scales and their contrast-invariant ratio.
 
     ``F_s`` is the window mean (radius ``radius``) of the modified Laplacian of the luma
@@ -47,8 +48,9 @@ def two_scale_focus(gray: np.ndarray, radius: int, fine: float = 1.0,
     return f1, sharpness_ratio(f1, focus_measure(gray, "sml", radius, coarse), fine, coarse)
 
 
-def sharpness_ratio(f_fine: np.ndarray, f_coarse: np.ndarray, fine: float,
-                    coarse: float) -> np.ndarray:
+def sharpness_ratio(
+    f_fine: np.ndarray, f_coarse: np.ndarray, fine: float, coarse: float
+) -> np.ndarray:
     """``q = (coarse / fine) * f_fine / f_coarse`` of :func:`two_scale_focus` (0 where
     ``f_coarse`` is 0); both ``(H, W)`` float32."""
     f2 = f_coarse * np.float32(coarse / fine)
@@ -85,8 +87,9 @@ def noise_focus(sigma: float, radius: int, fine: float = 1.0) -> float:
     return unit * float(sigma)
 
 
-def snap_refine(depth: np.ndarray, guide: np.ndarray, radius: int, eps: float,
-                movable: np.ndarray | None = None) -> np.ndarray:
+def snap_refine(
+    depth: np.ndarray, guide: np.ndarray, radius: int, eps: float, movable: np.ndarray | None = None
+) -> np.ndarray:
     """Edge-aligned depth labels: guided-filter the depth, then snap to a label present nearby.
 
     The guided filter (He, Sun & Tang, TPAMI 2013) with the fused image as guide moves each
@@ -133,5 +136,11 @@ def soft_step(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
 
 
-__all__ = ["noise_focus", "noise_sigma", "sharpness_ratio", "snap_refine",
-           "soft_step", "two_scale_focus"]
+__all__ = [
+    "noise_focus",
+    "noise_sigma",
+    "sharpness_ratio",
+    "snap_refine",
+    "soft_step",
+    "two_scale_focus",
+]

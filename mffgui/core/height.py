@@ -21,8 +21,9 @@ import numpy as np
 __all__ = ["fractional_index", "height_map", "height_preview"]
 
 
-def fractional_index(index_map: np.ndarray,
-                     focus_maps: Sequence[np.ndarray] | np.ndarray | None) -> np.ndarray:
+def fractional_index(
+    index_map: np.ndarray, focus_maps: Sequence[np.ndarray] | np.ndarray | None
+) -> np.ndarray:
     """Depth map refined between frames by a parabolic fit of the focus measure.
 
     Parameters
@@ -70,8 +71,13 @@ def fractional_index(index_map: np.ndarray,
     return refined.astype(np.float32)
 
 
-def height_map(index_map: np.ndarray, focus_maps: Sequence[np.ndarray] | np.ndarray | None,
-               z_step: float, *, refine: bool = True) -> np.ndarray:
+def height_map(
+    index_map: np.ndarray,
+    focus_maps: Sequence[np.ndarray] | np.ndarray | None,
+    z_step: float,
+    *,
+    refine: bool = True,
+) -> np.ndarray:
     """Height in µm per pixel from a depth map and the z-step.
 
     Parameters

@@ -63,9 +63,13 @@ class Stroke:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (see :meth:`from_json`)."""
-        return {"source": int(self.source), "radius": float(self.radius),
-                "hardness": float(self.hardness), "opacity": float(self.opacity),
-                "points": [[float(x), float(y)] for x, y in self.points]}
+        return {
+            "source": int(self.source),
+            "radius": float(self.radius),
+            "hardness": float(self.hardness),
+            "opacity": float(self.opacity),
+            "points": [[float(x), float(y)] for x, y in self.points],
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Stroke:
@@ -82,9 +86,13 @@ class Stroke:
         radius = float(d.get("radius", 10.0))
         if not radius > 0:
             raise ValueError(f"stroke radius must be > 0, got {radius}")
-        return cls(int(d["source"]), pts, radius,
-                   float(np.clip(float(d.get("hardness", 1.0)), 0.0, 1.0)),
-                   float(np.clip(float(d.get("opacity", 1.0)), 0.0, 1.0)))
+        return cls(
+            int(d["source"]),
+            pts,
+            radius,
+            float(np.clip(float(d.get("hardness", 1.0)), 0.0, 1.0)),
+            float(np.clip(float(d.get("opacity", 1.0)), 0.0, 1.0)),
+        )
 
 
 def stroke_box(stroke: Stroke, shape: tuple[int, int]) -> Box | None:
@@ -115,8 +123,7 @@ def _profile(d: np.ndarray, stroke: Stroke) -> np.ndarray:
     return a
 
 
-def segment_alpha(stroke: Stroke, k: int, shape: tuple[int, int]
-                  ) -> tuple[np.ndarray, Box] | None:
+def segment_alpha(stroke: Stroke, k: int, shape: tuple[int, int]) -> tuple[np.ndarray, Box] | None:
     """Alpha of segment ``k`` (points ``k`` to ``k + 1``; a single point for ``k = 0`` of a
     one-point stroke) over its bounding box.
 
@@ -147,8 +154,9 @@ def segment_alpha(stroke: Stroke, k: int, shape: tuple[int, int]
     return _profile(d, stroke), box
 
 
-def stroke_alpha(stroke: Stroke, shape: tuple[int, int], out: np.ndarray | None = None,
-                 start: int = 0) -> tuple[np.ndarray, Box | None]:
+def stroke_alpha(
+    stroke: Stroke, shape: tuple[int, int], out: np.ndarray | None = None, start: int = 0
+) -> tuple[np.ndarray, Box | None]:
     """Alpha ``(H, W)`` float32 of a whole stroke: the maximum over its segments.
 
     Parameters
@@ -270,8 +278,12 @@ class RetouchCanvas:
         self.blend(stroke.source, alpha, box)
         return box
 
-    def compose(self, box: Box | None = None, keep: np.ndarray | None = None,
-                cover: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    def compose(
+        self,
+        box: Box | None = None,
+        keep: np.ndarray | None = None,
+        cover: dict[int, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """The retouched image, ``(H, W, C)`` float32 (or the ``box`` part of it).
 
         ``keep`` and ``cover`` default to the canvas's own (other values preview a stroke
@@ -368,8 +380,9 @@ class StrokeHistory:
         return bool(self.redo_stack)
 
 
-def remap_strokes(strokes: Sequence[Stroke], old_frames: Sequence[Any],
-                  new_frames: Sequence[Any]) -> tuple[list[Stroke], int]:
+def remap_strokes(
+    strokes: Sequence[Stroke], old_frames: Sequence[Any], new_frames: Sequence[Any]
+) -> tuple[list[Stroke], int]:
     """Re-index strokes painted on a stack with frames ``old_frames`` for ``new_frames``.
 
     Frames are matched by identity (e.g. ``(path, page)``); strokes of a frame no longer in the
@@ -480,13 +493,20 @@ class Retoucher:
             c.apply(s)
 
     # ------------------------------------------------------------------ painting
-    def begin(self, source: int, point: tuple[float, float], radius: float,
-              hardness: float = 1.0, opacity: float = 1.0) -> Box | None:
+    def begin(
+        self,
+        source: int,
+        point: tuple[float, float],
+        radius: float,
+        hardness: float = 1.0,
+        opacity: float = 1.0,
+    ) -> Box | None:
         """Start a stroke at ``point`` ``(x, y)``; returns the box to redraw."""
         if self.canvas is None:
             return None
-        self._live = Stroke(source, (tuple(map(float, point)),), float(radius),
-                            float(hardness), float(opacity))
+        self._live = Stroke(
+            source, (tuple(map(float, point)),), float(radius), float(hardness), float(opacity)
+        )
         if not self.canvas.valid(self._live):
             self._live = None
             return None
@@ -502,8 +522,9 @@ class Retoucher:
         if pt == s.points[-1]:
             return None
         self._live = Stroke(s.source, (*s.points, pt), s.radius, s.hardness, s.opacity)
-        _, box = stroke_alpha(self._live, self.canvas.shape, out=self._live_alpha,
-                              start=len(self._live.points) - 2)
+        _, box = stroke_alpha(
+            self._live, self.canvas.shape, out=self._live_alpha, start=len(self._live.points) - 2
+        )
         self._live_box = union_box(self._live_box, box)
         return box
 

@@ -49,7 +49,7 @@ def _value_noise(rng: np.random.Generator, h: int, w: int, cell: int) -> np.ndar
     gh, gw = h // cell + 3, w // cell + 3
     grid = rng.random((gh, gw), dtype=np.float32)
     up = cv2.resize(grid, (gw * cell, gh * cell), interpolation=cv2.INTER_CUBIC)
-    return np.clip(up[cell:cell + h, cell:cell + w], 0.0, 1.0)
+    return np.clip(up[cell : cell + h, cell : cell + w], 0.0, 1.0)
 
 
 def sharp_scene(height: int = 480, width: int = 640, seed: int = 0) -> np.ndarray:
@@ -74,11 +74,14 @@ def sharp_scene(height: int = 480, width: int = 640, seed: int = 0) -> np.ndarra
     tex = np.zeros((h, w), np.float32)
     for cell, amp in ((64, 0.35), (16, 0.3), (6, 0.2), (3, 0.15)):
         tex += amp * _value_noise(rng, h, w, cell)
-    base = np.stack([
-        0.25 + 0.5 * _value_noise(rng, h, w, 96),
-        0.25 + 0.5 * _value_noise(rng, h, w, 128),
-        0.25 + 0.5 * _value_noise(rng, h, w, 160),
-    ], axis=2)
+    base = np.stack(
+        [
+            0.25 + 0.5 * _value_noise(rng, h, w, 96),
+            0.25 + 0.5 * _value_noise(rng, h, w, 128),
+            0.25 + 0.5 * _value_noise(rng, h, w, 160),
+        ],
+        axis=2,
+    )
     img = base * (0.55 + 0.6 * (tex - tex.mean()))[:, :, None]
 
     # Regions of distinct structure: stripes, checkerboard, rings.
@@ -138,8 +141,12 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     """Gaussian blur of an ``(H, W)`` or ``(H, W, C)`` float image (reflecting borders)."""
     if sigma <= 0:
         return np.asarray(img, dtype=np.float32).copy()
-    return cv2.GaussianBlur(np.asarray(img, dtype=np.float32), (0, 0), sigmaX=float(sigma),
-                            borderType=cv2.BORDER_REFLECT_101).reshape(np.shape(img))
+    return cv2.GaussianBlur(
+        np.asarray(img, dtype=np.float32),
+        (0, 0),
+        sigmaX=float(sigma),
+        borderType=cv2.BORDER_REFLECT_101,
+    ).reshape(np.shape(img))
 
 
 def focal_planes(n_frames: int) -> np.ndarray:
@@ -263,8 +270,9 @@ def occluding_depth(height: int, width: int, seed: int = 0, n_objects: int = 4) 
     return occluding_scene(height, width, seed, n_objects)[0]
 
 
-def occluding_scene(height: int, width: int, seed: int = 0,
-                    n_objects: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def occluding_scene(
+    height: int, width: int, seed: int = 0, n_objects: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
     """A piecewise-smooth depth map in ``[0, 1]`` (0 = near) with occlusion boundaries.
 
     A smooth background surface (a random tilted plane plus low-frequency relief, depths
@@ -307,8 +315,7 @@ def occluding_scene(height: int, width: int, seed: int = 0,
         mask = np.zeros((h, w), np.uint8)
         if kind == 0:
             axes = (int(rng.uniform(0.08, 0.22) * size), int(rng.uniform(0.08, 0.22) * size))
-            cv2.ellipse(mask, (int(cx), int(cy)), axes, float(rng.uniform(0, 180)), 0, 360, 1,
-                        -1)
+            cv2.ellipse(mask, (int(cx), int(cy)), axes, float(rng.uniform(0, 180)), 0, 360, 1, -1)
         elif kind == 1:
             pts = rng.normal(0.0, 0.12 * size, size=(7, 2)) + np.array([cx, cy])
             hull = cv2.convexHull(pts.astype(np.int32))
@@ -317,8 +324,13 @@ def occluding_scene(height: int, width: int, seed: int = 0,
             ang = rng.uniform(0, np.pi)
             half = rng.uniform(0.2, 0.4) * size
             dx, dy = half * np.cos(ang), half * np.sin(ang)
-            cv2.line(mask, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)), 1,
-                     int(rng.integers(3, 9)))
+            cv2.line(
+                mask,
+                (int(cx - dx), int(cy - dy)),
+                (int(cx + dx), int(cy + dy)),
+                1,
+                int(rng.integers(3, 9)),
+            )
         tilt = rng.uniform(-0.15, 0.15, size=2)
         objects.append((z0, mask.astype(bool), tilt))
     for z0, mask, (tx, ty) in sorted(objects, key=lambda o: -o[0]):
@@ -405,8 +417,9 @@ def render_layered_stack(
     return out
 
 
-def _slices(img: np.ndarray, depth: np.ndarray, where: np.ndarray,
-            n_slices: int) -> list[tuple[np.ndarray, np.ndarray, float]]:
+def _slices(
+    img: np.ndarray, depth: np.ndarray, where: np.ndarray, n_slices: int
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
     """``(img, coverage, mean depth)`` of each non-empty depth slice of the pixels ``where``."""
     label = np.minimum((depth * n_slices).astype(np.intp), n_slices - 1)
     label = np.where(where, label, -1)
@@ -423,8 +436,9 @@ def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
     """8-bit JPEG round trip of an ``(H, W, C)`` float frame (C = 1 or 3), back to float."""
     u8 = np.clip(np.rint(frame * 255.0), 0, 255).astype(np.uint8)
     bgr = u8[:, :, ::-1] if u8.shape[2] == 3 else u8[:, :, 0]
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(bgr),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    ok, buf = cv2.imencode(
+        ".jpg", np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
@@ -514,8 +528,7 @@ def ground_truth_stack(
         img = np.where((depth < OBJECT_DEPTH)[:, :, None], occ, img)
     lo, hi = float(depth.min()), float(depth.max())
     planes = np.linspace(lo, hi, n_frames, dtype=np.float32)
-    frames = render_layered_stack(img, depth, planes, max_sigma, hidden=behind,
-                                  hidden_depth=back)
+    frames = render_layered_stack(img, depth, planes, max_sigma, hidden=behind, hidden_depth=back)
     rng = np.random.default_rng([seed, n_frames])
     for k in range(n_frames):
         if noise > 0:
@@ -547,8 +560,13 @@ Try it: `mffgui fuse resources/samples/sample-stack -o fused.png`.
 """
 
 
-def write_sample_stack(out: Path, n_frames: int = 5, size: tuple[int, int] = (640, 480),
-                       max_sigma: float = 4.0, seed: int = 0) -> list[Path]:
+def write_sample_stack(
+    out: Path,
+    n_frames: int = 5,
+    size: tuple[int, int] = (640, 480),
+    max_sigma: float = 4.0,
+    seed: int = 0,
+) -> list[Path]:
     """Render the sample stack into ``out`` as 8-bit PNGs plus a README; returns the frames."""
     from mffgui.io.writers import write_image
 
@@ -560,14 +578,17 @@ def write_sample_stack(out: Path, n_frames: int = 5, size: tuple[int, int] = (64
     for k, f in enumerate(frames):
         paths.append(write_image(out / f"frame_{k + 1:02d}.png", f, bit_depth=8))
     (out / "README.md").write_text(
-        _SAMPLE_README.format(n=n_frames, w=w, h=h, ms=max_sigma, seed=seed), encoding="utf-8")
+        _SAMPLE_README.format(n=n_frames, w=w, h=h, ms=max_sigma, seed=seed), encoding="utf-8"
+    )
     return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m mffgui.core.synthetic --out DIR``: write a synthetic sample stack."""
-    ap = argparse.ArgumentParser(prog="python -m mffgui.core.synthetic",
-                                 description="Render a synthetic focus stack as 8-bit PNGs.")
+    ap = argparse.ArgumentParser(
+        prog="python -m mffgui.core.synthetic",
+        description="Render a synthetic focus stack as 8-bit PNGs.",
+    )
     ap.add_argument("--out", required=True, type=Path, help="output folder")
     ap.add_argument("--frames", type=int, default=5, help="number of frames (default 5)")
     ap.add_argument("--size", default="640x480", help="WIDTHxHEIGHT (default 640x480)")

@@ -54,8 +54,10 @@ class Tile:
     @property
     def core_in_read(self) -> tuple[slice, slice]:
         """``(rows, cols)`` slices of the core inside an array of the read region."""
-        return (slice(self.y0 - self.ry0, self.y1 - self.ry0),
-                slice(self.x0 - self.rx0, self.x1 - self.rx0))
+        return (
+            slice(self.y0 - self.ry0, self.y1 - self.ry0),
+            slice(self.x0 - self.rx0, self.x1 - self.rx0),
+        )
 
     @property
     def read_shape(self) -> tuple[int, int]:
@@ -93,13 +95,28 @@ def plan_tiles(shape: tuple[int, int], tile: int, halo: int) -> list[Tile]:
     for i in range(ny):
         for j in range(nx):
             y0, y1, x0, x1 = int(ys[i]), int(ys[i + 1]), int(xs[j]), int(xs[j + 1])
-            tiles.append(Tile(y0, y1, x0, x1, max(0, y0 - halo), min(h, y1 + halo),
-                              max(0, x0 - halo), min(w, x1 + halo)))
+            tiles.append(
+                Tile(
+                    y0,
+                    y1,
+                    x0,
+                    x1,
+                    max(0, y0 - halo),
+                    min(h, y1 + halo),
+                    max(0, x0 - halo),
+                    min(w, x1 + halo),
+                )
+            )
     return tiles
 
 
-def tile_for_budget(shape: tuple[int, int], bytes_per_pixel: float, budget_bytes: float,
-                    halo: int, minimum: int = 64) -> int:
+def tile_for_budget(
+    shape: tuple[int, int],
+    bytes_per_pixel: float,
+    budget_bytes: float,
+    halo: int,
+    minimum: int = 64,
+) -> int:
     """Largest core side whose read region (core + 2·halo)² fits a memory budget.
 
     Parameters
@@ -132,8 +149,9 @@ def iter_tiles(shape: tuple[int, int], tile: int, halo: int) -> Iterator[Tile]:
     yield from plan_tiles(shape, tile, halo)
 
 
-def apply_tiled(fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, tile: int,
-                halo: int) -> np.ndarray:
+def apply_tiled(
+    fn: Callable[[np.ndarray], np.ndarray], image: np.ndarray, tile: int, halo: int
+) -> np.ndarray:
     """Run a local operator tile by tile and stitch the cores.
 
     Parameters

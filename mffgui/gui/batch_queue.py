@@ -65,9 +65,15 @@ class BatchQueueWindow(QWidget):
     batchFinished = Signal(list)
     """Emitted with the list of :class:`StackResult` when a run ends."""
 
-    def __init__(self, job: BatchJob, out_dir: str | Path | None = None, *,
-                 workers: int | None = None, use_dask: bool | None = None,
-                 main: Any = None) -> None:
+    def __init__(
+        self,
+        job: BatchJob,
+        out_dir: str | Path | None = None,
+        *,
+        workers: int | None = None,
+        use_dask: bool | None = None,
+        main: Any = None,
+    ) -> None:
         super().__init__(None, Qt.WindowType.Window)
         self.setWindowTitle("Batch queue — mffgui")
         self.resize(760, 420)
@@ -130,8 +136,7 @@ class BatchQueueWindow(QWidget):
         self.btn_add.setEnabled(not busy)
         self.btn_start.setEnabled(not busy and any(s == "queued" for s in states))
         self.btn_cancel.setEnabled(busy)
-        self.btn_retry.setEnabled(not busy and any(s in ("failed", "cancelled")
-                                                   for s in states))
+        self.btn_retry.setEnabled(not busy and any(s in ("failed", "cancelled") for s in states))
         self.btn_open.setEnabled(bool(self.selected_output()))
 
     def _row_of(self, name: str) -> int:
@@ -148,8 +153,9 @@ class BatchQueueWindow(QWidget):
             row = self.table.rowCount()
             self.table.insertRow(row)
         detail = res.error if res.status in ("failed", "cancelled") else res.output
-        for col, text in enumerate((res.stack, res.status,
-                                    f"{res.seconds:.1f}" if res.seconds else "", detail)):
+        for col, text in enumerate(
+            (res.stack, res.status, f"{res.seconds:.1f}" if res.seconds else "", detail)
+        ):
             item = QTableWidgetItem(text)
             if col == 3:
                 item.setToolTip(text)
@@ -199,16 +205,20 @@ class BatchQueueWindow(QWidget):
             if not chosen:
                 return False
             self.out_dir = Path(chosen)
-        wanted = set(names) if names is not None else {
-            n for n, r in self.results.items() if r.status == "queued"}
+        wanted = (
+            set(names)
+            if names is not None
+            else {n for n, r in self.results.items() if r.status == "queued"}
+        )
         todo = [p for p in self.stacks if p.name in wanted]
         if not todo:
             return False
         for p in todo:
             self._show(StackResult(stack=p.name, input=str(p)))
         if self._runner is None:
-            self._runner = BatchRunner(self.job, self.out_dir, use_dask=self._use_dask,
-                                       workers=self._workers)
+            self._runner = BatchRunner(
+                self.job, self.out_dir, use_dask=self._use_dask, workers=self._workers
+            )
         runner, bridge = self._runner, self._bridge
 
         def work() -> None:
@@ -218,8 +228,14 @@ class BatchQueueWindow(QWidget):
                 results = runner.run(todo, on_result=bridge.result.emit)
             except Exception as err:
                 for p in todo:
-                    results.append(StackResult(stack=p.name, input=str(p), status="failed",
-                                               error=f"{type(err).__name__}: {err}"))
+                    results.append(
+                        StackResult(
+                            stack=p.name,
+                            input=str(p),
+                            status="failed",
+                            error=f"{type(err).__name__}: {err}",
+                        )
+                    )
                     bridge.result.emit(results[-1])
             bridge.finished.emit(results)
 
@@ -248,8 +264,7 @@ class BatchQueueWindow(QWidget):
 
     @Slot(object)
     def _on_started(self, info: Any) -> None:
-        where = ("in this process" if info.kind == "serial"
-                 else f"on {info.workers} worker(s)")
+        where = "in this process" if info.kind == "serial" else f"on {info.workers} worker(s)"
         dash = f" — dashboard {info.dashboard}" if info.dashboard else ""
         self.status.setText(f"Fusing {where}{dash}")
 
@@ -264,8 +279,10 @@ class BatchQueueWindow(QWidget):
         self._thread = None
         failed = sum(r.status == "failed" for r in results)
         done = sum(r.status == "done" for r in results)
-        self.status.setText(f"{done} fused, {failed} failed"
-                            + (f" — results in {self.out_dir}" if self.out_dir else ""))
+        self.status.setText(
+            f"{done} fused, {failed} failed"
+            + (f" — results in {self.out_dir}" if self.out_dir else "")
+        )
         self._update_buttons()
         self.batchFinished.emit(list(results))
 
@@ -298,8 +315,14 @@ def job_from_main(main: Any) -> BatchJob:
         device = panel.device_choice or str(device)
     sets = tuple((k, str(v)) for k, v in values.items() if v is not None and v != "")
     align = panel.align_choice or "none"
-    return BatchJob(method=name or None, sets=sets, device=device, align=align,
-                    align_interpolation=panel.align_interpolation, align_crop=panel.align_crop)
+    return BatchJob(
+        method=name or None,
+        sets=sets,
+        device=device,
+        align=align,
+        align_interpolation=panel.align_interpolation,
+        align_crop=panel.align_crop,
+    )
 
 
 def open_batch(main: Any, folders: Sequence[str | Path] = ()) -> BatchQueueWindow:

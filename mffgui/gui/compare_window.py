@@ -100,8 +100,9 @@ def find_ground_truth(frames: Sequence[FrameKey]) -> Path | None:
         return None
     folder = Path(frames[0][0]).parent
     try:
-        found = sorted(p for p in folder.iterdir() if p.is_file() and _is_ground_truth(p)
-                       and is_image_file(p))
+        found = sorted(
+            p for p in folder.iterdir() if p.is_file() and _is_ground_truth(p) and is_image_file(p)
+        )
     except OSError:
         return None
     return found[0] if found else None
@@ -142,10 +143,16 @@ class CompareWindow(QMainWindow):
     regionScored = Signal()
     exported = Signal(object)
 
-    def __init__(self, frames: Sequence[FrameKey], metas: Sequence[ImageMeta],
-                 params: dict[str, Params] | None = None, ground_truth: Path | None = None,
-                 device: str = "auto", parent: QWidget | None = None,
-                 devices: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        frames: Sequence[FrameKey],
+        metas: Sequence[ImageMeta],
+        params: dict[str, Params] | None = None,
+        ground_truth: Path | None = None,
+        device: str = "auto",
+        parent: QWidget | None = None,
+        devices: Sequence[str] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("mffgui — compare methods")
         self.setWindowFlag(Qt.WindowType.Window, True)
@@ -194,15 +201,17 @@ class CompareWindow(QMainWindow):
         self.swipe_a, self.swipe_b = QComboBox(), QComboBox()
         for c in (self.swipe_a, self.swipe_b):
             c.currentIndexChanged.connect(self._update_swipe)
-        swipe_tab = self._tab_with(self.swipe, [QLabel("Left"), self.swipe_a,
-                                                QLabel("Right"), self.swipe_b])
+        swipe_tab = self._tab_with(
+            self.swipe, [QLabel("Left"), self.swipe_a, QLabel("Right"), self.swipe_b]
+        )
         self.diff = RegionImageView()
         self.diff_a, self.diff_b = QComboBox(), QComboBox()
         self.diff_mode = QComboBox()
         self.diff_mode.addItem("|A − B| amplified", "abs")
         self.diff_mode.addItem("Decision maps disagree", "decision")
-        self.diff_mode.setToolTip("Pixel difference, or where the methods took their pixels "
-                                  "from different source frames")
+        self.diff_mode.setToolTip(
+            "Pixel difference, or where the methods took their pixels from different source frames"
+        )
         self.diff_gain = QDoubleSpinBox()
         self.diff_gain.setRange(1.0, 256.0)
         self.diff_gain.setValue(8.0)
@@ -212,9 +221,18 @@ class CompareWindow(QMainWindow):
         for w in (self.diff_a, self.diff_b, self.diff_mode):
             w.currentIndexChanged.connect(self._update_diff)
         self.diff_gain.valueChanged.connect(self._update_diff)
-        diff_tab = self._tab_with(self.diff, [QLabel("A"), self.diff_a, QLabel("B"),
-                                              self.diff_b, self.diff_mode, self.diff_gain,
-                                              self.diff_info])
+        diff_tab = self._tab_with(
+            self.diff,
+            [
+                QLabel("A"),
+                self.diff_a,
+                QLabel("B"),
+                self.diff_b,
+                self.diff_mode,
+                self.diff_gain,
+                self.diff_info,
+            ],
+        )
         self.tabs = QTabWidget()
         self.tabs.addTab(self.grid, "Grid")
         self.tabs.addTab(swipe_tab, "Swipe")
@@ -257,11 +275,18 @@ class CompareWindow(QMainWindow):
 
         self.act_run = act("Run", self.run, "Ctrl+Return", "Fuse with every ticked run")
         self.act_cancel = act("Cancel", self.cancel, "Esc", "Stop the comparison")
-        self.act_export = act("Export report…", self.export_dialog, "Ctrl+S",
-                              "Save the grid, every result, the maps and the metrics tables")
-        self.act_region = act("Region", self._toggle_region_tool, "R",
-                              "Draw a rectangle on any view to score every result inside it "
-                              "(Shift+drag works too)")
+        self.act_export = act(
+            "Export report…",
+            self.export_dialog,
+            "Ctrl+S",
+            "Save the grid, every result, the maps and the metrics tables",
+        )
+        self.act_region = act(
+            "Region",
+            self._toggle_region_tool,
+            "R",
+            "Draw a rectangle on any view to score every result inside it (Shift+drag works too)",
+        )
         self.act_region.setCheckable(True)
         self.act_fit = act("Fit", self._fit, "Ctrl+0", "Fit the images to the views")
         tb = self.addToolBar("Compare")
@@ -273,9 +298,11 @@ class CompareWindow(QMainWindow):
         self.metrics_menu = QMenu("Metrics", self)
         self.metrics_button = QToolButton()
         self.metrics_button.setText("Metrics")
-        self.metrics_button.setToolTip("Which metrics to compute (all by default; "
-                                       f"{', '.join(SLOW_METRICS)} takes about 1 s of CPU per "
-                                       "520×520 image: untick it for quicker comparisons)")
+        self.metrics_button.setToolTip(
+            "Which metrics to compute (all by default; "
+            f"{', '.join(SLOW_METRICS)} takes about 1 s of CPU per "
+            "520×520 image: untick it for quicker comparisons)"
+        )
         self.metrics_button.setMenu(self.metrics_menu)
         self.metrics_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         tb.addWidget(self.metrics_button)
@@ -320,21 +347,28 @@ class CompareWindow(QMainWindow):
         return w
 
     # ------------------------------------------------------------------ stack and runs
-    def set_stack(self, frames: Sequence[FrameKey], metas: Sequence[ImageMeta],
-                  ground_truth: Path | None = None,
-                  params: dict[str, Params] | None = None) -> None:
+    def set_stack(
+        self,
+        frames: Sequence[FrameKey],
+        metas: Sequence[ImageMeta],
+        ground_truth: Path | None = None,
+        params: dict[str, Params] | None = None,
+    ) -> None:
         """Compare on another stack (cancels a running comparison, clears the results)."""
         from mffgui.methods import list_methods
 
         self.cancel()
         self.frames = tuple(frames)
         self.metas = tuple(metas)
-        self.ground_truth = ground_truth if ground_truth is not None else \
-            find_ground_truth(self.frames)
+        self.ground_truth = (
+            ground_truth if ground_truth is not None else find_ground_truth(self.frames)
+        )
         self.runs_panel.gt_label.setText(
-            f"Ground truth: {self.ground_truth.name} (PSNR, SSIM)" if self.ground_truth else
-            "No ground truth (a file with 'groundtruth' in its name next to the frames adds "
-            "PSNR and SSIM)")
+            f"Ground truth: {self.ground_truth.name} (PSNR, SSIM)"
+            if self.ground_truth
+            else "No ground truth (a file with 'groundtruth' in its name next to the frames adds "
+            "PSNR and SSIM)"
+        )
         self.runs_panel.set_methods(list_methods(), params)
         self._clear_results()
 
@@ -356,8 +390,9 @@ class CompareWindow(QMainWindow):
             editor.set_device(device)
         self.device = editor.device_choice
 
-    def add_run(self, method: str, params: Params, label: str | None = None,
-                checked: bool = True) -> CompareRun:
+    def add_run(
+        self, method: str, params: Params, label: str | None = None, checked: bool = True
+    ) -> CompareRun:
         """Append a run to the list (see :meth:`RunPanel.add`)."""
         return self.runs_panel.add(method, params, label, checked)
 
@@ -386,8 +421,15 @@ class CompareWindow(QMainWindow):
         if self._token is not None:
             self._token.cancel()
         self.generation += 1
-        request = CompareRequest(self.generation, self.frames, self.metas, tuple(runs),
-                                 self.metrics(), self.ground_truth, self.device)
+        request = CompareRequest(
+            self.generation,
+            self.frames,
+            self.metas,
+            tuple(runs),
+            self.metrics(),
+            self.ground_truth,
+            self.device,
+        )
         self._request = request
         keep_region = self.region_rect  # the new results are scored in the same region
         self._clear_results()
@@ -443,8 +485,9 @@ class CompareWindow(QMainWindow):
         self.outcomes[out.run.label] = out
         tile = self.grid.tiles.get(out.run.label)
         if tile is not None:
-            tile.set_result(out.image, f"{out.run.method}: {out.run.params_text()}",
-                            out.seconds, out.error)
+            tile.set_result(
+                out.image, f"{out.run.method}: {out.run.params_text()}", out.seconds, out.error
+            )
             if self.region_rect is not None:
                 tile.view.set_region(self.region_rect)
         self._relink()
@@ -481,8 +524,9 @@ class CompareWindow(QMainWindow):
             return
         self._token = None
         self._set_state("cancelled")
-        self.statusBar().showMessage(f"Comparison cancelled; {len(self.outcomes)} runs "
-                                     "finished", 8000)
+        self.statusBar().showMessage(
+            f"Comparison cancelled; {len(self.outcomes)} runs finished", 8000
+        )
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -497,8 +541,9 @@ class CompareWindow(QMainWindow):
     def _update_actions(self) -> None:
         self.act_run.setEnabled(True)
         self.act_cancel.setEnabled(self.running)
-        self.act_export.setEnabled(any(o.ok for o in self.outcomes.values())
-                                   and not self.running and not self.exporting)
+        self.act_export.setEnabled(
+            any(o.ok for o in self.outcomes.values()) and not self.running and not self.exporting
+        )
 
     def _clear_results(self) -> None:
         self.outcomes = {}
@@ -545,8 +590,11 @@ class CompareWindow(QMainWindow):
             v.set_region_tool(on)
 
     def _choices(self, with_sources: bool) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = [(label, ("result", label)) for label in self.order
-                                      if label in self.outcomes and self.outcomes[label].ok]
+        out: list[tuple[str, Any]] = [
+            (label, ("result", label))
+            for label in self.order
+            if label in self.outcomes and self.outcomes[label].ok
+        ]
         if with_sources and self.data is not None:
             names = self.data.stack.names if hasattr(self.data.stack, "names") else []
             for i in range(len(self.data.stack)):
@@ -555,8 +603,10 @@ class CompareWindow(QMainWindow):
         return out
 
     def _refresh_choices(self) -> None:
-        for combos, with_src in (((self.swipe_a, self.swipe_b), True),
-                                 ((self.diff_a, self.diff_b), True)):
+        for combos, with_src in (
+            ((self.swipe_a, self.swipe_b), True),
+            ((self.diff_a, self.diff_b), True),
+        ):
             items = self._choices(with_src)
             for k, combo in enumerate(combos):
                 current = combo.currentData()
@@ -596,9 +646,11 @@ class CompareWindow(QMainWindow):
             return
         from mffgui.gui.compare_worker import fused_qimage
 
-        self.swipe.set_pair(qa if qa is not None else fused_qimage(fa),
-                            qb if qb is not None else fused_qimage(fb),
-                            (self.swipe_a.currentText(), self.swipe_b.currentText()))
+        self.swipe.set_pair(
+            qa if qa is not None else fused_qimage(fa),
+            qb if qb is not None else fused_qimage(fb),
+            (self.swipe_a.currentText(), self.swipe_b.currentText()),
+        )
         self.swipe.set_region(self.region_rect)
 
     def _update_diff(self, *_args: object) -> None:
@@ -618,9 +670,12 @@ class CompareWindow(QMainWindow):
             ra = self.outcomes[ca[1]].result
             rb = self.outcomes[cb[1]].result
             pair = len(self.data.stack) == 2 if self.data is not None else False
-            img, frac = disagreement_image(ra.index_map, rb.index_map,
-                                           ra.decision_map if pair else None,
-                                           rb.decision_map if pair else None)
+            img, frac = disagreement_image(
+                ra.index_map,
+                rb.index_map,
+                ra.decision_map if pair else None,
+                rb.decision_map if pair else None,
+            )
             from mffgui.gui.convert import LUTS, apply_lut
 
             self.diff.set_image(apply_lut(img, LUTS["viridis"]()))
@@ -628,9 +683,11 @@ class CompareWindow(QMainWindow):
         else:
             d = difference_image(fa, fb, self.diff_gain.value())
             self.diff.set_image(d)
-            self.diff_info.setText(f"max |A − B| = {d.max() / 255 / self.diff_gain.value():.3f}"
-                                   if d.max() < 255 else "white = difference ≥ "
-                                   f"{1 / self.diff_gain.value():.3f}")
+            self.diff_info.setText(
+                f"max |A − B| = {d.max() / 255 / self.diff_gain.value():.3f}"
+                if d.max() < 255
+                else f"white = difference ≥ {1 / self.diff_gain.value():.3f}"
+            )
         self.diff.set_region(self.region_rect)
 
     # ------------------------------------------------------------------ metrics
@@ -642,8 +699,13 @@ class CompareWindow(QMainWindow):
             o = self.outcomes[label]
             s = o.scores if scores is None else scores.get(label, {})
             rows.append((label, s, o.seconds, o.error))
-        metrics = (self.region.request.metrics if self.region is not None
-                   else self._request.metrics if self._request is not None else ())
+        metrics = (
+            self.region.request.metrics
+            if self.region is not None
+            else self._request.metrics
+            if self._request is not None
+            else ()
+        )
         self.table.set_rows(rows, metrics)
 
     @Slot(int, int, int, int)
@@ -665,8 +727,12 @@ class CompareWindow(QMainWindow):
         self._region_token = token
         req = RegionRequest(self._region_gen, self.region_rect, self.metrics())
         data, runs = self.data, tuple(ok)
-        worker = TaskWorker(lambda p, c: run_region_scores(req, data, runs, p, c),
-                            req.generation, token, "region metrics")
+        worker = TaskWorker(
+            lambda p, c: run_region_scores(req, data, runs, p, c),
+            req.generation,
+            token,
+            "region metrics",
+        )
         worker.resultReady.connect(self._on_region_done)
         worker.failed.connect(self._on_region_failed)
         x, y, w, h = self.region_rect
@@ -710,8 +776,9 @@ class CompareWindow(QMainWindow):
         settings = getattr(self.parent(), "settings", None)
         remembered = getattr(settings, "report_folder", "") or self._report_folder
         start = start_folder(remembered, [p for p, _ in self.frames])
-        folder = QFileDialog.getExistingDirectory(self, "Export the comparison into a folder",
-                                                  start)
+        folder = QFileDialog.getExistingDirectory(
+            self, "Export the comparison into a folder", start
+        )
         if folder:
             self._report_folder = folder
             if settings is not None:
@@ -729,8 +796,12 @@ class CompareWindow(QMainWindow):
         runs = tuple(self.outcomes[label] for label in self.order if label in self.outcomes)
         outcome = CompareOutcome(self._request, self.data, runs)
         region = self.region
-        worker = TaskWorker(lambda p, c: write_report(outcome, runs, folder, p, c, region),
-                            0, CancelToken(), "report export")
+        worker = TaskWorker(
+            lambda p, c: write_report(outcome, runs, folder, p, c, region),
+            0,
+            CancelToken(),
+            "report export",
+        )
         worker.resultReady.connect(self._on_exported)
         worker.failed.connect(self._on_export_failed)
         self.exporting = True
@@ -744,8 +815,9 @@ class CompareWindow(QMainWindow):
         self.exporting = False
         self._update_actions()
         if written:
-            self.statusBar().showMessage(f"Saved {len(written)} files to "
-                                         f"{Path(written[0]).parent}", 10000)
+            self.statusBar().showMessage(
+                f"Saved {len(written)} files to {Path(written[0]).parent}", 10000
+            )
         self.exported.emit(written)
 
     @Slot(int, str)
@@ -759,8 +831,9 @@ class CompareWindow(QMainWindow):
         self.last_error = msg
         self.statusBar().showMessage(msg.splitlines()[0], 15000)
         if self.isVisible():
-            box = QMessageBox(QMessageBox.Icon.Warning, "mffgui", msg,
-                              QMessageBox.StandardButton.Ok, self)
+            box = QMessageBox(
+                QMessageBox.Icon.Warning, "mffgui", msg, QMessageBox.StandardButton.Ok, self
+            )
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()
 
@@ -775,8 +848,7 @@ def open_compare(main: Any) -> CompareWindow | None:
     c = main.controller
     inc = c.included_sources
     if len(inc) < 2:
-        main.show_error("Compare needs a stack of at least two included images; open one "
-                        "first.")
+        main.show_error("Compare needs a stack of at least two included images; open one first.")
         return None
     params = dict(c.params)
     try:
@@ -794,8 +866,7 @@ def open_compare(main: Any) -> CompareWindow | None:
         win = None
     devices = getattr(main, "devices", None)
     if win is None:
-        win = CompareWindow(frames, metas, params, device=c.device, parent=main,
-                            devices=devices)
+        win = CompareWindow(frames, metas, params, device=c.device, parent=main, devices=devices)
         main._compare_window = win
     else:
         if (win.frames, win.metas) != (frames, metas):
@@ -819,13 +890,18 @@ def compare_action(main: Any) -> QAction:
     main.act_compare = a
     return a
 
+
 __all__ = ["CompareWindow", "compare_action", "find_ground_truth", "open_compare"]
 
 
-def render_screenshot(out: Path, inputs: Sequence[str], methods: Sequence[str],
-                      size: tuple[int, int] = (1500, 950),
-                      region: tuple[int, int, int, int] | None = None,
-                      timeout: float = 600.0) -> bool:
+def render_screenshot(
+    out: Path,
+    inputs: Sequence[str],
+    methods: Sequence[str],
+    size: tuple[int, int] = (1500, 950),
+    region: tuple[int, int, int, int] | None = None,
+    timeout: float = 600.0,
+) -> bool:
     """Render the compare window on a real stack offscreen into ``out`` (for the docs).
 
     ``python -m mffgui.gui.compare_window OUT.png INPUT... [--methods a,b] [--region x,y,w,h]``
@@ -883,5 +959,8 @@ if __name__ == "__main__":  # pragma: no cover - docs helper
 
     apply_theme(QApplication.instance() or QApplication(sys.argv[:1]), args.theme)
     reg = tuple(int(v) for v in args.region.split(",")) if args.region else None
-    sys.exit(0 if render_screenshot(Path(args.out), args.inputs, args.methods.split(","),
-                                    region=reg) else 1)  # type: ignore[arg-type]
+    sys.exit(
+        0
+        if render_screenshot(Path(args.out), args.inputs, args.methods.split(","), region=reg)
+        else 1
+    )  # type: ignore[arg-type]

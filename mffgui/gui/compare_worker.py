@@ -58,8 +58,11 @@ class CompareRun:
     def params_text(self) -> str:
         """The parameters that differ from the method's defaults, ``k=v, ...`` (or ``defaults``)."""
         defaults = type(self.params)().to_dict()
-        diff = [f"{k}={_short(v)}" for k, v in self.params.to_dict().items()
-                if defaults.get(k) != v and k != "device"]
+        diff = [
+            f"{k}={_short(v)}"
+            for k, v in self.params.to_dict().items()
+            if defaults.get(k) != v and k != "device"
+        ]
         return ", ".join(diff) if diff else "defaults"
 
 
@@ -188,8 +191,10 @@ def load_stack_data(request: CompareRequest) -> StackData:
     if request.ground_truth is not None:
         gt = read_image(request.ground_truth)[0]
         if gt.shape[:2] != stack.shape:
-            raise MffError(f"{request.ground_truth}: ground truth is {gt.shape[1]}x"
-                           f"{gt.shape[0]}, the stack {stack.shape[1]}x{stack.shape[0]}")
+            raise MffError(
+                f"{request.ground_truth}: ground truth is {gt.shape[1]}x"
+                f"{gt.shape[0]}, the stack {stack.shape[1]}x{stack.shape[0]}"
+            )
     return StackData(stack, tuple(source_grays(stack)), gt)
 
 
@@ -226,8 +231,12 @@ def run_error_text(err: BaseException) -> str:
     return msg if len(msg) <= 300 else msg[:299] + "…"
 
 
-def run_compare(request: CompareRequest, progress: ProgressCb, cancel: CancelToken,
-                on_run: Callable[[RunOutcome, StackData], None] | None = None) -> CompareOutcome:
+def run_compare(
+    request: CompareRequest,
+    progress: ProgressCb,
+    cancel: CancelToken,
+    on_run: Callable[[RunOutcome, StackData], None] | None = None,
+) -> CompareOutcome:
     """Fuse the stack with every run of ``request`` and score each result (worker thread).
 
     Parameters
@@ -272,10 +281,14 @@ def run_compare(request: CompareRequest, progress: ProgressCb, cancel: CancelTok
         t0 = time.perf_counter()
         try:
             method = get_method(run.method)
-            res = method.fuse(data.stack, params,
-                              progress=lambda d, t, s="", sub=sub, tag=tag:
-                              sub(d, t, f"{tag}: {s}" if s else tag),
-                              cancel=cancel)
+            res = method.fuse(
+                data.stack,
+                params,
+                progress=lambda d, t, s="", sub=sub, tag=tag: sub(
+                    d, t, f"{tag}: {s}" if s else tag
+                ),
+                cancel=cancel,
+            )
             seconds = time.perf_counter() - t0
             cancel.raise_if_cancelled()
             progress((i + 0.85) * span, 1.0, f"{tag}: scoring")
@@ -284,8 +297,13 @@ def run_compare(request: CompareRequest, progress: ProgressCb, cancel: CancelTok
         except Cancelled:
             raise
         except MemoryError:
-            out = RunOutcome(i, run, None, math.nan,
-                             error="not enough memory; try a classical method or fewer images")
+            out = RunOutcome(
+                i,
+                run,
+                None,
+                math.nan,
+                error="not enough memory; try a classical method or fewer images",
+            )
         except MffError as err:
             out = RunOutcome(i, run, None, math.nan, error=str(err))
         except Exception as err:  # any other failure marks only this run's row
@@ -301,11 +319,16 @@ def run_compare(request: CompareRequest, progress: ProgressCb, cancel: CancelTok
 def crop(img: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
     """``img[y:y+h, x:x+w]`` for ``rect = (x, y, w, h)``."""
     x, y, w, h = rect
-    return img[y:y + h, x:x + w]
+    return img[y : y + h, x : x + w]
 
 
-def run_region_scores(request: RegionRequest, data: StackData, runs: Sequence[RunOutcome],
-                      progress: ProgressCb, cancel: CancelToken) -> RegionScores:
+def run_region_scores(
+    request: RegionRequest,
+    data: StackData,
+    runs: Sequence[RunOutcome],
+    progress: ProgressCb,
+    cancel: CancelToken,
+) -> RegionScores:
     """Score each successful run inside ``request.rect`` (worker thread).
 
     The fused images, the sources and the ground truth are cropped to the rectangle, then scored
@@ -331,14 +354,19 @@ def run_region_scores(request: RegionRequest, data: StackData, runs: Sequence[Ru
     for i, r in enumerate(ok):
         cancel.raise_if_cancelled()
         progress(i, len(ok), f"Region metrics: {r.run.label}")
-        out[r.run.label] = score(crop(r.result.fused, request.rect), srcs, gt,  # type: ignore[union-attr]
-                                 request.metrics)
+        out[r.run.label] = score(
+            crop(r.result.fused, request.rect),
+            srcs,
+            gt,  # type: ignore[union-attr]
+            request.metrics,
+        )
     progress(1.0, 1.0, "Done")
     return RegionScores(request, out)
 
 
-def entries(runs: Sequence[RunOutcome],
-            scores: dict[str, dict[str, float]] | None = None) -> list[CompareEntry]:
+def entries(
+    runs: Sequence[RunOutcome], scores: dict[str, dict[str, float]] | None = None
+) -> list[CompareEntry]:
     """The runs as :class:`mffgui.compare.CompareEntry` (for the grid and the tables).
 
     ``scores`` replaces the whole-image scores (e.g. region scores) by run label.
@@ -348,8 +376,11 @@ def entries(runs: Sequence[RunOutcome],
     out = []
     for r in runs:
         s = dict(r.scores) if scores is None else dict(scores.get(r.run.label, {}))
-        out.append(CompareEntry(r.run.label, None if r.result is None else r.result.fused, s,
-                                r.seconds, r.error))
+        out.append(
+            CompareEntry(
+                r.run.label, None if r.result is None else r.result.fused, s, r.seconds, r.error
+            )
+        )
     return out
 
 
@@ -363,9 +394,14 @@ REPORT_FILES = ("grid.png", "metrics.csv", "metrics.md")
 """Files every report has, besides ``<label>.png`` and ``<label>_<map>.png`` per result."""
 
 
-def write_report(outcome: CompareOutcome, runs: Sequence[RunOutcome], folder: Path,
-                 progress: ProgressCb, cancel: CancelToken,
-                 region: RegionScores | None = None) -> tuple[Path, ...]:
+def write_report(
+    outcome: CompareOutcome,
+    runs: Sequence[RunOutcome],
+    folder: Path,
+    progress: ProgressCb,
+    cancel: CancelToken,
+    region: RegionScores | None = None,
+) -> tuple[Path, ...]:
     """Save the comparison into ``folder`` (worker thread); every file is written atomically.
 
     Written: ``grid.png`` (labelled grid), ``<label>.png`` per result (8 or 16 bits like the
@@ -394,32 +430,47 @@ def write_report(outcome: CompareOutcome, runs: Sequence[RunOutcome], folder: Pa
     ents = entries(runs)
     progress(0.0, 1.0, "Writing the grid")
     labels = [f"{e.label} ({e.seconds:.1f} s)" for e in ents if e.fused is not None]
-    grid = comparison_grid([replace(e, label=lab) for e, lab in
-                            zip([e for e in ents if e.fused is not None], labels, strict=True)])
+    grid = comparison_grid(
+        [
+            replace(e, label=lab)
+            for e, lab in zip([e for e in ents if e.fused is not None], labels, strict=True)
+        ]
+    )
     written.append(write_image(folder / "grid.png", grid, bit_depth=8, sources=sources))
     depth = 16 if stack.bit_depth > 8 else 8
     for i, r in enumerate(ok):
         cancel.raise_if_cancelled()
         progress((i + 1) / (len(ok) + 1), 1.0, f"Writing {r.run.label}")
         stem = safe_stem(r.run.label)
-        written.append(write_image(folder / f"{stem}.png", r.result.fused,  # type: ignore[union-attr]
-                                   bit_depth=depth, sources=sources))
+        written.append(
+            write_image(
+                folder / f"{stem}.png",
+                r.result.fused,  # type: ignore[union-attr]
+                bit_depth=depth,
+                sources=sources,
+            )
+        )
         written += write_maps(r.result, folder, stem, sources=sources)  # type: ignore[arg-type]
     try:
         written.append(write_text_atomic(folder / "metrics.csv", comparison_csv(ents)))
-        written.append(write_text_atomic(folder / "metrics.md",
-                                         _markdown_header(outcome, None) +
-                                         comparison_markdown(ents)))
+        written.append(
+            write_text_atomic(
+                folder / "metrics.md", _markdown_header(outcome, None) + comparison_markdown(ents)
+            )
+        )
         if region is not None:
             rents = entries(runs, region.scores)
-            written.append(write_text_atomic(folder / "region-metrics.csv",
-                                             comparison_csv(rents)))
-            written.append(write_text_atomic(folder / "region-metrics.md",
-                                             _markdown_header(outcome, region) +
-                                             comparison_markdown(rents)))
+            written.append(write_text_atomic(folder / "region-metrics.csv", comparison_csv(rents)))
+            written.append(
+                write_text_atomic(
+                    folder / "region-metrics.md",
+                    _markdown_header(outcome, region) + comparison_markdown(rents),
+                )
+            )
     except OSError as err:
-        raise ExportError(f"could not write the metrics table: {err.strerror or err}",
-                          folder) from None
+        raise ExportError(
+            f"could not write the metrics table: {err.strerror or err}", folder
+        ) from None
     progress(1.0, 1.0, "Done")
     return tuple(written)
 
@@ -429,9 +480,13 @@ def _markdown_header(outcome: CompareOutcome, region: RegionScores | None) -> st
     h, w = stack.shape
     first = stack.metas[0].path if stack.metas else None
     where = f" of {first.parent}" if first is not None else ""
-    lines = [f"# Comparison{where}", "",
-             f"{len(stack)} frames, {w}x{h} pixels. Metrics on 8-bit gray images; "
-             "↑ higher is better, ↓ lower is better; the best value is bold.", ""]
+    lines = [
+        f"# Comparison{where}",
+        "",
+        f"{len(stack)} frames, {w}x{h} pixels. Metrics on 8-bit gray images; "
+        "↑ higher is better, ↓ lower is better; the best value is bold.",
+        "",
+    ]
     if outcome.data.ground_truth is not None:
         lines += [f"Ground truth: {outcome.request.ground_truth}", ""]
     if region is not None:
@@ -465,7 +520,25 @@ class CompareWorker(TaskWorker):
         return run_compare(self.request, progress, cancel, on_run)
 
 
-__all__ = ["REPORT_FILES", "SLOW_METRICS", "CompareOutcome", "CompareRequest", "CompareRun",
-           "CompareWorker", "RegionRequest", "RegionScores", "RunOutcome", "StackData", "crop",
-           "entries", "fused_qimage", "load_stack_data", "run_compare", "run_error_text",
-           "run_region_scores", "safe_stem", "score_result", "write_report"]
+__all__ = [
+    "REPORT_FILES",
+    "SLOW_METRICS",
+    "CompareOutcome",
+    "CompareRequest",
+    "CompareRun",
+    "CompareWorker",
+    "RegionRequest",
+    "RegionScores",
+    "RunOutcome",
+    "StackData",
+    "crop",
+    "entries",
+    "fused_qimage",
+    "load_stack_data",
+    "run_compare",
+    "run_error_text",
+    "run_region_scores",
+    "safe_stem",
+    "score_result",
+    "write_report",
+]

@@ -100,13 +100,16 @@ class AlignmentNote:
     def detail(self) -> str:
         """Tooltip text: the full report of the frame, with the reason for an exclusion."""
         if self.excluded:
-            return (f"Alignment ({self.model}) {self.status}; excluded from the fusion: "
-                    f"{self.reason}")
+            return (
+                f"Alignment ({self.model}) {self.status}; excluded from the fusion: {self.reason}"
+            )
         if self.status == "reference":
             return f"Alignment ({self.model}): the reference frame the others are aligned to"
         corr = "" if math.isnan(self.correlation) else f", correlation {self.correlation:.3f}"
-        return (f"Alignment ({self.model}): shift {self.dx:+.2f}, {self.dy:+.2f} px, "
-                f"scale {self.scale:.4f}, rotation {self.rotation_deg:+.3f}°{corr}")
+        return (
+            f"Alignment ({self.model}): shift {self.dx:+.2f}, {self.dy:+.2f} px, "
+            f"scale {self.scale:.4f}, rotation {self.rotation_deg:+.3f}°{corr}"
+        )
 
     @classmethod
     def from_report(cls, report: AlignmentReport, index: int) -> AlignmentNote:
@@ -115,8 +118,9 @@ class AlignmentNote:
 
         f = report.frames[index]
         d = decompose(f.matrix, report.width, report.height)
-        return cls(f.status, d.dx, d.dy, d.scale, d.rotation_deg, f.correlation, f.reason,
-                   report.model)
+        return cls(
+            f.status, d.dx, d.dy, d.scale, d.rotation_deg, f.correlation, f.reason, report.model
+        )
 
 
 @dataclass(frozen=True)
@@ -292,21 +296,26 @@ class Controller(QObject):
             self.message.emit("; ".join(notes))
         if problems:
             msgs = [str(err) for _p, err in problems]
-            self._error(msgs[0] if len(msgs) == 1 else
-                        f"{len(msgs)} files cannot be read:\n" + "\n".join(msgs[:8]))
+            self._error(
+                msgs[0]
+                if len(msgs) == 1
+                else f"{len(msgs)} files cannot be read:\n" + "\n".join(msgs[:8])
+            )
         elif not added and not frames:
             self._error("No images found in " + ", ".join(str(p) for p in paths))
         self._start_thumbnails([s for s in added if not s.problem])
         return n_ok > 0
 
-    def _new_source(self, path: Path, page: int | None, meta: ImageMeta | None,
-                    problem: str = "") -> Source:
+    def _new_source(
+        self, path: Path, page: int | None, meta: ImageMeta | None, problem: str = ""
+    ) -> Source:
         self._next_id += 1
         return Source(self._next_id, path, page, meta, included=not problem, problem=problem)
 
     def _update_warnings(self) -> None:
         sizes = collections.Counter(
-            (s.meta.width, s.meta.height) for s in self.sources if s.usable and s.meta)
+            (s.meta.width, s.meta.height) for s in self.sources if s.usable and s.meta
+        )
         if not sizes:
             self.sources = [replace(s, warning="") for s in self.sources]
             return
@@ -315,10 +324,15 @@ class Controller(QObject):
         for s in self.sources:
             warn = ""
             if s.meta and (s.meta.width, s.meta.height) != (w0, h0):
-                warn = (f"size {s.meta.width}×{s.meta.height} differs from {w0}×{h0} of the "
-                        "other images; " + ("Align resamples it onto the reference frame"
-                                            if self.align not in ("", "off") else
-                                            "exclude it, or turn Align on"))
+                warn = (
+                    f"size {s.meta.width}×{s.meta.height} differs from {w0}×{h0} of the "
+                    "other images; "
+                    + (
+                        "Align resamples it onto the reference frame"
+                        if self.align not in ("", "off")
+                        else "exclude it, or turn Align on"
+                    )
+                )
             out.append(replace(s, warning=warn))
         self.sources = out
 
@@ -336,8 +350,10 @@ class Controller(QObject):
 
     def set_included(self, source_id: int, included: bool) -> None:
         """Include or exclude one source (unreadable sources stay excluded)."""
-        self.sources = [replace(s, included=included and not s.problem)
-                        if s.id == source_id else s for s in self.sources]
+        self.sources = [
+            replace(s, included=included and not s.problem) if s.id == source_id else s
+            for s in self.sources
+        ]
         self._update_warnings()
         self.sourcesChanged.emit()
 
@@ -399,8 +415,10 @@ class Controller(QObject):
         """
         included = self.included_sources
         if len(included) < 2:
-            raise MffError(f"A focus stack needs at least two images; {len(included)} "
-                           f"{'is' if len(included) == 1 else 'are'} included.")
+            raise MffError(
+                f"A focus stack needs at least two images; {len(included)} "
+                f"{'is' if len(included) == 1 else 'are'} included."
+            )
         if not self.method:
             raise MffError("Choose a fusion method first.")
         params = self.params.get(self.method)
@@ -414,10 +432,18 @@ class Controller(QObject):
             except (MffError, TypeError, ValueError):
                 pass
         self.generation += 1
-        return FusionRequest(self.generation, tuple(s.key for s in included),
-                             tuple(s.meta for s in included if s.meta is not None),
-                             self.method, params, self.device, self.align,
-                             self.overlay_source, self.align_interpolation, self.align_crop)
+        return FusionRequest(
+            self.generation,
+            tuple(s.key for s in included),
+            tuple(s.meta for s in included if s.meta is not None),
+            self.method,
+            params,
+            self.device,
+            self.align,
+            self.overlay_source,
+            self.align_interpolation,
+            self.align_crop,
+        )
 
     def fuse(self) -> bool:
         """Start fusing the included sources; a running fusion is cancelled first.
@@ -436,8 +462,12 @@ class Controller(QObject):
             self._token.cancel()
         token = CancelToken()
         self._token = token
-        worker = TaskWorker(lambda progress, cancel: run_fusion(request, progress, cancel),
-                            request.generation, token, f"fusion with {request.method}")
+        worker = TaskWorker(
+            lambda progress, cancel: run_fusion(request, progress, cancel),
+            request.generation,
+            token,
+            f"fusion with {request.method}",
+        )
         worker.progressed.connect(self._on_progress)
         worker.resultReady.connect(self._on_result)
         worker.failed.connect(self._on_failed)
@@ -498,9 +528,11 @@ class Controller(QObject):
         else:
             aligned = f", aligned ({align})" if outcome.alignment is not None else ""
         notes = f"; {'; '.join(outcome.notes)}" if outcome.notes else ""
-        self.message.emit(f"Fused {len(outcome.metas)} images with {outcome.request.method}"
-                          f"{strategy_note(outcome.result.meta)}"
-                          f" in {outcome.seconds:.1f} s{aligned}{notes}")
+        self.message.emit(
+            f"Fused {len(outcome.metas)} images with {outcome.request.method}"
+            f"{strategy_note(outcome.result.meta)}"
+            f" in {outcome.seconds:.1f} s{aligned}{notes}"
+        )
 
     @Slot(int, str)
     def _on_failed(self, gen: int, msg: str) -> None:
@@ -523,7 +555,7 @@ class Controller(QObject):
         notes: dict[tuple[Path, int | None], AlignmentNote] = {}
         report = outcome.alignment
         if report is not None:
-            for k, key in enumerate(outcome.request.frames[:len(report.frames)]):
+            for k, key in enumerate(outcome.request.frames[: len(report.frames)]):
                 notes[key] = AlignmentNote.from_report(report, k)
         new = [replace(s, alignment=notes.get(s.key)) for s in self.sources]
         if new != self.sources:
@@ -553,9 +585,12 @@ class Controller(QObject):
         self.overlay_source = source
         self._overlay_gen += 1
         levels = outcome.display.levels if outcome.display is not None else None
-        worker = TaskWorker(lambda _p, _c: prepare_overlay(outcome.result, outcome.stack,
-                                                           source, levels),
-                            self._overlay_gen, CancelToken(), f"reading frame {source + 1}")
+        worker = TaskWorker(
+            lambda _p, _c: prepare_overlay(outcome.result, outcome.stack, source, levels),
+            self._overlay_gen,
+            CancelToken(),
+            f"reading frame {source + 1}",
+        )
         worker.resultReady.connect(self._on_overlay)
         worker.failed.connect(self._on_overlay_failed)
         self._runner.start(worker)
@@ -569,8 +604,12 @@ class Controller(QObject):
         if outcome is None:
             return
         weights = outcome.result.weights
-        worker = TaskWorker(lambda _p, _c: (source, source_maps(weights, source)),
-                            self._overlay_gen, CancelToken(), f"weights of frame {source + 1}")
+        worker = TaskWorker(
+            lambda _p, _c: (source, source_maps(weights, source)),
+            self._overlay_gen,
+            CancelToken(),
+            f"weights of frame {source + 1}",
+        )
         worker.resultReady.connect(self._on_weights)
         self._runner.start(worker)
 
@@ -602,9 +641,12 @@ class Controller(QObject):
             self._error("An export is already running.")
             return False
         self._export_gen += 1
-        worker = TaskWorker(lambda progress, cancel: run_export(outcome, request, progress,
-                                                                cancel),
-                            self._export_gen, CancelToken(), f"export to {request.path}")
+        worker = TaskWorker(
+            lambda progress, cancel: run_export(outcome, request, progress, cancel),
+            self._export_gen,
+            CancelToken(),
+            f"export to {request.path}",
+        )
         worker.progressed.connect(self._on_export_progress)
         worker.resultReady.connect(self._on_export_done)
         worker.failed.connect(self._on_export_failed)
@@ -655,12 +697,16 @@ def _reason(err: MffError, path: Path) -> str:
     """The message of ``err`` without the leading path (the list item shows the name)."""
     msg = getattr(err, "message", None) or str(err)
     prefix = f"{path}: "
-    return msg[len(prefix):] if msg.startswith(prefix) else msg
+    return msg[len(prefix) :] if msg.startswith(prefix) else msg
 
 
-def _discover_tolerant(paths: list[Path]) -> tuple[
-        list[tuple[tuple[Path, int | None], ImageMeta]], list[tuple[Path, str]],
-        list[tuple[Path, MffError]]]:
+def _discover_tolerant(
+    paths: list[Path],
+) -> tuple[
+    list[tuple[tuple[Path, int | None], ImageMeta]],
+    list[tuple[Path, str]],
+    list[tuple[Path, MffError]],
+]:
     """:func:`mffgui.io.discover` that keeps going past unreadable files.
 
     Returns

@@ -81,6 +81,7 @@ def index_colors(n: int) -> np.ndarray:
 def _lut_u8(index: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """``(H, W)`` uint8 indices -> ``(H, W, 3)`` uint8 colours of a 256-entry ``lut``."""
     import cv2  # lazily: the window shows before OpenCV loads
+
     table = np.ascontiguousarray(lut.reshape(256, 1, 3))
     return cv2.LUT(cv2.merge([index, index, index]), table)
 
@@ -183,6 +184,7 @@ def to_qimage(img: np.ndarray) -> QImage:
         Format_Grayscale8 for gray, RGB32 for RGB, ARGB32_Premultiplied for RGBA.
     """
     import cv2  # lazily: the window shows before OpenCV loads
+
     a = to_uint8(img)
     h, w = a.shape[:2]
     if a.ndim == 2:
@@ -225,19 +227,22 @@ def thumbnail(img: np.ndarray, size: int = 96) -> np.ndarray:
     Dim images (see :func:`display_levels`) are stretched so they are recognisable.
     """
     import cv2  # lazily: the window shows before OpenCV loads
+
     a = np.asarray(img, dtype=np.float32)
     h, w = a.shape[:2]
     scale = min(1.0, size / max(h, w))
     if scale < 1.0:
-        a = cv2.resize(a, (max(1, round(w * scale)), max(1, round(h * scale))),
-                       interpolation=cv2.INTER_AREA)
+        a = cv2.resize(
+            a, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA
+        )
         if a.ndim == 2 and np.asarray(img).ndim == 3:
             a = a[:, :, None]
     return to_uint8(apply_levels(a, display_levels(a)))
 
 
-def outline_rgba(mask: np.ndarray, color: tuple[int, int, int] = OUTLINE_COLOR,
-                 width: int | None = None) -> np.ndarray:
+def outline_rgba(
+    mask: np.ndarray, color: tuple[int, int, int] = OUTLINE_COLOR, width: int | None = None
+) -> np.ndarray:
     """An RGBA layer that draws the boundary of ``mask``.
 
     Parameters
@@ -254,12 +259,16 @@ def outline_rgba(mask: np.ndarray, color: tuple[int, int, int] = OUTLINE_COLOR,
         Transparent except on the boundary pixels.
     """
     import cv2  # lazily: the window shows before OpenCV loads
+
     m = np.asarray(mask, dtype=np.uint8)
     h, w = m.shape
     if width is None:
         width = max(1, round(max(h, w) / 500))
-    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8) if width > 1 else np.ones(
-        (3, 3), np.uint8)
+    kernel = (
+        np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+        if width > 1
+        else np.ones((3, 3), np.uint8)
+    )
     edge = cv2.morphologyEx(m, cv2.MORPH_GRADIENT, kernel) > 0
     edge &= m > 0
     out = np.zeros((h, w, 4), np.uint8)
@@ -268,8 +277,7 @@ def outline_rgba(mask: np.ndarray, color: tuple[int, int, int] = OUTLINE_COLOR,
     return out
 
 
-def heat_rgba(values: np.ndarray, lut: np.ndarray | None = None,
-              gamma: float = 0.5) -> np.ndarray:
+def heat_rgba(values: np.ndarray, lut: np.ndarray | None = None, gamma: float = 0.5) -> np.ndarray:
     """A colour layer whose opacity follows the values (for the focus overlay).
 
     Parameters
@@ -287,6 +295,7 @@ def heat_rgba(values: np.ndarray, lut: np.ndarray | None = None,
         Colour from ``lut``; alpha = ``value ** gamma``, so unfocused areas stay see-through.
     """
     import cv2  # lazily: the window shows before OpenCV loads
+
     idx = to_index_u8(values)
     curve = np.rint(255.0 * (np.arange(256) / 255.0) ** gamma).astype(np.uint8)
     alpha = cv2.LUT(idx, curve)

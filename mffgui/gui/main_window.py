@@ -50,10 +50,12 @@ from mffgui.gui.worker import ExportRequest, FusionOutcome
 from mffgui.resources import resources_dir
 from mffgui.settings import AppSettings, save_settings
 
-IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dng *.cr2 *.cr3 *.nef *.arw "
-                "*.raf *.orf *.rw2 *.czi *.nd2 *.lif);;"
-                "Camera RAW (*.dng *.cr2 *.cr3 *.nef *.arw *.raf *.orf *.rw2);;"
-                "Microscopy (*.ome.tif *.ome.tiff *.czi *.nd2 *.lif);;All files (*)")
+IMAGE_FILTER = (
+    "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dng *.cr2 *.cr3 *.nef *.arw "
+    "*.raf *.orf *.rw2 *.czi *.nd2 *.lif);;"
+    "Camera RAW (*.dng *.cr2 *.cr3 *.nef *.arw *.raf *.orf *.rw2);;"
+    "Microscopy (*.ome.tif *.ome.tiff *.czi *.nd2 *.lif);;All files (*)"
+)
 
 
 def icon(name: str) -> QIcon:
@@ -116,9 +118,14 @@ class MainWindow(QMainWindow):
         so it appears sooner; otherwise during construction.
     """
 
-    def __init__(self, settings: AppSettings, settings_file: Path | None = None,
-                 device: str | None = None, probe_devices: bool = True,
-                 defer_methods: bool = False) -> None:
+    def __init__(
+        self,
+        settings: AppSettings,
+        settings_file: Path | None = None,
+        device: str | None = None,
+        probe_devices: bool = True,
+        defer_methods: bool = False,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self._settings_file = settings_file
@@ -147,6 +154,7 @@ class MainWindow(QMainWindow):
         self._connect()
         # --- retouching (issue 20): brush, Edit menu, projects; in gui/project_io.py ---
         from mffgui.gui.project_io import install_retouch
+
         install_retouch(self)  # sets self.retouch, self.act_open_project, act_save_project
         # --- end retouching ---
         self._restore(device)
@@ -165,8 +173,9 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, self.method_dock)
         self.resizeDocks([self.sources_dock], [300], Qt.Orientation.Horizontal)
 
-    def _action(self, text: str, slot, shortcut=None, icon_name: str = "",
-                tip: str = "") -> QAction:
+    def _action(
+        self, text: str, slot, shortcut=None, icon_name: str = "", tip: str = ""
+    ) -> QAction:
         act = QAction(icon(icon_name) if icon_name else QIcon(), text, self)
         if shortcut is not None:
             keys = shortcut if isinstance(shortcut, list) else [shortcut]
@@ -181,36 +190,79 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = self._action
-        self.act_open = a("&Open images…", self.open_files_dialog, QKeySequence.StandardKey.Open,
-                          "open-file", "Open images or a multi-page TIFF as a stack")
-        self.act_open_folder = a("Open &folder…", self.open_folder_dialog, "Ctrl+Shift+O",
-                                 "open-folder", "Open every image in a folder as a stack")
-        self.act_add = a("&Add images…", self.add_files_dialog, "Ctrl+Shift+A", "add",
-                         "Add images to the current stack")
-        self.act_export = a("&Export…", self.export_dialog, ["Ctrl+S", "Ctrl+E"], "export",
-                            "Export the fused image and maps")
+        self.act_open = a(
+            "&Open images…",
+            self.open_files_dialog,
+            QKeySequence.StandardKey.Open,
+            "open-file",
+            "Open images or a multi-page TIFF as a stack",
+        )
+        self.act_open_folder = a(
+            "Open &folder…",
+            self.open_folder_dialog,
+            "Ctrl+Shift+O",
+            "open-folder",
+            "Open every image in a folder as a stack",
+        )
+        self.act_add = a(
+            "&Add images…",
+            self.add_files_dialog,
+            "Ctrl+Shift+A",
+            "add",
+            "Add images to the current stack",
+        )
+        self.act_export = a(
+            "&Export…",
+            self.export_dialog,
+            ["Ctrl+S", "Ctrl+E"],
+            "export",
+            "Export the fused image and maps",
+        )
         self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.act_fuse = a("&Fuse", self.fuse, ["Ctrl+Return", "Ctrl+Enter"], "fuse",
-                          "Fuse the included images")
-        self.act_cancel = a("&Cancel", self.controller.cancel, "Esc", "cancel",
-                            "Cancel the running fusion")
+        self.act_fuse = a(
+            "&Fuse", self.fuse, ["Ctrl+Return", "Ctrl+Enter"], "fuse", "Fuse the included images"
+        )
+        self.act_cancel = a(
+            "&Cancel", self.controller.cancel, "Esc", "cancel", "Cancel the running fusion"
+        )
         self.act_fit = a("&Fit", self.results.fit, "Ctrl+0", "zoom-fit", "Fit to the views")
-        self.act_100 = a("&100 %", self.results.actual_size, "Ctrl+1", "zoom-100",
-                         "One image pixel per screen pixel")
-        self.act_zoom_in = a("Zoom &in", self.results.zoom_in, ["+", "=", "Ctrl++"],
-                             "zoom-in", "Zoom in")
-        self.act_zoom_out = a("Zoom &out", self.results.zoom_out, ["-", "Ctrl+-"], "zoom-out",
-                              "Zoom out")
-        self.act_layout = a("&Stacked views", self._toggle_layout, "Ctrl+L", "layout",
-                            "Arrange the result views one above the other")
+        self.act_100 = a(
+            "&100 %",
+            self.results.actual_size,
+            "Ctrl+1",
+            "zoom-100",
+            "One image pixel per screen pixel",
+        )
+        self.act_zoom_in = a(
+            "Zoom &in", self.results.zoom_in, ["+", "=", "Ctrl++"], "zoom-in", "Zoom in"
+        )
+        self.act_zoom_out = a(
+            "Zoom &out", self.results.zoom_out, ["-", "Ctrl+-"], "zoom-out", "Zoom out"
+        )
+        self.act_layout = a(
+            "&Stacked views",
+            self._toggle_layout,
+            "Ctrl+L",
+            "layout",
+            "Arrange the result views one above the other",
+        )
         self.act_layout.setCheckable(True)
-        self.act_theme = a("&Dark theme", self._toggle_theme, None, "theme",
-                           "Switch between the dark and the light theme")
+        self.act_theme = a(
+            "&Dark theme",
+            self._toggle_theme,
+            None,
+            "theme",
+            "Switch between the dark and the light theme",
+        )
         self.act_theme.setCheckable(True)
-        self.act_max = [a(f"Maximise {name}", lambda _c=False, i=i: self.results
-                          .toggle_maximised(i), f"Ctrl+{i + 2}")
-                        for i, name in enumerate(("fused image", "decision map",
-                                                  "focus overlay"))]
+        self.act_max = [
+            a(
+                f"Maximise {name}",
+                lambda _c=False, i=i: self.results.toggle_maximised(i),
+                f"Ctrl+{i + 2}",
+            )
+            for i, name in enumerate(("fused image", "decision map", "focus overlay"))
+        ]
         self.act_remove = self.sources.remove_action
         self.act_about = a("&About mffgui", self.about, None, "about")
 
@@ -230,6 +282,7 @@ class MainWindow(QMainWindow):
         fu.addActions([self.act_fuse, self.act_cancel])
         # --- training (issue 10): Train dialog and trained-weights manager ---
         from mffgui.gui.training_dialog import training_actions
+
         fu.addSeparator()
         fu.addActions(training_actions(self))  # sets self.act_train, self.act_weights
         # --- end training ---
@@ -244,6 +297,7 @@ class MainWindow(QMainWindow):
         v.addAction(self.act_theme)
         # --- compare view (issue 9): action + window live in gui/compare_window.py ---
         from mffgui.gui.compare_window import compare_action
+
         v.addSeparator()
         v.addAction(compare_action(self))  # "Compare methods…", Ctrl+K; sets self.act_compare
         # --- end compare view ---
@@ -260,8 +314,13 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         tb.addActions([self.act_fuse, self.act_cancel, self.act_export])
         tb.addSeparator()
-        for act in (self.act_fit, self.act_100, self.act_zoom_in, self.act_zoom_out,
-                    self.act_layout):
+        for act in (
+            self.act_fit,
+            self.act_100,
+            self.act_zoom_in,
+            self.act_zoom_out,
+            self.act_layout,
+        ):
             tb.addAction(act)
             w = tb.widgetForAction(act)
             if isinstance(w, QToolButton):
@@ -324,8 +383,9 @@ class MainWindow(QMainWindow):
         self.method_panel.set_align(s.align)
         self.controller.align = self.method_panel.align_choice
         self.method_panel.set_align_options(s.align_interpolation, s.align_crop)
-        self._on_align_options_changed(self.method_panel.align_interpolation,
-                                       self.method_panel.align_crop)
+        self._on_align_options_changed(
+            self.method_panel.align_interpolation, self.method_panel.align_crop
+        )
         dev = device or s.device
         self.method_panel.set_device(dev)
         self.controller.device = dev
@@ -377,22 +437,25 @@ class MainWindow(QMainWindow):
 
     def open_files_dialog(self) -> None:
         """File ▸ Open images…"""
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", self.settings.last_folder,
-                                                IMAGE_FILTER)
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Open images", self.settings.last_folder, IMAGE_FILTER
+        )
         if files:
             self.open_paths(files)
 
     def add_files_dialog(self) -> None:
         """File ▸ Add images…"""
-        files, _ = QFileDialog.getOpenFileNames(self, "Add images", self.settings.last_folder,
-                                                IMAGE_FILTER)
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Add images", self.settings.last_folder, IMAGE_FILTER
+        )
         if files:
             self.add_paths(files)
 
     def open_folder_dialog(self) -> None:
         """File ▸ Open folder…"""
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images",
-                                                  self.settings.last_folder)
+        folder = QFileDialog.getExistingDirectory(
+            self, "Open a folder of images", self.settings.last_folder
+        )
         if folder:
             self.open_paths([folder])
 
@@ -457,9 +520,10 @@ class MainWindow(QMainWindow):
     def _on_params_edited(self) -> None:
         name = self.method_panel.method
         if name:
-            self.settings.params[name] = {k: v if isinstance(v, bool | int | float | str)
-                                          else str(v)
-                                          for k, v in self.method_panel.values().items()}
+            self.settings.params[name] = {
+                k: v if isinstance(v, bool | int | float | str) else str(v)
+                for k, v in self.method_panel.values().items()
+            }
 
     def _on_align_changed(self, model: str) -> None:
         c = self.controller
@@ -513,16 +577,21 @@ class MainWindow(QMainWindow):
             self.progress.setValue(0)
 
     def _on_result(self, outcome: FusionOutcome | None) -> None:
-        self.results.set_outcome(outcome, self.controller.request_overlay,
-                                 self.controller.request_weights)
+        self.results.set_outcome(
+            outcome, self.controller.request_overlay, self.controller.request_weights
+        )
         self._update_actions()
 
     def _on_sources_changed(self) -> None:
-        self.sources.set_sources(self.controller.sources, self.controller.thumbnails,
-                                 self.controller.skipped)
+        self.sources.set_sources(
+            self.controller.sources, self.controller.thumbnails, self.controller.skipped
+        )
         n = len(self.controller.included_sources)
-        self.sources_dock.setWindowTitle(f"Sources ({n} of {len(self.controller.sources)} "
-                                         "included)" if self.controller.sources else "Sources")
+        self.sources_dock.setWindowTitle(
+            f"Sources ({n} of {len(self.controller.sources)} included)"
+            if self.controller.sources
+            else "Sources"
+        )
         self._update_actions()
 
     def _update_actions(self) -> None:
@@ -551,8 +620,12 @@ class MainWindow(QMainWindow):
         folder = Path(self.settings.last_folder or (first.parent if first else Path.home()))
         suffix = ".tif" if outcome.stack.bit_depth > 8 else ".png"
         stem = (first.parent.name if first else "fused") + f"-fused-{outcome.request.method}"
-        dlg = ExportDialog(folder / f"{stem}{suffix}", outcome.stack.bit_depth,
-                           [m.path for m in outcome.metas if m.path is not None], self)
+        dlg = ExportDialog(
+            folder / f"{stem}{suffix}",
+            outcome.stack.bit_depth,
+            [m.path for m in outcome.metas if m.path is not None],
+            self,
+        )
         if dlg.exec() == ExportDialog.DialogCode.Accepted:
             self.export(dlg.request())
 
@@ -567,8 +640,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message.splitlines()[0], 15000)
         if self._error_box is not None:
             self._error_box.close()
-        box = QMessageBox(QMessageBox.Icon.Warning, "mffgui", message,
-                          QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "mffgui", message, QMessageBox.StandardButton.Ok, self
+        )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _r: setattr(self, "_error_box", None))
         self._error_box = box
@@ -597,8 +671,9 @@ class MainWindow(QMainWindow):
 
         torch_ver = ver("torch")
         devices = ", ".join(self.devices) if self.devices is not None else "not probed yet"
-        cites = "".join(f"<li><b>{m.title}</b>: {m.citation or 'no publication'}</li>"
-                        for m in list_methods())
+        cites = "".join(
+            f"<li><b>{m.title}</b>: {m.citation or 'no publication'}</li>" for m in list_methods()
+        )
         return (
             f"<h3>mffgui {__version__}</h3>"
             "<p>Multi-focus image fusion (focus stacking).</p>"

@@ -47,12 +47,18 @@ def install_retouch(window: MainWindow) -> RetouchController:
         window.addAction(a)
         return a
 
-    window.act_open_project = act("Open &project…", lambda: open_project_dialog(window),
-                                  ["Ctrl+Shift+P"], "Open a saved project: stack, method, "
-                                  "parameters and retouching")
-    window.act_save_project = act("&Save project…", lambda: save_project_dialog(window),
-                                  ["Ctrl+Alt+S"], "Save the stack, alignment, method, "
-                                  "parameters and retouching strokes")
+    window.act_open_project = act(
+        "Open &project…",
+        lambda: open_project_dialog(window),
+        ["Ctrl+Shift+P"],
+        "Open a saved project: stack, method, parameters and retouching",
+    )
+    window.act_save_project = act(
+        "&Save project…",
+        lambda: save_project_dialog(window),
+        ["Ctrl+Alt+S"],
+        "Save the stack, alignment, method, parameters and retouching strokes",
+    )
     toolbar = window.findChild(QToolBar, "mainToolbar")
     if toolbar is not None:
         toolbar.addSeparator()
@@ -76,8 +82,16 @@ def current_project(window: MainWindow) -> Project:
         values = mp.values()
     except MffError:
         values = {}
-    return Project(sources, mp.method or c.method, dict(values), mp.align_choice,
-                   mp.align_interpolation, mp.align_crop, frames, list(rc.retoucher.strokes))
+    return Project(
+        sources,
+        mp.method or c.method,
+        dict(values),
+        mp.align_choice,
+        mp.align_interpolation,
+        mp.align_crop,
+        frames,
+        list(rc.retoucher.strokes),
+    )
 
 
 def save_project_dialog(window: MainWindow) -> None:
@@ -86,9 +100,9 @@ def save_project_dialog(window: MainWindow) -> None:
         window.show_error("Nothing to save yet: open a stack first.")
         return
     folder = window.settings.last_folder or str(Path.home())
-    path, _ = QFileDialog.getSaveFileName(window, "Save project",
-                                          str(Path(folder) / f"project{SUFFIX}"),
-                                          PROJECT_FILTER)
+    path, _ = QFileDialog.getSaveFileName(
+        window, "Save project", str(Path(folder) / f"project{SUFFIX}"), PROJECT_FILTER
+    )
     if path:
         save_project_to(window, Path(path))
 
@@ -108,8 +122,9 @@ def save_project_to(window: MainWindow, path: Path) -> bool:
 
 def open_project_dialog(window: MainWindow) -> None:
     """File ▸ Open project…"""
-    path, _ = QFileDialog.getOpenFileName(window, "Open project", window.settings.last_folder,
-                                          PROJECT_FILTER)
+    path, _ = QFileDialog.getOpenFileName(
+        window, "Open project", window.settings.last_folder, PROJECT_FILTER
+    )
     if path:
         open_project(window, Path(path))
 
@@ -147,8 +162,10 @@ def open_project(window: MainWindow, path: Path, fuse: bool = True) -> bool:
     window._on_align_options_changed(mp.align_interpolation, mp.align_crop)
     window.retouch.load_strokes(project.strokes, tuple(project.frames))
     window.settings.last_folder = str(path.parent)
-    c.message.emit(f"Opened project {path.name}: {len(project.sources)} image(s), "
-                   f"{len(project.strokes)} stroke(s)")
+    c.message.emit(
+        f"Opened project {path.name}: {len(project.sources)} image(s), "
+        f"{len(project.strokes)} stroke(s)"
+    )
     if fuse and len(c.included_sources) >= 2:
         window.fuse()
     return True

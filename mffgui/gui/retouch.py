@@ -80,23 +80,35 @@ class RetouchController(QObject):
         return act
 
     def _build_actions(self) -> None:
-        self.act_brush = self._act("Retouch &brush", ["B"], self.set_brush,
-                                   "Paint pixels of a source frame on the fused image")
+        self.act_brush = self._act(
+            "Retouch &brush",
+            ["B"],
+            self.set_brush,
+            "Paint pixels of a source frame on the fused image",
+        )
         self.act_brush.setCheckable(True)
-        self.act_eraser = self._act("&Eraser", ["E"], self.panel.eraser.setChecked,
-                                    "Paint the automatic result back")
+        self.act_eraser = self._act(
+            "&Eraser", ["E"], self.panel.eraser.setChecked, "Paint the automatic result back"
+        )
         self.act_eraser.setCheckable(True)
         self.act_undo = self._act("&Undo stroke", ["Ctrl+Z"], self.undo)
         self.act_redo = self._act("&Redo stroke", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redo)
-        self.act_source_view = self._act("Show &source ↔ fused", ["S"], self.toggle_source_view,
-                                         "Show the selected source frame in the fused view, "
-                                         "at the same zoom")
-        self.act_smaller = self._act("Smaller brush", ["["],
-                                     lambda: self.panel.size.setValue(
-                                         max(1, round(self.panel.size.value() / 1.25))))
-        self.act_bigger = self._act("Bigger brush", ["]"],
-                                    lambda: self.panel.size.setValue(
-                                        round(self.panel.size.value() * 1.25 + 0.5)))
+        self.act_source_view = self._act(
+            "Show &source ↔ fused",
+            ["S"],
+            self.toggle_source_view,
+            "Show the selected source frame in the fused view, at the same zoom",
+        )
+        self.act_smaller = self._act(
+            "Smaller brush",
+            ["["],
+            lambda: self.panel.size.setValue(max(1, round(self.panel.size.value() / 1.25))),
+        )
+        self.act_bigger = self._act(
+            "Bigger brush",
+            ["]"],
+            lambda: self.panel.size.setValue(round(self.panel.size.value() * 1.25 + 0.5)),
+        )
         self.panel.undo.setDefaultAction(self.act_undo)
         self.panel.redo.setDefaultAction(self.act_redo)
 
@@ -122,8 +134,14 @@ class RetouchController(QObject):
 
     def menu_actions(self) -> list[QAction]:
         """Actions for the Edit menu."""
-        return [self.act_undo, self.act_redo, self.act_brush, self.act_eraser,
-                self.act_source_view, self.dock.toggleViewAction()]
+        return [
+            self.act_undo,
+            self.act_redo,
+            self.act_brush,
+            self.act_eraser,
+            self.act_source_view,
+            self.dock.toggleViewAction(),
+        ]
 
     # ------------------------------------------------------------------ results
     def _on_result(self, outcome: FusionOutcome | None) -> None:
@@ -151,8 +169,12 @@ class RetouchController(QObject):
             self.publish()
             self.window.controller.message.emit(
                 f"Re-applied {len(self.retoucher.strokes)} retouching stroke(s)"
-                + (f"; {dropped} of {had} dropped (their frame is not in the stack)"
-                   if dropped else ""))
+                + (
+                    f"; {dropped} of {had} dropped (their frame is not in the stack)"
+                    if dropped
+                    else ""
+                )
+            )
         self._update()
 
     def _reset_title(self) -> None:
@@ -167,10 +189,13 @@ class RetouchController(QObject):
         assert canvas is not None
         res = auto.result
         h, w = res.index_map.shape
-        return FusionResult(canvas.compose(), canvas.index_map(res.index_map),
-                            LazyMaps(len(auto.stack), (h, w), canvas.weights_fn(res.weights)),
-                            res.focus_maps,
-                            {**res.meta, "retouched": len(self.retoucher.strokes)})
+        return FusionResult(
+            canvas.compose(),
+            canvas.index_map(res.index_map),
+            LazyMaps(len(auto.stack), (h, w), canvas.weights_fn(res.weights)),
+            res.focus_maps,
+            {**res.meta, "retouched": len(self.retoucher.strokes)},
+        )
 
     def publish(self) -> None:
         """Show the current strokes: the retouched result becomes the controller's outcome."""
@@ -203,8 +228,9 @@ class RetouchController(QObject):
         src = ERASE if self.panel.eraser.isChecked() else self.panel.source_index
         if src != ERASE and src < 0:
             return
-        box = self.retoucher.begin(src, (x, y), self.panel.radius, self.panel.hardness_value,
-                                   self.panel.opacity_value)
+        box = self.retoucher.begin(
+            src, (x, y), self.panel.radius, self.panel.hardness_value, self.panel.opacity_value
+        )
         self._patch(box)
 
     def _on_move(self, x: float, y: float) -> None:
@@ -223,8 +249,14 @@ class RetouchController(QObject):
         img = self.retoucher.preview(box)
         self.view.patch_image(x0, y0, to_qimage(to_index_u8(apply_levels(img, levels))))
 
-    def paint(self, source: int, points: list[tuple[float, float]], radius: float,
-              hardness: float = 1.0, opacity: float = 1.0) -> None:
+    def paint(
+        self,
+        source: int,
+        points: list[tuple[float, float]],
+        radius: float,
+        hardness: float = 1.0,
+        opacity: float = 1.0,
+    ) -> None:
         """Paint one stroke programmatically (as the mouse would; used by tests and scripts)."""
         if self.auto is None or not points:
             return
@@ -280,8 +312,9 @@ class RetouchController(QObject):
         if i >= 0:
             self.show_source(i)
         elif self.auto is not None:
-            self.window.controller.message.emit(f"{item.text().splitlines()[0]} is not in the "
-                                                "fused stack")
+            self.window.controller.message.emit(
+                f"{item.text().splitlines()[0]} is not in the fused stack"
+            )
 
     def show_source(self, index: int) -> None:
         """Show source frame ``index`` in the fused view (same zoom and position)."""

@@ -24,8 +24,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--method", default="")
     p.add_argument("--size", default="1600x900")
     p.add_argument("--theme", default="dark", choices=("dark", "light"))
-    p.add_argument("--select", type=int, default=-1,
-                   help="source shown in the focus overlay (default: the most chosen one)")
+    p.add_argument(
+        "--select",
+        type=int,
+        default=-1,
+        help="source shown in the focus overlay (default: the most chosen one)",
+    )
     p.add_argument("--timeout", type=float, default=300.0)
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -53,8 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.processEvents()
         time.sleep(0.02)
     if window.controller.state != "done":
-        print(f"fusion did not finish: {window.controller.state} {window.controller.last_error}",
-              file=sys.stderr)
+        print(
+            f"fusion did not finish: {window.controller.state} {window.controller.last_error}",
+            file=sys.stderr,
+        )
         return 1
     import numpy as np
 

@@ -77,8 +77,10 @@ from mffgui.user_weights import (
     write_run_info,
 )
 
-NETWORKS = (("gacn", "GACN (supervised, synthetic pairs)"),
-            ("fusion2void", "Fusion2Void (unsupervised, your stacks and/or sharp images)"))
+NETWORKS = (
+    ("gacn", "GACN (supervised, synthetic pairs)"),
+    ("fusion2void", "Fusion2Void (unsupervised, your stacks and/or sharp images)"),
+)
 PREVIEW_SIZE = 160
 """Longer side of the preview pair, in pixels (keeps the per-epoch preview fast on a CPU)."""
 STOP_GRACE_MS = 120_000
@@ -155,8 +157,9 @@ class LossCurve(QWidget):
         labels = (f"{max(ys_all):.4g}", f"{min(ys_all):.4g}")
         left = max(fm.horizontalAdvance(t) for t in (*labels, "0.0000")) + 8
         bottom, top, right = fm.height() + 6, 8, 10
-        plot = QRectF(left, top, max(1, self.width() - left - right),
-                      max(1, self.height() - top - bottom))
+        plot = QRectF(
+            left, top, max(1, self.width() - left - right), max(1, self.height() - top - bottom)
+        )
         fg = pal.text().color()
         grid = QColor(fg)
         grid.setAlpha(50)
@@ -177,8 +180,10 @@ class LossCurve(QWidget):
             y0, y1 = y0 - 0.5 * abs(y0 or 1), y1 + 0.5 * abs(y1 or 1)
 
         def at(x: float, y: float) -> QPointF:
-            return QPointF(plot.left() + (x - x0) / (x1 - x0) * plot.width(),
-                           plot.bottom() - (y - y0) / (y1 - y0) * plot.height())
+            return QPointF(
+                plot.left() + (x - x0) / (x1 - x0) * plot.width(),
+                plot.bottom() - (y - y0) / (y1 - y0) * plot.height(),
+            )
 
         for e in self.epochs:
             if x0 <= e <= x1:
@@ -192,14 +197,26 @@ class LossCurve(QWidget):
         if len(xs) == 1:
             p.drawEllipse(at(xs[0], ys[0]), 3, 3)
         p.setPen(fg)
-        p.drawText(QRectF(0, plot.top() - 4, left - 4, fm.height()),
-                   Qt.AlignmentFlag.AlignRight, f"{y1:.4g}")
-        p.drawText(QRectF(0, plot.bottom() - fm.height() + 4, left - 4, fm.height()),
-                   Qt.AlignmentFlag.AlignRight, f"{y0:.4g}")
-        p.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
-                   Qt.AlignmentFlag.AlignLeft, f"step {int(x0)}")
-        p.drawText(QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
-                   Qt.AlignmentFlag.AlignRight, f"step {int(x1)}")
+        p.drawText(
+            QRectF(0, plot.top() - 4, left - 4, fm.height()),
+            Qt.AlignmentFlag.AlignRight,
+            f"{y1:.4g}",
+        )
+        p.drawText(
+            QRectF(0, plot.bottom() - fm.height() + 4, left - 4, fm.height()),
+            Qt.AlignmentFlag.AlignRight,
+            f"{y0:.4g}",
+        )
+        p.drawText(
+            QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
+            Qt.AlignmentFlag.AlignLeft,
+            f"step {int(x0)}",
+        )
+        p.drawText(
+            QRectF(plot.left(), plot.bottom() + 2, plot.width(), fm.height()),
+            Qt.AlignmentFlag.AlignRight,
+            f"step {int(x1)}",
+        )
         p.end()
 
 
@@ -289,8 +306,9 @@ def _small(img: np.ndarray, size: int = PREVIEW_SIZE) -> np.ndarray:
     s = size / max(h, w)
     if s >= 1:
         return img
-    return cv2.resize(img, (max(8, round(w * s)), max(8, round(h * s))),
-                      interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        img, (max(8, round(w * s)), max(8, round(h * s))), interpolation=cv2.INTER_AREA
+    )
 
 
 def preview_pair(val_dir: str, data_dirs: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -388,8 +406,12 @@ class TrainingDialog(QDialog):
     weightsSaved = Signal(str)
     previewUpdated = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None, library: WeightsLibrary | None = None,
-                 folders: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        library: WeightsLibrary | None = None,
+        folders: list[str] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Train a network on your data")
         self.library = library or WeightsLibrary()
@@ -436,8 +458,10 @@ class TrainingDialog(QDialog):
         self.network.currentIndexChanged.connect(self._on_network)
         self.network.activated.connect(lambda _i: setattr(self, "_network_chosen", True))
         self.init_combo = QComboBox()
-        self.init_combo.setToolTip("Weights the training starts from (fine-tuning is much "
-                                   "faster than training from scratch)")
+        self.init_combo.setToolTip(
+            "Weights the training starts from (fine-tuning is much "
+            "faster than training from scratch)"
+        )
         self.init_edit = QLineEdit()
         self.init_edit.setPlaceholderText("checkpoint file (.pt / .pth)")
         init_browse = QToolButton()
@@ -450,10 +474,12 @@ class TrainingDialog(QDialog):
         init_row.addWidget(init_browse)
         self.init_browse = init_browse
 
-        self.sharp_list = FolderList("Folders of sharp, in-focus images; the trainer makes "
-                                     "synthetic focus pairs from them")
-        self.stacks_list = FolderList("Folders of your focus stacks or pairs, one sub-folder "
-                                      "per scene (Fusion2Void)")
+        self.sharp_list = FolderList(
+            "Folders of sharp, in-focus images; the trainer makes synthetic focus pairs from them"
+        )
+        self.stacks_list = FolderList(
+            "Folders of your focus stacks or pairs, one sub-folder per scene (Fusion2Void)"
+        )
         self.val_edit = QLineEdit()
         self.val_edit.setPlaceholderText("optional: real pairs/stacks scored every epoch")
         val_browse = QToolButton()
@@ -493,8 +519,9 @@ class TrainingDialog(QDialog):
         self.notes_edit.setPlaceholderText("optional notes (objective, sample, ...)")
         self.extra_edit = QLineEdit()
         self.extra_edit.setPlaceholderText("more trainer options, e.g. --lr 5e-4 --val-count 16")
-        self.extra_edit.setToolTip("Passed to python -m training as typed (see python -m "
-                                   "training gacn --help)")
+        self.extra_edit.setToolTip(
+            "Passed to python -m training as typed (see python -m training gacn --help)"
+        )
         self.keep_best = QCheckBox("Keep the best epoch (by validation) rather than the last")
         self.keep_best.setChecked(True)
 
@@ -523,8 +550,12 @@ class TrainingDialog(QDialog):
         sched.addWidget(self.device)
         form.addRow(sched)
         adv = QHBoxLayout()
-        for label, w in (("Steps/epoch", self.steps), ("Batch", self.batch),
-                         ("Patch", self.patch), ("Threads", self.threads)):
+        for label, w in (
+            ("Steps/epoch", self.steps),
+            ("Batch", self.batch),
+            ("Patch", self.patch),
+            ("Threads", self.threads),
+        ):
             adv.addWidget(QLabel(label))
             adv.addWidget(w)
         form.addRow(adv)
@@ -546,8 +577,9 @@ class TrainingDialog(QDialog):
         self.preview = QLabel("Preview after the first epoch")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumSize(PREVIEW_SIZE, PREVIEW_SIZE)
-        self.preview.setToolTip("The validation pair (or a synthetic pair) fused by the latest "
-                                "checkpoint")
+        self.preview.setToolTip(
+            "The validation pair (or a synthetic pair) fused by the latest checkpoint"
+        )
         self.log_view = QPlainTextEdit()
         self.log_view.setReadOnly(True)
         self.log_view.setMaximumBlockCount(500)
@@ -567,8 +599,9 @@ class TrainingDialog(QDialog):
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
         self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop after the current step; the run is saved and can be "
-                                    "resumed")
+        self.stop_button.setToolTip(
+            "Stop after the current step; the run is saved and can be resumed"
+        )
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue the last run from its last checkpoint")
         self.save_button = QPushButton("Save weights")
@@ -586,20 +619,26 @@ class TrainingDialog(QDialog):
         buttons.addWidget(self.close_button)
 
         self.previous = QComboBox()
-        self.previous.setToolTip("Runs of earlier sessions in your data folder: date, network, "
-                                 "epochs done, how the run ended")
+        self.previous.setToolTip(
+            "Runs of earlier sessions in your data folder: date, network, "
+            "epochs done, how the run ended"
+        )
         self.previous.currentIndexChanged.connect(lambda _i: self._update_run_buttons())
         self.resume_previous_button = QPushButton("Resume previous run")
-        self.resume_previous_button.setToolTip("Continue the chosen run from its last "
-                                               "checkpoint, with its data and settings")
+        self.resume_previous_button.setToolTip(
+            "Continue the chosen run from its last checkpoint, with its data and settings"
+        )
         self.resume_previous_button.clicked.connect(lambda: self.resume_run())
         self.delete_run_button = QPushButton("Delete run")
-        self.delete_run_button.setToolTip("Delete the chosen run's checkpoints (weights saved "
-                                          "to your library stay)")
+        self.delete_run_button.setToolTip(
+            "Delete the chosen run's checkpoints (weights saved to your library stay)"
+        )
         self.delete_run_button.clicked.connect(self._delete_chosen_run)
         self.clean_button = QPushButton("Clean up saved runs")
-        self.clean_button.setToolTip("Delete the checkpoints of every run that finished and "
-                                     "whose weights are in your library")
+        self.clean_button.setToolTip(
+            "Delete the checkpoints of every run that finished and "
+            "whose weights are in your library"
+        )
         self.clean_button.clicked.connect(lambda: self.clean_up_runs())
         previous = QGroupBox("Previous runs")
         prow = QHBoxLayout(previous)
@@ -683,8 +722,9 @@ class TrainingDialog(QDialog):
         self.init_browse.setVisible(other)
 
     def _browse_init(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Start from checkpoint", "",
-                                              "Checkpoints (*.pt *.pth *.pkl);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Start from checkpoint", "", "Checkpoints (*.pt *.pth *.pkl);;All files (*)"
+        )
         if path:
             self.init_edit.setText(path)
 
@@ -715,9 +755,14 @@ class TrainingDialog(QDialog):
         if resume:
             sharp, stacks = [], []  # the checkpoint keeps the run's data folders
         elif not sharp and not stacks:
-            raise MffError("add at least one folder of training images"
-                           + (" (sharp images or your stacks)" if arch == "fusion2void" else
-                              " (sharp, in-focus images)"))
+            raise MffError(
+                "add at least one folder of training images"
+                + (
+                    " (sharp images or your stacks)"
+                    if arch == "fusion2void"
+                    else " (sharp, in-focus images)"
+                )
+            )
         for p in [*sharp, *stacks]:
             if not Path(p).exists():
                 raise MffError("training data folder not found", p)
@@ -730,15 +775,28 @@ class TrainingDialog(QDialog):
             args += ["--data", d]
         for d in stacks:
             args += ["--pairs", d]
-        args += ["--out", str(self.run_path), "--jsonl", "--epochs", str(self.epochs.value()),
-                 "--device", self.device.currentData(),
-                 "--log-every", str(self.log_every.value())]
+        args += [
+            "--out",
+            str(self.run_path),
+            "--jsonl",
+            "--epochs",
+            str(self.epochs.value()),
+            "--device",
+            self.device.currentData(),
+            "--log-every",
+            str(self.log_every.value()),
+        ]
         if resume:
             args.append("--resume")
         else:
-            args += ["--steps-per-epoch", str(self.steps.value()),
-                     "--batch-size", str(self.batch.value()),
-                     "--patch-size", str(self.patch.value())]
+            args += [
+                "--steps-per-epoch",
+                str(self.steps.value()),
+                "--batch-size",
+                str(self.batch.value()),
+                "--patch-size",
+                str(self.patch.value()),
+            ]
             init = self.init_path()
             if init:
                 if not Path(init).is_file():
@@ -783,9 +841,13 @@ class TrainingDialog(QDialog):
         self.saved_entry_id = ""
         self._preview_pair = None
         self.run_record = TrainingRun(
-            self.run_path, self.run_arch,
-            _dt.datetime.now().isoformat(timespec="seconds"), "running",
-            epochs=self.epochs.value(), settings=self.settings())
+            self.run_path,
+            self.run_arch,
+            _dt.datetime.now().isoformat(timespec="seconds"),
+            "running",
+            epochs=self.epochs.value(),
+            settings=self.settings(),
+        )
         self._launch(args)
         return True
 
@@ -809,12 +871,19 @@ class TrainingDialog(QDialog):
     # ------------------------------------------------------------------ previous runs
     def settings(self) -> dict[str, Any]:
         """The dialog's settings, as kept in a run's side file."""
-        return {"sharp": self.sharp_list.paths(), "stacks": self.stacks_list.paths(),
-                "val": self.val_edit.text().strip(), "name": self.name_edit.text().strip(),
-                "notes": self.notes_edit.text().strip(), "keep_best": self.keep_best.isChecked(),
-                "device": self.device.currentData(), "minutes": self.minutes.value(),
-                "threads": self.threads.value(), "log_every": self.log_every.value(),
-                "options": self.extra_edit.text()}
+        return {
+            "sharp": self.sharp_list.paths(),
+            "stacks": self.stacks_list.paths(),
+            "val": self.val_edit.text().strip(),
+            "name": self.name_edit.text().strip(),
+            "notes": self.notes_edit.text().strip(),
+            "keep_best": self.keep_best.isChecked(),
+            "device": self.device.currentData(),
+            "minutes": self.minutes.value(),
+            "threads": self.threads.value(),
+            "log_every": self.log_every.value(),
+            "options": self.extra_edit.text(),
+        }
 
     def apply_settings(self, arch: str, settings: dict[str, Any]) -> None:
         """Show the settings of a run (``settings()`` of the dialog that started it)."""
@@ -828,8 +897,12 @@ class TrainingDialog(QDialog):
                 for f in paths:
                     lst.add_path(str(f))
         self._auto_folders = []
-        for edit, key in ((self.val_edit, "val"), (self.name_edit, "name"),
-                          (self.notes_edit, "notes"), (self.extra_edit, "options")):
+        for edit, key in (
+            (self.val_edit, "val"),
+            (self.name_edit, "name"),
+            (self.notes_edit, "notes"),
+            (self.extra_edit, "options"),
+        ):
             if isinstance(settings.get(key), str):
                 edit.setText(settings[key])
         if isinstance(settings.get("keep_best"), bool):
@@ -837,32 +910,44 @@ class TrainingDialog(QDialog):
         didx = self.device.findData(settings.get("device"))
         if didx >= 0:
             self.device.setCurrentIndex(didx)
-        for spin, key in ((self.minutes, "minutes"), (self.threads, "threads"),
-                          (self.log_every, "log_every")):
+        for spin, key in (
+            (self.minutes, "minutes"),
+            (self.threads, "threads"),
+            (self.log_every, "log_every"),
+        ):
             if isinstance(settings.get(key), int | float) and not isinstance(
-                    settings.get(key), bool):
+                settings.get(key), bool
+            ):
                 spin.setValue(type(spin.value())(settings[key]))
 
     def previous_runs(self) -> list[TrainingRun]:
         """The runs listed under *Previous runs* (newest first)."""
-        return [self.previous.itemData(i) for i in range(self.previous.count())
-                if isinstance(self.previous.itemData(i), TrainingRun)]
+        return [
+            self.previous.itemData(i)
+            for i in range(self.previous.count())
+            if isinstance(self.previous.itemData(i), TrainingRun)
+        ]
 
     def refresh_runs(self) -> None:
         """Re-read the runs folder into the *Previous runs* list."""
         current = self.chosen_run()
         self.previous.blockSignals(True)
         self.previous.clear()
-        runs = [r for r in list_runs(library=self.library)
-                if not (self.running and r.path == self.run_path)]
+        runs = [
+            r
+            for r in list_runs(library=self.library)
+            if not (self.running and r.path == self.run_path)
+        ]
         for r in runs:
             self.previous.addItem(r.label, r)
-            self.previous.setItemData(self.previous.count() - 1, str(r.path),
-                                      Qt.ItemDataRole.ToolTipRole)
+            self.previous.setItemData(
+                self.previous.count() - 1, str(r.path), Qt.ItemDataRole.ToolTipRole
+            )
         if not runs:
             self.previous.addItem("No earlier runs", None)
-        idx = next((i for i, r in enumerate(runs) if current is not None
-                    and r.path == current.path), 0)
+        idx = next(
+            (i for i, r in enumerate(runs) if current is not None and r.path == current.path), 0
+        )
         self.previous.setCurrentIndex(idx)
         self.previous.blockSignals(False)
         self._update_run_buttons()
@@ -953,8 +1038,9 @@ class TrainingDialog(QDialog):
         run = self.chosen_run()
         busy = self.running
         self.resume_previous_button.setEnabled(run is not None and not busy)
-        self.delete_run_button.setEnabled(run is not None
-                                          and not (busy and run.path == self.run_path))
+        self.delete_run_button.setEnabled(
+            run is not None and not (busy and run.path == self.run_path)
+        )
         self.clean_button.setEnabled(any(r.finished_and_saved for r in self.previous_runs()))
 
     def _save_record(self, state: str | None = None) -> None:
@@ -1049,8 +1135,10 @@ class TrainingDialog(QDialog):
             self.step = int(ev.get("step", 0))
             self.total_epochs = int(ev.get("epochs", 0))
             self.steps_per_epoch = int(ev.get("steps_per_epoch", 0))
-            self._report(f"Training {ev.get('arch')} on {ev.get('device')}"
-                         + (f", resumed at epoch {self.epoch + 1}" if ev.get("resumed") else ""))
+            self._report(
+                f"Training {ev.get('arch')} on {ev.get('device')}"
+                + (f", resumed at epoch {self.epoch + 1}" if ev.get("resumed") else "")
+            )
         elif name == "step":
             self.step = int(ev.get("step", 0))
             self.global_step = int(ev.get("global_step", self.global_step))
@@ -1058,9 +1146,11 @@ class TrainingDialog(QDialog):
             if isinstance(loss, int | float):
                 self.loss_points.append((self.global_step, float(loss)))
                 self.curve.add(self.global_step, float(loss))
-            self._report(f"Epoch {int(ev.get('epoch', 0)) + 1}/{self.total_epochs} · "
-                         f"step {self.step}/{ev.get('steps', self.steps_per_epoch)} · "
-                         f"loss {float(loss or 0):.4f}")
+            self._report(
+                f"Epoch {int(ev.get('epoch', 0)) + 1}/{self.total_epochs} · "
+                f"step {self.step}/{ev.get('steps', self.steps_per_epoch)} · "
+                f"loss {float(loss or 0):.4f}"
+            )
             self._update_eta(float(ev.get("s_per_step") or 0))
         elif name == "epoch":
             self.epoch = int(ev.get("epoch", self.epoch))
@@ -1080,8 +1170,7 @@ class TrainingDialog(QDialog):
             from mffgui.gui.training_messages import stopped_message
 
             self.eta.setText("")
-            self._report(stopped_message(ev.get("reason"), int(ev.get("epoch", 0)),
-                                         ev.get("step")))
+            self._report(stopped_message(ev.get("reason"), int(ev.get("epoch", 0)), ev.get("step")))
         elif name == "done":
             self._report(f"Finished {ev.get('epochs')} epochs.")
         elif name in ("warning", "error"):
@@ -1102,11 +1191,10 @@ class TrainingDialog(QDialog):
         sps = getattr(self, "_s_per_step", 0.0)
         if not sps or not self.total_epochs:
             return
-        left_steps = ((self.total_epochs - self.epoch) * self.steps_per_epoch - self.step)
+        left_steps = (self.total_epochs - self.epoch) * self.steps_per_epoch - self.step
         secs = left_steps * sps
         if self.val_history:
-            secs += float(self.val_history[-1].get("val_s") or 0) * (
-                self.total_epochs - self.epoch)
+            secs += float(self.val_history[-1].get("val_s") or 0) * (self.total_epochs - self.epoch)
         if self.minutes.value() > 0:
             budget_left = self.minutes.value() * 60 - (time.monotonic() - self._started_at)
             secs = min(secs, max(0.0, budget_left))
@@ -1116,8 +1204,9 @@ class TrainingDialog(QDialog):
         rows = []
         for ev in self.val_history[-6:]:
             val = ev.get("val") or {}
-            cells = " ".join(f"{k}={float(v):.4f}" for k, v in val.items()
-                             if isinstance(v, int | float))
+            cells = " ".join(
+                f"{k}={float(v):.4f}" for k, v in val.items() if isinstance(v, int | float)
+            )
             train = (ev.get("train") or {}).get("loss")
             tl = f"loss={float(train):.4f} " if isinstance(train, int | float) else ""
             best = " ★" if ev.get("best_epoch") == ev.get("epoch") else ""
@@ -1129,23 +1218,34 @@ class TrainingDialog(QDialog):
         self._stop_timer.stop()
         if status == QProcess.ExitStatus.CrashExit:
             self._set_state("crashed")
-            self._report(self._resume_hint("The training process was killed or crashed"),
-                         error=True)
+            self._report(
+                self._resume_hint("The training process was killed or crashed"), error=True
+            )
         elif code != 0 and self._diverged is not None:
             ev = self._diverged
-            kept = (f"the last good checkpoint (after epoch {ev.get('checkpoint_epoch')}) is kept"
-                    if ev.get("checkpoint") else "no checkpoint had been written yet")
+            kept = (
+                f"the last good checkpoint (after epoch {ev.get('checkpoint_epoch')}) is kept"
+                if ev.get("checkpoint")
+                else "no checkpoint had been written yet"
+            )
             self._set_state("failed")
-            self._report(f"Training diverged (non-finite loss) at epoch "
-                         f"{int(ev.get('epoch', 0)) + 1}, step {ev.get('step')}; {kept}. "
-                         "Resuming would diverge again at the same step (runs are "
-                         "deterministic): start a new run with a lower learning rate, or from "
-                         "the saved weights as the initial weights.", error=True)
+            self._report(
+                f"Training diverged (non-finite loss) at epoch "
+                f"{int(ev.get('epoch', 0)) + 1}, step {ev.get('step')}; {kept}. "
+                "Resuming would diverge again at the same step (runs are "
+                "deterministic): start a new run with a lower learning rate, or from "
+                "the saved weights as the initial weights.",
+                error=True,
+            )
         elif code != 0:
             tail = next((ln for ln in reversed(self._stderr_tail) if ln.strip()), "")
             self._set_state("failed")
-            self._report(self._resume_hint(f"Training failed (exit status {code})"
-                                           + (f": {tail}" if tail else "")), error=True)
+            self._report(
+                self._resume_hint(
+                    f"Training failed (exit status {code})" + (f": {tail}" if tail else "")
+                ),
+                error=True,
+            )
         elif self._last_event == "stopped":
             self._set_state("stopped")
         else:
@@ -1155,13 +1255,14 @@ class TrainingDialog(QDialog):
     def _on_error(self, err: QProcess.ProcessError) -> None:
         if err == QProcess.ProcessError.FailedToStart:
             self._set_state("failed")
-            self._report(f"Could not start the trainer ({sys.executable} -m training).",
-                         error=True)
+            self._report(f"Could not start the trainer ({sys.executable} -m training).", error=True)
 
     def _resume_hint(self, text: str) -> str:
         if self.run_path is not None and self.run_path.is_file():
-            return (f"{text}. The last checkpoint (after epoch {self.epoch}) is kept; Resume "
-                    "continues from it.")
+            return (
+                f"{text}. The last checkpoint (after epoch {self.epoch}) is kept; Resume "
+                "continues from it."
+            )
         return f"{text} before the first checkpoint; Start again."
 
     # ------------------------------------------------------------------ preview
@@ -1195,9 +1296,14 @@ class TrainingDialog(QDialog):
         a, b = pair
         strip = np.concatenate([a, b, np.clip(fused, 0, 1)], axis=1)
         pm = _pixmap(strip)
-        self.preview.setPixmap(pm.scaled(
-            max(PREVIEW_SIZE, self.preview.width()), max(PREVIEW_SIZE, self.preview.height()),
-            Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        self.preview.setPixmap(
+            pm.scaled(
+                max(PREVIEW_SIZE, self.preview.width()),
+                max(PREVIEW_SIZE, self.preview.height()),
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
         self.preview.setToolTip(f"A | B | fused with the checkpoint of epoch {epoch}")
         self.previewUpdated.emit(int(epoch))
 
@@ -1230,15 +1336,18 @@ class TrainingDialog(QDialog):
         if self.keep_best.isChecked() and best.is_file():
             src = best
         try:
-            entry = self.library.add(src, self.run_arch, self.name_edit.text().strip(),
-                                     self.notes_edit.text().strip())
+            entry = self.library.add(
+                src, self.run_arch, self.name_edit.text().strip(), self.notes_edit.text().strip()
+            )
         except MffError as err:
             self._report(f"Could not save the weights: {err}", error=True)
             return ""
         self.saved_entry_id = entry.id
         self._save_record()
-        self._report(f"{self.message} Saved as “{entry.title}” — choose it in the method "
-                     "panel's Weights list.".strip())
+        self._report(
+            f"{self.message} Saved as “{entry.title}” — choose it in the method "
+            "panel's Weights list.".strip()
+        )
         self.weightsSaved.emit(entry.id)
         self._set_state(self.state)
         return entry.id
@@ -1249,16 +1358,28 @@ class TrainingDialog(QDialog):
         if state in ("running", "stopped", "crashed", "failed", "done"):
             self._save_record(state)
         busy = state in ("running", "stopping")
-        resumable = (not busy and self.run_path is not None and self.run_path.is_file()
-                     and state in ("stopped", "crashed", "failed", "done")
-                     and self._diverged is None)
+        resumable = (
+            not busy
+            and self.run_path is not None
+            and self.run_path.is_file()
+            and state in ("stopped", "crashed", "failed", "done")
+            and self._diverged is None
+        )
         self.start_button.setEnabled(not busy)
         self.stop_button.setEnabled(state == "running")
         self.resume_button.setEnabled(resumable)
-        self.save_button.setEnabled(not busy and self.run_path is not None
-                                    and self.run_path.is_file())
-        for w in (self.network, self.init_combo, self.sharp_list, self.stacks_list,
-                  self.steps, self.batch, self.patch):
+        self.save_button.setEnabled(
+            not busy and self.run_path is not None and self.run_path.is_file()
+        )
+        for w in (
+            self.network,
+            self.init_combo,
+            self.sharp_list,
+            self.stacks_list,
+            self.steps,
+            self.batch,
+            self.patch,
+        ):
             w.setEnabled(not busy)
         if state in ("running", "stopped", "crashed", "failed", "done"):
             self.refresh_runs()
@@ -1352,8 +1473,9 @@ def stack_folders(window: Any) -> list[str]:
     return out
 
 
-def open_training_dialog(parent: QWidget | None = None,
-                         folders: list[str] | None = None) -> TrainingDialog:
+def open_training_dialog(
+    parent: QWidget | None = None, folders: list[str] | None = None
+) -> TrainingDialog:
     """Show the (non-modal) Train dialog; one per parent window.
 
     ``folders`` become the training data unless the user picked other data already.
@@ -1376,7 +1498,7 @@ def open_training_dialog(parent: QWidget | None = None,
 
 
 def training_actions(window: Any) -> list[Any]:
-    """"Train on your data…" and "Trained weights…" actions for the main window's menu.
+    """ "Train on your data…" and "Trained weights…" actions for the main window's menu.
 
     Sets ``window.act_train`` and ``window.act_weights``.
     """

@@ -47,6 +47,8 @@ def data_hint(arch: str, sharp: Sequence[str], stacks: Sequence[str]) -> str:
     *Stacks / pairs* feed Fusion2Void only. Empty when nothing needs saying.
     """
     if arch == "gacn" and stacks and not sharp:
-        return ("GACN learns from sharp, in-focus images only; the focus stacks under "
-                "Stacks / pairs are used by Fusion2Void. Add sharp images or choose Fusion2Void.")
+        return (
+            "GACN learns from sharp, in-focus images only; the focus stacks under "
+            "Stacks / pairs are used by Fusion2Void. Add sharp images or choose Fusion2Void."
+        )
     return ""

@@ -27,8 +27,9 @@ def fit_scale(area: tuple[float, float], image: tuple[float, float]) -> float:
     return max(0.0, min(aw / iw, ah / ih))
 
 
-def view_areas(kind: str, width: float, height: float, header: float = 0.0,
-               n: int = 3) -> list[tuple[float, float]]:
+def view_areas(
+    kind: str, width: float, height: float, header: float = 0.0, n: int = 3
+) -> list[tuple[float, float]]:
     """The image area ``(w, h)`` of each of ``n`` views in arrangement ``kind``.
 
     Parameters
@@ -51,8 +52,9 @@ def view_areas(kind: str, width: float, height: float, header: float = 0.0,
     raise ValueError(f"unknown arrangement {kind!r}; expected one of {ARRANGEMENTS}")
 
 
-def choose_stacked(width: float, height: float, image: tuple[float, float],
-                   header: float = 0.0, n: int = 3) -> str:
+def choose_stacked(
+    width: float, height: float, image: tuple[float, float], header: float = 0.0, n: int = 3
+) -> str:
     """``"column"`` or ``"top+pair"``: whichever shows the smallest view's image larger.
 
     Ties (and an unknown image size) go to ``"top+pair"``, the better choice for the usual

@@ -146,21 +146,27 @@ def source_maps(maps: Any, source: int) -> np.ndarray:
         return np.asarray(maps[source], dtype=np.float32)
 
 
-def prepare_overlay(result: FusionResult, stack: Stack, source: int,
-                    levels: tuple[float, float] | None) -> OverlayImages:
+def prepare_overlay(
+    result: FusionResult, stack: Stack, source: int, levels: tuple[float, float] | None
+) -> OverlayImages:
     """Make the focus-overlay layers of ``source`` (reads that frame from disk)."""
     from mffgui.gui.convert import apply_levels, heat_rgba, outline_rgba, to_qimage, to_uint8
 
     frame = stack.frame(source)
     mask = result.index_map == source
     # QImages (not QPixmaps) may be made off the GUI thread; only the upload is left to it.
-    return OverlayImages(source, to_qimage(to_uint8(apply_levels(frame, levels))),
-                         to_qimage(heat_rgba(source_maps(result.focus_maps, source))),
-                         to_qimage(outline_rgba(mask)), float(mask.mean()))
+    return OverlayImages(
+        source,
+        to_qimage(to_uint8(apply_levels(frame, levels))),
+        to_qimage(heat_rgba(source_maps(result.focus_maps, source))),
+        to_qimage(outline_rgba(mask)),
+        float(mask.mean()),
+    )
 
 
-def prepare_display(result: FusionResult, stack: Stack, overlay_source: int | None = 0
-                    ) -> DisplayImages:
+def prepare_display(
+    result: FusionResult, stack: Stack, overlay_source: int | None = 0
+) -> DisplayImages:
     """Make every image the result panel shows first (runs on the worker thread)."""
     from mffgui.gui.convert import apply_levels, colorize_index, display_levels, to_index_u8
 
@@ -169,8 +175,11 @@ def prepare_display(result: FusionResult, stack: Stack, overlay_source: int | No
 
     fused = to_qimage(to_index_u8(apply_levels(result.fused, levels)))
     n = len(stack)
-    decision = (to_index_u8(source_maps(result.weights, 0)) if n == 2
-                else to_qimage(colorize_index(result.index_map, n)))
+    decision = (
+        to_index_u8(source_maps(result.weights, 0))
+        if n == 2
+        else to_qimage(colorize_index(result.index_map, n))
+    )
     overlay = None
     if overlay_source is not None:
         overlay = prepare_overlay(result, stack, min(max(overlay_source, 0), n - 1), levels)
@@ -255,8 +264,10 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
     align = request.align or "off"
     # The frames were discovered (and probed) when added; keep their order and page choice.
     # Frames of another size are aligned onto the reference frame unless alignment is off.
-    stack = read_stack(Discovery(frames=list(request.frames), metas=list(request.metas)),
-                       mixed_sizes=align != "off")
+    stack = read_stack(
+        Discovery(frames=list(request.frames), metas=list(request.metas)),
+        mixed_sizes=align != "off",
+    )
     cancel.raise_if_cancelled()
     notes: list[str] = []
     fuse_progress = progress
@@ -266,9 +277,14 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
         from mffgui.core.align_auto import align_for_fusion
         from mffgui.core.progress import scaled
 
-        aligned = align_for_fusion(stack, align, interpolation=request.align_interpolation,
-                                   crop=request.align_crop,
-                                   progress=scaled(progress, 0.0, 0.4), cancel=cancel)
+        aligned = align_for_fusion(
+            stack,
+            align,
+            interpolation=request.align_interpolation,
+            crop=request.align_crop,
+            progress=scaled(progress, 0.0, 0.4),
+            cancel=cancel,
+        )
         stack, report, summary = aligned.stack, aligned.report, aligned.summary()
         if report is not None:
             notes += report.messages()
@@ -284,26 +300,39 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
     seconds = time.perf_counter() - t0
     progress(1.0, 1.0, "Preparing the views")
     display = prepare_display(result, stack, request.overlay_source)
-    return FusionOutcome(request, result, stack, seconds, tuple(notes), display, report,
-                         summary)
+    return FusionOutcome(request, result, stack, seconds, tuple(notes), display, report, summary)
 
 
-def run_export(outcome: FusionOutcome, request: ExportRequest, progress: ProgressCb,
-               cancel: CancelToken) -> ExportOutcome:
+def run_export(
+    outcome: FusionOutcome, request: ExportRequest, progress: ProgressCb, cancel: CancelToken
+) -> ExportOutcome:
     """Write the fused image (and maps) of ``outcome`` as ``request`` asks (worker thread)."""
     from mffgui.io import write_image, write_maps
 
     sources = [m.path for m in outcome.metas if m.path is not None]
     meta = outcome.metas[0] if request.keep_metadata and outcome.metas else None
     progress(0.0, 1.0, "Writing image")
-    written = [write_image(request.path, outcome.result.fused, bit_depth=request.bit_depth,
-                           quality=request.quality, meta=meta, sources=sources)]
+    written = [
+        write_image(
+            request.path,
+            outcome.result.fused,
+            bit_depth=request.bit_depth,
+            quality=request.quality,
+            meta=meta,
+            sources=sources,
+        )
+    ]
     cancel.raise_if_cancelled()
     if request.maps:
         progress(0.5, 1.0, "Writing maps")
         with _MAPS_LOCK:  # maps computed on demand are not thread-safe
-            maps = write_maps(outcome.result, request.path.parent, request.path.stem,
-                              which=request.maps, sources=sources)
+            maps = write_maps(
+                outcome.result,
+                request.path.parent,
+                request.path.stem,
+                which=request.maps,
+                sources=sources,
+            )
         written.extend(maps or [])
     progress(1.0, 1.0, "Done")
     return ExportOutcome(request, tuple(Path(p) for p in written if p is not None))
@@ -355,8 +384,13 @@ class TaskWorker(QObject):
     cancelled = Signal(int)
     finished = Signal()
 
-    def __init__(self, fn: Callable[[ProgressCb, CancelToken], Any], generation: int,
-                 cancel: CancelToken, label: str = "work") -> None:
+    def __init__(
+        self,
+        fn: Callable[[ProgressCb, CancelToken], Any],
+        generation: int,
+        cancel: CancelToken,
+        label: str = "work",
+    ) -> None:
         super().__init__()
         self._fn = fn
         self.generation = generation
@@ -386,8 +420,11 @@ class TaskWorker(QObject):
         except MffError as err:
             self.failed.emit(gen, str(err))
         except MemoryError:
-            self.failed.emit(gen, f"Not enough memory for {self._label}; try fewer or smaller "
-                                  "images, or a classical method.")
+            self.failed.emit(
+                gen,
+                f"Not enough memory for {self._label}; try fewer or smaller "
+                "images, or a classical method.",
+            )
         except Exception as err:
             log.exception("%s failed", self._label)
             self.failed.emit(gen, f"{self._label} failed: {type(err).__name__}: {err}")
@@ -420,8 +457,9 @@ class ThumbnailWorker(TaskWorker):
     thumbnailReady = Signal(int, int)
     """source id, mailbox key of the ``(h, w[, 3])`` uint8 thumbnail."""
 
-    def __init__(self, jobs: Sequence[tuple[int, Path, int | None]], generation: int,
-                 cancel: CancelToken) -> None:
+    def __init__(
+        self, jobs: Sequence[tuple[int, Path, int | None]], generation: int, cancel: CancelToken
+    ) -> None:
         super().__init__(self._make, generation, cancel, "making thumbnails")
         self._jobs = tuple(jobs)
 
@@ -515,8 +553,10 @@ def _abandon(thread: QThread, worker: TaskWorker) -> None:
     if not _ABANDONED:
         atexit.unregister(_at_exit)
         atexit.register(_at_exit)
-    log.warning("%s did not stop within the shutdown time; leaving it to end on its own",
-                thread.objectName())
+    log.warning(
+        "%s did not stop within the shutdown time; leaving it to end on its own",
+        thread.objectName(),
+    )
     _ABANDONED.append((thread, worker))
 
 
@@ -540,8 +580,7 @@ def _at_exit() -> None:
         _ABANDONED.clear()
         return
     code = 1 if _exit_status is None else _exit_status
-    log.warning("%s still running at exit; ending the process (status %d)", ", ".join(still),
-                code)
+    log.warning("%s still running at exit; ending the process (status %d)", ", ".join(still), code)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

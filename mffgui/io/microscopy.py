@@ -21,8 +21,17 @@ import tifffile
 from mffgui.errors import CorruptImage, MissingExtra, UnsupportedImage
 from mffgui.types import ImageMeta, PhysicalSize, Volume
 
-__all__ = ["BIOIO_FORMATS", "UNITS_UM", "imagej_physical", "ome_physical", "probe_bioio",
-           "read_bioio_plane", "read_volume", "sniff_microscopy", "volume_channels"]
+__all__ = [
+    "BIOIO_FORMATS",
+    "UNITS_UM",
+    "imagej_physical",
+    "ome_physical",
+    "probe_bioio",
+    "read_bioio_plane",
+    "read_volume",
+    "sniff_microscopy",
+    "volume_channels",
+]
 
 BIOIO_FORMATS = ("CZI", "ND2", "LIF")
 """Formats read through the optional ``bioio`` plugins (extra ``microscopy``)."""
@@ -30,9 +39,22 @@ BIOIO_FORMATS = ("CZI", "ND2", "LIF")
 _BIOIO_PLUGIN = {"CZI": "bioio-czi", "ND2": "bioio-nd2", "LIF": "bioio-lif"}
 
 UNITS_UM: dict[str, float] = {
-    "µm": 1.0, "um": 1.0, "μm": 1.0, "micron": 1.0, "microns": 1.0, "micrometer": 1.0,
-    "\\u00B5m": 1.0, "nm": 1e-3, "nanometer": 1e-3, "Å": 1e-4, "pm": 1e-6, "mm": 1e3,
-    "millimeter": 1e3, "cm": 1e4, "m": 1e6, "meter": 1e6,
+    "µm": 1.0,
+    "um": 1.0,
+    "μm": 1.0,
+    "micron": 1.0,
+    "microns": 1.0,
+    "micrometer": 1.0,
+    "\\u00B5m": 1.0,
+    "nm": 1e-3,
+    "nanometer": 1e-3,
+    "Å": 1e-4,
+    "pm": 1e-6,
+    "mm": 1e3,
+    "millimeter": 1e3,
+    "cm": 1e4,
+    "m": 1e6,
+    "meter": 1e6,
 }
 """Length unit -> micrometres per unit (OME ``PhysicalSize*Unit``, ImageJ ``unit``)."""
 
@@ -85,11 +107,12 @@ def ome_physical(xml: str | None) -> tuple[PhysicalSize | None, tuple[str, ...]]
     pixels = next((el for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "Pixels"), None)
     if pixels is None:
         return None, ()
-    sizes = {ax: _to_um(pixels.get(f"PhysicalSize{ax}"), pixels.get(f"PhysicalSize{ax}Unit"))
-             for ax in "XYZ"}
+    sizes = {
+        ax: _to_um(pixels.get(f"PhysicalSize{ax}"), pixels.get(f"PhysicalSize{ax}Unit"))
+        for ax in "XYZ"
+    }
     phys = PhysicalSize(sizes["X"], sizes["Y"], sizes["Z"])
-    names = tuple(ch.get("Name", "") for ch in pixels
-                  if ch.tag.rsplit("}", 1)[-1] == "Channel")
+    names = tuple(ch.get("Name", "") for ch in pixels if ch.tag.rsplit("}", 1)[-1] == "Channel")
     return (phys if phys.known else None), (names if any(names) else ())
 
 
@@ -103,7 +126,7 @@ def imagej_physical(tif: tifffile.TiffFile) -> PhysicalSize | None:
         tag = page.tags.get(code)
         px = None
         if tag is not None:
-            num, den = (tag.value if isinstance(tag.value, tuple) else (tag.value, 1))
+            num, den = tag.value if isinstance(tag.value, tuple) else (tag.value, 1)
             if num and den and num / den not in (1.0, 72.0):
                 px = _to_um(den / num, unit)
         sizes.append(px)
@@ -149,11 +172,14 @@ def _tiff_series_zcyx(series: Any, path: Path) -> tuple[tuple[Any, ...], list[st
         elif n == 1 or ax == "T":
             index.append(0)
         else:
-            raise UnsupportedImage(f"TIFF series with axes {axes} {shape} is not a focus stack "
-                                   "(expected Z, C, Y, X)", path)
+            raise UnsupportedImage(
+                f"TIFF series with axes {axes} {shape} is not a focus stack (expected Z, C, Y, X)",
+                path,
+            )
     if "C" in kept and "S" in kept:
-        raise UnsupportedImage(f"TIFF series with both channels and RGB samples ({axes}) is not "
-                               "supported", path)
+        raise UnsupportedImage(
+            f"TIFF series with both channels and RGB samples ({axes}) is not supported", path
+        )
     return tuple(index), kept
 
 
@@ -246,8 +272,11 @@ def _read_tiff_volume(p: Path) -> Volume:
         except Exception as err:
             raise CorruptImage(f"damaged TIFF volume ({err})", p) from None
         axes = str(series.axes).upper()
-        notes = [f"time point 1 of {series.shape[axes.index('T')]} used"] \
-            if "T" in axes and series.shape[axes.index("T")] > 1 else []
+        notes = (
+            [f"time point 1 of {series.shape[axes.index('T')]} used"]
+            if "T" in axes and series.shape[axes.index("T")] > 1
+            else []
+        )
         if tif.is_ome:
             phys, names = ome_physical(tif.ome_metadata)
             fmt = "OME-TIFF"
@@ -256,13 +285,22 @@ def _read_tiff_volume(p: Path) -> Volume:
         else:
             phys, names, fmt = None, (), "TIFF"
         photometric = int(tif.pages.first.photometric)
-    return _make_volume(data, kept, p, fmt, phys, names, rgb="S" in kept and photometric == 2,
-                        notes=notes)
+    return _make_volume(
+        data, kept, p, fmt, phys, names, rgb="S" in kept and photometric == 2, notes=notes
+    )
 
 
-def _make_volume(data: np.ndarray, kept: list[str], p: Path, fmt: str,
-                 phys: PhysicalSize | None, names: tuple[str, ...], *, rgb: bool,
-                 notes: list[str]) -> Volume:
+def _make_volume(
+    data: np.ndarray,
+    kept: list[str],
+    p: Path,
+    fmt: str,
+    phys: PhysicalSize | None,
+    names: tuple[str, ...],
+    *,
+    rgb: bool,
+    notes: list[str],
+) -> Volume:
     order = [a if a != "S" else "C" for a in kept]
     z_axis = next((a for a in order if a not in "CYX"), None)
     if z_axis is None:
@@ -275,17 +313,26 @@ def _make_volume(data: np.ndarray, kept: list[str], p: Path, fmt: str,
     perm = [order.index(a) for a in (z_axis, "C", "Y", "X")]
     zcyx = np.ascontiguousarray(np.transpose(data, perm))
     if zcyx.dtype not in (np.uint8, np.uint16):
-        raise UnsupportedImage(f"{zcyx.dtype} samples are not supported (use 8- or 16-bit "
-                               "unsigned integers)", p)
+        raise UnsupportedImage(
+            f"{zcyx.dtype} samples are not supported (use 8- or 16-bit unsigned integers)", p
+        )
     z, c, h, w = zcyx.shape
     if z < 1 or h < 1 or w < 1:
         raise CorruptImage(f"empty volume {zcyx.shape}", p)
     if c == 4 and rgb:  # RGBA: drop alpha
         zcyx, c = zcyx[:, :3], 3
-    meta = ImageMeta(path=p, page=None, width=w, height=h, channels=c,
-                     bit_depth=8 if zcyx.dtype == np.uint8 else 16, format=fmt,
-                     physical=phys, channel_names=names[:c] if len(names) >= c else (),
-                     notes=tuple(notes))
+    meta = ImageMeta(
+        path=p,
+        page=None,
+        width=w,
+        height=h,
+        channels=c,
+        bit_depth=8 if zcyx.dtype == np.uint8 else 16,
+        format=fmt,
+        physical=phys,
+        channel_names=names[:c] if len(names) >= c else (),
+        notes=tuple(notes),
+    )
     return Volume(zcyx, meta, rgb=rgb and c == 3, notes=tuple(notes))
 
 
@@ -298,12 +345,14 @@ def _bioio_image(p: Path, fmt: str) -> Any:
     try:
         return BioImage(p)
     except ImportError as err:
-        raise MissingExtra("microscopy", f"{fmt} files (reader plugin "
-                                         f"{_BIOIO_PLUGIN[fmt]}: {err})", p) from None
+        raise MissingExtra(
+            "microscopy", f"{fmt} files (reader plugin {_BIOIO_PLUGIN[fmt]}: {err})", p
+        ) from None
     except Exception as err:
         if "plugin" in str(err).lower() or "Unsupported" in type(err).__name__:
-            raise MissingExtra("microscopy", f"{fmt} files (reader plugin "
-                                             f"{_BIOIO_PLUGIN[fmt]})", p) from None
+            raise MissingExtra(
+                "microscopy", f"{fmt} files (reader plugin {_BIOIO_PLUGIN[fmt]})", p
+            ) from None
         raise CorruptImage(f"{fmt} file cannot be read ({err})", p) from None
 
 
@@ -319,11 +368,22 @@ def probe_bioio(path: str | Path, fmt: str) -> list[ImageMeta]:
     phys = PhysicalSize(*(float(v) if v else None for v in (pps.X, pps.Y, pps.Z)))
     bits = 8 if np.dtype(img.dtype) == np.uint8 else 16
     names = tuple(str(n) for n in (img.channel_names or ()))
-    note = (f"channel 1 of {c} used; `mffgui fuse --channel` fuses every channel",) \
-        if c > 1 else ()
-    return [ImageMeta(path=p, page=k, width=w, height=h, channels=1, bit_depth=bits,
-                      format=fmt, physical=phys if phys.known else None,
-                      channel_names=names, notes=note if k == 0 else ()) for k in range(z)]
+    note = (f"channel 1 of {c} used; `mffgui fuse --channel` fuses every channel",) if c > 1 else ()
+    return [
+        ImageMeta(
+            path=p,
+            page=k,
+            width=w,
+            height=h,
+            channels=1,
+            bit_depth=bits,
+            format=fmt,
+            physical=phys if phys.known else None,
+            channel_names=names,
+            notes=note if k == 0 else (),
+        )
+        for k in range(z)
+    ]
 
 
 def read_bioio_plane(path: str | Path, fmt: str, z: int) -> np.ndarray:
@@ -349,5 +409,13 @@ def _read_bioio(p: Path, fmt: str) -> Volume:
     except Exception as err:
         raise CorruptImage(f"{fmt} file cannot be read ({err})", p) from None
     notes = [f"time point 1 of {n_t} used"] if n_t > 1 else []
-    return _make_volume(data, ["Z", "C", "Y", "X"], p, fmt,
-                        phys if phys.known else None, names, rgb=False, notes=notes)
+    return _make_volume(
+        data,
+        ["Z", "C", "Y", "X"],
+        p,
+        fmt,
+        phys if phys.known else None,
+        names,
+        rgb=False,
+        notes=notes,
+    )

@@ -32,9 +32,12 @@ _IFD0_EXIF_TAGS = (0x010E, 0x010F, 0x0110, 0x0132, 0x013B, 0x8298)
 def sniff_raw(head: bytes) -> bool:
     """Whether the first 16 bytes are those of a non-TIFF camera RAW (CR3, RAF, ORF, RW2) or a
     CR2 (a TIFF with the ``CR`` marker)."""
-    return (head[4:12] == b"ftypcrx " or head.startswith(b"FUJIFILMCCD-RAW")
-            or head[:4] in (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00")
-            or (head[:4] == b"II*\x00" and head[8:10] == b"CR"))
+    return (
+        head[4:12] == b"ftypcrx "
+        or head.startswith(b"FUJIFILMCCD-RAW")
+        or head[:4] in (b"IIRO", b"IIRS", b"MMOR", b"IIU\x00")
+        or (head[:4] == b"II*\x00" and head[8:10] == b"CR")
+    )
 
 
 def is_tiff_raw(path: str | Path) -> bool:
@@ -91,8 +94,17 @@ def probe_raw(path: str | Path) -> ImageMeta:
         w, h = int(s.width), int(s.height)
     if w <= 0 or h <= 0:
         raise CorruptImage(f"RAW image of size {w}x{h}", p)
-    return ImageMeta(path=p, page=None, width=w, height=h, channels=3, bit_depth=16,
-                     format="RAW", exif=_raw_exif(p), notes=("RAW demosaiced to 16-bit RGB",))
+    return ImageMeta(
+        path=p,
+        page=None,
+        width=w,
+        height=h,
+        channels=3,
+        bit_depth=16,
+        format="RAW",
+        exif=_raw_exif(p),
+        notes=("RAW demosaiced to 16-bit RGB",),
+    )
 
 
 def read_raw(path: str | Path, mode: str = "srgb") -> tuple[np.ndarray, ImageMeta]:
@@ -120,9 +132,14 @@ def read_raw(path: str | Path, mode: str = "srgb") -> tuple[np.ndarray, ImageMet
     gamma = (1.0, 1.0) if mode == "linear" else (2.4, 12.92)
     with _open(p) as raw:
         try:
-            rgb = raw.postprocess(use_camera_wb=True, output_bps=16, no_auto_bright=True,
-                                  gamma=gamma, user_flip=0,
-                                  output_color=rawpy.ColorSpace.sRGB)
+            rgb = raw.postprocess(
+                use_camera_wb=True,
+                output_bps=16,
+                no_auto_bright=True,
+                gamma=gamma,
+                user_flip=0,
+                output_color=rawpy.ColorSpace.sRGB,
+            )
         except MemoryError:
             raise UnsupportedImage("not enough memory to demosaic this RAW file", p) from None
         except Exception as err:
@@ -153,8 +170,12 @@ def _raw_exif(path: Path) -> bytes | None:
                     code = registry.get(name) if isinstance(name, str) else name
                     if not isinstance(code, int):
                         continue
-                    if isinstance(value, tuple) and len(value) == 2 and \
-                            all(isinstance(v, int) for v in value) and value[1]:
+                    if (
+                        isinstance(value, tuple)
+                        and len(value) == 2
+                        and all(isinstance(v, int) for v in value)
+                        and value[1]
+                    ):
                         value = TiffImagePlugin.IFDRational(value[0], value[1])
                     if isinstance(value, str | int | float | TiffImagePlugin.IFDRational):
                         sub[code] = value

@@ -28,8 +28,14 @@ from mffgui.io.microscopy import BIOIO_FORMATS, probe_bioio, read_bioio_plane, s
 from mffgui.io.raw import is_tiff_raw, probe_raw, read_raw, sniff_raw
 from mffgui.types import ImageMeta
 
-__all__ = ["SUPPORTED_FORMATS", "is_image_file", "probe", "read_gray_reduced", "read_image",
-           "sniff_format"]
+__all__ = [
+    "SUPPORTED_FORMATS",
+    "is_image_file",
+    "probe",
+    "read_gray_reduced",
+    "read_image",
+    "sniff_format",
+]
 
 SUPPORTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "RAW", "CZI", "ND2", "LIF")
 """Formats :func:`read_image` reads, as returned by :func:`sniff_format`."""
@@ -107,7 +113,9 @@ def sniff_format(path: str | Path) -> str | None:
                 return None
             raise UnsupportedImage(
                 f"{fmt.split('/')[0]} images are not supported "
-                f"(use {', '.join(SUPPORTED_FORMATS)})", p)
+                f"(use {', '.join(SUPPORTED_FORMATS)})",
+                p,
+            )
     return None
 
 
@@ -123,8 +131,8 @@ def _require_format(path: Path) -> str:
     fmt = sniff_format(path)
     if fmt is None:
         raise UnsupportedImage(
-            f"not an image file mffgui can read (supported: {', '.join(SUPPORTED_FORMATS)})",
-            path)
+            f"not an image file mffgui can read (supported: {', '.join(SUPPORTED_FORMATS)})", path
+        )
     return fmt
 
 
@@ -206,7 +214,9 @@ def _probe_pillow(path: Path, fmt: str) -> ImageMeta:
     if mode == "1" or bits == 1:
         raise UnsupportedImage(
             "1-bit (black and white) images carry no focus information; save the frames as "
-            "8- or 16-bit gray or colour", path)
+            "8- or 16-bit gray or colour",
+            path,
+        )
     notes: list[str] = []
     if fmt == "PNG" and png_color_type is not None:
         # PNG decoded by OpenCV: channels from the colour type, depth from IHDR.
@@ -219,7 +229,8 @@ def _probe_pillow(path: Path, fmt: str) -> ImageMeta:
     else:
         if mode not in _PIL_MODES:
             raise UnsupportedImage(
-                f"{fmt} pixel mode {mode!r} is not supported (use 8- or 16-bit gray or RGB)", path)
+                f"{fmt} pixel mode {mode!r} is not supported (use 8- or 16-bit gray or RGB)", path
+            )
         channels, depth, had_alpha = _PIL_MODES[mode]
         if mode == "CMYK":
             notes.append("CMYK converted to RGB")
@@ -228,8 +239,16 @@ def _probe_pillow(path: Path, fmt: str) -> ImageMeta:
     if had_alpha:
         notes.append("alpha channel dropped")
     return ImageMeta(
-        path=path, page=None, width=w, height=h, channels=channels, bit_depth=depth, format=fmt,
-        had_alpha=had_alpha, icc_profile=info.get("icc_profile") or None, exif=exif_bytes,
+        path=path,
+        page=None,
+        width=w,
+        height=h,
+        channels=channels,
+        bit_depth=depth,
+        format=fmt,
+        had_alpha=had_alpha,
+        icc_profile=info.get("icc_profile") or None,
+        exif=exif_bytes,
         notes=tuple(notes),
     )
 
@@ -260,8 +279,9 @@ def _tiff_open(path: Path) -> tifffile.TiffFile:
     except PermissionError as err:
         raise UnsupportedImage(f"cannot be opened ({err.strerror or err})", path) from None
     except MemoryError:
-        raise CorruptImage("damaged TIFF (its header asks for more memory than there is)",
-                           path) from None
+        raise CorruptImage(
+            "damaged TIFF (its header asks for more memory than there is)", path
+        ) from None
     except Exception as err:  # tifffile raises TypeError, struct.error... on damaged headers
         raise CorruptImage(f"damaged or truncated TIFF ({err})", path) from None
 
@@ -288,21 +308,27 @@ def _tiff_layout(page: tifffile.TiffPage, path: Path) -> tuple[int, int, int, in
     if dtype is None or dtype.kind == "f":
         raise UnsupportedImage(
             f"{bps}-bit floating-point TIFF is not supported; export the frames as 8- or "
-            "16-bit integer images", path)
+            "16-bit integer images",
+            path,
+        )
     if bps == 1:
         raise UnsupportedImage(
-            "1-bit (black and white) TIFF carries no focus information; use 8 or 16 bits", path)
+            "1-bit (black and white) TIFF carries no focus information; use 8 or 16 bits", path
+        )
     if dtype.kind != "u" or dtype.itemsize not in (1, 2):
         raise UnsupportedImage(
             f"{bps}-bit {'signed ' if dtype.kind == 'i' else ''}integer TIFF is not supported "
-            "(use 8- or 16-bit unsigned)", path)
+            "(use 8- or 16-bit unsigned)",
+            path,
+        )
     if bps not in (8, 16):
         raise UnsupportedImage(f"{bps}-bit TIFF samples are not supported (use 8 or 16)", path)
     photometric = int(page.photometric)
     if photometric not in (0, 1, 2):  # miniswhite, minisblack, rgb
         name = getattr(page.photometric, "name", str(photometric))
         raise UnsupportedImage(
-            f"TIFF photometric interpretation {name} is not supported (use gray or RGB)", path)
+            f"TIFF photometric interpretation {name} is not supported (use gray or RGB)", path
+        )
     try:
         spp = int(page.samplesperpixel)
         h, w = int(page.imagelength), int(page.imagewidth)
@@ -327,8 +353,9 @@ def _probe_tiff(path: Path) -> list[ImageMeta]:
         try:
             pages = _tiff_pages(tif)
         except MemoryError:
-            raise CorruptImage("damaged TIFF page directory (asks for more memory than there "
-                               "is)", path) from None
+            raise CorruptImage(
+                "damaged TIFF page directory (asks for more memory than there is)", path
+            ) from None
         except Exception as err:  # tifffile raises TypeError, KeyError... on damaged pages
             raise CorruptImage(f"damaged TIFF page directory ({err})", path) from None
         if not pages:
@@ -352,15 +379,27 @@ def _tiff_metas(path: Path, pages: list[tifffile.TiffPage]) -> list[ImageMeta]:
         notes = ("alpha channel dropped",) if alpha else ()
         if int(page.photometric) == 0:
             notes += ("min-is-white TIFF inverted",)
-        metas.append(ImageMeta(
-            path=path, page=i if multi else None, width=w, height=h, channels=c,
-            bit_depth=depth, format="TIFF", had_alpha=alpha, icc_profile=icc, exif=exif,
-            notes=notes))
+        metas.append(
+            ImageMeta(
+                path=path,
+                page=i if multi else None,
+                width=w,
+                height=h,
+                channels=c,
+                bit_depth=depth,
+                format="TIFF",
+                had_alpha=alpha,
+                icc_profile=icc,
+                exif=exif,
+                notes=notes,
+            )
+        )
     return metas
 
 
-def _with_microscopy_meta(tif: tifffile.TiffFile, pages: list[tifffile.TiffPage],
-                          metas: list[ImageMeta], path: Path) -> list[ImageMeta]:
+def _with_microscopy_meta(
+    tif: tifffile.TiffFile, pages: list[tifffile.TiffPage], metas: list[ImageMeta], path: Path
+) -> list[ImageMeta]:
     """Physical sizes and channel names on the frames of an OME/ImageJ TIFF; of a file with
     several channel planes per z (fluorescence), only the first channel's planes are frames."""
     if not (tif.is_ome or tif.is_imagej):
@@ -379,8 +418,7 @@ def _with_microscopy_meta(tif: tifffile.TiffFile, pages: list[tifffile.TiffPage]
     axes = str(series.axes).upper()
     if "C" in axes and series.shape[axes.index("C")] > 1 and len(series.pages) == len(pages):
         planes = [a for a in axes if a not in "YXS"]
-        grid = np.arange(len(series.pages)).reshape([series.shape[axes.index(a)]
-                                                     for a in planes])
+        grid = np.arange(len(series.pages)).reshape([series.shape[axes.index(a)] for a in planes])
         sel = tuple(0 if a in "CT" else slice(None) for a in planes)
         offsets = {pg.offset: k for k, pg in enumerate(pages)}
         keep = [offsets[series.pages[int(j)].offset] for j in np.ravel(grid[sel])]
@@ -390,9 +428,17 @@ def _with_microscopy_meta(tif: tifffile.TiffFile, pages: list[tifffile.TiffPage]
     out = []
     for k in keep:
         m = metas[k]
-        out.append(dataclasses.replace(m, page=k, format=fmt, physical=phys,
-                                       channel_names=names, display_range=display,
-                                       notes=m.notes + (note if k == keep[0] else ())))
+        out.append(
+            dataclasses.replace(
+                m,
+                page=k,
+                format=fmt,
+                physical=phys,
+                channel_names=names,
+                display_range=display,
+                notes=m.notes + (note if k == keep[0] else ()),
+            )
+        )
     return out
 
 
@@ -432,8 +478,9 @@ def _tiff_exif(path: Path) -> bytes | None:
 # Decoding
 
 
-def read_image(path: str | Path, page: int | None = None, *,
-               raw: str = "srgb") -> tuple[np.ndarray, ImageMeta]:
+def read_image(
+    path: str | Path, page: int | None = None, *, raw: str = "srgb"
+) -> tuple[np.ndarray, ImageMeta]:
     """Decode one frame into ``(H, W, C)`` float32 in ``[0, 1]``.
 
     Parameters
@@ -472,8 +519,7 @@ def read_image(path: str | Path, page: int | None = None, *,
         metas = probe_bioio(p, fmt)
         idx = 0 if page is None else page
         if not 0 <= idx < len(metas):
-            raise UnsupportedImage(f"has {len(metas)} plane(s); plane {idx + 1} does not exist",
-                                   p)
+            raise UnsupportedImage(f"has {len(metas)} plane(s); plane {idx + 1} does not exist", p)
         return _to_float(read_bioio_plane(p, fmt, idx), metas[idx], p), metas[idx]
     if page not in (None, 0):
         raise UnsupportedImage(f"{fmt} files have a single page (asked for page {page + 1})", p)
@@ -485,8 +531,11 @@ def read_image(path: str | Path, page: int | None = None, *,
     return _to_float(raw, meta, p), meta
 
 
-_REDUCED_GRAY = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
-                 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+_REDUCED_GRAY = {
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
 
 
 def read_gray_reduced(path: str | Path, factor: int, meta: ImageMeta) -> np.ndarray | None:
@@ -507,8 +556,12 @@ def read_gray_reduced(path: str | Path, factor: int, meta: ImageMeta) -> np.ndar
         ``None`` for anything but an 8-bit JPEG (the caller then decodes fully), and for a
         file that cannot be decoded this way (the full decode reports the error).
     """
-    if meta.format != "JPEG" or factor not in _REDUCED_GRAY or meta.bit_depth != 8 or \
-            "CMYK converted to RGB" in meta.notes:
+    if (
+        meta.format != "JPEG"
+        or factor not in _REDUCED_GRAY
+        or meta.bit_depth != 8
+        or "CMYK converted to RGB" in meta.notes
+    ):
         return None
     try:
         data = np.fromfile(Path(path), dtype=np.uint8)
@@ -529,8 +582,9 @@ def _decode_cv2(path: Path, fmt: str, meta: ImageMeta) -> np.ndarray:
         raise CorruptImage(f"cannot be read ({err})", path) from None
     flags = cv2.IMREAD_UNCHANGED
     if fmt == "JPEG":
-        flags = (cv2.IMREAD_GRAYSCALE if meta.channels == 1 else cv2.IMREAD_COLOR) \
-            | cv2.IMREAD_IGNORE_ORIENTATION
+        flags = (
+            cv2.IMREAD_GRAYSCALE if meta.channels == 1 else cv2.IMREAD_COLOR
+        ) | cv2.IMREAD_IGNORE_ORIENTATION
     if not _complete(path, fmt, data):
         raise CorruptImage(f"the {fmt} data is truncated (file incomplete)", path)
     img = cv2.imdecode(data, flags)
@@ -592,7 +646,8 @@ def _read_tiff(path: Path, page: int | None) -> tuple[np.ndarray, ImageMeta]:
             raw = pg.asarray()
         except MemoryError:
             raise UnsupportedImage(
-                f"not enough memory to decode this {meta.width}x{meta.height} TIFF", path) from None
+                f"not enough memory to decode this {meta.width}x{meta.height} TIFF", path
+            ) from None
         except Exception as err:  # codecs raise zlib.error, TypeError... for damaged data
             if "imagecodecs" not in str(err):
                 raise CorruptImage(f"damaged or truncated TIFF data ({err})", path) from None
@@ -607,7 +662,9 @@ def _tiff_via_pillow(path: Path, idx: int, meta: ImageMeta, err: Exception) -> n
     if meta.bit_depth == 16 and meta.channels == 3:
         raise UnsupportedImage(
             f"16-bit colour TIFF with {codec} compression needs the optional 'imagecodecs' "
-            "package (pip install imagecodecs), or save it uncompressed/deflate", path)
+            "package (pip install imagecodecs), or save it uncompressed/deflate",
+            path,
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -620,14 +677,21 @@ def _tiff_via_pillow(path: Path, idx: int, meta: ImageMeta, err: Exception) -> n
     except (OSError, ValueError, EOFError) as err2:
         raise UnsupportedImage(
             f"TIFF with {codec} compression could not be decoded ({err2}); install "
-            "'imagecodecs' or save it uncompressed", path) from None
+            "'imagecodecs' or save it uncompressed",
+            path,
+        ) from None
 
 
-def _tiff_to_hwc(raw: np.ndarray, page: tifffile.TiffPage, meta: ImageMeta,
-                 path: Path) -> np.ndarray:
+def _tiff_to_hwc(
+    raw: np.ndarray, page: tifffile.TiffPage, meta: ImageMeta, path: Path
+) -> np.ndarray:
     a = np.asarray(raw)
-    if a.ndim == 3 and a.shape[0] == int(page.samplesperpixel) and a.shape[-1] != a.shape[0] \
-            and int(page.planarconfig) == 2:
+    if (
+        a.ndim == 3
+        and a.shape[0] == int(page.samplesperpixel)
+        and a.shape[-1] != a.shape[0]
+        and int(page.planarconfig) == 2
+    ):
         a = np.moveaxis(a, 0, -1)  # planar (S, Y, X) -> (Y, X, S)
     a = np.squeeze(a) if a.ndim > 3 else a
     if a.ndim == 3 and meta.channels == 1:
@@ -664,6 +728,7 @@ def _to_float(raw: np.ndarray, meta: ImageMeta, path: Path) -> np.ndarray:
     if out.shape[:2] != (meta.height, meta.width):
         raise CorruptImage(
             f"decoded size {out.shape[1]}x{out.shape[0]} differs from the header "
-            f"{meta.width}x{meta.height}", path)
+            f"{meta.width}x{meta.height}",
+            path,
+        )
     return np.ascontiguousarray(out)
-

@@ -71,8 +71,9 @@ class Discovery:
     def notes(self) -> list[str]:
         """Human-readable notes about skipped files and ground truth."""
         out = [f"skipped {p.name}: {why}" for p, why in self.skipped]
-        out += [f"{p.name} is a ground-truth image, not an input; set aside" for p in
-                self.ground_truth]
+        out += [
+            f"{p.name} is a ground-truth image, not an input; set aside" for p in self.ground_truth
+        ]
         return out
 
 
@@ -80,8 +81,9 @@ def _is_ground_truth(p: Path) -> bool:
     return bool(_GROUND_TRUTH.search(p.stem))
 
 
-def discover(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-             sort: bool = True) -> Discovery:
+def discover(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, sort: bool = True
+) -> Discovery:
     """Expand files and folders into the frames of one stack.
 
     Parameters
@@ -117,8 +119,11 @@ def discover(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *
                     continue  # hidden files: .DS_Store, AppleDouble ._*, editor backups
                 if entry.is_dir():
                     found.skipped.append(
-                        (entry, "sub-folder, not searched (use --batch for one stack per "
-                                "sub-folder)"))
+                        (
+                            entry,
+                            "sub-folder, not searched (use --batch for one stack per sub-folder)",
+                        )
+                    )
                     continue
                 try:
                     fmt = sniff_format(entry)
@@ -172,10 +177,12 @@ def _check_sizes(metas: Sequence[ImageMeta]) -> None:
         lines.append(f"  {w}x{h}: {shown}")
     odd = next(m for m in metas if (m.width, m.height) != common)
     raise StackMismatch(
-        "frames of one stack must have the same size, but they differ:\n" + "\n".join(lines)
+        "frames of one stack must have the same size, but they differ:\n"
+        + "\n".join(lines)
         + "\nCrop or resize them to one size first; alignment (mffgui align, or Align in the "
         "app) then corrects shifts and scale changes between frames.",
-        odd.path)
+        odd.path,
+    )
 
 
 def read_stack(
@@ -223,8 +230,11 @@ def read_stack(
     metas = list(disc.metas)
     notes = disc.notes()
     if len(metas) < 2:
-        where = disc.folders[0] if disc.folders and not disc.files else (
-            metas[0].path if metas else None)
+        where = (
+            disc.folders[0]
+            if disc.folders and not disc.files
+            else (metas[0].path if metas else None)
+        )
         extra = ""
         if disc.skipped:
             extra = f"; skipped {len(disc.skipped)} non-image file(s)"
@@ -232,7 +242,8 @@ def read_stack(
             extra += f"; set aside ground truth {', '.join(p.name for p in disc.ground_truth)}"
         raise TooFewImages(
             f"a focus stack needs at least two images, found {_describe_sources(disc)}{extra}",
-            where)
+            where,
+        )
     if not mixed_sizes:
         _check_sizes(metas)
     for m in metas:
@@ -242,14 +253,18 @@ def read_stack(
         grays = [m.name for m in metas if m.channels == 1]
         notes.append(
             f"mixed gray and colour frames: {len(grays)} gray frame(s) promoted to colour "
-            f"({', '.join(grays[:5])}{'...' if len(grays) > 5 else ''})")
+            f"({', '.join(grays[:5])}{'...' if len(grays) > 5 else ''})"
+        )
     if len({m.bit_depth for m in metas}) > 1:
         notes.append("mixed 8- and 16-bit frames: exports default to 16 bits")
 
-    loaders = [_loader(path, page, meta, raw) for (path, page), meta in zip(disc.frames, metas,
-                                                                        strict=True)]
-    reduced = [_reduced_loader(path, meta) for (path, _page), meta in zip(disc.frames, metas,
-                                                                          strict=True)]
+    loaders = [
+        _loader(path, page, meta, raw)
+        for (path, page), meta in zip(disc.frames, metas, strict=True)
+    ]
+    reduced = [
+        _reduced_loader(path, meta) for (path, _page), meta in zip(disc.frames, metas, strict=True)
+    ]
     return Stack(loaders, metas, notes=notes, cache_bytes=cache_bytes, reduced=reduced)
 
 
@@ -260,17 +275,17 @@ def _reduced_loader(path: Path, meta: ImageMeta) -> Callable[[int], np.ndarray |
     return load
 
 
-def _loader(path: Path, page: int | None, meta: ImageMeta,
-            raw: str = "srgb") -> Callable[[], np.ndarray]:
+def _loader(
+    path: Path, page: int | None, meta: ImageMeta, raw: str = "srgb"
+) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        img, now = read_image(path, page) if raw == "srgb" else \
-            read_image(path, page, raw=raw)
+        img, now = read_image(path, page) if raw == "srgb" else read_image(path, page, raw=raw)
         if (now.width, now.height, now.channels) != (meta.width, meta.height, meta.channels):
             raise StackMismatch(
                 f"the file changed on disk since it was opened (was {meta.width}x{meta.height}, "
                 f"{meta.channels} channel(s); now {now.width}x{now.height}, {now.channels})",
-                path)
+                path,
+            )
         return img
 
     return load
-

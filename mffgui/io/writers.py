@@ -29,8 +29,17 @@ from PIL import Image
 from mffgui.errors import ExportError
 from mffgui.types import FusionResult, ImageMeta, PhysicalSize
 
-__all__ = ["EXPORT_FORMATS", "OME_SUFFIXES", "check_export_target", "export_format", "to_uint",
-           "write_height_map", "write_image", "write_maps", "write_ome_tiff"]
+__all__ = [
+    "EXPORT_FORMATS",
+    "OME_SUFFIXES",
+    "check_export_target",
+    "export_format",
+    "to_uint",
+    "write_height_map",
+    "write_image",
+    "write_maps",
+    "write_ome_tiff",
+]
 
 EXPORT_FORMATS: dict[str, str] = {
     ".png": "PNG",
@@ -62,8 +71,9 @@ def export_format(path: str | Path) -> str:
     fmt = EXPORT_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise ExportError(
-            f"cannot export to {p.suffix or 'a file without extension'!r}; use .png, .tif or "
-            ".jpg", p)
+            f"cannot export to {p.suffix or 'a file without extension'!r}; use .png, .tif or .jpg",
+            p,
+        )
     return fmt
 
 
@@ -103,10 +113,12 @@ def check_export_target(path: Path, sources: Iterable[str | os.PathLike[str] | N
             continue
         sp = Path(s)
         same = path.resolve() == sp.resolve() or (
-            path.exists() and sp.exists() and _same_file(path, sp))
+            path.exists() and sp.exists() and _same_file(path, sp)
+        )
         if same:
-            raise ExportError("refusing to overwrite a source image of the stack; choose "
-                              "another file name", path)
+            raise ExportError(
+                "refusing to overwrite a source image of the stack; choose another file name", path
+            )
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise ExportError(f"the folder {folder} does not exist", path)
@@ -126,8 +138,9 @@ _UMASK = _read_umask()
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}",
-                                   dir=folder)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=folder
+        )
     except OSError as err:
         raise ExportError(f"cannot write into {folder} ({err.strerror or err})", path) from None
     os.close(fd)
@@ -151,8 +164,12 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def _png_with_metadata(png: bytes, icc: bytes | None, exif: bytes | None) -> bytes:
@@ -174,8 +191,7 @@ def _as_hwc(img: np.ndarray, path: Path) -> np.ndarray:
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3):
-        raise ExportError(f"cannot export an array of shape {a.shape}; expected (H, W, 1|3)",
-                          path)
+        raise ExportError(f"cannot export an array of shape {a.shape}; expected (H, W, 1|3)", path)
     if not np.issubdtype(a.dtype, np.floating):
         raise ExportError(f"expected a float image in [0, 1], got {a.dtype}", path)
     return a
@@ -233,35 +249,50 @@ def write_image(
             raise ExportError(f"JPEG quality must be 1..100, not {quality}", p)
     check_export_target(p, [*sources, meta.path if meta else None])
     if fmt == "OME-TIFF":
-        return write_ome_tiff(p, a, bit_depth=depth, meta=meta, rgb=a.shape[2] == 3,
-                              sources=sources)
+        return write_ome_tiff(
+            p, a, bit_depth=depth, meta=meta, rgb=a.shape[2] == 3, sources=sources
+        )
     data = to_uint(a, depth)
     icc = meta.icc_profile if meta else None
     exif = meta.exif if meta else None
 
     if fmt == "PNG":
+
         def write(tmp: Path) -> None:
             bgr = data[:, :, ::-1] if data.shape[2] == 3 else data[:, :, 0]
-            ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr),
-                                   [cv2.IMWRITE_PNG_COMPRESSION, 6])
+            ok, buf = cv2.imencode(
+                ".png", np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, 6]
+            )
             if not ok:
                 raise OSError("PNG encoder failed")
             tmp.write_bytes(_png_with_metadata(buf.tobytes(), icc, exif))
     elif fmt == "TIFF":
+
         def write(tmp: Path) -> None:
             arr = data if data.shape[2] == 3 else data[:, :, 0]
             ifd0, sub = _tiff_exif_parts(exif)
-            extratags = [(tag, "H", 1, value, True) if tag == _ORIENTATION
-                         else (tag, "s", 0, value, True) for tag, value in ifd0.items()]
+            extratags = [
+                (tag, "H", 1, value, True) if tag == _ORIENTATION else (tag, "s", 0, value, True)
+                for tag, value in ifd0.items()
+            ]
             ij = _imagej_display(meta, arr)
             tifffile.imwrite(
-                tmp, arr, photometric="rgb" if arr.ndim == 3 else "minisblack",
-                compression="zlib", compressionargs={"level": 6}, iccprofile=icc,
-                software="mffgui", imagej=ij is not None, metadata=ij, bigtiff=False,
-                extratags=extratags)
+                tmp,
+                arr,
+                photometric="rgb" if arr.ndim == 3 else "minisblack",
+                compression="zlib",
+                compressionargs={"level": 6},
+                iccprofile=icc,
+                software="mffgui",
+                imagej=ij is not None,
+                metadata=ij,
+                bigtiff=False,
+                extratags=extratags,
+            )
             if sub:
                 _append_exif_ifd(tmp, sub)
     else:
+
         def write(tmp: Path) -> None:
             arr = data if data.shape[2] == 3 else data[:, :, 0]
             im = Image.fromarray(arr, mode=None)
@@ -291,8 +322,9 @@ def _imagej_display(meta: ImageMeta | None, arr: np.ndarray) -> dict[str, Any] |
     return {"min": lo, "max": hi, "Ranges": (lo, hi)}
 
 
-def _ome_metadata(axes: str, physical: PhysicalSize | None,
-                  channel_names: Sequence[str] = ()) -> dict[str, Any]:
+def _ome_metadata(
+    axes: str, physical: PhysicalSize | None, channel_names: Sequence[str] = ()
+) -> dict[str, Any]:
     md: dict[str, Any] = {"axes": axes}
     if physical is not None:
         for ax in "XYZ":
@@ -358,23 +390,31 @@ def write_ome_tiff(
         raise ExportError(f"bit depth must be 8 or 16, not {depth}", p)
     check_export_target(p, [*sources, meta.path if meta else None])
     phys = physical if physical is not None else (meta.physical if meta else None)
-    names = tuple(channel_names) if channel_names is not None else (
-        meta.channel_names if meta else ())
+    names = (
+        tuple(channel_names) if channel_names is not None else (meta.channel_names if meta else ())
+    )
     if len(names) != a.shape[2]:
         names = ()
     data = to_uint(a, depth)
     if rgb and a.shape[2] == 3:
         arr, axes, photometric = data, "YXS", "rgb"
     else:
-        arr, axes, photometric = np.ascontiguousarray(np.moveaxis(data, -1, 0)), "CYX", \
-            "minisblack"
+        arr, axes, photometric = np.ascontiguousarray(np.moveaxis(data, -1, 0)), "CYX", "minisblack"
         if arr.shape[0] == 1:
             arr, axes = arr[0], "YX"
     md = _ome_metadata(axes, phys, names)
 
     def write(tmp: Path) -> None:
-        tifffile.imwrite(tmp, arr, ome=True, photometric=photometric, compression="zlib",
-                         compressionargs={"level": 6}, software="mffgui", metadata=md)
+        tifffile.imwrite(
+            tmp,
+            arr,
+            ome=True,
+            photometric=photometric,
+            compression="zlib",
+            compressionargs={"level": 6},
+            software="mffgui",
+            metadata=md,
+        )
 
     _atomic_write(p, write)
     return p
@@ -419,8 +459,15 @@ def write_height_map(
     md = _ome_metadata("YX", physical)
 
     def write(tmp: Path) -> None:
-        tifffile.imwrite(tmp, h, ome=True, photometric="minisblack", compression="zlib",
-                         software="mffgui", metadata=md)
+        tifffile.imwrite(
+            tmp,
+            h,
+            ome=True,
+            photometric="minisblack",
+            compression="zlib",
+            software="mffgui",
+            metadata=md,
+        )
 
     _atomic_write(p, write)
     return p
@@ -442,12 +489,16 @@ def _tiff_exif_parts(exif: bytes | None) -> tuple[dict[int, Any], dict[int, obje
     try:
         ex = Image.Exif()
         ex.load(exif[6:] if exif.startswith(b"Exif\x00\x00") else exif)
-        ifd0: dict[int, Any] = {t: str(ex[t]).replace("\x00", "") for t in _TIFF_ASCII_TAGS
-                                if isinstance(ex.get(t), str) and ex[t].strip("\x00 ")}
+        ifd0: dict[int, Any] = {
+            t: str(ex[t]).replace("\x00", "")
+            for t in _TIFF_ASCII_TAGS
+            if isinstance(ex.get(t), str) and ex[t].strip("\x00 ")
+        }
         if isinstance(ex.get(_ORIENTATION), int) and 1 <= ex[_ORIENTATION] <= 8:
             ifd0[_ORIENTATION] = int(ex[_ORIENTATION])
-        sub = {int(k): v for k, v in ex.get_ifd(_EXIF_IFD_TAG).items()
-               if int(k) not in (0xA005,)}  # no interoperability sub-IFD pointer
+        sub = {
+            int(k): v for k, v in ex.get_ifd(_EXIF_IFD_TAG).items() if int(k) not in (0xA005,)
+        }  # no interoperability sub-IFD pointer
         return ifd0, sub
     except Exception:  # metadata is optional: never fail an export over it
         return {}, {}
@@ -492,8 +543,7 @@ def _append_exif_ifd(path: Path, tags: dict[int, object]) -> None:
         pointer = struct.pack("<HHII", _EXIF_IFD_TAG, 4, 1, exif_at)  # LONG, count 1
         entries = sorted([*entries, pointer], key=lambda e: struct.unpack("<H", e[:2])[0])
         fh.write(b"\x00" * (exif_at - end) + block + b"\x00" * (ifd0_at - exif_at - len(block)))
-        fh.write(struct.pack("<H", len(entries)) + b"".join(entries)
-                 + struct.pack("<I", next_ifd))
+        fh.write(struct.pack("<H", len(entries)) + b"".join(entries) + struct.pack("<I", next_ifd))
         fh.seek(4)
         fh.write(struct.pack("<I", ifd0_at))
 
@@ -554,13 +604,19 @@ def write_maps(
         idx = np.asarray(result.index_map).astype(np.uint16)
         written.append(_write_uint16_png(out_dir / f"{stem}_index.png", idx, sources))
     if "decision" in which:
-        written.append(write_image(out_dir / f"{stem}_decision.png", result.decision_map,
-                                   bit_depth=16, sources=sources))
+        written.append(
+            write_image(
+                out_dir / f"{stem}_decision.png", result.decision_map, bit_depth=16, sources=sources
+            )
+        )
     if "focus" in which:
         for i in range(len(result.focus_maps)):
             fm = np.clip(np.asarray(result.focus_maps[i], dtype=np.float32), 0.0, 1.0)
-            written.append(write_image(out_dir / f"{stem}_focus_{i + 1:03d}.png", fm,
-                                       bit_depth=16, sources=sources))
+            written.append(
+                write_image(
+                    out_dir / f"{stem}_focus_{i + 1:03d}.png", fm, bit_depth=16, sources=sources
+                )
+            )
     return written
 
 

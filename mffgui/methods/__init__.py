@@ -9,5 +9,12 @@ from mffgui.methods import fusion2void  # noqa: F401  isort: skip
 from mffgui.methods import gacn  # noqa: F401  isort: skip
 from mffgui.methods import halofree  # noqa: F401  isort: skip
 
-__all__ = ["FusionMethod", "MethodInfo", "Params", "get_method", "list_methods", "param",
-           "register_method"]
+__all__ = [
+    "FusionMethod",
+    "MethodInfo",
+    "Params",
+    "get_method",
+    "list_methods",
+    "param",
+    "register_method",
+]

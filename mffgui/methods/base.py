@@ -76,8 +76,9 @@ class Params:
         hints = typing.get_type_hints(cls)
         out = []
         for f in dataclasses.fields(cls):
-            out.append({"name": f.name, "type": hints[f.name], "default": f.default,
-                        **dict(f.metadata)})
+            out.append(
+                {"name": f.name, "type": hints[f.name], "default": f.default, **dict(f.metadata)}
+            )
         return out
 
 
@@ -157,4 +158,3 @@ class FusionMethod(Protocol):
         progress: ProgressFn = noop_progress,
         cancel: CancelToken = NEVER,
     ) -> FusionResult: ...
-

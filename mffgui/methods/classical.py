@@ -38,8 +38,9 @@ Maps = np.ndarray | LazyMaps
 class _Run:
     """Book-keeping shared by the methods: validated frames, timings, progress and cancel."""
 
-    def __init__(self, stack: Stack, passes: int, progress: ProgressFn,
-                 cancel: CancelToken) -> None:
+    def __init__(
+        self, stack: Stack, passes: int, progress: ProgressFn, cancel: CancelToken
+    ) -> None:
         n = len(stack)
         if n < 2:
             raise TooFewImages(f"a stack needs at least two images, got {n}")
@@ -100,8 +101,16 @@ class _Run:
         now = time.perf_counter()
         self.marks[name] = now - self.t0 - sum(self.marks.values())
 
-    def result(self, name: str, params: Params, fused: np.ndarray, index: np.ndarray,
-               weights: Maps, focus: Maps, **extra: Any) -> FusionResult:
+    def result(
+        self,
+        name: str,
+        params: Params,
+        fused: np.ndarray,
+        index: np.ndarray,
+        weights: Maps,
+        focus: Maps,
+        **extra: Any,
+    ) -> FusionResult:
         self.progress(self.total, self.total, "done")
         timings = dict(self.marks)
         timings["read"] = self.read_s
@@ -109,10 +118,20 @@ class _Run:
         timings["total"] = time.perf_counter() - self.t0
         fused = np.clip(fused, 0.0, 1.0).astype(np.float32, copy=False)
         fused = fused.reshape(*self.shape, self.channels)
-        meta = {"method": name, "params": params.to_dict(), "device": "cpu",
-                "timings": timings, **extra}
-        return FusionResult(fused=fused, index_map=index.astype(np.uint16, copy=False),
-                            weights=weights, focus_maps=focus, meta=meta)
+        meta = {
+            "method": name,
+            "params": params.to_dict(),
+            "device": "cpu",
+            "timings": timings,
+            **extra,
+        }
+        return FusionResult(
+            fused=fused,
+            index_map=index.astype(np.uint16, copy=False),
+            weights=weights,
+            focus_maps=focus,
+            meta=meta,
+        )
 
 
 def _params(params: Params | None, cls: type[Params]) -> Any:
@@ -125,8 +144,13 @@ def _params(params: Params | None, cls: type[Params]) -> Any:
     raise ParamsError(f"expected {cls.__name__}, got {type(params).__name__}")
 
 
-def _normalised(maps: np.ndarray | None, n: int, shape: tuple[int, int], scale: float,
-                compute: Callable[[int], np.ndarray]) -> Maps:
+def _normalised(
+    maps: np.ndarray | None,
+    n: int,
+    shape: tuple[int, int],
+    scale: float,
+    compute: Callable[[int], np.ndarray],
+) -> Maps:
     """Focus maps scaled into [0, 1]: the eager array in place, else lazily."""
     inv = np.float32(1.0 / scale) if scale > 0 else np.float32(0.0)
     if maps is not None:
@@ -144,12 +168,22 @@ def _normalised(maps: np.ndarray | None, n: int, shape: tuple[int, int], scale: 
 class LaplacianParams(Params):
     """Parameters of :class:`LaplacianPyramidFusion`."""
 
-    levels: int = param(0, "Pyramid detail levels (0 = as many as fit, base at least 16 px)",
-                        min=0, max=12)
-    activity_radius: int = param(1, "Radius of the window over which |coefficient| is averaged "
-                                 "to measure activity (0 = single coefficient)", min=0, max=5)
-    consistency: int = param(3, "Window of the majority filter applied to each level's choice "
-                             "map (1 = off)", min=1, max=15)
+    levels: int = param(
+        0, "Pyramid detail levels (0 = as many as fit, base at least 16 px)", min=0, max=12
+    )
+    activity_radius: int = param(
+        1,
+        "Radius of the window over which |coefficient| is averaged "
+        "to measure activity (0 = single coefficient)",
+        min=0,
+        max=5,
+    )
+    consistency: int = param(
+        3,
+        "Window of the majority filter applied to each level's choice map (1 = off)",
+        min=1,
+        max=15,
+    )
 
 
 @register_method
@@ -171,15 +205,21 @@ class LaplacianPyramidFusion:
         title="Laplacian pyramid",
         kind="classical",
         params=LaplacianParams,
-        citation="P. J. Burt, E. H. Adelson, \"The Laplacian pyramid as a compact image code\", "
-                 "IEEE Trans. Commun. 31(4), 1983; P. J. Burt, R. J. Kolczynski, \"Enhanced "
-                 "image capture through fusion\", ICCV 1993",
+        citation='P. J. Burt, E. H. Adelson, "The Laplacian pyramid as a compact image code", '
+        'IEEE Trans. Commun. 31(4), 1983; P. J. Burt, R. J. Kolczynski, "Enhanced '
+        'image capture through fusion", ICCV 1993',
         description="Multi-scale selection of the most active pyramid coefficients with a "
-                    "consistency check; averaged base. Robust, no halos, slightly lower contrast.",
+        "consistency check; averaged base. Robust, no halos, slightly lower contrast.",
     )
 
-    def fuse(self, stack: Stack, params: Params | None = None, *,
-             progress: ProgressFn = noop_progress, cancel: CancelToken = NEVER) -> FusionResult:
+    def fuse(
+        self,
+        stack: Stack,
+        params: Params | None = None,
+        *,
+        progress: ProgressFn = noop_progress,
+        cancel: CancelToken = NEVER,
+    ) -> FusionResult:
         """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring for the algorithm."""
         p: LaplacianParams = _params(params, LaplacianParams)
         run = _Run(stack, 2, progress, cancel)
@@ -245,7 +285,10 @@ class LaplacianPyramidFusion:
             return activity(laplacian_pyramid(luma(run.frame(i)), 1)[0])
 
         return run.result(
-            self.info.name, p, fused, index.index,
+            self.info.name,
+            p,
+            fused,
+            index.index,
             weights if weights is not None else LazyMaps(n, shape, weight),
             _normalised(focus, n, shape, scale, focus_of),
             levels=levels,
@@ -260,21 +303,32 @@ class LaplacianPyramidFusion:
 class GFFParams(Params):
     """Parameters of :class:`GuidedFilterFusion` (defaults: the paper's)."""
 
-    base_radius: int = param(15, "Radius of the average filter of the two-scale decomposition "
-                             "(15 = 31x31)", min=1, max=100)
-    saliency_radius: int = param(5, "Radius r_g of the Gaussian smoothing |Laplacian|",
-                                 min=1, max=50)
-    saliency_sigma: float = param(5.0, "Sigma of the Gaussian smoothing |Laplacian|",
-                                  min=0.1, max=50.0)
+    base_radius: int = param(
+        15,
+        "Radius of the average filter of the two-scale decomposition (15 = 31x31)",
+        min=1,
+        max=100,
+    )
+    saliency_radius: int = param(
+        5, "Radius r_g of the Gaussian smoothing |Laplacian|", min=1, max=50
+    )
+    saliency_sigma: float = param(
+        5.0, "Sigma of the Gaussian smoothing |Laplacian|", min=0.1, max=50.0
+    )
     r1: int = param(45, "Guided-filter radius for the base-layer weights", min=1, max=200)
-    eps1: float = param(0.3, "Guided-filter regularisation for the base-layer weights",
-                        min=1e-9, max=10.0)
+    eps1: float = param(
+        0.3, "Guided-filter regularisation for the base-layer weights", min=1e-9, max=10.0
+    )
     r2: int = param(7, "Guided-filter radius for the detail-layer weights", min=1, max=100)
-    eps2: float = param(1e-6, "Guided-filter regularisation for the detail-layer weights",
-                        min=1e-12, max=10.0)
+    eps2: float = param(
+        1e-6, "Guided-filter regularisation for the detail-layer weights", min=1e-12, max=10.0
+    )
     guide: Literal["luma", "color"] = param(
-        "luma", "Guidance image: the source's luma (as the public MATLAB GFF code) or the "
-        "colour source with the colour guided filter (slower)", choices=("luma", "color"))
+        "luma",
+        "Guidance image: the source's luma (as the public MATLAB GFF code) or the "
+        "colour source with the colour guided filter (slower)",
+        choices=("luma", "color"),
+    )
 
 
 @register_method
@@ -297,14 +351,20 @@ class GuidedFilterFusion:
         title="Guided filtering (GFF)",
         kind="classical",
         params=GFFParams,
-        citation="S. Li, X. Kang, J. Hu, \"Image fusion with guided filtering\", IEEE Trans. "
-                 "Image Process. 22(7), 2013, 2864-2875",
+        citation='S. Li, X. Kang, J. Hu, "Image fusion with guided filtering", IEEE Trans. '
+        "Image Process. 22(7), 2013, 2864-2875",
         description="Two-scale fusion whose argmax saliency weights are refined by guided "
-                    "filtering; sharp, edge-aware transitions.",
+        "filtering; sharp, edge-aware transitions.",
     )
 
-    def fuse(self, stack: Stack, params: Params | None = None, *,
-             progress: ProgressFn = noop_progress, cancel: CancelToken = NEVER) -> FusionResult:
+    def fuse(
+        self,
+        stack: Stack,
+        params: Params | None = None,
+        *,
+        progress: ProgressFn = noop_progress,
+        cancel: CancelToken = NEVER,
+    ) -> FusionResult:
         """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring for the algorithm."""
         p: GFFParams = _params(params, GFFParams)
         run = _Run(stack, 2, progress, cancel)
@@ -361,7 +421,11 @@ class GuidedFilterFusion:
         else:
             out_weights = LazyMaps(n, shape, lambda i: detail_weight(i, run.frame(i)) / sum_d)
         return run.result(
-            self.info.name, p, fused, index.index, out_weights,
+            self.info.name,
+            p,
+            fused,
+            index.index,
+            out_weights,
             _normalised(focus, n, shape, scale, lambda i: saliency(run.frame(i))),
         )
 
@@ -375,22 +439,41 @@ class DepthMapParams(Params):
     """Parameters of :class:`DepthMapFusion`."""
 
     focus: Literal["sml", "eol"] = param(
-        "sml", "Focus measure: sum-modified-Laplacian or energy of Laplacian",
-        choices=("sml", "eol"))
-    radius: int = param(4, "Estimation radius: focus is averaged over a (2r+1)^2 window",
-                        min=0, max=50)
-    presmooth: float = param(1.0, "Gaussian sigma applied before the focus measure (noise, JPEG "
-                             "blocking); 0 = none", min=0.0, max=10.0)
+        "sml",
+        "Focus measure: sum-modified-Laplacian or energy of Laplacian",
+        choices=("sml", "eol"),
+    )
+    radius: int = param(
+        4, "Estimation radius: focus is averaged over a (2r+1)^2 window", min=0, max=50
+    )
+    presmooth: float = param(
+        1.0,
+        "Gaussian sigma applied before the focus measure (noise, JPEG blocking); 0 = none",
+        min=0.0,
+        max=10.0,
+    )
     contrast_threshold: float = param(
-        0.05, "Pixels whose best focus is below this fraction of the image's 99th-percentile "
+        0.05,
+        "Pixels whose best focus is below this fraction of the image's 99th-percentile "
         "focus are too flat to judge; their depth is interpolated from their neighbours",
-        min=0.0, max=1.0)
-    fill_sigma: float = param(32.0, "Radius (Gaussian sigma, px) of that interpolation",
-                              min=1.0, max=1000.0)
-    smoothing: int = param(7, "Median filter size applied to the depth map (odd; even sizes "
-                           "are rounded up; 1 = off)", min=1, max=101)
-    blend_sigma: float = param(2.0, "Gaussian sigma (px) of the soft transition between "
-                               "sources; 0 = hard selection", min=0.0, max=50.0)
+        min=0.0,
+        max=1.0,
+    )
+    fill_sigma: float = param(
+        32.0, "Radius (Gaussian sigma, px) of that interpolation", min=1.0, max=1000.0
+    )
+    smoothing: int = param(
+        7,
+        "Median filter size applied to the depth map (odd; even sizes are rounded up; 1 = off)",
+        min=1,
+        max=101,
+    )
+    blend_sigma: float = param(
+        2.0,
+        "Gaussian sigma (px) of the soft transition between sources; 0 = hard selection",
+        min=0.0,
+        max=50.0,
+    )
 
 
 @register_method
@@ -417,16 +500,22 @@ class DepthMapFusion:
         title="Depth map (DMap)",
         kind="classical",
         params=DepthMapParams,
-        citation="S. K. Nayar, Y. Nakagawa, \"Shape from focus\", IEEE TPAMI 16(8), 1994 "
-                 "(sum-modified-Laplacian); depth-map stacking as in Zerene Stacker DMap / "
-                 "Helicon Focus method B",
+        citation='S. K. Nayar, Y. Nakagawa, "Shape from focus", IEEE TPAMI 16(8), 1994 '
+        "(sum-modified-Laplacian); depth-map stacking as in Zerene Stacker DMap / "
+        "Helicon Focus method B",
         description="Fast depth-map stacking for deep stacks: takes each pixel from its "
-                    "sharpest frame (source values stay exact away from depth changes); best "
-                    "for opaque subjects.",
+        "sharpest frame (source values stay exact away from depth changes); best "
+        "for opaque subjects.",
     )
 
-    def fuse(self, stack: Stack, params: Params | None = None, *,
-             progress: ProgressFn = noop_progress, cancel: CancelToken = NEVER) -> FusionResult:
+    def fuse(
+        self,
+        stack: Stack,
+        params: Params | None = None,
+        *,
+        progress: ProgressFn = noop_progress,
+        cancel: CancelToken = NEVER,
+    ) -> FusionResult:
         """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring for the algorithm."""
         p: DepthMapParams = _params(params, DepthMapParams)
         run = _Run(stack, 2, progress, cancel)
@@ -447,19 +536,21 @@ class DepthMapFusion:
         best = tracker.best
         assert best is not None
         scale = float(best.max())
-        index = clean_index(tracker.index, best, p.contrast_threshold, p.fill_sigma,
-                            p.smoothing)
+        index = clean_index(tracker.index, best, p.contrast_threshold, p.fill_sigma, p.smoothing)
         del tracker, best
         run.mark("depth map")
 
         depth = smooth_depth(index, p.blend_sigma)
-        fused, frames_used = blend_by_depth(depth, n, ch, run.frames,
-                                            lambda: run.step("blending"))
+        fused, frames_used = blend_by_depth(depth, n, ch, run.frames, lambda: run.step("blending"))
         run.mark("blend")
         out_weights: Maps = depth_weights(depth, n, eager)
         index = np.rint(depth).astype(np.uint16)
         return run.result(
-            self.info.name, p, fused, index, out_weights,
+            self.info.name,
+            p,
+            fused,
+            index,
+            out_weights,
             _normalised(focus, n, shape, scale, lambda i: measure(run.frame(i))),
             frames_used=frames_used,
         )

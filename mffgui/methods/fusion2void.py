@@ -45,15 +45,24 @@ class Fusion2VoidParams(Params):
     """Parameters of the Fusion2Void method."""
 
     weights: str | None = param(
-        None, "Checkpoint file (.pt); empty = the project's bundled Fusion2Void weights")
+        None, "Checkpoint file (.pt); empty = the project's bundled Fusion2Void weights"
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = param(
-        "auto", "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
-        choices=DEVICE_CHOICES)
+        "auto",
+        "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
+        choices=DEVICE_CHOICES,
+    )
     tile: int = param(
-        1024, "Tile size in pixels for big images (0 = whole image at once); results are "
-        "identical for every tile size", min=0, max=16384, step=64)
+        1024,
+        "Tile size in pixels for big images (0 = whole image at once); results are "
+        "identical for every tile size",
+        min=0,
+        max=16384,
+        step=64,
+    )
     attribution_radius: int = param(
-        3, "Window radius of the attribution (decision-map) least squares", min=1, max=15)
+        3, "Window radius of the attribution (decision-map) least squares", min=1, max=15
+    )
 
 
 _MODEL_CACHE: dict[tuple[str, str, str], Any] = {}
@@ -80,7 +89,8 @@ def resolve_weights(weights: str | None) -> Path:
         raise WeightsError(
             "no Fusion2Void weights: the bundled resources/weights/fusion2void.pt is not "
             "installed; pass weights=FILE or train one with `python -m training fusion2void "
-            "--data DIR --out FILE`")
+            "--data DIR --out FILE`"
+        )
     return p
 
 
@@ -96,16 +106,21 @@ def load_model(path: Path, device: Any) -> tuple[Any, dict[str, Any]]:
         return hit
     ckpt = load_checkpoint(path, ARCH)
     net = load_fusionnet(ckpt.state_dict, ckpt.model_args, path).to(device)
-    info = {"weights": str(path), "sha256": ckpt.sha256, "model_args": dict(ckpt.model_args),
-            "features": int(net.features)}
+    info = {
+        "weights": str(path),
+        "sha256": ckpt.sha256,
+        "model_args": dict(ckpt.model_args),
+        "features": int(net.features),
+    }
     with _CACHE_LOCK:
         _MODEL_CACHE.clear()  # one model at a time: weights can be large on a GPU
         _MODEL_CACHE[key] = (net, info)
     return net, info
 
 
-def fuse_pair_tensor(net: Any, a: np.ndarray, b: np.ndarray, device: Any, tile: int,
-                     cancel: CancelToken = NEVER) -> np.ndarray:
+def fuse_pair_tensor(
+    net: Any, a: np.ndarray, b: np.ndarray, device: Any, tile: int, cancel: CancelToken = NEVER
+) -> np.ndarray:
     """Symmetric network fusion of two ``(H, W, 3)`` float32 images, tile by tile.
 
     Tiles overlap by the receptive-field radius of FusionNet, so the result equals the
@@ -162,8 +177,9 @@ class _Runner:
                     self.tile = size // 2
                     self.notes.append(f"out of memory on {self.device}: tile size {self.tile}")
                 else:
-                    self.notes.append(f"out of memory on {self.device} at tile {size}: "
-                                      "fell back to the CPU")
+                    self.notes.append(
+                        f"out of memory on {self.device} at tile {size}: fell back to the CPU"
+                    )
                     self.device = torch.device("cpu")
                     self.net, self.info = load_model(self.path, self.device)
 
@@ -181,16 +197,26 @@ class Fusion2VoidMethod:
         title="Fusion2Void (network)",
         kind="network",
         params=Fusion2VoidParams,
-        citation=("H. Lin, Y. Lin, J. Xia, L. Fan, F. Li, Y. Wang, X. Ding, \"Fusion2Void: "
-                  "Unsupervised multi-focus image fusion guided by image inpainting\", "
-                  "IEEE TCSVT"),
-        description=("Unsupervised network that outputs the fused image directly; pairs are "
-                     "fused in both orders and averaged, larger stacks tree-wise. The decision "
-                     "map is a least-squares attribution of the result to the sources."),
+        citation=(
+            'H. Lin, Y. Lin, J. Xia, L. Fan, F. Li, Y. Wang, X. Ding, "Fusion2Void: '
+            'Unsupervised multi-focus image fusion guided by image inpainting", '
+            "IEEE TCSVT"
+        ),
+        description=(
+            "Unsupervised network that outputs the fused image directly; pairs are "
+            "fused in both orders and averaged, larger stacks tree-wise. The decision "
+            "map is a least-squares attribution of the result to the sources."
+        ),
     )
 
-    def fuse(self, stack: Stack, params: Params, *, progress: ProgressFn = noop_progress,
-             cancel: CancelToken = NEVER) -> FusionResult:
+    def fuse(
+        self,
+        stack: Stack,
+        params: Params,
+        *,
+        progress: ProgressFn = noop_progress,
+        cancel: CancelToken = NEVER,
+    ) -> FusionResult:
         """Fuse ``stack`` (N >= 2 frames, gray or RGB).
 
         Raises
@@ -274,9 +300,12 @@ class Fusion2VoidMethod:
             "tile": runner.tile,
             "strategy": "pair" if n == 2 else "tree-wise pairwise",
             "notes": list(runner.notes),
-            "timings": {"network_s": round(t_net, 3),
-                        "total_s": round(time.perf_counter() - t0, 3)},
+            "timings": {
+                "network_s": round(t_net, 3),
+                "total_s": round(time.perf_counter() - t0, 3),
+            },
             **runner.info,
         }
-        return FusionResult(np.ascontiguousarray(fused, dtype=np.float32), index, weights,
-                            focus, meta)
+        return FusionResult(
+            np.ascontiguousarray(fused, dtype=np.float32), index, weights, focus, meta
+        )

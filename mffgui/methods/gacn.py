@@ -77,40 +77,70 @@ class GacnParams(Params):
     """Parameters of :class:`GacnMethod`."""
 
     weights: str | None = param(
-        None, "GACN checkpoint file (mffgui checkpoint or plain state_dict such as the official "
-        "GACN.pkl); empty = the project's bundled weights")
+        None,
+        "GACN checkpoint file (mffgui checkpoint or plain state_dict such as the official "
+        "GACN.pkl); empty = the project's bundled weights",
+    )
     device: Literal["auto", "cpu", "cuda", "mps"] = param(
-        "auto", "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
-        choices=("auto", "cpu", "cuda", "mps"))
+        "auto",
+        "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
+        choices=("auto", "cpu", "cuda", "mps"),
+    )
     strategy: Literal["serial", "activity", "calibration"] = param(
-        "serial", "Stacks of more than two images: serial = each frame fused into the running "
+        "serial",
+        "Stacks of more than two images: serial = each frame fused into the running "
         "result by GACN's pair decision (default: the best on ground-truth stacks); activity = "
         "GACN's learned focus measure compared across all frames at once, cleaned like a depth "
         "map (several times faster, 1-2 dB lower); calibration = the paper's decision "
         "calibration against a reference frame (exact preset of the official code)",
-        choices=("serial", "activity", "calibration"))
+        choices=("serial", "activity", "calibration"),
+    )
     reference: int = param(
-        0, "Calibration reference frame (0 = first, as the official code; -1 = middle frame)",
-        min=-1)
+        0,
+        "Calibration reference frame (0 = first, as the official code; -1 = middle frame)",
+        min=-1,
+    )
     decision_scale: float = param(
-        1.0, "Serial strategy: resolution of the network's decision (1 = full, as the paper; "
+        1.0,
+        "Serial strategy: resolution of the network's decision (1 = full, as the paper; "
         "0.5 = half, about 3x faster: the raw decision map is upsampled and the boundary-guided "
-        "filter runs at full resolution)", min=0.25, max=1.0, step=0.25)
+        "filter runs at full resolution)",
+        min=0.25,
+        max=1.0,
+        step=0.25,
+    )
     activity_scale: float = param(
-        0.5, "Activity strategy: resolution of the network pass (0.5 = half, the default: "
+        0.5,
+        "Activity strategy: resolution of the network pass (0.5 = half, the default: "
         "about 4x faster than 1 = full at equal quality on the ground-truth stacks; the choice "
-        "is upsampled and cleaned at full resolution)", min=0.25, max=1.0, step=0.25)
+        "is upsampled and cleaned at full resolution)",
+        min=0.25,
+        max=1.0,
+        step=0.25,
+    )
     smoothing: int = param(
-        7, "Activity strategy: median filter size applied to the depth map (1 = off)",
-        min=1, max=101)
+        7,
+        "Activity strategy: median filter size applied to the depth map (1 = off)",
+        min=1,
+        max=101,
+    )
     blend_sigma: float = param(
-        2.0, "Activity strategy: Gaussian sigma (px) of the soft transition between frames; "
-        "0 = hard selection (exact source values everywhere)", min=0.0, max=50.0)
+        2.0,
+        "Activity strategy: Gaussian sigma (px) of the soft transition between frames; "
+        "0 = hard selection (exact source values everywhere)",
+        min=0.0,
+        max=50.0,
+    )
     tile_size: int = param(
-        0, "Largest tile side in pixels (0 = automatic from the memory budget)", min=0, step=64)
+        0, "Largest tile side in pixels (0 = automatic from the memory budget)", min=0, step=64
+    )
     memory_mb: int = param(
-        0, "Working-memory budget of the network per tile, in MiB (0 = automatic: 40% of the "
-        "available RAM up to 8 GiB on the CPU, 70% of the free GPU memory)", min=0, step=256)
+        0,
+        "Working-memory budget of the network per tile, in MiB (0 = automatic: 40% of the "
+        "available RAM up to 8 GiB on the CPU, 70% of the free GPU memory)",
+        min=0,
+        step=256,
+    )
     threads: int = param(0, "CPU threads for torch (0 = torch's default)", min=0, max=256)
 
 
@@ -164,9 +194,11 @@ def _weights_path(params: GacnParams) -> Path:
         return Path(params.weights).expanduser()
     found = bundled_weights("gacn")
     if found is None:
-        raise WeightsError("GACN needs network weights and none are bundled with this "
-                           "installation yet: pass --weights FILE (e.g. the official GACN.pkl) "
-                           "or choose a weights file in the method settings")
+        raise WeightsError(
+            "GACN needs network weights and none are bundled with this "
+            "installation yet: pass --weights FILE (e.g. the official GACN.pkl) "
+            "or choose a weights file in the method settings"
+        )
     return found
 
 
@@ -205,7 +237,8 @@ class _Engine:
     def tensor(self, a: np.ndarray) -> Any:
         """``(h, w)`` numpy -> ``(1, 1, h, w)`` float32 on the device."""
         return self.t.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None].to(
-            self.r.device)
+            self.r.device
+        )
 
     def scales(self, gray: np.ndarray) -> list[Any] | None:
         """Whole-image CSE scales of a gray image when tiled, else ``None`` (computed inline)."""
@@ -245,8 +278,7 @@ class _Engine:
         """Decision, BGF and both focus maps of a gray pair, each ``(H, W)`` float32."""
         sa, sb = self.scales(ga), self.scales(gb)
         both = None if sa is None else [self.t.cat([x, y]) for x, y in zip(sa, sb, strict=True)]
-        out = {k: np.empty(ga.shape, np.float32) for k in ("decision", "bgf", "focus_a",
-                                                           "focus_b")}
+        out = {k: np.empty(ga.shape, np.float32) for k in ("decision", "bgf", "focus_a", "focus_b")}
         for tile in self.r.tiles:
             self.r.cancel.raise_if_cancelled()
             ta, tb = self.tensor(ga[tile.read]), self.tensor(gb[tile.read])
@@ -254,8 +286,12 @@ class _Engine:
             focus = self.focus(e)
             decision, bgf = self.decide(ta, tb, e[:1], e[1:])
             del e
-            for key, val in (("decision", decision[0, 0]), ("bgf", bgf[0, 0]),
-                             ("focus_a", focus[0, 0]), ("focus_b", focus[1, 0])):
+            for key, val in (
+                ("decision", decision[0, 0]),
+                ("bgf", bgf[0, 0]),
+                ("focus_a", focus[0, 0]),
+                ("focus_b", focus[1, 0]),
+            ):
                 out[key][tile.core] = val[tile.core_in_read].float().cpu().numpy()
         return out
 
@@ -270,24 +306,37 @@ class _Engine:
 
         h, w = ga.shape
         sh, sw = small.shape
-        low = _Engine(small).pair(cv2.resize(ga, (sw, sh), interpolation=cv2.INTER_AREA),
-                                  cv2.resize(gb, (sw, sh), interpolation=cv2.INTER_AREA))
+        low = _Engine(small).pair(
+            cv2.resize(ga, (sw, sh), interpolation=cv2.INTER_AREA),
+            cv2.resize(gb, (sw, sh), interpolation=cv2.INTER_AREA),
+        )
 
         def up(a: np.ndarray) -> np.ndarray:
             return cv2.resize(a, (w, h), interpolation=cv2.INTER_LINEAR)
 
-        out = {"decision": up(low["decision"]), "focus_a": up(low["focus_a"]),
-               "focus_b": up(low["focus_b"]), "bgf": np.empty((h, w), np.float32)}
+        out = {
+            "decision": up(low["decision"]),
+            "focus_a": up(low["focus_a"]),
+            "focus_b": up(low["focus_b"]),
+            "bgf": np.empty((h, w), np.float32),
+        }
         m = self.r.model
         for tile in self.r.tiles:
             self.r.cancel.raise_if_cancelled()
-            bgf = m.boundary_guided_filter(self.tensor(out["decision"][tile.read]),
-                                           self.tensor(ga[tile.read]), self.tensor(gb[tile.read]))
+            bgf = m.boundary_guided_filter(
+                self.tensor(out["decision"][tile.read]),
+                self.tensor(ga[tile.read]),
+                self.tensor(gb[tile.read]),
+            )
             out["bgf"][tile.core] = bgf[0, 0][tile.core_in_read].float().cpu().numpy()
         return out
 
-    def against(self, ref: np.ndarray, ref_scales: list[Any] | None, other: np.ndarray,
-                ) -> dict[str, np.ndarray]:
+    def against(
+        self,
+        ref: np.ndarray,
+        ref_scales: list[Any] | None,
+        other: np.ndarray,
+    ) -> dict[str, np.ndarray]:
         """BGF map of ``ref`` vs ``other`` plus both focus maps, reusing the reference's work.
 
         The reference's energy and focus map are computed once and cached: always in
@@ -313,8 +362,11 @@ class _Engine:
             fo = self.focus(eo)
             _, bgf = self.decide(tr, to, er, eo)
             del eo
-            for key, val in (("bgf", bgf[0, 0]), ("focus_ref", fr[0, 0]),
-                             ("focus_other", fo[0, 0])):
+            for key, val in (
+                ("bgf", bgf[0, 0]),
+                ("focus_ref", fr[0, 0]),
+                ("focus_other", fo[0, 0]),
+            ):
                 out[key][tile.core] = val[tile.core_in_read].float().cpu().numpy()
         return out
 
@@ -347,8 +399,13 @@ def blend_pair(a: np.ndarray, b: np.ndarray, bgf: np.ndarray) -> np.ndarray:
     return np.clip(w * a + (np.float32(1.0) - w) * b, 0.0, 1.0).astype(np.float32)
 
 
-def pair_maps(gray_a: np.ndarray, gray_b: np.ndarray, weights: str | Path,
-              device: str = "cpu", tile_size: int = 0) -> dict[str, np.ndarray]:
+def pair_maps(
+    gray_a: np.ndarray,
+    gray_b: np.ndarray,
+    weights: str | Path,
+    device: str = "cpu",
+    tile_size: int = 0,
+) -> dict[str, np.ndarray]:
     """GACN maps of one gray pair (for evaluation and tests; no OOM fallback).
 
     Parameters
@@ -374,8 +431,9 @@ def pair_maps(gray_a: np.ndarray, gray_b: np.ndarray, weights: str | Path,
 
     dev = pick_device(device)
     model, _ = _load_model(Path(weights), dev)
-    run = _Run(torch, model, dev, tile_size, gray_a.shape, NEVER,
-               plan_tiles(gray_a.shape, tile_size, HALO))
+    run = _Run(
+        torch, model, dev, tile_size, gray_a.shape, NEVER, plan_tiles(gray_a.shape, tile_size, HALO)
+    )
     with torch.inference_mode():
         return _Engine(run).pair(gray_a, gray_b)
 
@@ -451,8 +509,14 @@ class GacnMethod:
         "calibration against a reference frame, or serial fusion.",
     )
 
-    def fuse(self, stack: Stack, params: Params, *, progress: ProgressFn = noop_progress,
-             cancel: CancelToken = NEVER) -> FusionResult:
+    def fuse(
+        self,
+        stack: Stack,
+        params: Params,
+        *,
+        progress: ProgressFn = noop_progress,
+        cancel: CancelToken = NEVER,
+    ) -> FusionResult:
         """Fuse a stack of N >= 2 frames.
 
         Parameters
@@ -478,15 +542,17 @@ class GacnMethod:
             Fewer than two frames, or frames too small for the network.
         """
         if not isinstance(params, GacnParams):
-            params = GacnParams.from_mapping(params.to_dict() if isinstance(params, Params)
-                                             else dict(params))
+            params = GacnParams.from_mapping(
+                params.to_dict() if isinstance(params, Params) else dict(params)
+            )
         n = len(stack)
         if n < 2:
             raise TooFewImages(f"GACN needs at least two images, got {n}")
         h, w = stack.shape
         if min(h, w) < MIN_SIZE:
-            raise StackMismatch(f"images of {w}×{h} pixels are too small for GACN "
-                                f"(at least {MIN_SIZE}×{MIN_SIZE})")
+            raise StackMismatch(
+                f"images of {w}×{h} pixels are too small for GACN (at least {MIN_SIZE}×{MIN_SIZE})"
+            )
         path = _weights_path(params)
         import torch
 
@@ -501,8 +567,16 @@ class GacnMethod:
                 try:
                     model, sha = _load_model(path, device)
                     tiles = plan_tiles((h, w), tile, HALO)
-                    run = _Run(torch, model, device, tile, (h, w), cancel, tiles,
-                               self._cache_bytes(torch, device, tiles, params.memory_mb))
+                    run = _Run(
+                        torch,
+                        model,
+                        device,
+                        tile,
+                        (h, w),
+                        cancel,
+                        tiles,
+                        self._cache_bytes(torch, device, tiles, params.memory_mb),
+                    )
                     result = self._fuse(run, stack, params, progress)
                     break
                 except Exception as exc:
@@ -513,27 +587,39 @@ class GacnMethod:
                     current = tile or max(h, w)
                     if current // 2 >= MIN_TILE:
                         tile = current // 2
-                        notes.append(f"{device.type} out of memory: retrying with tiles of "
-                                     f"{tile} px")
+                        notes.append(
+                            f"{device.type} out of memory: retrying with tiles of {tile} px"
+                        )
                     else:
-                        notes.append(f"{device.type} out of memory even with {current} px "
-                                     "tiles: falling back to the CPU")
+                        notes.append(
+                            f"{device.type} out of memory even with {current} px "
+                            "tiles: falling back to the CPU"
+                        )
                         device = torch.device("cpu")
-                        tile = params.tile_size or self._auto_tile(torch, device, (h, w),
-                                                                   params.memory_mb)
+                        tile = params.tile_size or self._auto_tile(
+                            torch, device, (h, w), params.memory_mb
+                        )
                     _MODEL_CACHE.clear()
         fused, index, weights, focus, extra = result
         total_s = time.perf_counter() - t0
         meta = {
-            "method": "gacn", "params": params.to_dict(), "device": str(device),
-            "weights": str(path), "weights_sha256": sha, "tiles": len(run.tiles),
-            "tile_size": tile if len(run.tiles) > 1 else 0, "notes": notes,
-            "time_s": total_s, "cpu_time_s": time.process_time() - c0,
-            "timings": {"total": total_s}, **extra,
+            "method": "gacn",
+            "params": params.to_dict(),
+            "device": str(device),
+            "weights": str(path),
+            "weights_sha256": sha,
+            "tiles": len(run.tiles),
+            "tile_size": tile if len(run.tiles) > 1 else 0,
+            "notes": notes,
+            "time_s": total_s,
+            "cpu_time_s": time.process_time() - c0,
+            "timings": {"total": total_s},
+            **extra,
         }
         progress(1.0, 1.0, "done")
-        return FusionResult(fused=fused, index_map=index, weights=weights, focus_maps=focus,
-                            meta=meta)
+        return FusionResult(
+            fused=fused, index_map=index, weights=weights, focus_maps=focus, meta=meta
+        )
 
     @staticmethod
     def _budget(torch: Any, device: Any, memory_mb: int) -> float:
@@ -558,8 +644,13 @@ class GacnMethod:
         largest = max(t.read_shape[0] * t.read_shape[1] for t in tiles)
         return max(0.0, cls._budget(torch, device, memory_mb) - BYTES_PER_PIXEL * largest)
 
-    def _fuse(self, run: _Run, stack: Stack, params: GacnParams, progress: ProgressFn,
-              ) -> _Outcome:
+    def _fuse(
+        self,
+        run: _Run,
+        stack: Stack,
+        params: GacnParams,
+        progress: ProgressFn,
+    ) -> _Outcome:
         if len(stack) == 2:
             return self._pair(run, stack, progress)
         if params.strategy == "serial":
@@ -570,8 +661,9 @@ class GacnMethod:
 
     # -- activity: learned focus measure, global choice -------------------------------------
 
-    def _activity(self, run: _Run, stack: Stack, params: GacnParams,
-                  progress: ProgressFn) -> _Outcome:
+    def _activity(
+        self, run: _Run, stack: Stack, params: GacnParams, progress: ProgressFn
+    ) -> _Outcome:
         """Arg-max over all frames of GACN's focus measure, cleaned and blended as a depth map.
 
         GACN's decision for a pair compares the two frames' windowed spatial frequency of its
@@ -590,8 +682,7 @@ class GacnMethod:
         scale = float(params.activity_scale)
         small = (max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale)))
         if scale < 1.0 and small != (h, w):
-            sub = dataclasses.replace(run, shape=small,
-                                      tiles=plan_tiles(small, run.tile, HALO))
+            sub = dataclasses.replace(run, shape=small, tiles=plan_tiles(small, run.tile, HALO))
         else:
             sub, small = run, (h, w)
         eng = _Engine(sub)
@@ -626,8 +717,9 @@ class GacnMethod:
             peak = max(peak, float(fm.max()))
             tracker.update(i, fm)
         assert tracker.best is not None
-        index = clean_index(tracker.index, tracker.best, ACTIVITY_CONTRAST, ACTIVITY_FILL_SIGMA,
-                            params.smoothing)
+        index = clean_index(
+            tracker.index, tracker.best, ACTIVITY_CONTRAST, ACTIVITY_FILL_SIGMA, params.smoothing
+        )
         depth = _decision.smooth_depth(index, params.blend_sigma)
         done = [n]
 
@@ -644,10 +736,19 @@ class GacnMethod:
         if flat[0]:
             fused = fused[:, :, 0]
         weights = depth_weights(depth, n, _decision.maps_fit_in_memory(n, (h, w)))
-        extra = {"strategy": "activity", "activity_scale": scale, "frames_used": used,
-                 "maps_on_disk": focus.on_disk}
-        return (np.clip(fused, 0.0, 1.0), np.rint(depth).astype(np.uint16), weights,
-                _focus_output(focus, peak), extra)
+        extra = {
+            "strategy": "activity",
+            "activity_scale": scale,
+            "frames_used": used,
+            "maps_on_disk": focus.on_disk,
+        }
+        return (
+            np.clip(fused, 0.0, 1.0),
+            np.rint(depth).astype(np.uint16),
+            weights,
+            _focus_output(focus, peak),
+            extra,
+        )
 
     # -- pairs ----------------------------------------------------------------------------
 
@@ -667,13 +768,15 @@ class GacnMethod:
 
     # -- decision calibration -------------------------------------------------------------
 
-    def _calibration(self, run: _Run, stack: Stack, params: GacnParams,
-                     progress: ProgressFn) -> _Outcome:
+    def _calibration(
+        self, run: _Run, stack: Stack, params: GacnParams, progress: ProgressFn
+    ) -> _Outcome:
         n = len(stack)
         ref = n // 2 if params.reference == -1 else params.reference
         if ref >= n:
-            raise MffError(f"calibration reference frame {ref} does not exist "
-                           f"(the stack has {n} frames)")
+            raise MffError(
+                f"calibration reference frame {ref} does not exist (the stack has {n} frames)"
+            )
         order = [ref] + [i for i in range(n) if i != ref]
         eng = _Engine(run)
         ref_frame = stack.frame(ref)
@@ -708,14 +811,19 @@ class GacnMethod:
             fused[upd] = frame[upd]
         assert index is not None
         weights = _weights_from_index(index, n)
-        extra = {"strategy": "calibration", "reference": ref,
-                 "reference_cached": bool(eng.cache_reference), "maps_on_disk": focus.on_disk}
+        extra = {
+            "strategy": "calibration",
+            "reference": ref,
+            "reference_cached": bool(eng.cache_reference),
+            "maps_on_disk": focus.on_disk,
+        }
         return np.clip(fused, 0.0, 1.0), index, weights, _focus_output(focus, peak), extra
 
     # -- serial -----------------------------------------------------------------------------
 
-    def _serial(self, run: _Run, stack: Stack, params: GacnParams,
-                progress: ProgressFn) -> _Outcome:
+    def _serial(
+        self, run: _Run, stack: Stack, params: GacnParams, progress: ProgressFn
+    ) -> _Outcome:
         n = len(stack)
         eng = _Engine(run)
         small = _scaled_run(run, params.decision_scale)
@@ -728,8 +836,11 @@ class GacnMethod:
             run.cancel.raise_if_cancelled()
             progress((j - 1) / (n - 1), 1.0, f"GACN serial: frame {j + 1} of {n}")
             frame = stack.frame(j)
-            maps = (eng.pair(gray, to_gray(frame)) if small is None
-                    else eng.pair_at(small, gray, to_gray(frame)))
+            maps = (
+                eng.pair(gray, to_gray(frame))
+                if small is None
+                else eng.pair_at(small, gray, to_gray(frame))
+            )
             m = maps["bgf"]
             steps[j - 1] = m
             if j == 1:

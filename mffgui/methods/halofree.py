@@ -43,51 +43,100 @@ from mffgui.types import FusionResult, Stack
 class HaloFreeParams(Params):
     """Parameters of :class:`HaloFreeFusion`."""
 
-    radius: int = param(4, "Focus window radius: focus is averaged over a (2r+1)^2 window",
-                        min=0, max=20)
-    fine_sigma: float = param(1.0, "Gaussian sigma (px) before the fine focus measure",
-                              min=0.3, max=5.0)
-    coarse_sigma: float = param(2.5, "Gaussian sigma (px) of the coarse measure; fine/coarse "
-                                "tells a sharp detail from a defocused spill", min=0.5,
-                                max=10.0)
+    radius: int = param(
+        4, "Focus window radius: focus is averaged over a (2r+1)^2 window", min=0, max=20
+    )
+    fine_sigma: float = param(
+        1.0, "Gaussian sigma (px) before the fine focus measure", min=0.3, max=5.0
+    )
+    coarse_sigma: float = param(
+        2.5,
+        "Gaussian sigma (px) of the coarse measure; fine/coarse "
+        "tells a sharp detail from a defocused spill",
+        min=0.5,
+        max=10.0,
+    )
     min_sharpness: float = param(
-        0.0, "Sharpness ratio below which the best frame's detail counts as a defocused spill "
+        0.0,
+        "Sharpness ratio below which the best frame's detail counts as a defocused spill "
         "of a nearby edge (a halo), not as focus; focus is weighted by it up to 0.6 above "
         "(0 = off)",
-        min=0.0, max=3.0)
+        min=0.0,
+        max=3.0,
+    )
     pixel_ratio: float = param(
-        0.0, "Where the window's sharpest frame has less than this fraction of the best "
-        "pixel-scale (3x3) focus, the pixel-scale choice is taken (0 = off)", min=0.0,
-        max=1.0)
+        0.0,
+        "Where the window's sharpest frame has less than this fraction of the best "
+        "pixel-scale (3x3) focus, the pixel-scale choice is taken (0 = off)",
+        min=0.0,
+        max=1.0,
+    )
     noise_margin: float = param(
-        3.0, "Focus, in multiples of the estimated noise's, a pixel needs for its sharpest "
-        "frame to be trusted; below it frames are averaged", min=0.0, max=50.0)
-    fill_sigma: float = param(32.0, "Radius (Gaussian sigma, px) over which untrusted pixels "
-                              "take their depth from trusted neighbours", min=1.0, max=1000.0)
-    smoothing: int = param(5, "Median filter size on the depth map (odd; 1 = off)",
-                           min=1, max=51)
-    refine_radius: int = param(10, "Guided-filter radius that snaps depth changes onto image "
-                               "edges (0 = off)", min=0, max=50)
-    refine_eps: float = param(1e-3, "Guided-filter regularisation of that snapping",
-                              min=1e-6, max=1.0)
-    blend_sigma: float = param(1.0, "Gaussian sigma (px) of the soft transition between "
-                               "frames; 0 = hard selection", min=0.0, max=20.0)
-    flat_spread: float = param(2.0, "Where no frame is clearly sharper, frames within about "
-                               "this many steps of the depth are averaged (Gaussian sigma, "
-                               "in frames)", min=0.1, max=20.0)
+        3.0,
+        "Focus, in multiples of the estimated noise's, a pixel needs for its sharpest "
+        "frame to be trusted; below it frames are averaged",
+        min=0.0,
+        max=50.0,
+    )
+    fill_sigma: float = param(
+        32.0,
+        "Radius (Gaussian sigma, px) over which untrusted pixels "
+        "take their depth from trusted neighbours",
+        min=1.0,
+        max=1000.0,
+    )
+    smoothing: int = param(5, "Median filter size on the depth map (odd; 1 = off)", min=1, max=51)
+    refine_radius: int = param(
+        10,
+        "Guided-filter radius that snaps depth changes onto image edges (0 = off)",
+        min=0,
+        max=50,
+    )
+    refine_eps: float = param(
+        1e-3, "Guided-filter regularisation of that snapping", min=1e-6, max=1.0
+    )
+    blend_sigma: float = param(
+        1.0,
+        "Gaussian sigma (px) of the soft transition between frames; 0 = hard selection",
+        min=0.0,
+        max=20.0,
+    )
+    flat_spread: float = param(
+        2.0,
+        "Where no frame is clearly sharper, frames within about "
+        "this many steps of the depth are averaged (Gaussian sigma, "
+        "in frames)",
+        min=0.1,
+        max=20.0,
+    )
     band_levels: int = param(
-        4, "Laplacian-pyramid levels over which the per-pixel weights are blended, so each "
+        4,
+        "Laplacian-pyramid levels over which the per-pixel weights are blended, so each "
         "frequency band changes frame over its own width (0 = per-pixel blend; pairs always "
-        "blend per pixel)", min=0, max=10)
+        "blend per pixel)",
+        min=0,
+        max=10,
+    )
     edge_zone: int = param(
-        6, "Radius (px) around depth discontinuities in which each pyramid band takes the "
-        "sharpest frames' coefficients instead of the depth map's (0 = off)", min=0, max=50)
+        6,
+        "Radius (px) around depth discontinuities in which each pyramid band takes the "
+        "sharpest frames' coefficients instead of the depth map's (0 = off)",
+        min=0,
+        max=50,
+    )
     zone_step: float = param(
-        1.5, "Depth change (frames) within edge_zone that counts as a discontinuity",
-        min=0.5, max=20.0)
+        1.5,
+        "Depth change (frames) within edge_zone that counts as a discontinuity",
+        min=0.5,
+        max=20.0,
+    )
     band_softness: float = param(
-        3.0, "In that zone, frames whose band activity is within this many noise units of the "
-        "sharpest one share the band (soft selection averages noise)", min=0.01, max=50.0)
+        3.0,
+        "In that zone, frames whose band activity is within this many noise units of the "
+        "sharpest one share the band (soft selection averages noise)",
+        min=0.01,
+        max=50.0,
+    )
 
 
 @register_method
@@ -124,21 +173,27 @@ class HaloFreeFusion:
         title="Halo-free depth map",
         kind="classical",
         params=HaloFreeParams,
-        citation="S. K. Nayar, Y. Nakagawa, \"Shape from focus\", IEEE TPAMI 16(8), 1994; "
-                 "P. J. Burt, E. H. Adelson, \"A multiresolution spline with application to "
-                 "image mosaics\", ACM TOG 2(4), 1983; "
-                 "S. Zhuo, T. Sim, \"Defocus map estimation from a single image\", Pattern "
-                 "Recognit. 44(9), 2011; K. He, J. Sun, X. Tang, \"Guided image filtering\", "
-                 "IEEE TPAMI 35(6), 2013; J. Immerkaer, \"Fast noise variance estimation\", "
-                 "CVIU 64(2), 1996",
+        citation='S. K. Nayar, Y. Nakagawa, "Shape from focus", IEEE TPAMI 16(8), 1994; '
+        'P. J. Burt, E. H. Adelson, "A multiresolution spline with application to '
+        'image mosaics", ACM TOG 2(4), 1983; '
+        'S. Zhuo, T. Sim, "Defocus map estimation from a single image", Pattern '
+        'Recognit. 44(9), 2011; K. He, J. Sun, X. Tang, "Guided image filtering", '
+        'IEEE TPAMI 35(6), 2013; J. Immerkaer, "Fast noise variance estimation", '
+        "CVIU 64(2), 1996",
         description="Depth-map stacking blended per pyramid band, with multi-scale selection at "
-                    "occlusion boundaries: no halo band around sharp foreground edges; exact "
-                    "source values where one frame dominates, frames averaged (less noise) "
-                    "where none is sharper.",
+        "occlusion boundaries: no halo band around sharp foreground edges; exact "
+        "source values where one frame dominates, frames averaged (less noise) "
+        "where none is sharper.",
     )
 
-    def fuse(self, stack: Stack, params: Params | None = None, *,
-             progress: ProgressFn = noop_progress, cancel: CancelToken = NEVER) -> FusionResult:
+    def fuse(
+        self,
+        stack: Stack,
+        params: Params | None = None,
+        *,
+        progress: ProgressFn = noop_progress,
+        cancel: CancelToken = NEVER,
+    ) -> FusionResult:
         """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring."""
         p: HaloFreeParams = _params(params, HaloFreeParams)
         run = _Run(stack, 2, progress, cancel)
@@ -201,8 +256,9 @@ class HaloFreeFusion:
         index = tracker.index
         if p.pixel_ratio > 0 and pixel.best is not None:
             floor_p = noise_focus(sigma_n, 1, p.fine_sigma)
-            switch = ((pixel_at_best < p.pixel_ratio * pixel.best)
-                      & (pixel.best > p.noise_margin * floor_p))
+            switch = (pixel_at_best < p.pixel_ratio * pixel.best) & (
+                pixel.best > p.noise_margin * floor_p
+            )
             index = np.where(switch, pixel.index, index)
             del switch
         confident = trust > 0.5
@@ -266,12 +322,14 @@ class HaloFreeFusion:
                     for v in np.unique(band_arg[lev][zg[lev] > 0]).tolist():
                         selecting.update(k for k in (v - 1, v, v + 1) if 0 <= k < n)
                 read |= selecting
-            taus = [max(p.band_softness * float(sigma_n) * gain, 1e-5)
-                    for gain in _noise_gains(levels)]
+            taus = [
+                max(p.band_softness * float(sigma_n) * gain, 1e-5) for gain in _noise_gains(levels)
+            ]
             # The frame of largest weight: the nearest frame to the depth among those read.
             top = np.clip(np.rint(depth), needed[0], needed[-1]).astype(np.int16)
-            fused, copied = _blend_bands(run, sorted(read), levels, weight, top, zone,
-                                         selecting, band_max, taus)
+            fused, copied = _blend_bands(
+                run, sorted(read), levels, weight, top, zone, selecting, band_max, taus
+            )
 
             def reported(i: int) -> np.ndarray:
                 w = weight(i)
@@ -281,18 +339,23 @@ class HaloFreeFusion:
 
         del band_arg, band_max
         run.mark("blend")
-        out_weights = (np.stack([reported(i) for i in range(n)]) if eager
-                       else LazyMaps(n, shape, reported))
+        out_weights = (
+            np.stack([reported(i) for i in range(n)]) if eager else LazyMaps(n, shape, reported)
+        )
         return run.result(
-            self.info.name, p, fused, index, out_weights,
+            self.info.name,
+            p,
+            fused,
+            index,
+            out_weights,
             _normalised(focus, n, shape, scale, lambda i: measure(run.frame(i))[0]),
-            frames_used=len(needed), noise_sigma=float(sigma_n),
+            frames_used=len(needed),
+            noise_sigma=float(sigma_n),
             trusted=float((trust >= 1.0).mean()),
         )
 
 
-def _blend_pixels(run: _Run, needed: list[int],
-                  weight: Callable[[int], np.ndarray]) -> np.ndarray:
+def _blend_pixels(run: _Run, needed: list[int], weight: Callable[[int], np.ndarray]) -> np.ndarray:
     """Per-pixel weighted sum of the ``needed`` frames (weights sum to 1); ``(H, W, C)``."""
     acc = np.zeros((*run.shape, run.channels), np.float32)
     done = 0
@@ -339,10 +402,17 @@ def _discontinuities(index: np.ndarray, radius: int, step: float) -> np.ndarray:
     return (cv2.dilate(d, k) - cv2.erode(d, k)) > step
 
 
-def _blend_bands(run: _Run, frames: list[int], levels: int,
-                 weight: Callable[[int], np.ndarray], top: np.ndarray,
-                 zone: np.ndarray | None, selecting: set[int], band_max: list[np.ndarray],
-                 taus: list[float]) -> tuple[np.ndarray, np.ndarray]:
+def _blend_bands(
+    run: _Run,
+    frames: list[int],
+    levels: int,
+    weight: Callable[[int], np.ndarray],
+    top: np.ndarray,
+    zone: np.ndarray | None,
+    selecting: set[int],
+    band_max: list[np.ndarray],
+    taus: list[float],
+) -> tuple[np.ndarray, np.ndarray]:
     """Blend ``frames`` in a Laplacian pyramid (Burt & Adelson 1983).
 
     Each band of frame ``i`` is weighted by the Gaussian pyramid of ``weight(i)`` ((H, W),
@@ -372,8 +442,10 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
         for zl in gaussian_pyramid(zone.astype(np.float32), levels)[:levels]:
             rows = np.flatnonzero((zl > 0).any(axis=1))
             cols = np.flatnonzero((zl > 0).any(axis=0))
-            box = (slice(max(rows[0] - 2, 0), rows[-1] + 3),
-                   slice(max(cols[0] - 2, 0), cols[-1] + 3))
+            box = (
+                slice(max(rows[0] - 2, 0), rows[-1] + 3),
+                slice(max(cols[0] - 2, 0), cols[-1] + 3),
+            )
             boxes.append(box)
             feather.append(np.minimum(np.float32(2.0) * zl[box], np.float32(1.0)))
     exact = np.zeros((*shape, ch), np.float32)
@@ -394,8 +466,10 @@ def _blend_bands(run: _Run, frames: list[int], levels: int,
             band = pyr[lev][boxes[lev]]
             # The luma of a colour band is the band of the luma (both are linear).
             act = box_mean(np.abs(luma(band)), 1)
-            sw = np.exp(np.minimum(act - band_max[lev][boxes[lev]], np.float32(0.0))
-                        * np.float32(1.0 / taus[lev]))
+            sw = np.exp(
+                np.minimum(act - band_max[lev][boxes[lev]], np.float32(0.0))
+                * np.float32(1.0 / taus[lev])
+            )
             num[lev] += _per_channel(sw, band) * band
             den[lev] += sw
         for _ in range(done, i + 1):

@@ -104,32 +104,94 @@ _SURVEY = "Liu et al., Information Fusion 64 (2020), evaluation code"
 METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in [
-        MetricInfo("QMI", "Normalised mutual information (Hossny)", "fusion", True, qmi,
-                   f"Hossny et al., Electron. Lett. 2008; {_SURVEY}"),
-        MetricInfo("QNCIE", "Nonlinear correlation information entropy", "fusion", True, qncie,
-                   f"Wang et al. 2008; {_SURVEY}"),
-        MetricInfo("QG", "Gradient-based Q^AB/F (Xydeas-Petrovic)", "fusion", True, qabf,
-                   f"Xydeas & Petrovic, Electron. Lett. 2000; corrected code of {_SURVEY}"),
-        MetricInfo("QP", "Phase congruency (Zhao)", "fusion", True, qp,
-                   f"Zhao et al., IJICIC 2007; {_SURVEY}"),
-        MetricInfo("QE", "Edge-dependent fusion quality (Piella)", "fusion", True, qe,
-                   f"Piella & Heijmans, ICIP 2003; {_SURVEY}"),
-        MetricInfo("QY", "SSIM-based (Yang)", "fusion", True, qy,
-                   f"Yang et al., Inf. Fusion 2008; {_SURVEY}"),
-        MetricInfo("QCB", "Perceptual contrast (Chen-Blum)", "fusion", True, qcb,
-                   f"Chen & Blum, Image Vis. Comput. 2009; {_SURVEY}"),
-        MetricInfo("QCV", "Perceptual regional distortion (Chen-Varshney)", "fusion", False,
-                   qcv, f"Chen & Varshney, Inf. Fusion 2007; {_SURVEY}"),
+        MetricInfo(
+            "QMI",
+            "Normalised mutual information (Hossny)",
+            "fusion",
+            True,
+            qmi,
+            f"Hossny et al., Electron. Lett. 2008; {_SURVEY}",
+        ),
+        MetricInfo(
+            "QNCIE",
+            "Nonlinear correlation information entropy",
+            "fusion",
+            True,
+            qncie,
+            f"Wang et al. 2008; {_SURVEY}",
+        ),
+        MetricInfo(
+            "QG",
+            "Gradient-based Q^AB/F (Xydeas-Petrovic)",
+            "fusion",
+            True,
+            qabf,
+            f"Xydeas & Petrovic, Electron. Lett. 2000; corrected code of {_SURVEY}",
+        ),
+        MetricInfo(
+            "QP",
+            "Phase congruency (Zhao)",
+            "fusion",
+            True,
+            qp,
+            f"Zhao et al., IJICIC 2007; {_SURVEY}",
+        ),
+        MetricInfo(
+            "QE",
+            "Edge-dependent fusion quality (Piella)",
+            "fusion",
+            True,
+            qe,
+            f"Piella & Heijmans, ICIP 2003; {_SURVEY}",
+        ),
+        MetricInfo(
+            "QY",
+            "SSIM-based (Yang)",
+            "fusion",
+            True,
+            qy,
+            f"Yang et al., Inf. Fusion 2008; {_SURVEY}",
+        ),
+        MetricInfo(
+            "QCB",
+            "Perceptual contrast (Chen-Blum)",
+            "fusion",
+            True,
+            qcb,
+            f"Chen & Blum, Image Vis. Comput. 2009; {_SURVEY}",
+        ),
+        MetricInfo(
+            "QCV",
+            "Perceptual regional distortion (Chen-Varshney)",
+            "fusion",
+            False,
+            qcv,
+            f"Chen & Varshney, Inf. Fusion 2007; {_SURVEY}",
+        ),
         MetricInfo("EN", "Entropy", "image", True, entropy, "VIFB (Zhang et al., CVPRW 2020)"),
-        MetricInfo("SF", "Spatial frequency", "image", True, spatial_frequency,
-                   "Eskicioglu & Fisher 1995; VIFB"),
-        MetricInfo("AG", "Average gradient", "image", True, average_gradient,
-                   "Cui et al. 2015; VIFB"),
+        MetricInfo(
+            "SF",
+            "Spatial frequency",
+            "image",
+            True,
+            spatial_frequency,
+            "Eskicioglu & Fisher 1995; VIFB",
+        ),
+        MetricInfo(
+            "AG", "Average gradient", "image", True, average_gradient, "Cui et al. 2015; VIFB"
+        ),
         MetricInfo("SD", "Standard deviation", "image", True, standard_deviation, "VIFB"),
-        MetricInfo("PSNR", "PSNR vs ground truth (dB)", "reference", True, psnr,
-                   "colour, 8-bit levels"),
-        MetricInfo("SSIM", "SSIM vs ground truth", "reference", True, ssim,
-                   "Wang et al., IEEE TIP 2004 (ssim_index.m defaults, gray)"),
+        MetricInfo(
+            "PSNR", "PSNR vs ground truth (dB)", "reference", True, psnr, "colour, 8-bit levels"
+        ),
+        MetricInfo(
+            "SSIM",
+            "SSIM vs ground truth",
+            "reference",
+            True,
+            ssim,
+            "Wang et al., IEEE TIP 2004 (ssim_index.m defaults, gray)",
+        ),
     ]
 }
 """Every metric by name, in table order."""
@@ -206,8 +268,10 @@ def score(
         raise ValueError("scoring needs at least two source images")
     for s in src8:
         if s.shape[:2] != shape:
-            raise ValueError(f"source size {s.shape[1]}x{s.shape[0]} differs from the fused "
-                             f"image's {shape[1]}x{shape[0]}")
+            raise ValueError(
+                f"source size {s.shape[1]}x{s.shape[0]} differs from the fused "
+                f"image's {shape[1]}x{shape[0]}"
+            )
     fg = gray255(f8)
     sg = [gray255(s) for s in src8]
     gt8 = None if ground_truth is None else _as_u8(ground_truth)

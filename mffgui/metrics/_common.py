@@ -126,14 +126,15 @@ def filter2_sep(
     # OpenCV anchors a k-tap kernel at k // 2, so 'valid' output j sits at j + k // 2.
     oy, ox = len(ky) // 2, len(kx) // 2
     h, w = x.shape[0] - len(ky) + 1, x.shape[1] - len(kx) + 1
-    return out[oy:oy + h, ox:ox + w]
+    return out[oy : oy + h, ox : ox + w]
 
 
 def filter2_3x3(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """MATLAB ``filter2(kernel, x, 'same')`` for a small integer kernel (exact on integers)."""
     k = np.asarray(kernel, dtype=np.float64)
-    return cv2.filter2D(np.ascontiguousarray(x, dtype=np.float64), cv2.CV_64F, k,
-                        borderType=cv2.BORDER_CONSTANT)
+    return cv2.filter2D(
+        np.ascontiguousarray(x, dtype=np.float64), cv2.CV_64F, k, borderType=cv2.BORDER_CONSTANT
+    )
 
 
 def freqspace(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:

@@ -13,8 +13,7 @@ import numpy as np
 from mffgui.metrics.information import entropy
 from mffgui.metrics.structural import ssim
 
-__all__ = ["average_gradient", "entropy", "psnr", "spatial_frequency", "ssim",
-           "standard_deviation"]
+__all__ = ["average_gradient", "entropy", "psnr", "spatial_frequency", "ssim", "standard_deviation"]
 
 
 def spatial_frequency(fused: np.ndarray) -> float:

@@ -116,8 +116,11 @@ def _qabf_vifb(srcs: list[np.ndarray], fused: np.ndarray) -> float:
         sg = np.sqrt(sx * sx + sy * sy)
         sa = _vifb_angle(sx, sy)
         with np.errstate(divide="ignore", invalid="ignore"):
-            g = np.where(sg > fg, fg / np.where(sg > fg, sg, 1.0),
-                         np.where(sg == fg, fg, sg / np.where(fg == 0, 1.0, fg)))
+            g = np.where(
+                sg > fg,
+                fg / np.where(sg > fg, sg, 1.0),
+                np.where(sg == fg, fg, sg / np.where(fg == 0, 1.0, fg)),
+            )
         a = 1.0 - np.abs(sa - fa) / (np.pi / 2)
         num += float(np.sum(_edge_preservation(g, a) * sg))
         den += float(np.sum(sg))

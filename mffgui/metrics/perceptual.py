@@ -113,8 +113,9 @@ def _mannos_sakrison_csf(rows: int, cols: int) -> np.ndarray:
     return np.fft.ifftshift(theta_m)
 
 
-def qcv(sources: Sequence[np.ndarray], fused: np.ndarray, window: int = 16,
-        alpha: float = 5.0) -> float:
+def qcv(
+    sources: Sequence[np.ndarray], fused: np.ndarray, window: int = 16, alpha: float = 5.0
+) -> float:
     """Q_CV: Chen-Varshney regional perceptual distortion (lower is better).
 
     Parameters

@@ -57,19 +57,36 @@ class _Bank:
 
 @lru_cache(maxsize=4)
 @lru_cache(maxsize=2)
-def _filter_bank(rows: int, cols: int, nscale: int, norient: int, min_wavelength: float,
-                 mult: float, sigma_on_f: float, d_theta_on_sigma: float) -> _Bank:
+def _filter_bank(
+    rows: int,
+    cols: int,
+    nscale: int,
+    norient: int,
+    min_wavelength: float,
+    mult: float,
+    sigma_on_f: float,
+    d_theta_on_sigma: float,
+) -> _Bank:
     """The log-Gabor bank and its noise statistics for an image size (cached: it depends on
     the size and parameters only, and every metric call scores three images of one size)."""
-    bank = _make_filter_bank(rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f,
-                             d_theta_on_sigma)
+    bank = _make_filter_bank(
+        rows, cols, nscale, norient, min_wavelength, mult, sigma_on_f, d_theta_on_sigma
+    )
     for arr in (*bank.log_gabor, *bank.spread):
         arr.setflags(write=False)
     return bank
 
 
-def _make_filter_bank(rows: int, cols: int, nscale: int, norient: int, min_wavelength: float,
-                      mult: float, sigma_on_f: float, d_theta_on_sigma: float) -> _Bank:
+def _make_filter_bank(
+    rows: int,
+    cols: int,
+    nscale: int,
+    norient: int,
+    min_wavelength: float,
+    mult: float,
+    sigma_on_f: float,
+    d_theta_on_sigma: float,
+) -> _Bank:
     theta_sigma = np.pi / norient / d_theta_on_sigma
     if cols % 2:
         xr = np.arange(-(cols - 1) / 2, (cols - 1) / 2 + 1) / (cols - 1)
@@ -147,8 +164,16 @@ def phase_congruency(
     """
     im = np.asarray(img, dtype=np.float64)
     rows, cols = im.shape
-    bank = _filter_bank(rows, cols, nscale, norient, float(min_wavelength), float(mult),
-                        float(sigma_on_f), float(d_theta_on_sigma))
+    bank = _filter_bank(
+        rows,
+        cols,
+        nscale,
+        norient,
+        float(min_wavelength),
+        float(mult),
+        float(sigma_on_f),
+        float(d_theta_on_sigma),
+    )
     imagefft = scipy.fft.fft2(im, workers=_WORKERS)
     log_gabor = np.stack(bank.log_gabor)
     total_energy = np.zeros((rows, cols))
@@ -158,8 +183,9 @@ def phase_congruency(
     covxy = np.zeros((rows, cols))
     for o in range(norient):
         angl = o * np.pi / norient
-        eo = scipy.fft.ifft2((imagefft * bank.spread[o]) * log_gabor, axes=(-2, -1),
-                             workers=_WORKERS)
+        eo = scipy.fft.ifft2(
+            (imagefft * bank.spread[o]) * log_gabor, axes=(-2, -1), workers=_WORKERS
+        )
         an = np.abs(eo)
         sum_an = an.sum(axis=0)
         max_an = an.max(axis=0)
@@ -172,8 +198,9 @@ def phase_congruency(
         median_e2n = float(np.median(an[0] * an[0]))
         mean_e2n = -median_e2n / np.log(0.5)
         noise_power = mean_e2n / bank.em_n[o]
-        est_noise_energy2 = (2.0 * noise_power * bank.sum_an2[o]
-                             + 4.0 * noise_power * bank.sum_aiaj[o])
+        est_noise_energy2 = (
+            2.0 * noise_power * bank.sum_an2[o] + 4.0 * noise_power * bank.sum_aiaj[o]
+        )
         tau = np.sqrt(est_noise_energy2 / 2.0)
         est_noise_energy = tau * np.sqrt(np.pi / 2.0)
         est_noise_sigma = np.sqrt((2.0 - np.pi / 2.0) * tau * tau)
@@ -199,8 +226,13 @@ def phase_congruency(
     return PhaseCongruency(pc, (covy2 + covx2 + denom) / 2.0, (covy2 + covx2 - denom) / 2.0)
 
 
-def _feature_score(feats: list[np.ndarray], feat_max: np.ndarray, feat_f: np.ndarray,
-                   masks: list[np.ndarray], mask_max: np.ndarray) -> float:
+def _feature_score(
+    feats: list[np.ndarray],
+    feat_max: np.ndarray,
+    feat_f: np.ndarray,
+    masks: list[np.ndarray],
+    mask_max: np.ndarray,
+) -> float:
     """``correlation_coeffcient`` of ``metricZhao.m`` for N sources."""
     k = fspecial_gaussian_1d(11, 1.5)
     c = 0.0001
@@ -285,6 +317,5 @@ def qp(sources: Sequence[np.ndarray], fused: np.ndarray, threshold: float = 0.1)
     mask_max = pc_max > threshold
     r_pc = _feature_score([p.pc for p in pcs], pc_max, pcf.pc, masks, mask_max)
     r_big = _feature_score([p.max_moment for p in pcs], big_m, pcf.max_moment, masks, mask_max)
-    r_small = _feature_score([p.min_moment for p in pcs], small_m, pcf.min_moment, masks,
-                             mask_max)
+    r_small = _feature_score([p.min_moment for p in pcs], small_m, pcf.min_moment, masks, mask_max)
     return r_pc * r_big * r_small

@@ -80,16 +80,25 @@ def render_grid(
     (_, text_h), base = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
     bar = text_h + base + 10
     # OpenCV draws text on 8-bit images only; a grid is a preview, 8 bits are enough.
-    grid = np.full((rows * (th + bar) + (rows - 1) * gap, cols * tw + (cols - 1) * gap, 3), 255,
-                   np.uint8)
+    grid = np.full(
+        (rows * (th + bar) + (rows - 1) * gap, cols * tw + (cols - 1) * gap, 3), 255, np.uint8
+    )
     for i, (tile, label) in enumerate(zip(tiles, labels, strict=True)):
         r, c = divmod(i, cols)
         y0 = r * (th + bar + gap)
         x0 = c * (tw + gap)
-        grid[y0 + bar:y0 + bar + th, x0:x0 + tw] = np.round(np.clip(tile, 0, 1) * 255)
+        grid[y0 + bar : y0 + bar + th, x0 : x0 + tw] = np.round(np.clip(tile, 0, 1) * 255)
         caption = _fit_text(label, tw - 8, scale, thick)
-        cv2.putText(grid, caption, (x0 + 4, y0 + bar - base - 4), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, (0, 0, 0), thick, cv2.LINE_AA)
+        cv2.putText(
+            grid,
+            caption,
+            (x0 + 4, y0 + bar - base - 4),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (0, 0, 0),
+            thick,
+            cv2.LINE_AA,
+        )
     return grid.astype(np.float32) / np.float32(255.0)
 
 
@@ -179,12 +188,13 @@ def metrics_table_markdown(
                 hib = METRICS[m].higher_is_better if m in METRICS else True
                 best[m] = max(finite) if hib else min(finite)
     head = [first_header] + [f"{m}{_direction(m)}" for m in metrics] + list(extra)
-    lines = ["| " + " | ".join(head) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
     decimals = {}
     for m in metrics:
-        finite = [abs(v[m]) for v in rows.values() if v.get(m) is not None and
-                  math.isfinite(v[m])]
+        finite = [abs(v[m]) for v in rows.values() if v.get(m) is not None and math.isfinite(v[m])]
         decimals[m] = _decimals(max(finite)) if finite else 4
     for label, vals in rows.items():
         cells = [label]

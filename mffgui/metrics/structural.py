@@ -54,7 +54,7 @@ def _flat_windows(img: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     lo = cv2.erode(img, kernel, borderType=cv2.BORDER_REPLICATE)
     r = n // 2
     h, w = img.shape[0] - n + 1, img.shape[1] - n + 1
-    return (hi == lo)[r:r + h, r:r + w], lo[r:r + h, r:r + w]
+    return (hi == lo)[r : r + h, r : r + w], lo[r : r + h, r : r + w]
 
 
 def _moments(img: np.ndarray, k: np.ndarray) -> _Moments:

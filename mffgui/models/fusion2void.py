@@ -52,16 +52,18 @@ def _modules() -> dict[str, Any]:
 
         def __init__(self, features: int) -> None:
             super().__init__()
-            self.conv1 = nn.Sequential(conv(features, features), nn.ReLU(inplace=True),
-                                       conv(features, features))
+            self.conv1 = nn.Sequential(
+                conv(features, features), nn.ReLU(inplace=True), conv(features, features)
+            )
             self.nonlinear = nn.ReLU(inplace=True)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.nonlinear(self.conv1(x) + x)
 
     def encoder(cin: int, features: int, blocks: int) -> nn.Sequential:
-        return nn.Sequential(conv(cin, features), nn.ReLU(inplace=True),
-                             *[ResBlock(features) for _ in range(blocks)])
+        return nn.Sequential(
+            conv(cin, features), nn.ReLU(inplace=True), *[ResBlock(features) for _ in range(blocks)]
+        )
 
     class FusionNet(nn.Module):
         """Two-encoder fusion network.
@@ -77,9 +79,11 @@ def _modules() -> dict[str, Any]:
             self.inc = encoder(3, features, ENCODER_BLOCKS)
             self.inc2 = encoder(3, features, ENCODER_BLOCKS)
             self.outc = nn.Sequential(
-                conv(2 * features, features), nn.ReLU(inplace=True),
+                conv(2 * features, features),
+                nn.ReLU(inplace=True),
                 *[ResBlock(features) for _ in range(DECODER_BLOCKS)],
-                conv(features, 3), nn.Sigmoid(),
+                conv(features, 3),
+                nn.Sigmoid(),
             )
 
         def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -96,13 +100,15 @@ def _modules() -> dict[str, Any]:
             super().__init__()
             self.features = int(features)
             self.inc = nn.Sequential(
-                conv(9, features), nn.ReLU(inplace=True),
+                conv(9, features),
+                nn.ReLU(inplace=True),
                 *[ResBlock(features) for _ in range(RECNET_BLOCKS)],
                 conv(features, 6),
             )
 
-        def forward(self, masked_a: torch.Tensor, masked_b: torch.Tensor,
-                    fused: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        def forward(
+            self, masked_a: torch.Tensor, masked_b: torch.Tensor, fused: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor]:
             out = self.inc(torch.cat((masked_a, masked_b, fused), dim=1))
             return out[:, 0:3], out[:, 3:6]
 
@@ -148,10 +154,14 @@ def split_state_dict(state_dict: dict[str, Any]) -> tuple[dict[str, Any], dict[s
     fusion: dict[str, Any] = {}
     rec: dict[str, Any] = {}
     for k, v in state_dict.items():
-        for prefix, dst in (("fusion.", fusion), ("FusionNet.", fusion), ("rec.", rec),
-                            ("RecNet.", rec)):
+        for prefix, dst in (
+            ("fusion.", fusion),
+            ("FusionNet.", fusion),
+            ("rec.", rec),
+            ("RecNet.", rec),
+        ):
             if k.startswith(prefix):
-                dst[k[len(prefix):]] = v
+                dst[k[len(prefix) :]] = v
                 break
         else:
             fusion[k] = v
@@ -164,8 +174,9 @@ def infer_features(fusion_sd: dict[str, Any]) -> int | None:
     return int(w.shape[0]) if w is not None and getattr(w, "ndim", 0) == 4 else None
 
 
-def load_fusionnet(state_dict: dict[str, Any], model_args: dict[str, Any] | None = None,
-                   path: Any = None) -> Any:
+def load_fusionnet(
+    state_dict: dict[str, Any], model_args: dict[str, Any] | None = None, path: Any = None
+) -> Any:
     """A FusionNet in eval mode with ``state_dict`` loaded strictly.
 
     Raises
@@ -186,8 +197,7 @@ def load_fusionnet(state_dict: dict[str, Any], model_args: dict[str, Any] | None
         net.load_state_dict(fusion_sd, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"weights do not fit the Fusion2Void FusionNet: {first}",
-                           path) from None
+        raise WeightsError(f"weights do not fit the Fusion2Void FusionNet: {first}", path) from None
     return net.eval()
 
 

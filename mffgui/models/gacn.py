@@ -176,13 +176,16 @@ class GACN(nn.Module):
     # -- feature extraction -------------------------------------------------------------------
 
     def _blocks(self) -> list[tuple[nn.Sequential, ChannelSE]]:
-        return [(self.feature_extraction_conv0, self.se_0),
-                (self.feature_extraction_conv1, self.se_1),
-                (self.feature_extraction_conv2, self.se_2),
-                (self.feature_extraction_conv3, self.se_3)]
+        return [
+            (self.feature_extraction_conv0, self.se_0),
+            (self.feature_extraction_conv1, self.se_1),
+            (self.feature_extraction_conv2, self.se_2),
+            (self.feature_extraction_conv3, self.se_3),
+        ]
 
-    def features(self, gray: torch.Tensor,
-                 scales: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def features(
+        self, gray: torch.Tensor, scales: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Dense 64-channel features of gray images.
 
         Parameters
@@ -207,8 +210,12 @@ class GACN(nn.Module):
         # scale are applied in one pass, written straight into the dense 64-channel output
         # (no concatenations).
         b, _, h, w = gray.shape
-        out = torch.empty((b, FEATURE_CHANNELS, h, w), dtype=gray.dtype, device=gray.device,
-                          memory_format=torch.channels_last)
+        out = torch.empty(
+            (b, FEATURE_CHANNELS, h, w),
+            dtype=gray.dtype,
+            device=gray.device,
+            memory_format=torch.channels_last,
+        )
         x = gray
         for k, (block, se) in enumerate(self._blocks()):
             y, gain, shift = self._conv_relu(block, x)
@@ -216,22 +223,28 @@ class GACN(nn.Module):
                 scale = se.scale(y.mean(dim=(2, 3)) * gain + shift)
             else:
                 scale = scales[k]
-            torch.addcmul((shift * scale)[:, :, None, None], y, (gain * scale)[:, :, None, None],
-                          out=out[:, 16 * k:16 * (k + 1)])
+            torch.addcmul(
+                (shift * scale)[:, :, None, None],
+                y,
+                (gain * scale)[:, :, None, None],
+                out=out[:, 16 * k : 16 * (k + 1)],
+            )
             x = out[:, : 16 * (k + 1)]
         return out
 
     @staticmethod
-    def _conv_relu(block: nn.Sequential,
-                   x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _conv_relu(
+        block: nn.Sequential, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """ReLU(conv(x)) of a block and its eval-mode batch norm as ``gain · y + shift``."""
         conv, _, bn = block
         y = F.relu_(conv(x))
         gain = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         return y, gain, bn.bias - bn.running_mean * gain
 
-    def block_output(self, gray: torch.Tensor, scales: list[torch.Tensor],
-                     upto: int) -> torch.Tensor:
+    def block_output(
+        self, gray: torch.Tensor, scales: list[torch.Tensor], upto: int
+    ) -> torch.Tensor:
         """Output of conv block ``upto`` (before its CSE) given the scales of earlier blocks.
 
         Used (in eval mode) to gather the whole-image channel means of a tiled image one block
@@ -333,8 +346,9 @@ class GACN(nn.Module):
 
     # -- boundary guided filter ---------------------------------------------------------------
 
-    def boundary_guided_filter(self, decision: torch.Tensor, gray_a: torch.Tensor,
-                               gray_b: torch.Tensor) -> torch.Tensor:
+    def boundary_guided_filter(
+        self, decision: torch.Tensor, gray_a: torch.Tensor, gray_b: torch.Tensor
+    ) -> torch.Tensor:
         """BGF map from the raw decision map and the gray inputs.
 
         Parameters
@@ -454,18 +468,23 @@ def load_gacn(checkpoint: Checkpoint) -> GACN:
     try:
         model = build_gacn(**checkpoint.model_args)
     except TypeError as exc:
-        raise WeightsError(f"checkpoint model_args do not fit GACN: {exc}",
-                           checkpoint.path) from None
+        raise WeightsError(
+            f"checkpoint model_args do not fit GACN: {exc}", checkpoint.path
+        ) from None
     sd = checkpoint.state_dict
     expected = model.state_dict()
     missing = sorted(set(expected) - set(sd))
     unexpected = sorted(set(sd) - set(expected))
-    wrong = sorted(k for k in set(sd) & set(expected)
-                   if tuple(sd[k].shape) != tuple(expected[k].shape))
+    wrong = sorted(
+        k for k in set(sd) & set(expected) if tuple(sd[k].shape) != tuple(expected[k].shape)
+    )
     if missing or unexpected or wrong:
         parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected),
-                            ("wrong shape", wrong)):
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("wrong shape", wrong),
+        ):
             if keys:
                 more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
                 parts.append(f"{label}: {', '.join(keys[:3])}{more}")

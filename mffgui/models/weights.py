@@ -88,8 +88,9 @@ def load_checkpoint(path: str | Path, arch: str) -> Checkpoint:
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt files
-        raise WeightsError(f"not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})",
-                           p) from None
+        raise WeightsError(
+            f"not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})", p
+        ) from None
     digest = sha256_file(p)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         if obj.get("arch") != arch:
@@ -97,10 +98,14 @@ def load_checkpoint(path: str | Path, arch: str) -> Checkpoint:
         sd = obj.get("model")
         if not isinstance(sd, dict):
             raise WeightsError("checkpoint has no model state_dict", p)
-        return Checkpoint(arch, sd, dict(obj.get("model_args") or {}), dict(obj.get("meta") or {}),
-                          p, digest, obj)
-    if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj) and all(
-        isinstance(v, torch.Tensor) for v in obj.values()
+        return Checkpoint(
+            arch, sd, dict(obj.get("model_args") or {}), dict(obj.get("meta") or {}), p, digest, obj
+        )
+    if (
+        isinstance(obj, dict)
+        and obj
+        and all(isinstance(k, str) for k in obj)
+        and all(isinstance(v, torch.Tensor) for v in obj.values())
     ):
         return Checkpoint(arch, obj, {}, {"source": "plain state_dict"}, p, digest, {"model": obj})
     raise WeightsError("file is neither an mffgui checkpoint nor a state_dict", p)
@@ -112,16 +117,28 @@ def best_path(out: str | Path) -> Path:
     return p.with_name(f"{p.stem}.best{p.suffix or '.pt'}")
 
 
-def save_checkpoint(path: str | Path, arch: str, state_dict: dict[str, Any],
-                    model_args: dict[str, Any], meta: dict[str, Any],
-                    **extra: Any) -> None:
+def save_checkpoint(
+    path: str | Path,
+    arch: str,
+    state_dict: dict[str, Any],
+    model_args: dict[str, Any],
+    meta: dict[str, Any],
+    **extra: Any,
+) -> None:
     """Write a checkpoint atomically (temporary file + rename)."""
     import torch
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    obj = {"format": FORMAT, "version": 1, "arch": arch, "model": state_dict,
-           "model_args": model_args, "meta": meta, **extra}
+    obj = {
+        "format": FORMAT,
+        "version": 1,
+        "arch": arch,
+        "model": state_dict,
+        "model_args": model_args,
+        "meta": meta,
+        **extra,
+    }
     tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
     try:
         torch.save(obj, tmp)

@@ -20,10 +20,18 @@ from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.errors import MffError, ParamsError
 from mffgui.types import ImageMeta, PhysicalSize, Stack, Volume
 
-__all__ = ["FusionOutput", "LayerData", "fuse_layer_data", "method_choices",
-           "napari_get_reader", "params_form", "parse_params", "read_focus_stack",
-           "result_layers",
-           "volume_from_layer"]
+__all__ = [
+    "FusionOutput",
+    "LayerData",
+    "fuse_layer_data",
+    "method_choices",
+    "napari_get_reader",
+    "params_form",
+    "parse_params",
+    "read_focus_stack",
+    "result_layers",
+    "volume_from_layer",
+]
 
 LayerData = tuple[Any, dict[str, Any], str]
 """napari's ``(data, kwargs, layer_type)``."""
@@ -57,11 +65,13 @@ def _to_uint16(data: np.ndarray) -> tuple[np.ndarray, int]:
         lo, hi = 0.0, 1.0
     span = hi - lo if hi > lo else 1.0
     return np.rint(np.clip((np.nan_to_num(a, nan=lo) - lo) / span, 0, 1) * 65535).astype(
-        np.uint16), 16
+        np.uint16
+    ), 16
 
 
-def volume_from_layer(data: Any, *, rgb: bool = False, name: str = "layer",
-                      scale: Sequence[float] | None = None) -> Volume:
+def volume_from_layer(
+    data: Any, *, rgb: bool = False, name: str = "layer", scale: Sequence[float] | None = None
+) -> Volume:
     """An Image layer's data as a :class:`Volume`.
 
     Parameters
@@ -87,8 +97,9 @@ def volume_from_layer(data: Any, *, rgb: bool = False, name: str = "layer",
     if a.ndim == 3:
         a = a[..., None]
     if a.ndim != 4:
-        raise MffError(f"layer {name!r} has shape {a.shape}; a focus stack is (Z, Y, X) or "
-                       "(Z, Y, X, C)")
+        raise MffError(
+            f"layer {name!r} has shape {a.shape}; a focus stack is (Z, Y, X) or (Z, Y, X, C)"
+        )
     if rgb and a.shape[-1] == 4:
         a = a[..., :3]
     if a.shape[0] < 2:
@@ -99,8 +110,15 @@ def volume_from_layer(data: Any, *, rgb: bool = False, name: str = "layer",
     if scale is not None and len(scale) >= 3:
         z, y, x = (float(v) for v in list(scale)[-3:])
         phys = PhysicalSize(x, y, z)
-    meta = ImageMeta(path=None, width=zcyx.shape[3], height=zcyx.shape[2],
-                     channels=zcyx.shape[1], bit_depth=bits, format="napari", physical=phys)
+    meta = ImageMeta(
+        path=None,
+        width=zcyx.shape[3],
+        height=zcyx.shape[2],
+        channels=zcyx.shape[1],
+        bit_depth=bits,
+        format="napari",
+        physical=phys,
+    )
     return Volume(zcyx, meta, rgb=bool(rgb) and zcyx.shape[1] == 3)
 
 
@@ -129,9 +147,15 @@ class FusionOutput:
     method: str
 
 
-def fuse_layer_data(volume: Volume, method: str, params: Mapping[str, Any] | None = None, *,
-                    channel: GuideChannel | None = None, progress: ProgressFn = noop_progress,
-                    cancel: CancelToken = NEVER) -> FusionOutput:
+def fuse_layer_data(
+    volume: Volume,
+    method: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    channel: GuideChannel | None = None,
+    progress: ProgressFn = noop_progress,
+    cancel: CancelToken = NEVER,
+) -> FusionOutput:
     """Fuse a layer's volume with any registered method.
 
     Colour layers are fused as colour frames; layers with other channel counts get one depth
@@ -161,8 +185,10 @@ def fuse_layer_data(volume: Volume, method: str, params: Mapping[str, Any] | Non
     p = m.info.params.from_mapping(dict(params or {}))
     z, c, _, _ = volume.shape
     if volume.rgb or (c == 1 and channel is None):
-        stack = Stack([(lambda k=k: volume.frame(k)) for k in range(z)],
-                      [dataclasses.replace(volume.meta, page=k) for k in range(z)])
+        stack = Stack(
+            [(lambda k=k: volume.frame(k)) for k in range(z)],
+            [dataclasses.replace(volume.meta, page=k) for k in range(z)],
+        )
         guided = False
     else:
         stack = guide_stack(volume, "sum" if channel is None else channel)
@@ -172,13 +198,19 @@ def fuse_layer_data(volume: Volume, method: str, params: Mapping[str, Any] | Non
     if fused.shape[-1] == 1:
         fused = fused[..., 0]
     z_step = volume.meta.physical.z if volume.meta.physical and volume.meta.physical.z else 1.0
-    height = (fractional_index(result.index_map, result.focus_maps) * np.float32(z_step))
-    return FusionOutput(fused=fused.astype(np.float32), index_map=result.index_map,
-                        height=height.astype(np.float32), rgb=volume.rgb, method=m.info.name)
+    height = fractional_index(result.index_map, result.focus_maps) * np.float32(z_step)
+    return FusionOutput(
+        fused=fused.astype(np.float32),
+        index_map=result.index_map,
+        height=height.astype(np.float32),
+        rgb=volume.rgb,
+        method=m.info.name,
+    )
 
 
-def result_layers(out: FusionOutput, name: str,
-                  scale: Sequence[float] | None = None) -> list[LayerData]:
+def result_layers(
+    out: FusionOutput, name: str, scale: Sequence[float] | None = None
+) -> list[LayerData]:
     """Layer data tuples for the viewer: fused image, depth (index) map and height map.
 
     Parameters
@@ -196,15 +228,31 @@ def result_layers(out: FusionOutput, name: str,
         fused = out.fused
     elif out.fused.ndim == 3:
         fused = np.moveaxis(out.fused, -1, 0)  # channels as separate layers
-        fused_kw.update(channel_axis=0, name=[f"{name} fused ch{c + 1}"
-                                               for c in range(fused.shape[0])])
+        fused_kw.update(
+            channel_axis=0, name=[f"{name} fused ch{c + 1}" for c in range(fused.shape[0])]
+        )
     else:
         fused = out.fused
     layers: list[LayerData] = [(fused, fused_kw, "image")]
-    layers.append((out.index_map, {"name": f"{name} depth map", "scale": yx,
-                                   "colormap": "viridis", "visible": False}, "image"))
-    layers.append((out.height, {"name": f"{name} height", "scale": yx, "colormap": "viridis",
-                                "metadata": {"unit": "z scale units"}}, "image"))
+    layers.append(
+        (
+            out.index_map,
+            {"name": f"{name} depth map", "scale": yx, "colormap": "viridis", "visible": False},
+            "image",
+        )
+    )
+    layers.append(
+        (
+            out.height,
+            {
+                "name": f"{name} height",
+                "scale": yx,
+                "colormap": "viridis",
+                "metadata": {"unit": "z scale units"},
+            },
+            "image",
+        )
+    )
     return layers
 
 
@@ -233,8 +281,9 @@ def read_focus_stack(path: str | Path) -> list[LayerData]:
     if not rgb and data.ndim == 4:
         kw["channel_axis"] = 3
         names = meta.channel_names
-        kw["name"] = [f"{name} {names[c]}" if names else f"{name} ch{c + 1}"
-                      for c in range(data.shape[3])]
+        kw["name"] = [
+            f"{name} {names[c]}" if names else f"{name} ch{c + 1}" for c in range(data.shape[3])
+        ]
     phys = meta.physical
     if phys is not None:
         kw["scale"] = (phys.z or 1.0, phys.y or 1.0, phys.x or 1.0)

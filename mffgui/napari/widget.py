@@ -20,8 +20,11 @@ def _widget_for(field: dict[str, Any]) -> Any:
     """A magicgui widget for one Params field (ranges, choices and help as tooltip)."""
     from magicgui import widgets
 
-    kw: dict[str, Any] = {"name": field["name"], "label": field["name"],
-                          "tooltip": field.get("help", "")}
+    kw: dict[str, Any] = {
+        "name": field["name"],
+        "label": field["name"],
+        "tooltip": field.get("help", ""),
+    }
     typ = field["type"]
     choices = field.get("choices")
     if choices is None and typing.get_origin(typ) is typing.Literal:
@@ -35,8 +38,10 @@ def _widget_for(field: dict[str, Any]) -> Any:
         lo = field.get("min")
         hi = field.get("max")
         cls = widgets.SpinBox if typ is int else widgets.FloatSpinBox
-        extra: dict[str, Any] = {"min": lo if lo is not None else -1e9,
-                                 "max": hi if hi is not None else 1e9}
+        extra: dict[str, Any] = {
+            "min": lo if lo is not None else -1e9,
+            "max": hi if hi is not None else 1e9,
+        }
         if typ is float:
             extra["step"] = field.get("step") or 0.1
         return cls(value=default, **extra, **kw)
@@ -60,18 +65,22 @@ class FusionWidget:
         viewer = napari_viewer
         layer = widgets.create_widget(annotation=napari.layers.Image, label="stack layer")
         titles = logic.method_choices()
-        method = widgets.ComboBox(label="method", choices=titles,
-                                  value=next(n for _, n in titles if n == "depthmap")
-                                  if any(n == "depthmap" for _, n in titles) else titles[0][1])
+        method = widgets.ComboBox(
+            label="method",
+            choices=titles,
+            value=next(n for _, n in titles if n == "depthmap")
+            if any(n == "depthmap" for _, n in titles)
+            else titles[0][1],
+        )
         form = widgets.Container(labels=True)
-        channel = widgets.LineEdit(label="channel", value="sum",
-                                   tooltip="multi-channel layers: 1-based channel or 'sum'")
+        channel = widgets.LineEdit(
+            label="channel", value="sum", tooltip="multi-channel layers: 1-based channel or 'sum'"
+        )
         run = widgets.PushButton(text="Fuse")
         cancel = widgets.PushButton(text="Cancel", enabled=False)
         bar = widgets.ProgressBar(min=0, max=1000, value=0, label="progress")
         status = widgets.Label(value="")
-        root = widgets.Container(widgets=[layer, method, form, channel, run, cancel, bar,
-                                          status])
+        root = widgets.Container(widgets=[layer, method, form, channel, run, cancel, bar, status])
         state: dict[str, Any] = {"token": None}
 
         def rebuild(*_: Any) -> None:
@@ -90,14 +99,18 @@ class FusionWidget:
                 status.value = "choose an Image layer"
                 return
             try:
-                vol = logic.volume_from_layer(src.data, rgb=bool(src.rgb), name=src.name,
-                                              scale=tuple(src.scale))
+                vol = logic.volume_from_layer(
+                    src.data, rgb=bool(src.rgb), name=src.name, scale=tuple(src.scale)
+                )
                 values = {w.name: w.value for w in form}
                 params = logic.parse_params(method.value, values)
                 from mffgui.core.channels import parse_channel
 
-                guide = None if vol.shape[1] in (1, 3) and vol.rgb else parse_channel(
-                    channel.value or "sum", vol.shape[1])
+                guide = (
+                    None
+                    if vol.shape[1] in (1, 3) and vol.rgb
+                    else parse_channel(channel.value or "sum", vol.shape[1])
+                )
             except (MffError, ValueError) as err:
                 status.value = str(err)
                 return
@@ -118,8 +131,9 @@ class FusionWidget:
                     progress_box[0] = done / total if total else 1.0
                     token.raise_if_cancelled()
 
-                out = logic.fuse_layer_data(vol, method.value, params, channel=guide,
-                                            progress=progress, cancel=token)
+                out = logic.fuse_layer_data(
+                    vol, method.value, params, channel=guide, progress=progress, cancel=token
+                )
                 return out
 
             worker = work()

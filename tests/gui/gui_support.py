@@ -41,11 +41,17 @@ class SlowMethod:
     """Test-only: sleeps in 20 ms steps (checking cancel), then picks frame ``tag % N``."""
 
     info: ClassVar[MethodInfo] = MethodInfo(
-        name="test-slow", title="Test: slow", kind="classical", params=SlowParams,
-        citation="test only", description="Sleeps, then returns one of the frames.")
+        name="test-slow",
+        title="Test: slow",
+        kind="classical",
+        params=SlowParams,
+        citation="test only",
+        description="Sleeps, then returns one of the frames.",
+    )
 
-    def fuse(self, stack: Stack, params: Params, *, progress=noop_progress,
-             cancel: CancelToken = NEVER) -> FusionResult:
+    def fuse(
+        self, stack: Stack, params: Params, *, progress=noop_progress, cancel: CancelToken = NEVER
+    ) -> FusionResult:
         assert isinstance(params, SlowParams)
         steps = max(1, int(params.seconds / 0.02))
         for i in range(steps):
@@ -67,8 +73,9 @@ class SlowMethod:
 
             weights = LazyMaps(n, (h, w), lambda i, a=weights: a[i].copy())
             focus = LazyMaps(n, (h, w), lambda i, a=focus: a[i].copy())
-        return FusionResult(stack.frame(k), index, weights, focus, {"method": "test-slow",
-                                                                    "tag": params.tag})
+        return FusionResult(
+            stack.frame(k), index, weights, focus, {"method": "test-slow", "tag": params.tag}
+        )
 
 
 def sharp_texture(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
@@ -85,7 +92,7 @@ def blurred_pair(h: int = 96, w: int = 128) -> tuple[np.ndarray, np.ndarray, np.
     blur = cv2.GaussianBlur(sharp, (0, 0), 3.0)
     a, b = blur.copy(), blur.copy()
     a[:, : w // 2] = sharp[:, : w // 2]
-    b[:, w // 2:] = sharp[:, w // 2:]
+    b[:, w // 2 :] = sharp[:, w // 2 :]
     return sharp, a, b
 
 

@@ -134,7 +134,8 @@ def test_two_methods_give_two_results_and_a_filled_table(qtbot, compare, stack_d
     table.sortItems(col, Qt.SortOrder.DescendingOrder)
     order = table.labels()
     assert [table.value(lab, "QG") for lab in order] == sorted(
-        (table.value(lab, "QG") for lab in order), reverse=True)
+        (table.value(lab, "QG") for lab in order), reverse=True
+    )
     # Header tooltips explain each metric and its direction.
     tip = table.horizontalHeaderItem(col).toolTip()
     assert "Higher is better" in tip
@@ -260,18 +261,19 @@ def test_region_selection_scores_the_crops(qtbot, compare, stack_dir):
     assert "Region" in compare.scope_label.text()
     # Every view outlines the same region.
     assert compare.grid.tile("gff").view.region == rect
-    srcs = [s[y:y + h, x:x + w] for s in _sources_u8(stack_dir)]
-    gt = _read_rgb(stack_dir / "scene_groundtruth.png")[y:y + h, x:x + w]
+    srcs = [s[y : y + h, x : x + w] for s in _sources_u8(stack_dir)]
+    gt = _read_rgb(stack_dir / "scene_groundtruth.png")[y : y + h, x : x + w]
     whole = {}
     for label in METHODS:
         fused = compare.outcomes[label].result.fused
-        expected = score(fused[y:y + h, x:x + w], srcs, gt, METRICS)
+        expected = score(fused[y : y + h, x : x + w], srcs, gt, METRICS)
         whole[label] = compare.outcomes[label].scores
         for m, v in expected.items():
             assert compare.table.value(label, m) == pytest.approx(v, rel=1e-9, abs=1e-12)
     # The region differs from the whole image, and clearing the region restores it.
-    assert any(compare.table.value("gff", m) != pytest.approx(whole["gff"][m])
-               for m in ("QG", "SF"))
+    assert any(
+        compare.table.value("gff", m) != pytest.approx(whole["gff"][m]) for m in ("QG", "SF")
+    )
     region_gff = {m: compare.table.value("gff", m) for m in METRICS}
     compare.clear_region()
     for m in METRICS:
@@ -299,13 +301,24 @@ def test_report_export_writes_every_file(qtbot, compare, stack_dir, tmp_path):
     assert written == on_disk  # no temporary files left
     for label in METHODS:
         res = compare.outcomes[label].result
-        assert {f"{label}.png", f"{label}_index.png", f"{label}_decision.png",
-                f"{label}_focus_001.png", f"{label}_focus_002.png"} <= on_disk
+        assert {
+            f"{label}.png",
+            f"{label}_index.png",
+            f"{label}_decision.png",
+            f"{label}_focus_001.png",
+            f"{label}_focus_002.png",
+        } <= on_disk
         np.testing.assert_array_equal(_read_rgb(out / f"{label}.png"), to_uint8(res.fused))
-        np.testing.assert_array_equal(cv2.imread(str(out / f"{label}_index.png"),
-                                                 cv2.IMREAD_UNCHANGED), res.index_map)
-    assert {"grid.png", "metrics.csv", "metrics.md", "region-metrics.csv",
-            "region-metrics.md"} <= on_disk
+        np.testing.assert_array_equal(
+            cv2.imread(str(out / f"{label}_index.png"), cv2.IMREAD_UNCHANGED), res.index_map
+        )
+    assert {
+        "grid.png",
+        "metrics.csv",
+        "metrics.md",
+        "region-metrics.csv",
+        "region-metrics.md",
+    } <= on_disk
     grid = _read_rgb(out / "grid.png")
     assert grid.ndim == 3
     assert grid.shape[1] > grid.shape[0]
@@ -314,8 +327,7 @@ def test_report_export_writes_every_file(qtbot, compare, stack_dir, tmp_path):
     assert sorted(compare.order) == sorted(METHODS)
     for r in rows:
         for m in METRICS:
-            assert float(r[m]) == pytest.approx(compare.outcomes[r["method"]].scores[m],
-                                                rel=1e-12)
+            assert float(r[m]) == pytest.approx(compare.outcomes[r["method"]].scores[m], rel=1e-12)
         assert float(r["seconds"]) == pytest.approx(compare.outcomes[r["method"]].seconds)
     rrows = list(csv.DictReader(io.StringIO((out / "region-metrics.csv").read_text())))
     for r in rrows:
@@ -328,7 +340,10 @@ def test_report_export_writes_every_file(qtbot, compare, stack_dir, tmp_path):
     assert "Region: 40x32 pixels at (8, 8)" in (out / "region-metrics.md").read_text()
     # Sources are untouched.
     assert sorted(p.name for p in stack_dir.iterdir()) == [
-        "frame_1.png", "frame_2.png", "scene_groundtruth.png"]
+        "frame_1.png",
+        "frame_2.png",
+        "scene_groundtruth.png",
+    ]
 
 
 def test_report_into_missing_folder_is_a_clear_error(qtbot, compare, tmp_path):
@@ -347,8 +362,9 @@ def test_cancel_stops_the_comparison(qtbot, compare, slow_method):
 
     compare.set_stack(compare.frames, compare.metas)
     for tag in (1, 2):
-        compare.add_run("test-slow", slow_method.info.params(seconds=10.0, tag=tag),
-                        label=f"slow {tag}")
+        compare.add_run(
+            "test-slow", slow_method.info.params(seconds=10.0, tag=tag), label=f"slow {tag}"
+        )
     compare.set_checked(["slow 1", "slow 2"])
     assert compare.run()
     qtbot.waitUntil(lambda: compare.progress.value() > 0, timeout=10000)
@@ -361,8 +377,9 @@ def test_cancel_stops_the_comparison(qtbot, compare, slow_method):
 
 
 def test_stale_comparison_is_dropped(qtbot, compare, slow_method):
-    compare.add_run("test-slow", slow_method.info.params(seconds=0.4, tag=1,
-                                                         ignore_cancel=True), label="old")
+    compare.add_run(
+        "test-slow", slow_method.info.params(seconds=0.4, tag=1, ignore_cancel=True), label="old"
+    )
     compare.set_checked(["old"])
     assert compare.run()
     qtbot.waitUntil(lambda: "old" in compare.stage_label.text(), timeout=10000)  # fusing
@@ -482,8 +499,9 @@ def test_a_method_raising_any_exception_marks_only_its_row(qtbot, compare, monke
     _run(qtbot, compare, ("gff", "laplacian"), allow_failures=True)
     assert compare.state == "done"
     assert compare.outcomes["laplacian"].ok  # the run after the failing one still ran
-    assert compare.outcomes["gff"].error == ("RuntimeError: CUDA error: an illegal memory "
-                                             "access was encountered")
+    assert compare.outcomes["gff"].error == (
+        "RuntimeError: CUDA error: an illegal memory access was encountered"
+    )
     assert compare.table.rowCount() == 2
     assert "failed" in compare.grid.tile("gff").caption.text()
     assert "1 failed" in compare.statusBar().currentMessage()
@@ -519,8 +537,9 @@ def test_builtin_presets_are_valid_and_add_labelled_runs(qtbot, compare, stack_d
     from mffgui.io import read_stack
 
     direct = get_method("depthmap").fuse(read_stack(stack_dir), runs[-1].params)
-    np.testing.assert_array_equal(compare.outcomes["depthmap (hard selection)"].result.fused,
-                                  direct.fused)
+    np.testing.assert_array_equal(
+        compare.outcomes["depthmap (hard selection)"].result.fused, direct.fused
+    )
     assert "blend_sigma=0" in compare.grid.tile("depthmap (hard selection)").caption.text()
 
 
@@ -595,8 +614,9 @@ def test_device_selector_without_probe_starts_at_the_given_device(qtbot, stack_d
 def test_each_tile_shows_its_own_runs_progress(qtbot, compare, slow_method):
     compare.set_stack(compare.frames, compare.metas)
     for tag in (1, 2):
-        compare.add_run("test-slow", slow_method.info.params(seconds=0.6, tag=tag),
-                        label=f"slow {tag}")
+        compare.add_run(
+            "test-slow", slow_method.info.params(seconds=0.6, tag=tag), label=f"slow {tag}"
+        )
     compare.set_checked(["slow 1", "slow 2"])
     first, second = "slow 1", "slow 2"
     seen = {first: set(), second: set()}
@@ -604,8 +624,9 @@ def test_each_tile_shows_its_own_runs_progress(qtbot, compare, slow_method):
     def watch():
         for label in seen:
             text = compare.grid.tiles[label].caption.text()
-            seen[label].add("running" if "running" in text else
-                            "waiting" if "waiting" in text else "done")
+            seen[label].add(
+                "running" if "running" in text else "waiting" if "waiting" in text else "done"
+            )
         return compare.state == "done"
 
     assert compare.run()

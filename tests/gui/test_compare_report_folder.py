@@ -24,8 +24,9 @@ def test_start_folder_rules(tmp_path):
     assert AppSettings.from_dict(s.to_dict()).report_folder == str(tmp_path)
 
 
-def test_report_dialog_starts_in_stack_then_last_folder(qtbot, window, pair_dir, config_dir,
-                                                        tmp_path, monkeypatch):
+def test_report_dialog_starts_in_stack_then_last_folder(
+    qtbot, window, pair_dir, config_dir, tmp_path, monkeypatch
+):
     from mffgui.gui.compare_window import open_compare
 
     window.open_paths([pair_dir], fuse=False)

@@ -53,8 +53,10 @@ def test_headers_show_direction_and_no_reference(qtbot):
     table = MetricsTable()
     qtbot.addWidget(table)
     names = list(METRICS)
-    table.set_rows([("a", dict.fromkeys(names, 1.0), 1.0, None),
-                    ("b", dict.fromkeys(names, 2.0), 1.0, None)], names)
+    table.set_rows(
+        [("a", dict.fromkeys(names, 1.0), 1.0, None), ("b", dict.fromkeys(names, 2.0), 1.0, None)],
+        names,
+    )
     for c, m in enumerate(table.metrics, start=1):
         head = table.horizontalHeaderItem(c)
         arrow = "↑" if METRICS[m].higher_is_better else "↓"

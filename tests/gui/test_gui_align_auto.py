@@ -27,8 +27,9 @@ def moved_stack(tmp_path):
     write_png(d / "a.png", big[60:240, 80:320])
     m = cv2.getRotationMatrix2D((200.0, 150.0), 0.0, 1.03)
     m[0, 2] += 20.0
-    write_png(d / "b.png", cv2.warpAffine(big, m, (400, 300), flags=cv2.INTER_CUBIC)[60:240,
-                                                                                       80:320])
+    write_png(
+        d / "b.png", cv2.warpAffine(big, m, (400, 300), flags=cv2.INTER_CUBIC)[60:240, 80:320]
+    )
     return d
 
 
@@ -85,8 +86,12 @@ def test_auto_leaves_a_still_stack_alone_and_says_so(qtbot, window, tmp_path):
     assert "not aligned" in window.statusBar().currentMessage()
     auto_fused = outcome.result.fused
     window.method_panel.set_align("off")  # re-fuses by itself
-    qtbot.waitUntil(lambda: window.controller.state == "done"
-                    and window.controller.outcome.request.align == "off", timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            window.controller.state == "done" and window.controller.outcome.request.align == "off"
+        ),
+        timeout=20000,
+    )
     assert np.array_equal(window.controller.outcome.result.fused, auto_fused)
 
 
@@ -95,17 +100,25 @@ def test_changing_align_or_its_options_fuses_again(qtbot, window, tmp_path):
     outcome, _ = fuse(qtbot, window, moved_stack(tmp_path))
     generation = outcome.request.generation
     window.method_panel.set_align("translation")
-    qtbot.waitUntil(lambda: window.controller.state == "done"
-                    and window.controller.outcome.request.generation > generation,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            window.controller.state == "done"
+            and window.controller.outcome.request.generation > generation
+        ),
+        timeout=20000,
+    )
     outcome = window.controller.outcome
     assert outcome.request.align == "translation"
     assert outcome.alignment.model == "translation"
     generation = outcome.request.generation
     window.method_panel.set_align_options("cubic", False)
-    qtbot.waitUntil(lambda: window.controller.state == "done"
-                    and window.controller.outcome.request.generation > generation,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            window.controller.state == "done"
+            and window.controller.outcome.request.generation > generation
+        ),
+        timeout=20000,
+    )
     outcome = window.controller.outcome
     assert (outcome.request.align_interpolation, outcome.request.align_crop) == ("cubic", False)
     assert outcome.stack.shape == (180, 240)  # full size kept

@@ -68,8 +68,10 @@ def test_source_list_shows_each_frames_alignment(qtbot, window, tmp_path):
     # A later run without alignment clears the report.
     window.method_panel.set_align("")
     window.fuse()
-    qtbot.waitUntil(lambda: window.controller.state == "done"
-                    and window.controller.outcome is not outcome, timeout=20000)
+    qtbot.waitUntil(
+        lambda: window.controller.state == "done" and window.controller.outcome is not outcome,
+        timeout=20000,
+    )
     assert all(window.sources.item(r).text().count("\n") == 1 for r in range(3))
 
 
@@ -82,10 +84,8 @@ def test_keep_full_size_fuses_the_whole_reference_frame(qtbot, window, tmp_path)
     assert (panel.align_interpolation, panel.align_crop) == ("cubic", False)
     assert got[-1] == ("cubic", False)
     # The window forwards the panel's choice to the controller and remembers it.
-    assert (window.controller.align_interpolation, window.controller.align_crop) == (
-        "cubic", False)
-    assert (window.settings.align_interpolation, window.settings.align_crop) == (
-        "cubic", False)
+    assert (window.controller.align_interpolation, window.controller.align_crop) == ("cubic", False)
+    assert (window.settings.align_interpolation, window.settings.align_crop) == ("cubic", False)
     outcome = fuse_aligned(qtbot, window, shifted_stack(tmp_path))
     assert outcome.request.align_crop is False
     assert outcome.request.align_interpolation == "cubic"
@@ -101,8 +101,9 @@ def test_alignment_options_are_restored_from_the_settings(qtbot, slow_method):
     from mffgui.gui.main_window import MainWindow
     from mffgui.settings import AppSettings
 
-    settings = AppSettings.from_dict({"align": "similarity", "align_interpolation": "lanczos",
-                                      "align_crop": False})
+    settings = AppSettings.from_dict(
+        {"align": "similarity", "align_interpolation": "lanczos", "align_crop": False}
+    )
     w = MainWindow(settings, probe_devices=False)
     qtbot.addWidget(w)
     assert (w.method_panel.align_interpolation, w.method_panel.align_crop) == ("lanczos", False)

@@ -21,9 +21,17 @@ def test_argv_files_and_device():
 
 def test_cold_start_shows_window_without_torch(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", MFFGUI_CONFIG_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", "from mffgui.app import main; "
-                          "raise SystemExit(main(['--startup-probe']))"],
-                         capture_output=True, text=True, env=env, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mffgui.app import main; raise SystemExit(main(['--startup-probe']))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("startup"))
     assert "torch_imported=False" in line
@@ -44,8 +52,9 @@ def test_long_sessions_survive_pyside_refcount_defect(tmp_path):
         "print('ok', mffgui.gui.SINGLETONS_GUARDED)\n"
     )
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", MFFGUI_CONFIG_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("ok")
 
@@ -87,8 +96,9 @@ def test_main_opens_and_fuses_the_given_files(tmp_path):
         f"sys.exit(main([{str(folder)!r}, '--device', 'cpu']))\n"
     )
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", MFFGUI_CONFIG_DIR=str(tmp_path / "cfg"))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("{"))
     assert json.loads(line) == {"state": "done", "error": "", "device": "cpu", "frames": 2}

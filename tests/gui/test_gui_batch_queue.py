@@ -46,7 +46,10 @@ def test_queue_runs_three_stacks_one_corrupt(qtbot, tmp_path):
         qtbot.wait(10)  # the event loop keeps running while the batch does
     results = {r.stack: r for r in sig.args[0]}
     assert {n: r.status for n, r in results.items()} == {
-        "a": "done", "b-corrupt": "failed", "c": "done"}
+        "a": "done",
+        "b-corrupt": "failed",
+        "c": "done",
+    }
     assert results["b-corrupt"].error
     states = {win.table.item(r, 0).text(): win.table.item(r, 1).text() for r in range(3)}
     assert states == {"a": "done", "b-corrupt": "failed", "c": "done"}

@@ -1,6 +1,5 @@
 """The numpy <-> QImage bridge and the colour maps."""
 
-
 from __future__ import annotations
 
 import numpy as np
@@ -26,7 +25,7 @@ VIRIDIS_5 = ["#440154", "#3B528B", "#21908C", "#5DC863", "#FDE725"]
 
 
 def _rgb(hexcode: str) -> list[int]:
-    return [int(hexcode[i:i + 2], 16) for i in (1, 3, 5)]
+    return [int(hexcode[i : i + 2], 16) for i in (1, 3, 5)]
 
 
 def test_viridis_matches_published_palette():
@@ -57,8 +56,11 @@ def test_qimage_round_trip_is_exact(qapp, shape):
     q = to_qimage(a)
     assert (q.width(), q.height()) == (shape[1], shape[0])
     back = from_qimage(q)
-    expect = a[..., :3] if a.ndim == 3 and a.shape[2] >= 3 else np.repeat(
-        a.reshape(shape[0], shape[1], 1), 3, axis=2)
+    expect = (
+        a[..., :3]
+        if a.ndim == 3 and a.shape[2] >= 3
+        else np.repeat(a.reshape(shape[0], shape[1], 1), 3, axis=2)
+    )
     np.testing.assert_array_equal(back, expect)
 
 

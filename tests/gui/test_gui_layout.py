@@ -23,8 +23,10 @@ def test_choice_follows_the_aspect_ratio():
     assert choose_stacked(1900, 900, (5000, 1000), header=30) == "column"
     # The choice is the one with the larger smallest view (computed independently here).
     for image in [(600, 400), (400, 600), (1000, 1000), (3000, 500)]:
-        worst = {k: min(fit_scale(a, image) for a in view_areas(k, 1600, 1000, 30))
-                 for k in ("column", "top+pair")}
+        worst = {
+            k: min(fit_scale(a, image) for a in view_areas(k, 1600, 1000, 30))
+            for k in ("column", "top+pair")
+        }
         got = choose_stacked(1600, 1000, image, header=30)
         assert worst[got] == max(worst.values())
 

@@ -35,8 +35,9 @@ from PySide6.QtCore import QThread, QTimer
 
 from mffgui.gui import worker as worker_mod
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/task").is_dir(),
-                                reason="counts threads through /proc (Linux)")
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir(), reason="counts threads through /proc (Linux)"
+)
 
 GUI_DIR = Path(__file__).resolve().parent
 REPO = GUI_DIR.parent.parent
@@ -81,8 +82,9 @@ def _running_threads(window) -> list[QThread]:
 
 def _wait_idle(qtbot, window, baseline: dict[int, str], timeout: int = 5000) -> None:
     """Until no task of the window runs and no thread beyond ``baseline`` is alive."""
-    qtbot.waitUntil(lambda: not window.controller._runner.busy and not new_threads(baseline),
-                    timeout=timeout)
+    qtbot.waitUntil(
+        lambda: not window.controller._runner.busy and not new_threads(baseline), timeout=timeout
+    )
 
 
 def _warm_up(qtbot, window, paths: list[Path], method: str, **values) -> dict[int, str]:
@@ -100,8 +102,10 @@ def _close_mid_run(qtbot, window, paths: list[Path]) -> tuple[list[QThread], flo
     stages: list[str] = []
     window.controller.progressChanged.connect(lambda _f, stage, _e: stages.append(stage))
     assert window.fuse()
-    qtbot.waitUntil(lambda: any(s != "Reading images" and not s.startswith("Fusing")
-                                for s in stages), timeout=20000)
+    qtbot.waitUntil(
+        lambda: any(s != "Reading images" and not s.startswith("Fusing") for s in stages),
+        timeout=20000,
+    )
     assert window.controller.state == "running", "closed while the method runs"
     threads = _running_threads(window)
     assert threads
@@ -145,8 +149,10 @@ def test_adding_sources_leaves_nothing_in_the_mailbox(qtbot, window, pair_dir):
     for _ in range(3):
         window.open_paths([pair_dir], fuse=False)
         ctl = window.controller
-        qtbot.waitUntil(lambda c=ctl: all(s.id in c.thumbnails for s in c.sources)
-                        and not c._runner.busy, timeout=10000)
+        qtbot.waitUntil(
+            lambda c=ctl: all(s.id in c.thumbnails for s in c.sources) and not c._runner.busy,
+            timeout=10000,
+        )
     assert worker_mod._MAILBOX == before
 
 
@@ -163,8 +169,7 @@ def test_100_start_cancel_cycles_leak_nothing_and_stay_responsive(qtbot, window,
         if i % 2:  # every other run is cancelled inside the method, the rest at once
             qtbot.waitUntil(lambda: any(working), timeout=5000)
         window.act_cancel.trigger()
-        qtbot.waitUntil(lambda: ctl.state == "cancelled" and not ctl._runner.busy,
-                        timeout=5000)
+        qtbot.waitUntil(lambda: ctl.state == "cancelled" and not ctl._runner.busy, timeout=5000)
 
     for i in range(4):  # warm up the cancel paths too
         cycle(i)
@@ -249,20 +254,27 @@ EXIT_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize(("record", "status"), [(True, 0), (False, 1)])
-def test_exit_with_a_task_that_ignores_cancel_does_not_abort(pair_dir, tmp_path, record,
-                                                             status):
+def test_exit_with_a_task_that_ignores_cancel_does_not_abort(pair_dir, tmp_path, record, status):
     # Without the exit handling, Python destroys the still-running QThread and Qt aborts the
     # process ("QThread: Destroyed while thread is still running", status 134). The process
     # ends with the app's recorded status; without one, with 1 (never a masked success).
     script = tmp_path / "exit_app.py"
-    script.write_text(EXIT_SCRIPT.format(gui_dir=str(GUI_DIR), pair=str(pair_dir),
-                                         record=record))
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen",
-               MFFGUI_CONFIG_DIR=str(tmp_path / "cfg"),
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script.write_text(EXIT_SCRIPT.format(gui_dir=str(GUI_DIR), pair=str(pair_dir), record=record))
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        MFFGUI_CONFIG_DIR=str(tmp_path / "cfg"),
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env=env, timeout=60, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=tmp_path,
+    )
     took = time.monotonic() - t0
     assert proc.returncode == status, proc.stderr[-2000:]
     assert "abandoned 1" in proc.stdout

@@ -31,12 +31,22 @@ def _drop(widget, paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(widget.width() / 2, widget.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, enter)
     highlighted = widget.drop_highlighted
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(widget, drop)
     return highlighted
 
@@ -164,8 +174,9 @@ def test_cancel_mid_run_keeps_ui_responsive(qtbot, window, pair_dir):
     assert window.act_cancel.isEnabled()
     qtbot.wait(400)  # let it run a little while the event loop is watched
     t0 = time.monotonic()
-    with qtbot.waitSignal(window.controller.stateChanged, timeout=3000,
-                          check_params_cb=lambda s: s == "cancelled"):
+    with qtbot.waitSignal(
+        window.controller.stateChanged, timeout=3000, check_params_cb=lambda s: s == "cancelled"
+    ):
         window.act_cancel.trigger()  # Esc
     took = time.monotonic() - t0
     timer.stop()
@@ -186,8 +197,11 @@ def test_two_quick_runs_only_second_result_shown(qtbot, window, pair_dir):
     choose(window, "test-slow", seconds=0.3, tag=0, ignore_cancel=True)
     shown = []
     window.controller.resultChanged.connect(lambda o: shown.append(o))
-    with qtbot.waitSignal(window.controller.progressChanged, timeout=5000,
-                          check_params_cb=lambda f, stage, eta: stage == "Sleeping"):
+    with qtbot.waitSignal(
+        window.controller.progressChanged,
+        timeout=5000,
+        check_params_cb=lambda f, stage, eta: stage == "Sleeping",
+    ):
         assert window.fuse()
     choose(window, "test-slow", seconds=0.8, tag=1, ignore_cancel=False)
     assert window.fuse()
@@ -196,8 +210,9 @@ def test_two_quick_runs_only_second_result_shown(qtbot, window, pair_dir):
     assert FINISHED_TAGS.index(0) < FINISHED_TAGS.index(1)  # the stale result did arrive
     assert len(shown) == 1
     assert shown[0].result.meta["tag"] == 1
-    np.testing.assert_array_equal(_view_pixels(window.results.views[FUSED]),
-                                  to_uint8(shown[0].stack.frame(1)))
+    np.testing.assert_array_equal(
+        _view_pixels(window.results.views[FUSED]), to_uint8(shown[0].stack.frame(1))
+    )
 
 
 def test_bad_file_message_names_it_and_app_goes_on(qtbot, window, pair_dir):
@@ -298,17 +313,25 @@ def test_zoom_and_pan_stay_linked(qtbot, window, pair_dir):
     c = centers()
     assert np.allclose(c, c[0], atol=1.0)
     # pan the overlay view; the others follow
-    views[OVERLAY].horizontalScrollBar().setValue(views[OVERLAY].horizontalScrollBar().value()
-                                                  + 120)
+    views[OVERLAY].horizontalScrollBar().setValue(
+        views[OVERLAY].horizontalScrollBar().value() + 120
+    )
     views[OVERLAY].verticalScrollBar().setValue(views[OVERLAY].verticalScrollBar().value() + 60)
     c2 = centers()
     assert abs(c2[0][0] - c[0][0]) > 10  # it really moved
     assert np.allclose(c2, c2[2], atol=1.0)
     # wheel on the decision map zooms about the cursor in all views
     vp = views[DECISION].viewport()
-    ev = QWheelEvent(QPointF(vp.width() / 2, vp.height() / 2), QPointF(), QPoint(0, 0),
-                     QPoint(0, 120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
-                     Qt.ScrollPhase.NoScrollPhase, False)
+    ev = QWheelEvent(
+        QPointF(vp.width() / 2, vp.height() / 2),
+        QPointF(),
+        QPoint(0, 0),
+        QPoint(0, 120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
     QApplication.sendEvent(vp, ev)
     assert [v.zoom for v in views] == pytest.approx([6.0 * 1.25] * 3)
     assert np.allclose(centers(), centers()[1], atol=1.0)

@@ -36,8 +36,7 @@ def test_every_method_gets_a_form_matching_its_params(panel):
                     assert w.maximum() == pytest.approx(d["max"])
             if d.get("choices"):
                 assert isinstance(w, QComboBox)
-                assert [w.itemText(i) for i in range(w.count())] == [str(c) for c in
-                                                                      d["choices"]]
+                assert [w.itemText(i) for i in range(w.count())] == [str(c) for c in d["choices"]]
             if isinstance(w, QLineEdit) and d["type"] is float:  # tiny floats: 1e-6
                 assert float(w.text()) == d["default"]
             if d["help"]:
@@ -58,8 +57,12 @@ def test_edits_reach_the_params(panel):
 def test_widget_types(panel):
     panel.set_method("test-slow")
     kinds = {f.name: type(f.widget) for f in panel._fields}
-    assert kinds == {"seconds": QDoubleSpinBox, "tag": QSpinBox, "ignore_cancel": QCheckBox,
-                     "lazy_maps": QCheckBox}
+    assert kinds == {
+        "seconds": QDoubleSpinBox,
+        "tag": QSpinBox,
+        "ignore_cancel": QCheckBox,
+        "lazy_maps": QCheckBox,
+    }
 
 
 def test_network_method_has_weights_file_and_device(panel):
@@ -83,8 +86,9 @@ def test_network_method_has_weights_file_and_device(panel):
 def test_device_selector_enables_only_available(panel):
     panel.set_available_devices(["cpu"])
     model = panel.device.model()
-    enabled = {panel.device.itemData(i): model.item(i).isEnabled()
-               for i in range(panel.device.count())}
+    enabled = {
+        panel.device.itemData(i): model.item(i).isEnabled() for i in range(panel.device.count())
+    }
     assert enabled == {"auto": True, "cpu": True, "cuda": False, "mps": False}
     panel.set_device("cuda")
     assert panel.device_choice == "auto"
@@ -93,8 +97,7 @@ def test_device_selector_enables_only_available(panel):
 
 
 def test_out_of_range_values_are_rejected_by_params():
-    info = next(m for m in list_methods() if any(d["max"] is not None
-                                                 for d in m.params.describe()))
+    info = next(m for m in list_methods() if any(d["max"] is not None for d in m.params.describe()))
     d = next(d for d in info.params.describe() if d["max"] is not None)
     with pytest.raises(ParamsError):
         info.params.from_mapping({d["name"]: d["max"] + 1})

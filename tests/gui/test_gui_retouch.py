@@ -58,8 +58,7 @@ def _fuse(qtbot, window, folder, tag=0):
     _wait_done(qtbot, window)
 
 
-def test_hard_stroke_copies_exactly_the_source_inside_and_nothing_outside(qtbot, window,
-                                                                         pair_dir):
+def test_hard_stroke_copies_exactly_the_source_inside_and_nothing_outside(qtbot, window, pair_dir):
     _fuse(qtbot, window, pair_dir)  # the test method's result is frame 1
     a, b = _read(pair_dir / "img_1.png"), _read(pair_dir / "img_2.png")
     rc = window.retouch
@@ -124,8 +123,11 @@ def test_undo_redo_restore_bit_exactly(qtbot, window, pair_dir):
     rc.act_undo.trigger()
     np.testing.assert_array_equal(window.controller.outcome.result.fused, auto)
     assert not rc.act_undo.isEnabled()
-    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier
-                   | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        window,
+        Qt.Key.Key_Z,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     np.testing.assert_array_equal(window.controller.outcome.result.fused, one)
     rc.act_redo.trigger()
     np.testing.assert_array_equal(window.controller.outcome.result.fused, two)
@@ -202,8 +204,9 @@ def test_clicking_a_thumbnail_shows_the_source_and_s_toggles(qtbot, window, trio
     assert window.retouch.panel.source_index == 2  # and it is the brush's source
     window.retouch.act_source_view.trigger()
     assert window.retouch.shown_source == -1
-    np.testing.assert_array_equal(from_qimage(view.base_image()),
-                                  to_uint8(window.controller.outcome.result.fused))
+    np.testing.assert_array_equal(
+        from_qimage(view.base_image()), to_uint8(window.controller.outcome.result.fused)
+    )
     window.retouch.act_source_view.trigger()
     assert window.retouch.shown_source == 2
 
@@ -221,8 +224,12 @@ def _drop_on(widget, paths):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(widget.width() / 2, widget.height() / 2)
-    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier)
+    args = (
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     enter = QDragEnterEvent(pos.toPoint(), *args)
     QApplication.sendEvent(widget, enter)
     move = QDragMoveEvent(pos.toPoint(), *args)
@@ -287,8 +294,9 @@ def test_method_list_and_automatic_zero(qtbot, window):
     mp.set_method("gacn")
     from PySide6.QtWidgets import QSpinBox
 
-    spins = [w for w in mp.form_host.findChildren(QSpinBox) if w.minimum() == 0
-             and w.specialValueText()]
+    spins = [
+        w for w in mp.form_host.findChildren(QSpinBox) if w.minimum() == 0 and w.specialValueText()
+    ]
     assert len(spins) >= 3
     assert all("automatic" in w.specialValueText() for w in spins)
 

@@ -11,8 +11,14 @@ from mffgui.settings import MAX_RECENT, AppSettings, load_settings, save_setting
 
 
 def test_round_trip(tmp_path):
-    s = AppSettings(last_folder="/data", method="gff", device="cpu", theme="light",
-                    layout="stacked", params={"gff": {"r1": 30}})
+    s = AppSettings(
+        last_folder="/data",
+        method="gff",
+        device="cpu",
+        theme="light",
+        layout="stacked",
+        params={"gff": {"r1": 30}},
+    )
     s.add_recent(["/a", "/b"])
     path = tmp_path / "s.json"
     assert save_settings(s, path)

@@ -146,11 +146,9 @@ def test_sigkill_is_reported_app_survives_and_resume_continues(qtbot, window, tr
     _configure(dlg, sharp, val, epochs=500)
     assert dlg.start()
     # Kill in the middle of an epoch after at least one epoch checkpoint.
-    qtbot.waitUntil(lambda: any(e["event"] == "checkpoint" for e in dlg.events),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any(e["event"] == "checkpoint" for e in dlg.events), timeout=WAIT_MS)
     n = len(dlg.events)
-    qtbot.waitUntil(lambda: any(e["event"] == "step" for e in dlg.events[n:]),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any(e["event"] == "step" for e in dlg.events[n:]), timeout=WAIT_MS)
     os.kill(dlg.proc.processId(), signal.SIGKILL)
     qtbot.waitUntil(lambda: dlg.state == "crashed", timeout=WAIT_MS)
     assert "killed" in dlg.status.text()
@@ -161,9 +159,12 @@ def test_sigkill_is_reported_app_survives_and_resume_continues(qtbot, window, tr
     # The app keeps running: the window still handles events and its actions.
     assert window.isVisible()
     window.act_weights.trigger()
-    qtbot.waitUntil(lambda: any(w.windowTitle() == "Trained weights"
-                                for w in window.findChildren(type(dlg).__mro__[1])),
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: any(
+            w.windowTitle() == "Trained weights" for w in window.findChildren(type(dlg).__mro__[1])
+        ),
+        timeout=10_000,
+    )
     assert open_training_dialog(window) is dlg
 
     saved_epoch = _checkpoint_epoch(dlg.run_path)
@@ -200,15 +201,29 @@ def test_folders_can_be_dropped(qtbot, train_data):
     qtbot.addWidget(dlg)
     lst = dlg.sharp_list
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(train_data[0])),
-                  QUrl.fromLocalFile(str(train_data[0] / "nonexistent"))])
+    mime.setUrls(
+        [
+            QUrl.fromLocalFile(str(train_data[0])),
+            QUrl.fromLocalFile(str(train_data[0] / "nonexistent")),
+        ]
+    )
     pos = QPoint(5, 5)
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     lst.dragEnterEvent(enter)
     assert enter.isAccepted()
-    drop = QDropEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime,
-                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        pos.toPointF(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     lst.dropEvent(drop)
     lst.dropEvent(drop)  # a second drop of the same folder adds nothing
     assert lst.paths() == [str(train_data[0])]
@@ -221,8 +236,13 @@ def test_weights_manager_shows_metadata_renames_and_deletes(qtbot, tmp_path, mon
 
     monkeypatch.setenv("MFFGUI_DATA_DIR", str(tmp_path / "userdata"))
     src = tmp_path / "run.pt"
-    save_checkpoint(src, "gacn", build_gacn().state_dict(), {},
-                    {"data": ["/scope/images"], "epochs": 4, "validation": {"iou": 0.625}})
+    save_checkpoint(
+        src,
+        "gacn",
+        build_gacn().state_dict(),
+        {},
+        {"data": ["/scope/images"], "epochs": 4, "validation": {"iou": 0.625}},
+    )
     lib = WeightsLibrary()
     entry = lib.add(src, "gacn", "scope A", "40x")
     mgr = WeightsManager(library=lib)
@@ -246,8 +266,9 @@ def test_weights_manager_shows_metadata_renames_and_deletes(qtbot, tmp_path, mon
     assert not mgr.delete_button.isEnabled()
 
 
-def test_opened_from_the_main_window_start_just_works(qtbot, window, pair_dir, tmp_path,
-                                                       monkeypatch):
+def test_opened_from_the_main_window_start_just_works(
+    qtbot, window, pair_dir, tmp_path, monkeypatch
+):
     from mffgui.gui.training_dialog import stack_folders
     from mffgui.resources import sample_stack_dir
 
@@ -285,8 +306,7 @@ def test_resume_a_previous_run_from_a_new_dialog(qtbot, train_data):
     _configure(dlg, sharp, val, epochs=500)
     dlg.name_edit.setText("scope C")
     assert dlg.start()
-    qtbot.waitUntil(lambda: any(e["event"] == "checkpoint" for e in dlg.events),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: any(e["event"] == "checkpoint" for e in dlg.events), timeout=WAIT_MS)
     dlg.stop()
     qtbot.waitUntil(lambda: dlg.state == "stopped", timeout=WAIT_MS)
     path = dlg.run_path

@@ -59,8 +59,7 @@ class _Proc:
     def state(self):
         from PySide6.QtCore import QProcess
 
-        return QProcess.ProcessState.Running if self.alive else \
-            QProcess.ProcessState.NotRunning
+        return QProcess.ProcessState.Running if self.alive else QProcess.ProcessState.NotRunning
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
@@ -86,8 +85,10 @@ def test_stop_clears_time_left_and_says_it_plainly(dlg):
 
 
 def test_messages_are_plain():
-    assert stopped_message("stop on stdin", 0, 3) == \
-        "Stopped by you; resume any time (saved at epoch 1, step 3)."
+    assert (
+        stopped_message("stop on stdin", 0, 3)
+        == "Stopped by you; resume any time (saved at epoch 1, step 3)."
+    )
     assert stopped_message("stop on stdin", 2, 0).endswith("(saved after epoch 2).")
     assert stopped_message("time budget", 2, None).startswith("Stopped: the time budget")
     assert "stdin" not in stopped_message("stop on stdin", 0, 0)

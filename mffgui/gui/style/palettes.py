@@ -71,8 +71,11 @@ def palette(theme: str) -> QPalette:
         pal.setColor(QPalette.ColorGroup.All, role, color)
     disabled = QColor(colors[QPalette.ColorRole.WindowText])
     disabled.setAlpha(110)
-    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text,
-                 QPalette.ColorRole.ButtonText):
+    for role in (
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+    ):
         pal.setColor(QPalette.ColorGroup.Disabled, role, disabled)
     return pal
 

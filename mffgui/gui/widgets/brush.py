@@ -49,10 +49,12 @@ class BrushTool(QObject):
     def set_enabled(self, on: bool) -> None:
         """Paint with the left button (``True``) or pan as usual."""
         self.enabled = bool(on)
-        self.view.setDragMode(QGraphicsView.DragMode.NoDrag if on
-                              else QGraphicsView.DragMode.ScrollHandDrag)
-        self.view.viewport().setCursor(Qt.CursorShape.CrossCursor if on
-                                       else Qt.CursorShape.OpenHandCursor)
+        self.view.setDragMode(
+            QGraphicsView.DragMode.NoDrag if on else QGraphicsView.DragMode.ScrollHandDrag
+        )
+        self.view.viewport().setCursor(
+            Qt.CursorShape.CrossCursor if on else Qt.CursorShape.OpenHandCursor
+        )
         if not on:
             self.cursor.setVisible(False)
             self._end()

@@ -33,11 +33,14 @@ class ResultTile(QWidget):
         if self.finished:
             return
         pct = round(100 * min(max(fraction, 0.0), 1.0))
-        self.caption.setText(f"<b>{self.label}</b> · running {pct} %"
-                             + (f"<br><small>{stage}</small>" if stage else ""))
+        self.caption.setText(
+            f"<b>{self.label}</b> · running {pct} %"
+            + (f"<br><small>{stage}</small>" if stage else "")
+        )
 
-    def set_result(self, image: QImage | None, params: str, seconds: float,
-                   error: str | None = None) -> None:
+    def set_result(
+        self, image: QImage | None, params: str, seconds: float, error: str | None = None
+    ) -> None:
         """Show the fused image and its caption (or the error of a failed method)."""
         self.finished = True
         if error is not None:
@@ -45,8 +48,7 @@ class ResultTile(QWidget):
             self.caption.setToolTip(error)
             self.view.set_image(None)
             return
-        self.caption.setText(f"<b>{self.label}</b> · {seconds:.2f} s<br><small>{params}"
-                             "</small>")
+        self.caption.setText(f"<b>{self.label}</b> · {seconds:.2f} s<br><small>{params}</small>")
         self.caption.setToolTip(f"{self.label}: {params}; fused in {seconds:.2f} s")
         self.view.set_image(image)
 

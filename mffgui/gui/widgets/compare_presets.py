@@ -62,25 +62,69 @@ def _p(method: str, name: str, description: str, **values: Any) -> Preset:
 
 
 BUILTIN_PRESETS: tuple[Preset, ...] = (
-    _p("laplacian", "max-abs", "Burt–Adelson selection: single-coefficient activity, no "
-       "consistency filter (activity_radius=0, consistency=1)", activity_radius=0, consistency=1),
-    _p("laplacian", "smooth choice", "Larger activity window and majority filter: fewer "
-       "isolated wrong choices, softer detail (activity_radius=2, consistency=5)",
-       activity_radius=2, consistency=5),
-    _p("gff", "colour guide", "Colour guided filter of He et al. instead of the luma guide "
-       "(guide=color; slower)", guide="color"),
-    _p("depthmap", "energy of Laplacian", "Energy-of-Laplacian focus measure instead of "
-       "sum-modified-Laplacian (focus=eol)", focus="eol"),
-    _p("depthmap", "hard selection", "No soft transition: every output pixel is an exact "
-       "source pixel (blend_sigma=0)", blend_sigma=0.0),
-    _p("depthmap", "noisy images", "Stronger pre-smoothing and depth-map median filter for "
-       "noisy or JPEG stacks (presmooth=2, smoothing=11)", presmooth=2.0, smoothing=11),
-    _p("gacn", "calibration", "Decision calibration against the first frame (the paper's "
-       "strategy; strategy=calibration, reference=0)", strategy="calibration", reference=0),
-    _p("gacn", "calibration, middle reference", "Decision calibration against the middle "
-       "frame (reference=-1)", strategy="calibration", reference=-1),
-    _p("gacn", "serial", "One-by-one serial fusion of the stack (strategy=serial)",
-       strategy="serial"),
+    _p(
+        "laplacian",
+        "max-abs",
+        "Burt–Adelson selection: single-coefficient activity, no "
+        "consistency filter (activity_radius=0, consistency=1)",
+        activity_radius=0,
+        consistency=1,
+    ),
+    _p(
+        "laplacian",
+        "smooth choice",
+        "Larger activity window and majority filter: fewer "
+        "isolated wrong choices, softer detail (activity_radius=2, consistency=5)",
+        activity_radius=2,
+        consistency=5,
+    ),
+    _p(
+        "gff",
+        "colour guide",
+        "Colour guided filter of He et al. instead of the luma guide (guide=color; slower)",
+        guide="color",
+    ),
+    _p(
+        "depthmap",
+        "energy of Laplacian",
+        "Energy-of-Laplacian focus measure instead of sum-modified-Laplacian (focus=eol)",
+        focus="eol",
+    ),
+    _p(
+        "depthmap",
+        "hard selection",
+        "No soft transition: every output pixel is an exact source pixel (blend_sigma=0)",
+        blend_sigma=0.0,
+    ),
+    _p(
+        "depthmap",
+        "noisy images",
+        "Stronger pre-smoothing and depth-map median filter for "
+        "noisy or JPEG stacks (presmooth=2, smoothing=11)",
+        presmooth=2.0,
+        smoothing=11,
+    ),
+    _p(
+        "gacn",
+        "calibration",
+        "Decision calibration against the first frame (the paper's "
+        "strategy; strategy=calibration, reference=0)",
+        strategy="calibration",
+        reference=0,
+    ),
+    _p(
+        "gacn",
+        "calibration, middle reference",
+        "Decision calibration against the middle frame (reference=-1)",
+        strategy="calibration",
+        reference=-1,
+    ),
+    _p(
+        "gacn",
+        "serial",
+        "One-by-one serial fusion of the stack (strategy=serial)",
+        strategy="serial",
+    ),
 )
 """Presets shipped with the app (fields of each method's Params with documented meanings)."""
 
@@ -123,8 +167,11 @@ class PresetStore:
         presets = obj.get("presets") if isinstance(obj, dict) else None
         if not isinstance(presets, dict):
             return {}
-        return {str(m): {str(n): dict(v) for n, v in by.items() if isinstance(v, dict)}
-                for m, by in presets.items() if isinstance(by, dict)}
+        return {
+            str(m): {str(n): dict(v) for n, v in by.items() if isinstance(v, dict)}
+            for m, by in presets.items()
+            if isinstance(by, dict)
+        }
 
     def _write(self, data: dict[str, dict[str, dict[str, Any]]]) -> None:
         try:
@@ -134,13 +181,15 @@ class PresetStore:
                 json.dump({"version": 1, "presets": data}, fh, indent=2)
             os.replace(tmp, self.path)
         except OSError as err:
-            raise MffError(f"could not save the presets: {err.strerror or err}",
-                           self.path) from None
+            raise MffError(
+                f"could not save the presets: {err.strerror or err}", self.path
+            ) from None
 
     def user_presets(self, method: str) -> list[Preset]:
         """The user's presets of ``method``, in saving order."""
-        return [Preset(method, name, values) for name, values in
-                self._read().get(method, {}).items()]
+        return [
+            Preset(method, name, values) for name, values in self._read().get(method, {}).items()
+        ]
 
     def presets(self, method: str) -> list[Preset]:
         """Built-in, then user presets of ``method``."""
@@ -182,5 +231,11 @@ class PresetStore:
         self._write(data)
 
 
-__all__ = ["BUILTIN_PRESETS", "PRESETS_FILE", "Preset", "PresetStore", "builtin_presets",
-           "presets_path"]
+__all__ = [
+    "BUILTIN_PRESETS",
+    "PRESETS_FILE",
+    "Preset",
+    "PresetStore",
+    "builtin_presets",
+    "presets_path",
+]

@@ -59,8 +59,7 @@ class RunPanel(QWidget):
     deviceChanged = Signal(str)
     presetsChanged = Signal()
 
-    def __init__(self, parent: QWidget | None = None,
-                 presets: PresetStore | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, presets: PresetStore | None = None) -> None:
         from mffgui.gui.widgets.method_panel import MethodPanel
 
         super().__init__(parent)
@@ -75,20 +74,25 @@ class RunPanel(QWidget):
         self.editor.align_options.hide()  # shown by default now that Align defaults to Auto
         self.editor.deviceChanged.connect(self.deviceChanged)
         self.add_button = QPushButton("Add run")
-        self.add_button.setToolTip("Add the method above with these parameters (e.g. custom "
-                                   "weights) as another run; presets are below")
+        self.add_button.setToolTip(
+            "Add the method above with these parameters (e.g. custom "
+            "weights) as another run; presets are below"
+        )
         self.add_button.clicked.connect(self.add_from_editor)
         self.remove_button = QPushButton("Remove")
         self.remove_button.setToolTip("Remove the selected runs from the list")
         self.remove_button.clicked.connect(self._remove_selected)
         self.preset_combo = QComboBox()
-        self.preset_combo.setToolTip("Choose a named preset of the method above to add it as "
-                                     "a run (built-in presets and your own)")
+        self.preset_combo.setToolTip(
+            "Choose a named preset of the method above to add it as "
+            "a run (built-in presets and your own)"
+        )
         self.preset_combo.activated.connect(self._on_preset_chosen)
         self.preset_combo.currentIndexChanged.connect(lambda _i: self._update_preset_buttons())
         self.save_preset_button = QPushButton("Save preset…")
-        self.save_preset_button.setToolTip("Save the parameters above under a name, as a "
-                                           "preset of this method")
+        self.save_preset_button.setToolTip(
+            "Save the parameters above under a name, as a preset of this method"
+        )
         self.save_preset_button.clicked.connect(self._ask_save_preset)
         self.delete_preset_button = QPushButton("Delete preset")
         self.delete_preset_button.setToolTip("Delete the chosen preset (your own presets only)")
@@ -115,8 +119,9 @@ class RunPanel(QWidget):
         lay.addWidget(self.gt_label)
         self._fill_presets()
 
-    def set_methods(self, infos: Sequence[MethodInfo],
-                    params: dict[str, Params] | None = None) -> None:
+    def set_methods(
+        self, infos: Sequence[MethodInfo], params: dict[str, Params] | None = None
+    ) -> None:
         """One run per method with its defaults (fast ones ticked), plus ``"<m> (your
         settings)"`` for each of ``params`` that differs from the defaults."""
         self.editor.set_methods(list(infos))
@@ -128,8 +133,9 @@ class RunPanel(QWidget):
             if name in names and p != type(p)():
                 self.add(name, p, label=f"{name} (your settings)", checked=True)
 
-    def add(self, method: str, params: Params, label: str | None = None,
-            checked: bool = True) -> CompareRun:
+    def add(
+        self, method: str, params: Params, label: str | None = None, checked: bool = True
+    ) -> CompareRun:
         """Append a run (its label is made unique)."""
         base = label or method
         taken = {r.label for r in self.runs(all_runs=True)}
@@ -224,12 +230,19 @@ class RunPanel(QWidget):
         combo.addItem("Add a preset run…" if presets else "No presets for this method", None)
         for p in presets:
             combo.addItem(p.name if p.builtin else f"{p.name} (yours)", p)
-            combo.setItemData(combo.count() - 1,
-                              p.description or ", ".join(f"{k}={v}" for k, v in
-                                                         p.values.items()),
-                              Qt.ItemDataRole.ToolTipRole)
-        idx = next((i for i in range(1, combo.count())
-                    if select is not None and combo.itemData(i).name == select), 0)
+            combo.setItemData(
+                combo.count() - 1,
+                p.description or ", ".join(f"{k}={v}" for k, v in p.values.items()),
+                Qt.ItemDataRole.ToolTipRole,
+            )
+        idx = next(
+            (
+                i
+                for i in range(1, combo.count())
+                if select is not None and combo.itemData(i).name == select
+            ),
+            0,
+        )
         combo.setCurrentIndex(idx)
         combo.setEnabled(bool(presets))
         combo.blockSignals(False)
@@ -246,8 +259,9 @@ class RunPanel(QWidget):
             self.add_preset(p.method, p.name)
 
     def _ask_save_preset(self) -> None:
-        name, ok = QInputDialog.getText(self, "Save preset",
-                                        f"Name of the preset of {self.editor.method}")
+        name, ok = QInputDialog.getText(
+            self, "Save preset", f"Name of the preset of {self.editor.method}"
+        )
         if ok and name.strip():
             self.save_preset(name)
 
@@ -273,8 +287,9 @@ class RunPanel(QWidget):
         """Tick exactly the runs labelled ``labels``."""
         for i in range(self.run_list.count()):
             item = self.run_list.item(i)
-            item.setCheckState(Qt.CheckState.Checked if item.text() in labels
-                               else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                Qt.CheckState.Checked if item.text() in labels else Qt.CheckState.Unchecked
+            )
 
 
 __all__ = ["FAST_DEFAULTS", "RunPanel"]

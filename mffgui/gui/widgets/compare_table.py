@@ -23,9 +23,9 @@ BEST_COLOR = QColor(46, 160, 67, 110)
 
 EXPLAIN = {
     "QMI": "How much information of the sources the result keeps (normalised mutual info); "
-           "favours results close to one source, so a blurred result can score well.",
+    "favours results close to one source, so a blurred result can score well.",
     "QNCIE": "Nonlinear correlation between the result and the sources; like QMI it can "
-             "favour a result close to one (blurred) source.",
+    "favour a result close to one (blurred) source.",
     "QG": "How well the sources' edges (strength and direction) survive in the result.",
     "QP": "How well the sources' phase-congruency features (corners, edges) are kept.",
     "QE": "Piella's structural similarity weighted by edge content.",
@@ -54,10 +54,12 @@ def metric_tooltip(name: str) -> str:
     if info is None:
         return name
     if not info.ranks:
-        return (f"{info.title}: {EXPLAIN.get(name, '')} No-reference statistic of the result "
-                "alone: higher usually means more detail (↑), but noise, halos and artefacts "
-                "raise it too, so its best value is not marked. "
-                f"({info.citation})")
+        return (
+            f"{info.title}: {EXPLAIN.get(name, '')} No-reference statistic of the result "
+            "alone: higher usually means more detail (↑), but noise, halos and artefacts "
+            "raise it too, so its best value is not marked. "
+            f"({info.citation})"
+        )
     better = "Higher is better (↑)" if info.higher_is_better else "Lower is better (↓)"
     return f"{info.title}: {EXPLAIN.get(name, '')} {better}. ({info.citation})"
 
@@ -100,8 +102,11 @@ class MetricsTable(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.setSortingEnabled(True)
 
-    def set_rows(self, rows: Sequence[tuple[str, dict[str, float], float, str | None]],
-                 metrics: Sequence[str]) -> None:
+    def set_rows(
+        self,
+        rows: Sequence[tuple[str, dict[str, float], float, str | None]],
+        metrics: Sequence[str],
+    ) -> None:
         """Fill the table.
 
         Parameters
@@ -122,9 +127,13 @@ class MetricsTable(QTableWidget):
         self.setRowCount(len(rows))
         for c, name in enumerate(heads):
             item = QTableWidgetItem(metric_header(name))
-            item.setToolTip(metric_tooltip(name) if name in METRICS else
-                            "Fusion wall-clock time; lower is better" if c else
-                            "Method and parameters")
+            item.setToolTip(
+                metric_tooltip(name)
+                if name in METRICS
+                else "Fusion wall-clock time; lower is better"
+                if c
+                else "Method and parameters"
+            )
             self.setHorizontalHeaderItem(c, item)
         self._best = {}
         ok_rows = [r for r in rows if r[3] is None]

@@ -71,9 +71,11 @@ class RegionImageView(ImageView):
         return QPointF(min(max(p.x(), 0.0), w), min(max(p.y(), 0.0), h))
 
     def _starts_region(self, event: QMouseEvent) -> bool:
-        return (event.button() == Qt.MouseButton.LeftButton and self.has_image()
-                and (self.region_tool
-                     or bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)))
+        return (
+            event.button() == Qt.MouseButton.LeftButton
+            and self.has_image()
+            and (self.region_tool or bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
+        )
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         """Start a rectangle (region tool or Shift) or pan."""
@@ -138,8 +140,12 @@ class SwipeView(RegionImageView):
         # Scrolling must repaint everything: the divider does not move with the image.
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
 
-    def set_pair(self, a: np.ndarray | QImage | None, b: np.ndarray | QImage | None,
-                 labels: tuple[str, str] = ("", "")) -> None:
+    def set_pair(
+        self,
+        a: np.ndarray | QImage | None,
+        b: np.ndarray | QImage | None,
+        labels: tuple[str, str] = ("", ""),
+    ) -> None:
         """Show ``a`` left and ``b`` right of the divider (same size expected)."""
         self.set_image(a)
         if b is None:
@@ -173,8 +179,7 @@ class SwipeView(RegionImageView):
         if self._b is not None and not self._b.isNull():
             sx = self.mapToScene(dx, 0).x()
             painter.save()
-            painter.setClipRect(QRectF(sx, rect.top(), max(rect.right() - sx, 0.0),
-                                       rect.height()))
+            painter.setClipRect(QRectF(sx, rect.top(), max(rect.right() - sx, 0.0), rect.height()))
             painter.drawPixmap(QPointF(0.0, 0.0), self._b)
             painter.restore()
         painter.save()
@@ -201,8 +206,11 @@ class SwipeView(RegionImageView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         """Grab the divider when pressed near it; otherwise pan or draw a region."""
-        if (event.button() == Qt.MouseButton.LeftButton and self._near_divider(event)
-                and not self._starts_region(event)):
+        if (
+            event.button() == Qt.MouseButton.LeftButton
+            and self._near_divider(event)
+            and not self._starts_region(event)
+        ):
             self._dragging = True
             self.setDragMode(QGraphicsView.DragMode.NoDrag)
             event.accept()
@@ -216,8 +224,11 @@ class SwipeView(RegionImageView):
             event.accept()
             return
         if not self.region_tool:
-            self.viewport().setCursor(Qt.CursorShape.SplitHCursor if self._near_divider(event)
-                                      else Qt.CursorShape.OpenHandCursor)
+            self.viewport().setCursor(
+                Qt.CursorShape.SplitHCursor
+                if self._near_divider(event)
+                else Qt.CursorShape.OpenHandCursor
+            )
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
@@ -257,9 +268,12 @@ def _hwc(a: np.ndarray) -> np.ndarray:
     return x[:, :, None] if x.ndim == 2 else x
 
 
-def disagreement_image(index_a: np.ndarray, index_b: np.ndarray,
-                       decision_a: np.ndarray | None = None,
-                       decision_b: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def disagreement_image(
+    index_a: np.ndarray,
+    index_b: np.ndarray,
+    decision_a: np.ndarray | None = None,
+    decision_b: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
     """Where two results took their pixels from different sources.
 
     Parameters

@@ -46,8 +46,13 @@ class ExportDialog(QDialog):
         Source files, which the export must never overwrite.
     """
 
-    def __init__(self, default_path: Path, input_bit_depth: int, sources: Sequence[Path],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        default_path: Path,
+        input_bit_depth: int,
+        sources: Sequence[Path],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export fused image")
         self._sources = {Path(p).resolve() for p in sources}
@@ -87,8 +92,9 @@ class ExportDialog(QDialog):
         self.error = QLabel()
         self.error.setObjectName("errorLabel")
         self.error.setWordWrap(True)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
@@ -106,10 +112,13 @@ class ExportDialog(QDialog):
         self.depth.setCurrentIndex(self.depth.findData(self._input_depth))
 
     def _browse(self) -> None:
-        filters = ("TIFF (*.tif *.tiff);;OME-TIFF with pixel sizes (*.ome.tif);;PNG (*.png);;"
-                   "JPEG (*.jpg *.jpeg)")
-        path, _ = QFileDialog.getSaveFileName(self, "Export fused image", self.path_edit.text(),
-                                              filters)
+        filters = (
+            "TIFF (*.tif *.tiff);;OME-TIFF with pixel sizes (*.ome.tif);;PNG (*.png);;"
+            "JPEG (*.jpg *.jpeg)"
+        )
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export fused image", self.path_edit.text(), filters
+        )
         if path:
             self.path_edit.setText(path)
 

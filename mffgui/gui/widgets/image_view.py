@@ -105,8 +105,7 @@ class ImageView(QGraphicsView):
         """The shown image (empty when none)."""
         return self._base.pixmap().toImage()
 
-    def set_layer(self, name: str, rgba: np.ndarray | QImage | None,
-                  opacity: float = 1.0) -> None:
+    def set_layer(self, name: str, rgba: np.ndarray | QImage | None, opacity: float = 1.0) -> None:
         """Lay an RGBA ``(H, W, 4)`` uint8 image (or ARGB32 QImage) over the base image."""
         item = self._layers.get(name)
         if item is None:
@@ -118,8 +117,7 @@ class ImageView(QGraphicsView):
         if rgba is None:
             item.setPixmap(QPixmap())
         else:
-            item.setPixmap(QPixmap.fromImage(rgba if isinstance(rgba, QImage)
-                                             else to_qimage(rgba)))
+            item.setPixmap(QPixmap.fromImage(rgba if isinstance(rgba, QImage) else to_qimage(rgba)))
         item.setOpacity(opacity)
 
     def set_layer_opacity(self, name: str, opacity: float) -> None:
@@ -205,7 +203,7 @@ class ImageView(QGraphicsView):
         """Zoom about the cursor."""
         steps = event.angleDelta().y() / 120.0
         if steps:
-            self.zoom_by(WHEEL_STEP ** steps, event.position())
+            self.zoom_by(WHEEL_STEP**steps, event.position())
         event.accept()
 
     def resizeEvent(self, event) -> None:
@@ -262,8 +260,11 @@ class ImageView(QGraphicsView):
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         """Emit ``clicked`` when the mouse did not move between press and release."""
         super().mouseReleaseEvent(event)
-        if (self._press_pos is not None and event.button() == Qt.MouseButton.LeftButton
-                and (event.position() - self._press_pos).manhattanLength() < 4):
+        if (
+            self._press_pos is not None
+            and event.button() == Qt.MouseButton.LeftButton
+            and (event.position() - self._press_pos).manhattanLength() < 4
+        ):
             x, y = self.image_pos(event.position())
             if x >= 0:
                 self.clicked.emit(x, y)

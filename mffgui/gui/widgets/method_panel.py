@@ -95,8 +95,9 @@ class _Field:
         elif typ is int:
             self.kind = "int"
             w = QSpinBox(parent)
-            w.setRange(int(lo) if lo is not None else -1_000_000,
-                       int(hi) if hi is not None else 1_000_000)
+            w.setRange(
+                int(lo) if lo is not None else -1_000_000, int(hi) if hi is not None else 1_000_000
+            )
             if desc.get("step"):
                 w.setSingleStep(int(desc["step"]))
             if lo == 0 and "0 =" in tip:  # e.g. tile size, memory, threads: 0 = automatic
@@ -166,8 +167,9 @@ class _Field:
             entries = []
         for e in entries:
             self.variants.addItem(e.title, str(e.path))
-            self.variants.setItemData(self.variants.count() - 1, e.notes or e.title,
-                                      Qt.ItemDataRole.ToolTipRole)
+            self.variants.setItemData(
+                self.variants.count() - 1, e.notes or e.title, Qt.ItemDataRole.ToolTipRole
+            )
         self.variants.addItem("Other file…", None)
         idx = self.variants.findData(current) if current else 0
         self.variants.setCurrentIndex(idx if idx >= 0 else self.variants.count() - 1)
@@ -183,11 +185,16 @@ class _Field:
         data = self.variants.currentData()
         if data is not None:
             self.edit.setText(data)
+
     # --- end user weights ---
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.widget, "Choose weights", self.edit.text(),
-                                              "Checkpoints (*.pt *.pth *.ckpt);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self.widget,
+            "Choose weights",
+            self.edit.text(),
+            "Checkpoints (*.pt *.pth *.ckpt);;All files (*)",
+        )
         if path:
             self.edit.setText(path)
 
@@ -195,8 +202,9 @@ class _Field:
         """Show ``value`` in the editor."""
         w = self.widget
         if self.kind == "choice":
-            idx = next((i for i, c in enumerate(self.choices) if c == value
-                        or str(c) == str(value)), 0)
+            idx = next(
+                (i for i, c in enumerate(self.choices) if c == value or str(c) == str(value)), 0
+            )
             w.setCurrentIndex(idx)
         elif self.kind == "bool":
             w.setChecked(bool(value))
@@ -236,12 +244,15 @@ class _Field:
     def changed_signal(self) -> Any:
         """Qt signal emitted when the user edits the value."""
         w = self.widget
-        return {"choice": getattr(w, "currentIndexChanged", None),
-                "bool": getattr(w, "toggled", None), "int": getattr(w, "valueChanged", None),
-                "float": getattr(w, "valueChanged", None),
-                "sci": getattr(w, "textChanged", None),
-                "file": getattr(self, "edit", w).textChanged if self.kind == "file" else None,
-                "text": getattr(w, "textChanged", None)}[self.kind]
+        return {
+            "choice": getattr(w, "currentIndexChanged", None),
+            "bool": getattr(w, "toggled", None),
+            "int": getattr(w, "valueChanged", None),
+            "float": getattr(w, "valueChanged", None),
+            "sci": getattr(w, "textChanged", None),
+            "file": getattr(self, "edit", w).textChanged if self.kind == "file" else None,
+            "text": getattr(w, "textChanged", None),
+        }[self.kind]
 
 
 class MethodPanel(QWidget):
@@ -288,7 +299,8 @@ class MethodPanel(QWidget):
             self.device.addItem(text, key)
         self.device.setToolTip("Where network methods run; Auto picks CUDA, then MPS, then CPU")
         self.device.currentIndexChanged.connect(
-            lambda _i: self.deviceChanged.emit(self.device.currentData()))
+            lambda _i: self.deviceChanged.emit(self.device.currentData())
+        )
         self.device_label = QLabel("Device")
         self.align = QComboBox()
         self.align.addItem("Off", "off")
@@ -296,21 +308,26 @@ class MethodPanel(QWidget):
         for key, text in ALIGN_MODELS:
             self.align.addItem(text, key)
         self.align.setCurrentIndex(1)
-        self.align.setToolTip("Register the frames to the middle one before fusing (hand-held "
-                              "shots, focus breathing); the result is cropped to the common "
-                              "area. Auto checks a few frames for motion first and aligns "
-                              "(shift, rotation, scale) only when they moved or differ in "
-                              "size")
+        self.align.setToolTip(
+            "Register the frames to the middle one before fusing (hand-held "
+            "shots, focus breathing); the result is cropped to the common "
+            "area. Auto checks a few frames for motion first and aligns "
+            "(shift, rotation, scale) only when they moved or differ in "
+            "size"
+        )
         self.align.currentIndexChanged.connect(
-            lambda _i: self.alignChanged.emit(self.align.currentData()))
+            lambda _i: self.alignChanged.emit(self.align.currentData())
+        )
         self.align_interp = QComboBox()
         for key, text in ALIGN_INTERPOLATIONS:
             self.align_interp.addItem(text, key)
         self.align_interp.setToolTip("How the aligned frames are resampled")
         self.align_full = QCheckBox("Keep full size")
-        self.align_full.setToolTip("Keep the whole reference frame instead of cropping to the "
-                                   "area every frame covers; where a frame has no data, fusion "
-                                   "uses only the frames that do")
+        self.align_full.setToolTip(
+            "Keep the whole reference frame instead of cropping to the "
+            "area every frame covers; where a frame has no data, fusion "
+            "uses only the frames that do"
+        )
         self.align_options = QWidget()
         opts = QHBoxLayout(self.align_options)
         opts.setContentsMargins(0, 0, 0, 0)
@@ -362,8 +379,9 @@ class MethodPanel(QWidget):
         for m in methods:
             kind = "" if m.kind == "classical" or "(network)" in m.title else "  (network)"
             self.combo.addItem(m.title + kind, m.name)
-            self.combo.setItemData(self.combo.count() - 1, m.description,
-                                   Qt.ItemDataRole.ToolTipRole)
+            self.combo.setItemData(
+                self.combo.count() - 1, m.description, Qt.ItemDataRole.ToolTipRole
+            )
         self.combo.blockSignals(False)
         self._on_method(0)
 
@@ -512,8 +530,10 @@ def fuse_hint(n_included: int) -> str:
     if n_included >= 2:
         return ""
     if n_included == 1:
-        return ("A focus stack needs at least two images: add another image (File ▸ Add "
-                "images…) or include one more frame.")
+        return (
+            "A focus stack needs at least two images: add another image (File ▸ Add "
+            "images…) or include one more frame."
+        )
     return "A focus stack needs at least two images: open or include at least two."
 
 

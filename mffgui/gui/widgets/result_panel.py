@@ -108,8 +108,10 @@ class Legend(QWidget):
         colors = index_colors(n)
         cell = bar.width() / n
         for i, c in enumerate(colors):
-            p.fillRect(QRectF(bar.left() + i * cell, bar.top(), cell + 0.5, bar.height()),
-                       QColor(int(c[0]), int(c[1]), int(c[2])))
+            p.fillRect(
+                QRectF(bar.left() + i * cell, bar.top(), cell + 0.5, bar.height()),
+                QColor(int(c[0]), int(c[1]), int(c[2])),
+            )
         p.setPen(pen)
         # Label as many frame numbers (1-based) as fit without overlapping.
         label_w = fm.horizontalAdvance(str(n)) + 6
@@ -120,8 +122,9 @@ class Legend(QWidget):
         for i in ticks:
             s = str(i + 1)
             x = bar.left() + (i + 0.5) * cell - fm.horizontalAdvance(s) / 2
-            p.drawText(int(max(bar.left(), min(x, bar.right() - fm.horizontalAdvance(s)))),
-                       text_y, s)
+            p.drawText(
+                int(max(bar.left(), min(x, bar.right() - fm.horizontalAdvance(s)))), text_y, s
+            )
         p.end()
 
 
@@ -218,10 +221,10 @@ class ResultPanel(QWidget):
         self.panes[DECISION].layout().addWidget(self.legend)
 
         self.source_combo = QComboBox()
-        self.source_combo.setToolTip("Source shown under its focus map "
-                                     "(or click the decision map)")
+        self.source_combo.setToolTip("Source shown under its focus map (or click the decision map)")
         self.source_combo.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.source_combo.setMinimumContentsLength(8)
         self.source_combo.currentIndexChanged.connect(self._on_source_combo)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
@@ -255,8 +258,10 @@ class ResultPanel(QWidget):
             p.maximiseClicked.connect(lambda i=i: self.toggle_maximised(i))
             p.view.hovered.connect(self.hovered)
         self.views[DECISION].clicked.connect(self._on_decision_clicked)
-        self.placeholder = QLabel("Drop images or a folder here, or use File ▸ Open "
-                                  "(Ctrl+O).\nThen press Fuse (Ctrl+Enter).")
+        self.placeholder = QLabel(
+            "Drop images or a folder here, or use File ▸ Open "
+            "(Ctrl+O).\nThen press Fuse (Ctrl+Enter)."
+        )
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setObjectName("placeholder")
         lay = QVBoxLayout(self)
@@ -284,8 +289,7 @@ class ResultPanel(QWidget):
         pane = self.panes[FUSED]
         header = pane.height() - pane.view.height() if pane.view.height() > 0 else 40
         area = self.splitter if self.splitter.isVisible() else self
-        return choose_stacked(area.width(), area.height(), image, max(0, header),
-                              len(self.panes))
+        return choose_stacked(area.width(), area.height(), image, max(0, header), len(self.panes))
 
     def _arrange(self, kind: str) -> None:
         self.arrangement = kind
@@ -301,8 +305,9 @@ class ResultPanel(QWidget):
             self.inner.setSizes([max(1, self.splitter.width() // (n - 1))] * (n - 1))
             return
         vertical = kind == "column"
-        self.splitter.setOrientation(Qt.Orientation.Vertical if vertical
-                                     else Qt.Orientation.Horizontal)
+        self.splitter.setOrientation(
+            Qt.Orientation.Vertical if vertical else Qt.Orientation.Horizontal
+        )
         for i, p in enumerate(self.panes):
             self.splitter.insertWidget(i, p)
         self.inner.hide()
@@ -358,9 +363,12 @@ class ResultPanel(QWidget):
         self._active_view().zoom_by(1 / 1.25)
 
     # ------------------------------------------------------------------ content
-    def set_outcome(self, outcome: FusionOutcome | None,
-                    request_overlay: OverlayRequester | None = None,
-                    request_weights: WeightsRequester | None = None) -> None:
+    def set_outcome(
+        self,
+        outcome: FusionOutcome | None,
+        request_overlay: OverlayRequester | None = None,
+        request_weights: WeightsRequester | None = None,
+    ) -> None:
         """Show a fusion result.
 
         Parameters
@@ -398,8 +406,7 @@ class ResultPanel(QWidget):
         n = len(outcome.metas)
         display = outcome.display
         if display is None:
-            display = prepare_display(outcome.result, outcome.stack,
-                                      min(self._selected, n - 1))
+            display = prepare_display(outcome.result, outcome.stack, min(self._selected, n - 1))
         self._display = display
         self._levels = display.levels
         self.panes[FUSED].note.setText("display stretched" if self._levels is not None else "")
@@ -478,8 +485,9 @@ class ResultPanel(QWidget):
             self.panes[OVERLAY].note.setText(f"reading frame {i + 1}…")
             self._request_overlay(i)
         else:
-            self.set_overlay(prepare_overlay(self.outcome.result, self.outcome.stack, i,
-                                             self._levels))
+            self.set_overlay(
+                prepare_overlay(self.outcome.result, self.outcome.stack, i, self._levels)
+            )
 
     def set_overlay(self, overlay: OverlayImages) -> None:
         """Accept overlay layers made in the background; shown if that source is selected."""
@@ -498,7 +506,8 @@ class ResultPanel(QWidget):
         view.set_layer("focus", overlay.heat, self.opacity.value() / 100.0)
         view.set_layer("outline", overlay.outline, 1.0 if self.outline.isChecked() else 0.0)
         self.panes[OVERLAY].note.setText(
-            f"frame {overlay.source + 1} chosen for {overlay.share:.0%}")
+            f"frame {overlay.source + 1} chosen for {overlay.share:.0%}"
+        )
 
     # ------------------------------------------------------------------ read-out
     def set_weights(self, source: int, weights: np.ndarray) -> None:
@@ -541,5 +550,7 @@ class ResultPanel(QWidget):
         vals = ", ".join(str(round(float(v) * scale)) for v in np.atleast_1d(value))
         weight = self.weight_at(src, x, y)
         wtext = "…" if weight is None else f"{weight:.3f}"
-        return (f"x {x}, y {y}   source {src + 1} ({names[src]})   "
-                f"weight {wtext}   fused ({vals}) of {scale}")
+        return (
+            f"x {x}, y {y}   source {src + 1} ({names[src]})   "
+            f"weight {wtext}   fused ({vals}) of {scale}"
+        )

@@ -46,10 +46,13 @@ class RetouchPanel(QWidget):
         self.eraser = QCheckBox("Eraser")
         self.eraser.setToolTip("Paint the automatic result back (E)")
         self.source = QComboBox()
-        self.source.setToolTip("Frame to paint from: pick it here, in the source list, or "
-                               "by clicking the decision/depth map")
+        self.source.setToolTip(
+            "Frame to paint from: pick it here, in the source list, or "
+            "by clicking the decision/depth map"
+        )
         self.source.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.source.setMinimumContentsLength(10)
         self.size = QSpinBox()
         self.size.setRange(1, 2000)
@@ -57,8 +60,9 @@ class RetouchPanel(QWidget):
         self.size.setSuffix(" px")
         self.size.setToolTip("Brush radius in image pixels ([ and ] change it)")
         self.size.valueChanged.connect(lambda v: self.radiusChanged.emit(float(v)))
-        self.hardness = _slider(0, 100, 100, "Hardness: 100 % is a hard edge, lower values "
-                                "fade the edge softly")
+        self.hardness = _slider(
+            0, 100, 100, "Hardness: 100 % is a hard edge, lower values fade the edge softly"
+        )
         self.opacity = _slider(1, 100, 100, "Opacity: 100 % copies the source exactly")
         self.undo = QToolButton()
         self.redo = QToolButton()

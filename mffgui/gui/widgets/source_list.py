@@ -102,8 +102,12 @@ class SourceList(QListWidget):
         pm.fill(QColor(128, 128, 128, 60))
         return QIcon(pm)
 
-    def set_sources(self, sources: list[Source], thumbnails: dict[int, np.ndarray],
-                    skipped: Sequence[tuple[Path, str]] = ()) -> None:
+    def set_sources(
+        self,
+        sources: list[Source],
+        thumbnails: dict[int, np.ndarray],
+        skipped: Sequence[tuple[Path, str]] = (),
+    ) -> None:
         """Rebuild the list from ``sources`` (keeps the selection by id); ``skipped`` files
         (not images) are listed after them in gray, with the reason."""
         selected = set(self.selected_ids())
@@ -113,13 +117,15 @@ class SourceList(QListWidget):
             for s in sources:
                 item = QListWidgetItem(describe(s))
                 item.setData(ID_ROLE, s.id)
-                flags = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                         | Qt.ItemFlag.ItemIsDragEnabled)
+                flags = (
+                    Qt.ItemFlag.ItemIsEnabled
+                    | Qt.ItemFlag.ItemIsSelectable
+                    | Qt.ItemFlag.ItemIsDragEnabled
+                )
                 if not s.problem:
                     flags |= Qt.ItemFlag.ItemIsUserCheckable
                 item.setFlags(flags)
-                item.setCheckState(Qt.CheckState.Checked if s.usable
-                                   else Qt.CheckState.Unchecked)
+                item.setCheckState(Qt.CheckState.Checked if s.usable else Qt.CheckState.Unchecked)
                 thumb = thumbnails.get(s.id)
                 item.setIcon(self._icon(thumb) if thumb is not None else self._placeholder)
                 tip = str(s.path) + (f" (page {s.page + 1})" if s.page is not None else "")
@@ -178,8 +184,7 @@ class SourceList(QListWidget):
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if not self._updating:
-            self.includeToggled.emit(item.data(ID_ROLE),
-                                     item.checkState() == Qt.CheckState.Checked)
+            self.includeToggled.emit(item.data(ID_ROLE), item.checkState() == Qt.CheckState.Checked)
 
     def _on_rows_moved(self, *_args: object) -> None:
         if not self._updating:

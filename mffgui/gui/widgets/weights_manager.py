@@ -27,13 +27,21 @@ from mffgui.user_weights import WeightsEntry, WeightsLibrary
 
 def describe(entry: WeightsEntry) -> str:
     """Rich-text metadata of an entry: network, date, data, epochs, metrics, notes."""
-    rows = [("Network", entry.arch), ("Trained", entry.date.replace("T", " ")),
-            ("Epochs", str(entry.epochs)),
-            ("Data", "<br>".join(html.escape(d) for d in entry.data) or "—"),
-            ("Validation", ", ".join(f"{k} {v:.4f}" for k, v in entry.metrics.items()) or "—")]
+    rows = [
+        ("Network", entry.arch),
+        ("Trained", entry.date.replace("T", " ")),
+        ("Epochs", str(entry.epochs)),
+        ("Data", "<br>".join(html.escape(d) for d in entry.data) or "—"),
+        ("Validation", ", ".join(f"{k} {v:.4f}" for k, v in entry.metrics.items()) or "—"),
+    ]
     if entry.best:
-        rows.append(("Best epoch", f"{entry.best.get('epoch')} ({entry.best.get('key')} "
-                     f"{float(entry.best.get('score', 0)):.4f})"))
+        rows.append(
+            (
+                "Best epoch",
+                f"{entry.best.get('epoch')} ({entry.best.get('key')} "
+                f"{float(entry.best.get('score', 0)):.4f})",
+            )
+        )
     rows += [("Notes", html.escape(entry.notes) or "—"), ("File", html.escape(str(entry.path)))]
     body = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
     return f"<h3>{html.escape(entry.title)}</h3><table cellspacing='4'>{body}</table>"
@@ -50,8 +58,9 @@ class WeightsManager(QDialog):
 
     changed = Signal()
 
-    def __init__(self, parent: QWidget | None = None,
-                 library: WeightsLibrary | None = None) -> None:
+    def __init__(
+        self, parent: QWidget | None = None, library: WeightsLibrary | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Trained weights")
         self.library = library or WeightsLibrary()
@@ -164,8 +173,9 @@ class WeightsManager(QDialog):
         if not eid:
             return
         e = self.library.get(eid)
-        path, _ = QFileDialog.getSaveFileName(self, "Export weights", f"{e.name}.pt",
-                                              "Checkpoints (*.pt)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export weights", f"{e.name}.pt", "Checkpoints (*.pt)"
+        )
         if path:
             self.export(eid, path)
 
@@ -174,6 +184,8 @@ class WeightsManager(QDialog):
         if not eid:
             return
         e = self.library.get(eid)
-        if QMessageBox.question(self, "Delete", f"Delete “{e.title}”? This cannot be undone."
-                                ) == QMessageBox.StandardButton.Yes:
+        if (
+            QMessageBox.question(self, "Delete", f"Delete “{e.title}”? This cannot be undone.")
+            == QMessageBox.StandardButton.Yes
+        ):
             self.delete(eid)
