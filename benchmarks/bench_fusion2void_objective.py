@@ -6,7 +6,7 @@ initialisation, with the same mask and texture sequence, three times: with the f
 to the all-in-focus original, to A, and to B. Every step draws new textures (``--fixed`` reuses
 one texture, which RecNet can memorise instead of reading the fused input); the loss is reported
 on a fixed held-out batch. The table prints the reconstruction loss (the trainer's
-:func:`training.fusion2void.reconstruction_loss`, on a fixed evaluation mask) every
+:func:`mffgui.training.fusion2void.reconstruction_loss`, on a fixed evaluation mask) every
 ``--every`` steps. If the objective rewards all-in-focus fusion, the ``all-in-focus`` row must
 end lowest. Run it with different ``--mask-block``, ``--drop-ratio``, ``--rec-region``,
 ``--mask-mode`` and ``--ssim-weight`` to compare the objective's variants.
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from mffgui.models.fusion2void import build_recnet
-    from training.fusion2void import (
+    from mffgui.training.fusion2void import (
         Objective,
         block_masks,
         reconstruction_loss,

@@ -60,9 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     from mffgui.methods import get_method
     from mffgui.methods.fusion2void import Fusion2VoidParams, resolve_weights
     from mffgui.models.weights import load_checkpoint
+    from mffgui.training.datasets import read_rgb_float
+    from mffgui.training.gacn import qabf_metric
     from mffgui.types import Stack
-    from training.datasets import read_rgb_float
-    from training.gacn import qabf_metric
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", help="checkpoint (default: bundled)")

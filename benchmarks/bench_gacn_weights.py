@@ -54,8 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from mffgui.models.weights import bundled_weights, sha256_file
-    from training.datasets import read_rgb_float
-    from training.gacn import fuse_pair_arrays, qabf_metric
+    from mffgui.training.datasets import read_rgb_float
+    from mffgui.training.gacn import fuse_pair_arrays, qabf_metric
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", type=Path, help="candidate weights (default: bundled)")

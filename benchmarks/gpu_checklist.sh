@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checklist in one run, from the repository root of a CUDA machine:
 #   1. benchmarks/bench_cuda.py (GPU to itself): GACN/Fusion2Void speed, V-4 stack, app worker;
-#   2. the Fusion2Void GPU recipe (python -m training fusion2void-gpu, F=32) in the background;
+#   2. the Fusion2Void GPU recipe (python -m mffgui.training fusion2void-gpu, F=32) in the background;
 #   3. meanwhile the GPU tests and the network test files with CUDA available;
 #   4. the recipe's weights (each stage, best) and the bundled ones on the 20 Lytro pairs.
 # Environment: MFFGUI_SHARED (data; default .gpudata/shared), OUT (results; default

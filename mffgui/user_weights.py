@@ -1,6 +1,6 @@
 """The user's library of trained network weights (no Qt).
 
-Weights trained with ``python -m training`` (or the app's Train dialog) are copied, weights
+Weights trained with ``python -m mffgui.training`` (or the app's Train dialog) are copied, weights
 only, into ``<user data folder>/weights`` (``platformdirs.user_data_dir("mffgui")``; the
 environment variable ``MFFGUI_DATA_DIR`` replaces the data folder, e.g. for tests). An index
 ``index.json`` (written atomically) records, per entry: a stable ``id``, the display ``name``,

@@ -12,8 +12,8 @@ import pytest
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
-from training.__main__ import main as training_main  # noqa: E402
-from training.gpu_pairs import DevicePairs, blur_batch, random_masks  # noqa: E402
+from mffgui.training.__main__ import main as training_main  # noqa: E402
+from mffgui.training.gpu_pairs import DevicePairs, blur_batch, random_masks  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def test_device_pairs_keep_the_sharp_original_where_focused():
         ).astype(np.uint8)
         for _ in range(3)
     ]
-    from training.datasets import PairConfig
+    from mffgui.training.datasets import PairConfig
 
     pairs = DevicePairs(ims, 48, torch.device("cpu"), PairConfig(bleed=0.0, swap_p=0.0))
     g, gc = torch.Generator().manual_seed(3), torch.Generator().manual_seed(4)
@@ -206,8 +206,8 @@ def _sample_pairs(size: int = 160) -> list[tuple[np.ndarray, np.ndarray]]:
 def _mean_qabf(weights: Path | None, pairs) -> float:
     from mffgui.methods import get_method
     from mffgui.methods.fusion2void import Fusion2VoidParams
+    from mffgui.training.gacn import qabf_metric
     from mffgui.types import Stack
-    from training.gacn import qabf_metric
 
     m = get_method("fusion2void")
     p = Fusion2VoidParams(weights=None if weights is None else str(weights), device="cpu")

@@ -8,8 +8,8 @@ import pytest
 torch = pytest.importorskip("torch")
 cv2 = pytest.importorskip("cv2")
 
-from training.__main__ import main as training_main  # noqa: E402
-from training.fusion2void import (  # noqa: E402
+from mffgui.training.__main__ import main as training_main  # noqa: E402
+from mffgui.training.fusion2void import (  # noqa: E402
     ColourPairs,
     Objective,
     block_masks,
@@ -125,7 +125,7 @@ def test_fidelity_is_zero_only_for_pixelwise_selection():
 def test_synthetic_colour_pairs_are_complementary():
     rng = np.random.default_rng(4)
     sharp = cv2.GaussianBlur(rng.random((64, 64, 3)).astype(np.float32), (0, 0), 0.5)
-    from training.datasets import PairConfig
+    from mffgui.training.datasets import PairConfig
 
     a, b = make_rgb_pair(rng, sharp, PairConfig.plain())
     ea = np.abs(a - sharp).mean(axis=2)
@@ -137,7 +137,7 @@ def test_synthetic_colour_pairs_are_complementary():
 
 
 def test_colour_pairs_batch_is_a_pure_function_of_the_rng(sharp_dir):
-    from training.datasets import list_images
+    from mffgui.training.datasets import list_images
 
     pairs = ColourPairs(list_images([sharp_dir]), [], 24)
     x1 = pairs.make(np.random.default_rng(5), 3)
@@ -148,7 +148,7 @@ def test_colour_pairs_batch_is_a_pure_function_of_the_rng(sharp_dir):
 
 
 def test_real_pairs_come_from_two_frames_of_one_scene(tmp_path):
-    from training.fusion2void import discover_scenes
+    from mffgui.training.fusion2void import discover_scenes
 
     values = {"s1": (10, 60, 110), "s2": (160, 210)}
     for scene, levels in values.items():
@@ -171,7 +171,7 @@ def test_real_pairs_come_from_two_frames_of_one_scene(tmp_path):
 
 def test_zero_init_residual_makes_every_block_the_identity():
     from mffgui.models.fusion2void import _modules, build_pair_model
-    from training.fusion2void import zero_init_residual
+    from mffgui.training.fusion2void import zero_init_residual
 
     torch.manual_seed(0)
     model = build_pair_model({"features": 6})
@@ -185,7 +185,7 @@ def test_zero_init_residual_makes_every_block_the_identity():
 
 def test_identity_loss_measures_fusing_an_image_with_itself():
     from mffgui.models.fusion2void import build_fusionnet
-    from training.fusion2void import identity_loss
+    from mffgui.training.fusion2void import identity_loss
 
     torch.manual_seed(1)
     net = build_fusionnet({"features": 4})
@@ -195,8 +195,8 @@ def test_identity_loss_measures_fusing_an_image_with_itself():
 
 
 def test_warmup_steps_train_only_the_identity_term(sharp_dir):
-    from training.common import EventLog
-    from training.fusion2void import Fusion2VoidTask
+    from mffgui.training.common import EventLog
+    from mffgui.training.fusion2void import Fusion2VoidTask
 
     task = Fusion2VoidTask()
     config = {

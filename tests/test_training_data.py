@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from training.common import EventLog, best_path, lr_at
-from training.datasets import (
+from mffgui.training.common import EventLog, best_path, lr_at
+from mffgui.training.datasets import (
     PairConfig,
     SyntheticPairs,
     find_real_pairs,
@@ -19,7 +19,7 @@ from training.datasets import (
     random_focus_mask,
     split_holdout,
 )
-from training.losses import dice_loss, soft_qabf
+from mffgui.training.losses import dice_loss, soft_qabf
 
 
 def _texture(rng: np.random.Generator, size: int) -> np.ndarray:

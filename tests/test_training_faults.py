@@ -28,9 +28,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.__main__ import main as training_main  # noqa: E402
-from training.common import nonfinite_tensors  # noqa: E402
-from training.gacn import GACNTask  # noqa: E402
+from mffgui.training.__main__ import main as training_main  # noqa: E402
+from mffgui.training.common import nonfinite_tensors  # noqa: E402
+from mffgui.training.gacn import GACNTask  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = [

@@ -1,4 +1,4 @@
-"""``python -m training gacn``: smoke training, determinism, resume, stop, and use in the app."""
+"""``python -m mffgui.training gacn``: smoke, determinism, resume, stop, use in the app."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from mffgui.models.weights import load_checkpoint, sha256_file
-from training.__main__ import main as training_main
+from mffgui.training.__main__ import main as training_main
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = [
@@ -88,7 +88,7 @@ def test_two_step_run_writes_an_app_checkpoint(tiny_data, tmp_path, capsys):
     for key in ("dice", "iou", "accuracy"):
         assert 0.0 <= val[key] <= 1.0
     assert ck.meta["epochs"] == 1
-    assert "python -m training gacn" in ck.meta["command"]
+    assert "python -m mffgui.training gacn" in ck.meta["command"]
     # The network changed (two Adam steps from the seeded initialisation).
     from mffgui.models.gacn import build_gacn
 
@@ -178,7 +178,7 @@ def test_init_loads_weights_and_zero_lr_keeps_them(tiny_data, tmp_path):
 
 
 def test_real_validation_pairs_are_scored(tiny_data, tmp_path):
-    from training.gacn import GACNTask, fuse_pair_arrays, qabf_metric
+    from mffgui.training.gacn import GACNTask, fuse_pair_arrays, qabf_metric
 
     val = tmp_path / "val"
     val.mkdir()
@@ -195,7 +195,7 @@ def test_real_validation_pairs_are_scored(tiny_data, tmp_path):
     score = ck.raw["metrics"][-1]["val"]["real_qabf"]
     # Independent recomputation from the saved weights (same weights as validated).
     from mffgui.models.gacn import load_gacn
-    from training.datasets import read_rgb_float
+    from mffgui.training.datasets import read_rgb_float
 
     model = load_gacn(ck)
     a, b = read_rgb_float(val / "p_A.png"), read_rgb_float(val / "p_B.png")
@@ -319,7 +319,7 @@ def test_export_writes_small_weights_and_index_entry(tiny_data, tmp_path):
     assert entry["file"] == "gacn.pt"
     assert entry["sha256"] == sha256_file(out)
     assert entry["model_args"] == {}
-    assert entry["command"].startswith("python -m training gacn --data")
+    assert entry["command"].startswith("python -m mffgui.training gacn --data")
     assert entry["epochs"] == 1
     assert entry["notes"] == "n"
     assert entry["validation"]["lytro"] == {"mean_qabf": 0.5}
@@ -348,8 +348,8 @@ def test_bundled_weights_agree_with_official_on_a_lytro_pair():
 
     from mffgui.models.gacn import load_gacn
     from mffgui.models.weights import bundled_weights
-    from training.datasets import read_rgb_float
-    from training.gacn import fuse_pair_arrays, qabf_metric
+    from mffgui.training.datasets import read_rgb_float
+    from mffgui.training.gacn import fuse_pair_arrays, qabf_metric
 
     ref = shared_path("weights", "gacn-official", "reference")
     lytro = shared_path("data", "lytro", "lytro_10")

@@ -19,9 +19,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import training.losses as losses_mod  # noqa: E402
-from training.__main__ import main as training_main  # noqa: E402
-from training.gacn import GACNTask  # noqa: E402
+import mffgui.training.losses as losses_mod  # noqa: E402
+from mffgui.training.__main__ import main as training_main  # noqa: E402
+from mffgui.training.gacn import GACNTask  # noqa: E402
 
 STEPS = 3
 VAL_BATCHES = 8  # --val-count 64, 8 per batch

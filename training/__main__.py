@@ -1,42 +1,13 @@
-"""``python -m training {gacn,export,...} ...``."""
+"""``python -m training ...`` from a source checkout: forwards to ``python -m mffgui.training``.
 
-from __future__ import annotations
+The training code lives in :mod:`mffgui.training` (installed with the app). This folder is not a
+package and is not installed; it keeps the commands recorded in ``resources/weights/weights.json``
+runnable from the repository root.
+"""
 
-import argparse
-import importlib
 import sys
-from collections.abc import Sequence
 
-from mffgui.errors import MffError
-from training import SUBCOMMANDS
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Parser with every module of :data:`training.SUBCOMMANDS` registered."""
-    parser = argparse.ArgumentParser(
-        prog="python -m training",
-        description="Train or fine-tune mffgui's fusion networks; checkpoints load in the app.",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for mod in SUBCOMMANDS:
-        importlib.import_module(mod).add_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; user errors print one line and exit with status 2."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    args.argv = argv  # recorded in checkpoints as the exact command
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("training: interrupted", file=sys.stderr)
-        return 130
-    except MffError as err:
-        print(f"training: error: {err}", file=sys.stderr)
-        return 2
-
+from mffgui.training.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

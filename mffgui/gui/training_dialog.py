@@ -1,9 +1,9 @@
 """The Train dialog: fine-tune GACN or Fusion2Void on the user's own images.
 
-Training runs in a separate process (``python -m training <arch> ... --jsonl``, through
+Training runs in a separate process (``python -m mffgui.training <arch> ... --jsonl``, through
 :class:`QProcess`), so a crash or an out-of-memory GPU never takes the app down. The dialog
 reads the trainer's JSON-lines events (``start``, ``step``, ``epoch``, ``checkpoint``,
-``stopped``, ``done``; see :mod:`training.common`) and shows the epoch/step, the time left, a
+``stopped``, ``done``; see :mod:`mffgui.training.common`) and shows the epoch/step, the time left, a
 live loss curve, the validation metrics, and after every epoch a small preview fused by the
 latest checkpoint (in a worker thread). Stop sends ``stop`` on the process's stdin; the trainer
 saves and exits. A stopped, failed or killed run resumes from its last checkpoint
@@ -21,7 +21,6 @@ event loop keeps running) for the trainer to save.
 from __future__ import annotations
 
 import datetime as _dt
-import importlib.util
 import json
 import shlex
 import sys
@@ -94,20 +93,19 @@ KILL_WAIT_MS = 2_000
 def task_defaults(arch: str) -> dict[str, Any]:
     """The trainer's defaults for ``arch`` (epochs, batch size, patch size, ...)."""
     if arch == "gacn":
-        from training.gacn import GACNTask
+        from mffgui.training.gacn import GACNTask
 
         return dict(GACNTask.defaults)
-    from training.fusion2void import Fusion2VoidTask
+    from mffgui.training.fusion2void import Fusion2VoidTask
 
     return dict(Fusion2VoidTask.defaults)
 
 
 def _training_root() -> Path:
-    """Folder that makes ``import training`` work in the child process."""
-    spec = importlib.util.find_spec("training")
-    if spec is not None and spec.origin:
-        return Path(spec.origin).resolve().parents[1]
-    return Path(__file__).resolve().parents[2]
+    """Folder that makes ``import mffgui.training`` work in the child process."""
+    import mffgui
+
+    return Path(mffgui.__file__).resolve().parents[1]
 
 
 # -- loss curve --------------------------------------------------------------------------------
@@ -326,7 +324,7 @@ def preview_pair(val_dir: str, data_dirs: list[str]) -> tuple[np.ndarray, np.nda
     """
     from mffgui.core.synthetic import complementary_pair, half_mask
     from mffgui.io import read_image
-    from training.datasets import find_real_pairs, list_images
+    from mffgui.training.datasets import find_real_pairs, list_images
 
     if val_dir:
         _scene, pa, pb = find_real_pairs(val_dir)[0]
@@ -520,7 +518,7 @@ class TrainingDialog(QDialog):
         self.extra_edit = QLineEdit()
         self.extra_edit.setPlaceholderText("more trainer options, e.g. --lr 5e-4 --val-count 16")
         self.extra_edit.setToolTip(
-            "Passed to python -m training as typed (see python -m training gacn --help)"
+            "Passed to python -m mffgui.training as typed (see its --help)"
         )
         self.keep_best = QCheckBox("Keep the best epoch (by validation) rather than the last")
         self.keep_best.setChecked(True)
@@ -741,7 +739,7 @@ class TrainingDialog(QDialog):
         return data or ""
 
     def command_args(self, resume: bool = False) -> list[str]:
-        """Arguments after ``python -m training`` for the current settings.
+        """Arguments after ``python -m mffgui.training`` for the current settings.
 
         Raises
         ------
@@ -1073,11 +1071,11 @@ class TrainingDialog(QDialog):
         self._last_event = ""
         self._diverged = None
         self._started_at = time.monotonic()
-        cmd = " ".join(["python", "-m", "training", *args])
+        cmd = " ".join(["python", "-m", "mffgui.training", *args])
         self.log_view.appendPlainText("$ " + cmd)
         self._set_state("running")
         self._report("Starting the trainer…")
-        proc.start(sys.executable, ["-m", "training", *args])
+        proc.start(sys.executable, ["-m", "mffgui.training", *args])
 
     def stop(self) -> None:
         """Ask the trainer to save and exit after the current step."""

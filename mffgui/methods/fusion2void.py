@@ -88,7 +88,7 @@ def resolve_weights(weights: str | None) -> Path:
     if p is None:
         raise WeightsError(
             "no Fusion2Void weights: the bundled resources/weights/fusion2void.pt is not "
-            "installed; pass weights=FILE or train one with `python -m training fusion2void "
+            "installed; pass weights=FILE or train one with `python -m mffgui.training fusion2void "
             "--data DIR --out FILE`"
         )
     return p

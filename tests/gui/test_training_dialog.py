@@ -1,4 +1,4 @@
-"""The Train dialog runs ``python -m training`` in a QProcess: progress, stop, resume, kill.
+"""The Train dialog runs ``python -m mffgui.training`` in a QProcess: progress, stop, resume, kill.
 
 Each test trains GACN for a few 2-step epochs on three 64x64 synthetic images (one thread).
 """

@@ -1,4 +1,4 @@
-"""``python -m training export``: weights-only copy of a training checkpoint (for shipping).
+"""``python -m mffgui.training export``: weights-only copy of a training checkpoint (for shipping).
 
 With ``--weights-json`` the copy is also recorded in a ``weights.json`` index (the bundled
 weights index of :func:`mffgui.models.weights.bundled_weights`): file, sha256, ``model_args``,
@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from mffgui.errors import MffError
-from training.common import export_weights
+from mffgui.training.common import export_weights
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``export`` on the ``python -m training`` parser."""
+    """Register ``export`` on the ``python -m mffgui.training`` parser."""
     p = subparsers.add_parser(
         "export",
         help="strip optimizer/RNG state from a checkpoint",

@@ -1,7 +1,7 @@
-"""``python -m training gacn``: train or fine-tune GACN on synthetic pairs from sharp images.
+"""``python -m mffgui.training gacn``: train or fine-tune GACN on synthetic pairs from sharp images.
 
 The loss is the paper's: Dice loss on the raw decision map plus ``1 − soft Q^{AB/F}`` of the
-image fused with the boundary-guided map (:mod:`training.losses`). Validation after every
+image fused with the boundary-guided map (:mod:`mffgui.training.losses`). Validation after every
 epoch: Dice, IoU and pixel accuracy of the thresholded decision map on held-out synthetic
 pairs (made deterministically from held-out images), and, with ``--val DIR``, the mean
 Q^{AB/F} of real pairs fused by the network.
@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from training.common import EventLog, add_common_arguments, check_stop, run_training
-from training.datasets import (
+from mffgui.training.common import EventLog, add_common_arguments, check_stop, run_training
+from mffgui.training.datasets import (
     SyntheticPairs,
     find_real_pairs,
     list_images,
@@ -115,7 +115,7 @@ def map_scores(decision: np.ndarray, label: np.ndarray) -> dict[str, float]:
 
 
 class GACNTask:
-    """GACN as a :class:`training.common.TrainTask`."""
+    """GACN as a :class:`mffgui.training.common.TrainTask`."""
 
     arch = ARCH
     score_key = "iou"
@@ -196,7 +196,7 @@ class GACNTask:
 
     def loss(self, model: Any, batch: tuple[Any, ...]) -> dict[str, Any]:
         """Paper loss on one batch."""
-        from training.losses import gacn_loss
+        from mffgui.training.losses import gacn_loss
 
         a, b, label = batch
         out = train_forward(
@@ -210,7 +210,7 @@ class GACNTask:
         """Held-out synthetic map scores and, with ``--val``, real-pair Q^{AB/F}."""
         import torch
 
-        from training.losses import soft_qabf
+        from mffgui.training.losses import soft_qabf
 
         assert self.val_arrays is not None
         a_all, b_all, label_all = self.val_arrays
@@ -286,7 +286,7 @@ def real_pair_qabf(model: Any, path_a: Path, path_b: Path, device: Any) -> float
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``gacn`` on the ``python -m training`` parser."""
+    """Register ``gacn`` on the ``python -m mffgui.training`` parser."""
     p = subparsers.add_parser(
         "gacn",
         help="train or fine-tune GACN",

@@ -1,12 +1,12 @@
 """Synthetic multi-focus colour pairs made on the training device (GPU or CPU) in batches.
 
-The CPU pair generator of :mod:`training.datasets` builds one pair at a time in NumPy/OpenCV;
+The CPU pair generator of :mod:`mffgui.training.datasets` builds one pair at a time in NumPy/OpenCV;
 on a GPU that loop, not the network, would set the pace. This module makes a whole batch with
 tensor operations on the device: random crops of sharp images held on the device as uint8,
 random focus regions (thresholded smooth random fields and half-planes), per-sample Gaussian
 defocus with independent strengths for the two sources (a grouped separable convolution), the
 near layer's blur bleeding over the boundary, noise and input-order swaps — the ranges of
-:class:`training.datasets.PairConfig`.
+:class:`mffgui.training.datasets.PairConfig`.
 
 Every batch is a pure function of the two generators passed in (one on the device for pixel
 randomness, one on the CPU for choices that steer Python code: which image, where to crop), so
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from training.datasets import PairConfig
+from mffgui.training.datasets import PairConfig
 
 SIGMA_MAX = 4.0
 """Largest defocus σ the blur kernels are sized for (PairConfig's default upper bound)."""
@@ -157,11 +157,11 @@ class DevicePairs:
     def from_files(
         cls, paths: Sequence[Path], patch: int, device: Any, cfg: PairConfig | None = None
     ) -> DevicePairs:
-        """Read sharp images (:func:`training.datasets.read_rgb_u8`), upscaling any whose
+        """Read sharp images (:func:`mffgui.training.datasets.read_rgb_u8`), upscaling any whose
         shorter side is below ``patch``."""
         import cv2
 
-        from training.datasets import read_rgb_u8
+        from mffgui.training.datasets import read_rgb_u8
 
         ims = []
         for p in paths:

@@ -1,4 +1,4 @@
-"""Network-independent training machinery shared by every ``python -m training`` sub-command.
+"""Network-independent training machinery shared by every ``python -m mffgui.training`` sub-command.
 
 A sub-command describes its network with a :class:`TrainTask` and hands it to
 :func:`run_training`, which owns everything else:
@@ -19,7 +19,7 @@ A sub-command describes its network with a :class:`TrainTask` and hands it to
 * progress events, as JSON lines with ``--jsonl`` (one object per line on stdout) or as text.
 
 Batches must be a pure function of ``(seed, epoch, step)`` (see
-:class:`training.datasets.SyntheticPairs`), which is what makes resuming exact.
+:class:`mffgui.training.datasets.SyntheticPairs`), which is what makes resuming exact.
 """
 
 from __future__ import annotations
@@ -410,11 +410,11 @@ def export_weights(
 
 
 def _command_line(args: argparse.Namespace) -> str:
-    """The command as typed: ``python -m training <argv>``."""
+    """The command as typed: ``python -m mffgui.training <argv>``."""
     argv = getattr(args, "argv", None)
     if argv is None:
         argv = sys.argv[1:]
-    return shlex.join(["python", "-m", "training", *argv])
+    return shlex.join(["python", "-m", "mffgui.training", *argv])
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -795,7 +795,7 @@ def _meta(
     return _jsonable(
         {
             "name": f"{task.arch} trained with mffgui training",
-            "trained_by": "python -m training",
+            "trained_by": "python -m mffgui.training",
             "command": state["commands"][0] if state["commands"] else command,
             "commands": state["commands"],
             "data": config["data"],

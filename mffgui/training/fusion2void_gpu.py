@@ -1,4 +1,4 @@
-"""Fusion2Void's GPU recipe: ``python -m training fusion2void-gpu``.
+"""Fusion2Void's GPU recipe: ``python -m mffgui.training fusion2void-gpu``.
 
 A time-budgeted run sized for one datacenter GPU (default 8 minutes) at the paper's width
 F = 32, in two stages:
@@ -7,13 +7,13 @@ F = 32, in two stages:
    learns what fusion is on synthetic pairs whose sharp original is known, with
    ``L1(F, S) + --grad-weight · L1(∇F, ∇S)``.
 2. **Fusion2Void objective** (the paper's part): FusionNet and RecNet trained jointly through
-   the inpainting task of :mod:`training.fusion2void` (block-masked sources restored from the
+   the inpainting task of :mod:`mffgui.training.fusion2void` (block-masked sources restored from the
    fused image; the authors' fidelity term ``mean(|F − A||F − B|)``), plus the project's
    identity term and, with ``--anchor-weight`` > 0, the supervised loss kept as an anchor.
    With ``--pairs DIR`` real unlabelled pairs (any two frames of a scene) join the batches of
    this stage; they carry no supervised term.
 
-Speed: pairs are synthesised on the device (:mod:`training.gpu_pairs`), convolutions run in
+Speed: pairs are synthesised on the device (:mod:`mffgui.training.gpu_pairs`), convolutions run in
 bfloat16 autocast (CUDA) with channels-last tensors and cuDNN autotuning; the weights and the
 optimiser stay float32. The learning rate follows a cosine schedule over each stage's share of
 the time budget. Checkpoints (``--out``) are written every ``--checkpoint-s`` seconds and at the
@@ -22,7 +22,7 @@ generator states restored). The best held-out synthetic PSNR goes to ``<out>.bes
 app-loadable checkpoint with both networks (so it can be fine-tuned with ``--init``).
 
 The same command runs on the CPU (``--device cpu``) for smoke tests; it is not meant for
-training there (use ``python -m training fusion2void``).
+training there (use ``python -m mffgui.training fusion2void``).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 
 from mffgui.errors import MffError
-from training.common import EventLog, StopSignal, nonfinite_tensors
-from training.datasets import VALIDATION_SEED, list_images, split_holdout
+from mffgui.training.common import EventLog, StopSignal, nonfinite_tensors
+from mffgui.training.datasets import VALIDATION_SEED, list_images, split_holdout
 
 ARCH = "fusion2void"
 STAGES = ("warm", "f2v")
@@ -95,8 +95,8 @@ class Recipe:
 
         from mffgui.models.device import pick_device
         from mffgui.models.fusion2void import build_pair_model
-        from training.fusion2void import Objective, discover_scenes, zero_init_residual
-        from training.gpu_pairs import DevicePairs
+        from mffgui.training.fusion2void import Objective, discover_scenes, zero_init_residual
+        from mffgui.training.gpu_pairs import DevicePairs
 
         self.args, self.log = args, log
         self.device = pick_device(args.device)
@@ -158,7 +158,7 @@ class Recipe:
         smaller than a patch, or with frames of different sizes, are left out)."""
         import torch
 
-        from training.datasets import read_rgb_u8
+        from mffgui.training.datasets import read_rgb_u8
 
         out = []
         for sc in scenes:
@@ -191,8 +191,8 @@ class Recipe:
     # -- checkpoints ---------------------------------------------------------------------------
 
     def _load_init(self, path: str) -> None:
-        from training.common import resolve_init
-        from training.fusion2void import load_pair_weights
+        from mffgui.training.common import resolve_init
+        from mffgui.training.fusion2void import load_pair_weights
 
         self.init_info = load_pair_weights(self.model, resolve_init(ARCH, path))
 
@@ -219,8 +219,8 @@ class Recipe:
         argv = getattr(self.args, "argv", None) or sys.argv[1:]
         return {
             "name": "fusion2void trained with the mffgui GPU recipe",
-            "trained_by": "python -m training fusion2void-gpu",
-            "command": shlex.join(["python", "-m", "training", *argv]),
+            "trained_by": "python -m mffgui.training fusion2void-gpu",
+            "command": shlex.join(["python", "-m", "mffgui.training", *argv]),
             "data": [str(d) for d in self.args.data],
             "pairs": [str(d) for d in (self.args.pairs or [])],
             "init": self.init_info,
@@ -307,7 +307,7 @@ class Recipe:
         """One optimiser step of ``stage`` at time ``progress`` (0–1) of that stage."""
         import torch
 
-        from training.fusion2void import fidelity_loss, identity_loss, reconstruction_loss
+        from mffgui.training.fusion2void import fidelity_loss, identity_loss, reconstruction_loss
 
         args = self.args
         for group in self.opt.param_groups:
@@ -476,7 +476,7 @@ class Recipe:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``fusion2void-gpu`` on the ``python -m training`` parser."""
+    """Register ``fusion2void-gpu`` on the ``python -m mffgui.training`` parser."""
     p = subparsers.add_parser(
         "fusion2void-gpu",
         help="Fusion2Void at F=32 on a GPU in a time budget "

@@ -1,4 +1,4 @@
-"""Train Fusion2Void (FusionNet + RecNet) without ground truth: ``python -m training fusion2void``.
+"""Fusion2Void (FusionNet + RecNet) without ground truth: ``python -m mffgui.training fusion2void``.
 
 The objective follows the paper's idea and the authors' released training script:
 
@@ -17,12 +17,12 @@ The objective follows the paper's idea and the authors' released training script
    jointly with Adam.
 
 Training pairs are unlabelled: colour pairs made from sharp images (``--data DIR``: the focus
-masks, blur, bleeding, noise and offset augmentations of :mod:`training.datasets`, applied to
+masks, blur, bleeding, noise and offset augmentations of :mod:`mffgui.training.datasets`, applied to
 RGB crops) and/or real pairs from stacks (``--pairs DIR``: every sub-folder with two or more
 same-size images is a scene; any two frames of a scene are a pair). The sharp original of a
 synthetic pair is used only by the validation PSNR, never by the loss.
 
-The loop, checkpoints, resume, stop and events are :func:`training.common.run_training`'s.
+The loop, checkpoints, resume, stop and events are :func:`mffgui.training.common.run_training`'s.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import cv2
 import numpy as np
 
 from mffgui.errors import MffError, StackMismatch
-from training.common import EventLog, add_common_arguments, check_stop, run_training
-from training.datasets import (
+from mffgui.training.common import EventLog, add_common_arguments, check_stop, run_training
+from mffgui.training.datasets import (
     VALIDATION_SEED,
     PairConfig,
     find_real_pairs,
@@ -68,7 +68,7 @@ def make_rgb_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic colour multi-focus pair from a sharp crop.
 
-    The recipe of :func:`training.datasets.make_pair` (random region mask, independent blur
+    The recipe of :func:`mffgui.training.datasets.make_pair` (random region mask, independent blur
     strengths, the near layer's blur bleeding over the boundary, small offsets, noise, swap) on
     all three channels; random erasing is left out because it makes a region that neither
     source explains.
@@ -436,7 +436,7 @@ def load_pair_weights(model: Any, path: str | Path) -> dict[str, Any]:
 
 
 class Fusion2VoidTask:
-    """Fusion2Void as a :class:`training.common.TrainTask`."""
+    """Fusion2Void as a :class:`mffgui.training.common.TrainTask`."""
 
     arch = ARCH
     score_key = "psnr"
@@ -586,7 +586,7 @@ class Fusion2VoidTask:
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``fusion2void`` on the ``python -m training`` parser."""
+    """Register ``fusion2void`` on the ``python -m mffgui.training`` parser."""
     p = subparsers.add_parser(
         "fusion2void",
         help="train Fusion2Void (unsupervised, inpainting-guided)",
