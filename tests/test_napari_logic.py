@@ -118,3 +118,14 @@ def test_manifest_points_at_existing_callables():
     pyproject = (REPO / "pyproject.toml").read_text()
     assert '"napari.manifest"' in pyproject
     assert 'mffgui = "mffgui.napari:napari.yaml"' in pyproject
+
+
+def test_single_channel_layer_ignores_the_guide_channel():
+    """A one-channel layer fuses as itself whatever channel the form names (a pyramid method
+    gives its own output, not the guided hard selection)."""
+    zyx = np.rint(_zyx() * 65535).astype(np.uint16)
+    vol = logic.volume_from_layer(zyx, name="one")
+    ref = get_method("laplacian").fuse(Stack.from_arrays(list(zyx)))
+    for channel in (None, "sum", 0):
+        out = logic.fuse_layer_data(vol, "laplacian", channel=channel)
+        np.testing.assert_allclose(out.fused, ref.fused[:, :, 0], atol=1e-6)

@@ -184,7 +184,7 @@ def fuse_layer_data(
     m = get_method(method)
     p = m.info.params.from_mapping(dict(params or {}))
     z, c, _, _ = volume.shape
-    if volume.rgb or (c == 1 and channel is None):
+    if volume.rgb or c == 1:  # one channel: nothing to guide
         stack = Stack(
             [(lambda k=k: volume.frame(k)) for k in range(z)],
             [dataclasses.replace(volume.meta, page=k) for k in range(z)],

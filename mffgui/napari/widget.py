@@ -53,7 +53,11 @@ class FusionWidget:
     channel; *Fuse* runs in a thread worker (progress bar, *Cancel*) and adds the fused image,
     the depth map and the height map (scaled by the layer's z scale)."""
 
-    def __new__(cls, napari_viewer: Any) -> Any:  # npe2 calls it with the viewer
+    def __init__(self, napari_viewer: Any) -> None:
+        """Not run (``__new__`` returns the container); napari reads this signature to decide
+        that the widget wants the viewer, passed as ``napari_viewer``."""
+
+    def __new__(cls, napari_viewer: Any) -> Any:
         try:
             import napari
             from magicgui import widgets
@@ -108,7 +112,7 @@ class FusionWidget:
 
                 guide = (
                     None
-                    if vol.shape[1] in (1, 3) and vol.rgb
+                    if vol.rgb or vol.shape[1] == 1
                     else parse_channel(channel.value or "sum", vol.shape[1])
                 )
             except (MffError, ValueError) as err:
