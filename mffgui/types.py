@@ -142,6 +142,11 @@ ReducedGrayLoader = Callable[[int], "np.ndarray | None"]
 reduced size (JPEG's DCT scaling), or ``None`` when the format cannot do that cheaply."""
 
 
+def _constant(a: np.ndarray) -> Callable[[], np.ndarray]:
+    """A frame loader that returns ``a`` itself."""
+    return lambda: a
+
+
 class Stack(Sequence[np.ndarray]):
     """A focus stack of same-size frames, read lazily so memory does not grow with N.
 
@@ -210,12 +215,12 @@ class Stack(Sequence[np.ndarray]):
                     format="memory",
                 )
             )
-        return cls([(lambda a=a: a) for a in arrays], metas)
+        return cls([_constant(a) for a in arrays], metas)
 
     def __len__(self) -> int:
         return len(self._loaders)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if isinstance(i, slice):
             idx = range(len(self))[i]
             return self.subset(list(idx))
@@ -429,12 +434,12 @@ class MapStack(Sequence[np.ndarray]):
         out = np.empty(self.map_shape, dtype=self._disk_dtype)
         with self._lock:
             self._file.seek(i * self._map_bytes)
-            got = self._file.readinto(memoryview(out).cast("B"))
+            got = self._file.readinto(out.data.cast("B"))
         if got != self._map_bytes:
             raise OSError(f"short read of map {i} from the temporary file")
         return out.astype(np.float32, copy=False)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if self._data is not None:
             return np.asarray(self._data[i], dtype=np.float32)
         if isinstance(i, slice):
@@ -459,7 +464,7 @@ class MapStack(Sequence[np.ndarray]):
         buf = np.ascontiguousarray(np.broadcast_to(value, self.map_shape), dtype=self._disk_dtype)
         with self._lock:
             self._file.seek(j * self._map_bytes)
-            self._file.write(memoryview(buf).cast("B"))
+            self._file.write(buf.data.cast("B"))
             self._file.flush()
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:

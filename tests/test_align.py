@@ -84,6 +84,7 @@ def rms_corner_error(report: AlignmentReport, motions, i: int) -> float:
     return float(np.sqrt(np.mean(err**2)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "seed"), [("translation", 3), ("similarity", 4), ("affine", 5), ("homography", 6)]
 )
@@ -171,6 +172,7 @@ def test_sixteen_bit_narrow_range_aligns():
     assert max(rms_corner_error(report, motions, i) for i in range(3)) <= 0.3
 
 
+@pytest.mark.slow
 def test_unrelated_and_blank_frames_are_flagged_and_excluded():
     stack, motions = make_stack("similarity", n=5, seed=8)
     frames = [stack.frame(i) for i in range(5)]
@@ -252,6 +254,7 @@ def test_largest_rectangle_in_rotated_square():
     assert (x1 - x0) * (y1 - y0) == pytest.approx(2 * r * r / 2, rel=0.03)
 
 
+@pytest.mark.slow
 def test_json_round_trip_reproduces_frames(tmp_path):
     stack, _ = make_stack("homography", n=3, seed=9)
     aligned, report = align_stack(stack, model="homography", interpolation="cubic")

@@ -85,6 +85,7 @@ def test_unrelated_frames_do_not_count_as_moved():
     assert not check_motion(Stack.from_arrays(frames)).moved
 
 
+@pytest.mark.slow
 def test_auto_leaves_a_still_stack_bit_identical(tmp_path, capsys):
     frames, _ = focus_stack(STILL)
     write(tmp_path / "still", frames)

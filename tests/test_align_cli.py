@@ -26,6 +26,7 @@ def stack_dir(tmp_path):
     return d, motions
 
 
+@pytest.mark.slow
 def test_align_writes_frames_with_source_bit_depth(stack_dir, tmp_path, capsys):
     d, motions = stack_dir
     out = tmp_path / "aligned"

@@ -53,6 +53,7 @@ def residuals(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.hypot(s[keep, 0], s[keep, 1])
 
 
+@pytest.mark.slow
 def test_pcb_scale_and_agreement():
     stack = read(shared_path("data", "stacks", "focusstack-pcb"))
     report = estimate_alignment(stack, model="similarity")
@@ -76,6 +77,7 @@ def test_pcb_scale_and_agreement():
     assert np.median(after) < 0.5 * np.median(before)
 
 
+@pytest.mark.slow
 def test_gacn_adjacent_frames_register_within_half_a_pixel():
     stack = read(shared_path("data", "stacks", "gacn-v4-chip-microscope")).subset(
         list(range(28, 35))

@@ -107,6 +107,7 @@ def stacks20(tmp_path_factory) -> list[Path]:
     return make_stacks(tmp_path_factory.mktemp("batch20"), 20)
 
 
+@pytest.mark.slow
 def test_dask_cli_matches_serial_bit_for_bit(stacks20, tmp_path, capsys):
     root = stacks20[0].parent
     out_serial, out_dask = tmp_path / "serial", tmp_path / "dask"
@@ -142,6 +143,7 @@ def test_dask_cli_matches_serial_bit_for_bit(stacks20, tmp_path, capsys):
     assert all(not r["worker"].endswith(f":{os.getpid()}") for r in rows)
 
 
+@pytest.mark.slow
 def test_killed_worker_loses_nothing(client, stacks20, tmp_path):
     out = tmp_path / "out"
     job = BatchJob(method=SLOW)

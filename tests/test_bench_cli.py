@@ -142,6 +142,7 @@ def test_bench_rejects_a_wrong_size_result(dataset, tmp_path):
     assert "10x10" in rows[1]["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 def test_bench_reproduces_direct_scoring_on_lytro(tmp_path):
     lytro = shared_path("data", "lytro")

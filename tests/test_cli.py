@@ -459,8 +459,7 @@ def test_progress_overwrites_on_a_tty():
 def test_fuse_lytro_with_default_method(tmp_path, capsys):
     from mffgui.methods import list_methods
 
-    if "depthmap" not in {i.name for i in list_methods()}:
-        pytest.skip("the depthmap method is not registered yet")
+    assert "depthmap" in {i.name for i in list_methods()}, "the default method is not registered"
     src = shared_path("data", "lytro", "lytro_01")
     out = tmp_path / "x.png"
     assert main(["fuse", str(src), "-o", str(out)]) == 0
@@ -474,6 +473,7 @@ def test_fuse_lytro_with_default_method(tmp_path, capsys):
     assert (img <= np.maximum(a, b) + 2 / 255).all()
 
 
+@pytest.mark.slow
 def test_subprocess_python_m_mffgui(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     bad = subprocess.run(

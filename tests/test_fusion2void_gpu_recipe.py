@@ -106,6 +106,7 @@ def _recipe_args(sharp_dir, out, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_recipe_runs_both_stages_and_writes_loadable_weights(sharp_dir, tmp_path):
     from mffgui.methods import get_method
     from mffgui.methods.fusion2void import Fusion2VoidParams

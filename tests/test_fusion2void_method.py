@@ -59,6 +59,7 @@ def test_pair_equals_average_of_both_orders(weights):
     np.testing.assert_allclose(_fuse([a, b], weights=weights).fused, ref, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tile", [16, 25, 64])
 def test_tiled_equals_whole(weights, tile):
     a, b = _frames(2, shape=(83, 71, 3), seed=2)
@@ -181,6 +182,7 @@ def test_out_of_memory_shrinks_tiles_then_falls_back_to_cpu(weights, monkeypatch
     assert any("CPU" in n for n in runner.notes)
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_frame_count(weights, monkeypatch):
     """From 4 to 16 frames the traced peak grows by far less than one (H, W) map per frame:
     the tree holds O(log N) images and the per-frame maps spill to a file (forced here with

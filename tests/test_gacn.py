@@ -262,6 +262,7 @@ def test_gray_stack(ckpt: Path) -> None:
     assert res.fused.shape == frames[0].shape
 
 
+@pytest.mark.slow
 def test_tiled_equals_whole_random_weights(ckpt: Path) -> None:
     frames = _scene(h=190, w=170, n=3, seed=5)
     method = get_method("gacn")

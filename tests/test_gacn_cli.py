@@ -38,6 +38,7 @@ def _psnr_files(ours_png: Path, ref_png: Path) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
+@pytest.mark.slow
 def test_cli_pair_matches_official(tmp_path: Path) -> None:
     """The console entry point (``python -m mffgui``, a separate process) on a pair."""
     weights, ref_dir = _official()
@@ -74,6 +75,7 @@ def test_cli_pair_matches_official(tmp_path: Path) -> None:
     assert psnr >= 45.0, f"pair PSNR {psnr:.2f} dB < 45 dB"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["calibration", "serial"])
 def test_cli_triple_matches_official(tmp_path: Path, strategy: str) -> None:
     """``mffgui.cli.main`` on a three-frame folder, with the per-source maps exported."""

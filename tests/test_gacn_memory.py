@@ -74,6 +74,7 @@ def _peak_traced(stack: Stack, params: GacnParams) -> int:
     return peak
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
 def test_memory_does_not_grow_with_frame_count(
     ckpt: Path, strategy: str, monkeypatch: pytest.MonkeyPatch
@@ -137,6 +138,7 @@ def test_spilled_maps_equal_in_memory_maps(
     np.testing.assert_array_equal(spilled.focus_maps[2], focus[2])
 
 
+@pytest.mark.slow
 def test_tiled_calibration_caches_reference_when_it_fits(
     ckpt: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

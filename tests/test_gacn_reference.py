@@ -20,6 +20,9 @@ from tests.conftest import shared_path
 PAIRS = [f"lytro_{i:02d}" for i in range(1, 21)]
 TRIPLES = [f"lytro_triple_{i:02d}" for i in range(1, 5)]
 
+# 20 pairs and 8 triples through the official network on the CPU: minutes.
+pytestmark = pytest.mark.slow
+
 
 def _official() -> tuple[Path, Path]:
     root = shared_path("weights", "gacn-official")

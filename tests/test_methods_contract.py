@@ -44,8 +44,8 @@ def _stack(n: int, channels: int, seed: int = 0) -> Stack:
 
 
 def _fuse(name: str, stack: Stack, **kw):
-    """Fuse with default parameters; a network without bundled weights skips, but a bundled
-    network whose weights do not load is a bug and fails."""
+    """Fuse with default parameters; every network method ships bundled weights, so weights
+    that are missing or do not load are a bug and fail."""
     from mffgui.models.weights import bundled_weights
 
     method = get_method(name)
@@ -54,7 +54,7 @@ def _fuse(name: str, stack: Stack, **kw):
     except WeightsError as exc:
         if bundled_weights(name) is not None:
             pytest.fail(f"{name}: the bundled weights do not load ({exc})")
-        pytest.skip(f"{name}: no usable weights ({exc})")
+        pytest.fail(f"{name}: no bundled weights in resources/weights ({exc})")
 
 
 def _check_result(res, n: int, channels: int, name: str) -> None:

@@ -142,8 +142,7 @@ def test_disk_full_during_cli_fuse(tmp_path, monkeypatch, capsys):
     from mffgui.cli import main
     from mffgui.methods import list_methods
 
-    if "depthmap" not in {i.name for i in list_methods()}:
-        pytest.skip("depthmap method not registered")
+    assert "depthmap" in {i.name for i in list_methods()}, "the default method is not registered"
     src = tmp_path / "in"
     src.mkdir()
     rng = np.random.default_rng(0)

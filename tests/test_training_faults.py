@@ -283,6 +283,7 @@ def _reference(data: Path, tmp: Path, epochs: int) -> dict[str, Any]:
     return _raw(ref)["model"]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_resumes_from_last_checkpoint(data, tmp_path):
     out = tmp_path / "killed.pt"
     proc = _spawn(data, out)
@@ -316,6 +317,7 @@ def test_sigkill_mid_epoch_resumes_from_last_checkpoint(data, tmp_path):
     assert _same_weights(done["model"], _reference(data, tmp_path, 2))
 
 
+@pytest.mark.slow
 def test_sigint_mid_epoch_saves_exits_0_and_resumes_exactly(data, tmp_path):
     out = tmp_path / "interrupted.pt"
     proc = _spawn(data, out)

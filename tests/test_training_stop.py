@@ -99,6 +99,7 @@ def slow_validation(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_stop_during_validation_ends_within_a_batch(
     data, tmp_path, monkeypatch, capsys, slow_validation
 ):

@@ -113,7 +113,7 @@ def build_lk_pyramid(gray: np.ndarray, scale: float, full_shape: tuple[int, int]
         ``(H, W)`` of the full-size frame.
     """
     g = np.ascontiguousarray(gray, dtype=np.float32)
-    levels = [g]
+    levels: list[np.ndarray] = [g]
     scales = [scale]
     while max(levels[0].shape) > 2 * COARSE_SIDE:
         h, w = levels[0].shape

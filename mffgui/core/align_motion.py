@@ -93,7 +93,7 @@ def _log_polar_spectrum(img: np.ndarray, win: np.ndarray) -> tuple[np.ndarray, f
     the number of columns per unit of log radius."""
     h, w = img.shape
     a = (img - float(img.mean())) * win
-    mag = np.abs(np.fft.fftshift(np.fft.fft2(a))).astype(np.float32)
+    mag: np.ndarray = np.abs(np.fft.fftshift(np.fft.fft2(a))).astype(np.float32)
     # Emphasise mid frequencies: the DC peak says nothing about scale or rotation.
     fy = np.fft.fftshift(np.fft.fftfreq(h)).astype(np.float32)[:, None]
     fx = np.fft.fftshift(np.fft.fftfreq(w)).astype(np.float32)[None, :]

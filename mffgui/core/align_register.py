@@ -141,7 +141,10 @@ def _ecc(
     if motion != cv2.MOTION_HOMOGRAPHY:
         w0 = np.ascontiguousarray(w0[:2])
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, iterations, eps)
-    rho, w = cv2.findTransformECC(template, moving, w0, motion, criteria, None, gauss)
+    # OpenCV's stubs want a mask array whenever gaussFiltSize is given; None (no mask) is valid.
+    rho, w = cv2.findTransformECC(  # type: ignore[call-overload, unused-ignore]
+        template, moving, w0, motion, criteria, None, gauss
+    )
     out = np.eye(3)
     out[: w.shape[0]] = w
     return float(rho), project_to_model(out, model)
@@ -159,7 +162,7 @@ def _phase_shift(template: np.ndarray, moving: np.ndarray) -> tuple[np.ndarray, 
 
 def _feature_warp(template: np.ndarray, moving: np.ndarray, model: str) -> np.ndarray | None:
     """Warp (level coordinates) from SIFT matches + RANSAC, or ``None`` without enough matches."""
-    sift = cv2.SIFT_create(nfeatures=2000)  # per call: detectors are not thread-safe
+    sift = cv2.SIFT.create(nfeatures=2000)  # per call: detectors are not thread-safe
     t8 = np.round(template * 255).astype(np.uint8)
     m8 = np.round(moving * 255).astype(np.uint8)
     kt, dt = sift.detectAndCompute(t8, None)
@@ -170,8 +173,8 @@ def _feature_warp(template: np.ndarray, moving: np.ndarray, model: str) -> np.nd
     good = [p[0] for p in matches if len(p) == 2 and p[0].distance < 0.75 * p[1].distance]
     if len(good) < 8:
         return None
-    src = np.float32([kt[g.queryIdx].pt for g in good])
-    dst = np.float32([km[g.trainIdx].pt for g in good])
+    src = np.array([kt[g.queryIdx].pt for g in good], dtype=np.float32)
+    dst = np.array([km[g.trainIdx].pt for g in good], dtype=np.float32)
     thr = 2.0
     if model == "homography":
         h, inl = cv2.findHomography(src, dst, cv2.RANSAC, thr)

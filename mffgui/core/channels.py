@@ -10,6 +10,7 @@ chose.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Literal
@@ -82,7 +83,7 @@ def guide_stack(volume: Volume, channel: GuideChannel) -> Stack:
             return out
 
     metas = [replace(volume.meta, page=k, channels=1) for k in range(z)]
-    return Stack([(lambda k=k: load(k)) for k in range(z)], metas, notes=volume.notes)
+    return Stack([functools.partial(load, k) for k in range(z)], metas, notes=volume.notes)
 
 
 def fuse_channels(volume: Volume, weights: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:

@@ -263,7 +263,7 @@ class LazyMaps(Sequence[np.ndarray]):
             self._cache.popitem(last=False)
         return m
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i):
         if isinstance(i, slice):
             idx = range(self.n)[i]
             out = np.empty((len(idx), *self.map_shape), dtype=np.float32)

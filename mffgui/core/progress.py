@@ -52,9 +52,11 @@ NEVER: CancelToken = _NeverCancelled()
 def scaled(progress: ProgressFn, start: float, span: float, total: float = 1.0) -> ProgressFn:
     """Map a sub-task's progress ``[0, total]`` into ``[start, start + span]`` of a 0..1 scale."""
 
-    def _p(done: float, sub_total: float, stage: str = "") -> None:
-        frac = done / sub_total if sub_total else 1.0
-        progress(start + span * frac, total, stage)
+    outer_total = total
+
+    def _p(done: float, total: float, stage: str = "") -> None:
+        frac = done / total if total else 1.0
+        progress(start + span * frac, outer_total, stage)
 
     return _p
 

@@ -505,7 +505,11 @@ class Retoucher:
         if self.canvas is None:
             return None
         self._live = Stroke(
-            source, (tuple(map(float, point)),), float(radius), float(hardness), float(opacity)
+            source,
+            ((float(point[0]), float(point[1])),),
+            float(radius),
+            float(hardness),
+            float(opacity),
         )
         if not self.canvas.valid(self._live):
             self._live = None

@@ -442,6 +442,8 @@ def _jpeg(frame: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     dec = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if dec is None:
+        raise RuntimeError("JPEG decoding failed")
     dec = dec[:, :, ::-1] if dec.ndim == 3 else dec[:, :, None]
     return dec.astype(np.float32) / np.float32(255.0)
 

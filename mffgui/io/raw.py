@@ -55,7 +55,11 @@ def is_tiff_raw(path: str | Path) -> bool:
                 return False
             # A maker's RAW (NEF, ARW, ...): IFD0 is a preview, the sensor data (CFA or
             # LinearRaw) sits in a SubIFD. An ordinary TIFF with SubIFDs is not a RAW.
-            return any(int(sub.photometric) in (32803, 34892) for sub in page.pages)
+            subs = page.pages if isinstance(page, tifffile.TiffPage) else None
+            return any(
+                isinstance(sub, tifffile.TiffPage) and int(sub.photometric) in (32803, 34892)
+                for sub in subs or ()
+            )
     except Exception:  # not ours to judge: the TIFF reader reports damage
         return False
 
@@ -160,14 +164,14 @@ def _raw_exif(path: Path) -> bytes | None:
         with tifffile.TiffFile(path) as tif:
             tags = tif.pages.first.tags
             out = Image.Exif()
-            for code in _IFD0_EXIF_TAGS:
-                if code in tags and isinstance(tags[code].value, str):
-                    out[code] = tags[code].value.strip("\x00")
+            for tag in _IFD0_EXIF_TAGS:
+                if tag in tags and isinstance(tags[tag].value, str):
+                    out[tag] = tags[tag].value.strip("\x00")
             sub: dict[int, Any] = {}
             if _EXIF_IFD in tags and isinstance(tags[_EXIF_IFD].value, dict):
                 registry = tifffile.TIFF.TAGS
                 for name, value in tags[_EXIF_IFD].value.items():
-                    code = registry.get(name) if isinstance(name, str) else name
+                    code = registry.get(name, None) if isinstance(name, str) else name
                     if not isinstance(code, int):
                         continue
                     if (

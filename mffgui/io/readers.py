@@ -290,7 +290,7 @@ def _tiff_pages(tif: tifffile.TiffFile) -> list[tifffile.TiffPage]:
     pages = []
     seen: set[int] = set()
     for pg in tif.pages:
-        page = pg if isinstance(pg, tifffile.TiffPage) else pg.aspage()  # type: ignore[union-attr]
+        page = pg if isinstance(pg, tifffile.TiffPage) else pg.aspage()
         # A damaged next-page offset can point back at a page: tifffile then yields it forever.
         if page.offset in seen:
             raise ValueError(f"the page directory loops back to offset {page.offset}")
@@ -376,7 +376,7 @@ def _tiff_metas(path: Path, pages: list[tifffile.TiffPage]) -> list[ImageMeta]:
     metas = []
     for i, page in enumerate(pages):
         h, w, c, depth, alpha = _tiff_layout(page, path)
-        notes = ("alpha channel dropped",) if alpha else ()
+        notes: tuple[str, ...] = ("alpha channel dropped",) if alpha else ()
         if int(page.photometric) == 0:
             notes += ("min-is-white TIFF inverted",)
         metas.append(
@@ -421,7 +421,12 @@ def _with_microscopy_meta(
         grid = np.arange(len(series.pages)).reshape([series.shape[axes.index(a)] for a in planes])
         sel = tuple(0 if a in "CT" else slice(None) for a in planes)
         offsets = {pg.offset: k for k, pg in enumerate(pages)}
-        keep = [offsets[series.pages[int(j)].offset] for j in np.ravel(grid[sel])]
+        keep = []
+        for j in np.ravel(grid[sel]):
+            pg = series.pages[int(j)]
+            if pg is None:
+                raise CorruptImage(f"TIFF series page {int(j) + 1} is missing", path)
+            keep.append(offsets[pg.offset])
         n_c = series.shape[axes.index("C")]
         label = f" ({names[0]})" if names else ""
         note = (f"channel 1{label} of {n_c} used; `mffgui fuse --channel` fuses every channel",)
@@ -525,10 +530,10 @@ def read_image(
         raise UnsupportedImage(f"{fmt} files have a single page (asked for page {page + 1})", p)
     meta = _probe_pillow(p, fmt)
     if fmt in ("PNG", "JPEG"):
-        raw = _decode_cv2(p, fmt, meta)
+        decoded = _decode_cv2(p, fmt, meta)
     else:
-        raw = _decode_pillow(p, meta)
-    return _to_float(raw, meta, p), meta
+        decoded = _decode_pillow(p, meta)
+    return _to_float(decoded, meta, p), meta
 
 
 _REDUCED_GRAY = {
@@ -706,13 +711,13 @@ def _tiff_to_hwc(
 
 
 def _to_float(raw: np.ndarray, meta: ImageMeta, path: Path) -> np.ndarray:
-    a = np.asarray(raw)
+    a: np.ndarray = np.asarray(raw)
     if a.ndim == 2:
         a = a[:, :, None]
     if a.dtype == np.uint16:
         if meta.bit_depth != 16:
             raise CorruptImage("decoded 16-bit data from an 8-bit header", path)
-        out = np.empty(a.shape, np.float32)
+        out: np.ndarray = np.empty(a.shape, np.float32)
         # Division, not multiplication by a reciprocal, so round(x * 65535) gives v back.
         np.divide(a, np.float32(65535.0), out=out, dtype=np.float32)
     elif a.dtype == np.uint8:

@@ -6,7 +6,7 @@ import dataclasses
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, Self
 
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.errors import ParamsError
@@ -48,7 +48,7 @@ class Params:
                 raise ParamsError(f"parameter {f.name}={value!r} is above {md['max']}")
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> Params:
+    def from_mapping(cls, values: Mapping[str, Any]) -> Self:
         """Build from a mapping whose values may be strings (CLI ``--set k=v``).
 
         Raises

@@ -46,7 +46,8 @@ class _Run:
             raise TooFewImages(f"a stack needs at least two images, got {n}")
         self.stack = stack
         self.n = n
-        self.shape = tuple(int(s) for s in stack.shape)
+        h, w = stack.shape
+        self.shape = (int(h), int(w))
         self.channels = stack.channels
         self.progress = progress
         self.cancel = cancel

@@ -84,14 +84,14 @@ def resolve_weights(weights: str | None) -> Path:
         if not p.is_file():
             raise WeightsError("Fusion2Void weights file not found", p)
         return p
-    p = bundled_weights(ARCH)
-    if p is None:
+    bundled = bundled_weights(ARCH)
+    if bundled is None:
         raise WeightsError(
             "no Fusion2Void weights: the bundled resources/weights/fusion2void.pt is not "
             "installed; pass weights=FILE or train one with `python -m mffgui.training fusion2void "
             "--data DIR --out FILE`"
         )
-    return p
+    return bundled
 
 
 def load_model(path: Path, device: Any) -> tuple[Any, dict[str, Any]]:

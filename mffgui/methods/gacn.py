@@ -178,7 +178,7 @@ def _load_model(path: Path, device: Any) -> tuple[Any, str]:
     from mffgui.models.weights import load_checkpoint
 
     ckpt = load_checkpoint(path, "gacn")
-    model = load_gacn(ckpt).to(device=device, memory_format=torch.channels_last)
+    model = load_gacn(ckpt).to(device=device, memory_format=torch.channels_last)  # type: ignore[call-overload, unused-ignore]
     _MODEL_CACHE.clear()  # one model at a time: weights are small, GPU memory is not
     _MODEL_CACHE[key] = (model, ckpt.sha256)
     return model, ckpt.sha256
@@ -277,7 +277,11 @@ class _Engine:
     def pair(self, ga: np.ndarray, gb: np.ndarray) -> dict[str, np.ndarray]:
         """Decision, BGF and both focus maps of a gray pair, each ``(H, W)`` float32."""
         sa, sb = self.scales(ga), self.scales(gb)
-        both = None if sa is None else [self.t.cat([x, y]) for x, y in zip(sa, sb, strict=True)]
+        both = (
+            None
+            if sa is None or sb is None
+            else [self.t.cat([x, y]) for x, y in zip(sa, sb, strict=True)]
+        )
         out = {k: np.empty(ga.shape, np.float32) for k in ("decision", "bgf", "focus_a", "focus_b")}
         for tile in self.r.tiles:
             self.r.cancel.raise_if_cancelled()
@@ -706,7 +710,7 @@ class GacnMethod:
             if small != (h, w):
                 gray = cv2.resize(gray, (small[1], small[0]), interpolation=cv2.INTER_AREA)
             sc = eng.scales(gray)
-            fm = np.empty(small, np.float32)
+            fm: np.ndarray = np.empty(small, np.float32)
             for tile in sub.tiles:
                 run.cancel.raise_if_cancelled()
                 f = eng.focus(eng.energy(eng.tensor(gray[tile.read]), sc))
@@ -785,7 +789,9 @@ class GacnMethod:
         focus = _decision.spill_maps(n, ref_gray.shape)
         peak = 0.0
         fused = ref_frame.copy()
-        best = index = m0 = None
+        best: Any = None
+        index: Any = None
+        m0: Any = None
         for pos in range(1, n):
             run.cancel.raise_if_cancelled()
             j = order[pos]

@@ -246,6 +246,7 @@ def _feature_score(
         cov = filter2_sep(x * feat_f, k) - mu * mu_f
         res = np.where(mask, (cov + c) / (np.sqrt(np.abs(var * var_f)) + c), 0.0)
         result = res if result is None else np.maximum(result, res)
+    assert result is not None  # the loop runs at least once (the max feature)
     area = float(np.sum(mask_max))
     return float(np.sum(result)) / area if area else 0.0
 

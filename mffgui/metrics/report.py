@@ -194,12 +194,13 @@ def metrics_table_markdown(
     ]
     decimals = {}
     for m in metrics:
-        finite = [abs(v[m]) for v in rows.values() if v.get(m) is not None and math.isfinite(v[m])]
+        column = [row.get(m) for row in rows.values()]
+        finite = [abs(x) for x in column if x is not None and math.isfinite(x)]
         decimals[m] = _decimals(max(finite)) if finite else 4
-    for label, vals in rows.items():
+    for label, row in rows.items():
         cells = [label]
         for m in metrics:
-            v = vals.get(m)
+            v = row.get(m)
             text = format_value(m, v, decimals[m])
             if m in best and v is not None and text == format_value(m, best[m], decimals[m]):
                 text = f"**{text}**"

@@ -150,6 +150,8 @@ class GACN(nn.Module):
     normalisation, as in the official code.
     """
 
+    blur_kernel: torch.Tensor  # a buffer, registered in __init__
+
     def __init__(self) -> None:
         super().__init__()
         self.feature_extraction_conv0 = _conv_block(1, 16, "feature_extraction_conv0")
@@ -237,6 +239,7 @@ class GACN(nn.Module):
         block: nn.Sequential, x: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """ReLU(conv(x)) of a block and its eval-mode batch norm as ``gain · y + shift``."""
+        bn: Any  # BatchNorm2d: running stats are Tensors, not Optional, in eval mode
         conv, _, bn = block
         y = F.relu_(conv(x))
         gain = bn.weight / torch.sqrt(bn.running_var + bn.eps)

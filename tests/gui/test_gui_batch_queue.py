@@ -31,6 +31,7 @@ def _stacks(root: Path) -> list[Path]:
     return dirs
 
 
+@pytest.mark.slow
 def test_queue_runs_three_stacks_one_corrupt(qtbot, tmp_path):
     dirs = _stacks(tmp_path / "in")
     out = tmp_path / "out"

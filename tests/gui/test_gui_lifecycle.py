@@ -130,6 +130,7 @@ def test_closing_the_window_mid_run_stops_the_worker(qtbot, window, pair_dir):
     qtbot.waitUntil(lambda: window.controller.state == "cancelled", timeout=2000)
 
 
+@pytest.mark.slow
 def test_closing_mid_run_of_a_real_method(qtbot, window, tmp_path):
     folder = tmp_path / "stack"
     folder.mkdir()
@@ -156,6 +157,7 @@ def test_adding_sources_leaves_nothing_in_the_mailbox(qtbot, window, pair_dir):
     assert worker_mod._MAILBOX == before
 
 
+@pytest.mark.slow
 def test_100_start_cancel_cycles_leak_nothing_and_stay_responsive(qtbot, window, pair_dir):
     ctl = window.controller
     baseline = _warm_up(qtbot, window, [pair_dir], "test-slow", seconds=0.0)
@@ -253,6 +255,7 @@ EXIT_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("record", "status"), [(True, 0), (False, 1)])
 def test_exit_with_a_task_that_ignores_cancel_does_not_abort(pair_dir, tmp_path, record, status):
     # Without the exit handling, Python destroys the still-running QThread and Qt aborts the

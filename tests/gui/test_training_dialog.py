@@ -69,6 +69,7 @@ def _checkpoint_epoch(path) -> int:
     return int(torch.load(path, map_location="cpu", weights_only=True)["epoch"])
 
 
+@pytest.mark.slow
 def test_train_stop_resume_and_fuse_with_the_new_variant(qtbot, train_data):
     sharp, val = train_data
     dlg = TrainingDialog()
@@ -139,6 +140,7 @@ def test_train_stop_resume_and_fuse_with_the_new_variant(qtbot, train_data):
     assert np.all(fused <= np.maximum(a, b) + 1e-3)
 
 
+@pytest.mark.slow
 def test_sigkill_is_reported_app_survives_and_resume_continues(qtbot, window, train_data):
     sharp, val = train_data
     dlg = open_training_dialog(window)
@@ -266,6 +268,7 @@ def test_weights_manager_shows_metadata_renames_and_deletes(qtbot, tmp_path, mon
     assert not mgr.delete_button.isEnabled()
 
 
+@pytest.mark.slow
 def test_opened_from_the_main_window_start_just_works(
     qtbot, window, pair_dir, tmp_path, monkeypatch
 ):
@@ -297,6 +300,7 @@ def test_opened_from_the_main_window_start_just_works(
     dlg.close()
 
 
+@pytest.mark.slow
 def test_resume_a_previous_run_from_a_new_dialog(qtbot, train_data):
     from mffgui.user_weights import list_runs
 
@@ -345,6 +349,7 @@ def test_resume_a_previous_run_from_a_new_dialog(qtbot, train_data):
     new.close()
 
 
+@pytest.mark.slow
 def test_closing_the_main_window_stops_the_training_cleanly(qtbot, window, train_data):
     import time
 
@@ -371,6 +376,7 @@ def test_closing_the_main_window_stops_the_training_cleanly(qtbot, window, train
     assert _checkpoint_epoch(dlg.run_path) >= 0
 
 
+@pytest.mark.slow
 def test_divergence_is_explained_and_not_offered_for_resume(qtbot, train_data):
     sharp, val = train_data
     dlg = TrainingDialog()
