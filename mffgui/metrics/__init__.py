@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mffgui.metrics._common import gray255, to_uint8
+from mffgui.metrics.common import gray255, to_uint8
 from mffgui.metrics.basic import (
     average_gradient,
     entropy,
