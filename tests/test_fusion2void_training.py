@@ -170,7 +170,7 @@ def test_real_pairs_come_from_two_frames_of_one_scene(tmp_path):
 
 
 def test_zero_init_residual_makes_every_block_the_identity():
-    from mffgui.models.fusion2void import torch_modules, build_pair_model
+    from mffgui.models.fusion2void import build_pair_model, torch_modules
     from mffgui.training.fusion2void import zero_init_residual
 
     torch.manual_seed(0)

@@ -513,9 +513,7 @@ class TrainingDialog(QDialog):
         self.notes_edit.setPlaceholderText("optional notes (objective, sample, ...)")
         self.extra_edit = QLineEdit()
         self.extra_edit.setPlaceholderText("more trainer options, e.g. --lr 5e-4 --val-count 16")
-        self.extra_edit.setToolTip(
-            "Passed to python -m mffgui.training as typed (see its --help)"
-        )
+        self.extra_edit.setToolTip("Passed to python -m mffgui.training as typed (see its --help)")
         self.keep_best = QCheckBox("Keep the best epoch (by validation) rather than the last")
         self.keep_best.setChecked(True)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mffgui.errors import MffError
+from mffgui.io.atomic import write_json_atomic
 from mffgui.training.common import export_weights
 
 
@@ -87,9 +88,7 @@ def update_index(index: Path, arch: str, entry: dict[str, Any]) -> None:
         if not isinstance(data, dict):
             raise MffError("weights index is not a JSON object", index)
     data[arch] = entry
-    tmp = index.with_name(f".{index.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, index)
+    write_json_atomic(index, data)
 
 
 def main(args: argparse.Namespace) -> int:
