@@ -285,10 +285,15 @@ class WeightsEntry:
         return f"{ARCH_TITLES.get(self.arch, self.arch)} — {self.name}"
 
     def to_json(self) -> dict[str, Any]:
-        """The index record (``root`` excluded)."""
+        """The entry's fields (``root`` excluded); the index stores :attr:`record`."""
         d = asdict(self)
         d.pop("root")
         return d
+
+    @property
+    def record(self) -> WeightsRecord:
+        """The entry as the shared weights record (what the library index stores)."""
+        return _record_of(self.to_json())
 
 
 INDEX_VERSION = 2

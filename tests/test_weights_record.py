@@ -87,3 +87,17 @@ def test_old_library_index_is_read_and_rewritten_as_records(tmp_path: Path):
     assert rec.sha256 == W.sha256_file(root / "abc.pt")
     assert rec.size_bytes == 7
     assert lib.entries()[0] == e
+
+
+def test_symbolic_provenance_drops_machine_folders():
+    cmd = (
+        "python -m mffgui.training gacn --data /work/shared/data/train-sharp/gray "
+        "--data .gpudata/shared/data/train-sharp --out /tmp/g2/f2v.pt --epochs 4"
+    )
+    assert W.symbolic_provenance(cmd) == (
+        "python -m mffgui.training gacn --data <shared>/data/train-sharp/gray "
+        "--data <shared>/data/train-sharp --out <run>/f2v.pt --epochs 4"
+    )
+    assert (
+        W.symbolic_provenance("train-sharp/color (155 images)") == "train-sharp/color (155 images)"
+    )

@@ -693,7 +693,10 @@ class TrainingDialog(QDialog):
 
         self.init_combo.blockSignals(True)
         self.init_combo.clear()
-        bundled = bundled_weights(self.arch)
+        try:
+            bundled = bundled_weights(self.arch)
+        except MffError:  # damaged bundled file: not offered (fusing with it says why)
+            bundled = None
         if bundled is not None:
             self.init_combo.addItem("Bundled weights", str(bundled))
         self.init_combo.addItem("From scratch", "")

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,20 @@ SHARED = "<shared>"
 """Stands for the project's ``shared/`` folder in recorded commands and data paths."""
 RUN = "<run>"
 """Stands for the training run's output folder in recorded commands."""
+
+
+_SHARED_PATH = re.compile(r"[^\s\"'=]*/shared/")
+_OUT_ARG = re.compile(r"(--out[ =])(\S*/)?([^\s/]+)")
+
+
+def symbolic_provenance(text: str) -> str:
+    """A recorded command or data path without this machine's folders.
+
+    ``.../shared/data/x`` becomes ``<shared>/data/x`` (:data:`SHARED`: the project's shared
+    data folder) and the folder of ``--out DIR/run.pt`` becomes ``<run>`` (:data:`RUN`).
+    """
+    text = _SHARED_PATH.sub(f"{SHARED}/", text)
+    return _OUT_ARG.sub(lambda m: f"{m.group(1)}{RUN}/{m.group(3)}", text)
 
 
 @dataclass
