@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from mffgui.batch import BatchJob, BatchRunner
-from mffgui.core.synthetic import write_sample_stack
+from mffgui.io.sample import write_sample_stack
 
 
 def make_stacks(root: Path, n: int, frames: int, size: int, distinct: int) -> list[Path]:

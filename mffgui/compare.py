@@ -19,7 +19,7 @@ from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress, 
 from mffgui.errors import Cancelled, MffError
 from mffgui.methods.base import Params
 from mffgui.metrics import gray255, resolve_metrics, score
-from mffgui.metrics._common import to_uint8
+from mffgui.metrics.common import to_uint8
 from mffgui.metrics.report import metrics_table_markdown, render_grid, rows_to_csv
 from mffgui.types import Stack
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from mffgui.core.retouch import Stroke
 from mffgui.errors import MffError
+from mffgui.io.atomic import write_json_atomic
 
 FORMAT = "mffgui-project"
 VERSION = 1
@@ -181,12 +182,9 @@ def save_project(project: Project, path: str | Path) -> Path:
     """
     path = Path(path)
     doc = project_to_json(project, path.absolute().parent)
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, doc, indent=1)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise MffError(f"{path}: cannot save the project: {err.strerror or err}") from err
     return path
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mffgui.io.atomic import write_json_atomic
 
 CONFIG_ENV = "MFFGUI_CONFIG_DIR"
 SETTINGS_FILE = "settings.json"
@@ -162,10 +163,7 @@ def save_settings(settings: AppSettings, path: Path | None = None) -> bool:
     path = path if path is not None else settings_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(settings.to_dict(), fh, indent=2, default=str)
-        os.replace(tmp, path)
+        write_json_atomic(path, settings.to_dict(), default=str)
     except OSError:
         return False
     return True

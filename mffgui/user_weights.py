@@ -20,6 +20,7 @@ after a restart and :func:`delete_run` removes one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -31,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from mffgui.errors import MffError, WeightsError
-from mffgui.models.weights import best_path
+from mffgui.io.atomic import atomic_write, write_json_atomic
+from mffgui.models.weights import WeightsRecord, best_path, sha256_file
 
 INDEX = "index.json"
 ARCH_TITLES = {"gacn": "GACN", "fusion2void": "Fusion2Void"}
@@ -124,16 +126,11 @@ class TrainingRun:
 def write_run_info(run: TrainingRun) -> None:
     """Write a run's side file atomically (errors are ignored: it only helps resuming)."""
     p = run_info_path(run.path)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(run.to_json(), indent=2, default=str), encoding="utf-8")
-        os.replace(tmp, p)
+        write_json_atomic(p, run.to_json(), default=str)
     except OSError:
         pass
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def read_run(path: str | Path) -> TrainingRun:
@@ -288,10 +285,58 @@ class WeightsEntry:
         return f"{ARCH_TITLES.get(self.arch, self.arch)} — {self.name}"
 
     def to_json(self) -> dict[str, Any]:
-        """The index record (``root`` excluded)."""
+        """The entry's fields (``root`` excluded); the index stores :attr:`record`."""
         d = asdict(self)
         d.pop("root")
         return d
+
+    @property
+    def record(self) -> WeightsRecord:
+        """The entry as the shared weights record (what the library index stores)."""
+        return _record_of(self.to_json())
+
+
+INDEX_VERSION = 2
+"""Library index format: 2 = a list of :class:`~mffgui.models.weights.WeightsRecord` (the
+bundled ``weights.json``'s record); version 1 (flat ``date``/``metrics`` entries, no sha256) is
+still read, and rewritten as version 2 on the next change."""
+
+_ENTRY_EXTRA = ("id", "name", "epochs", "source", "best")
+
+
+def _record_of(d: dict[str, Any]) -> WeightsRecord:
+    """An entry-shaped dict (:class:`WeightsEntry` fields) as the shared weights record."""
+    return WeightsRecord(
+        arch=str(d["arch"]),
+        file=str(d["file"]),
+        sha256=str(d.get("sha256") or ""),
+        size_bytes=int(d.get("size_bytes") or 0),
+        created=str(d.get("date") or ""),
+        data=list(d.get("data") or []),
+        metrics=dict(d.get("metrics") or {}),
+        notes=str(d.get("notes") or ""),
+        extra={k: d[k] for k in _ENTRY_EXTRA if k in d},
+    )
+
+
+def _entry_dict(d: Any) -> dict[str, Any]:
+    """An index record (version 1 or 2) as an entry-shaped dict.
+
+    Raises
+    ------
+    WeightsError
+        Not a record.
+    """
+    r = WeightsRecord.from_json(d)
+    return {
+        **{k: v for k, v in r.extra.items() if k in _ENTRY_EXTRA},
+        "arch": r.arch,
+        "file": r.file,
+        "notes": r.notes,
+        "data": r.data,
+        "date": r.created,
+        "metrics": r.metrics,
+    }
 
 
 class WeightsLibrary:
@@ -319,20 +364,22 @@ class WeightsLibrary:
         entries = obj.get("entries") if isinstance(obj, dict) else None
         if not isinstance(entries, list):
             raise MffError("weights library index has no entry list", p)
-        return [e for e in entries if isinstance(e, dict)]
+        out = []
+        for e in entries:
+            with contextlib.suppress(MffError):
+                out.append(_entry_dict(e))
+        return out
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        p = self.root / INDEX
-        tmp = p.with_name(f".{INDEX}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(
-                json.dumps({"version": 1, "entries": records}, indent=2), encoding="utf-8"
-            )
-            os.replace(tmp, p)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        out = []
+        for r in records:
+            rec = _record_of(r)
+            f = self.root / rec.file
+            if f.is_file():  # the file may have been rewritten (rename): record what is there
+                rec.sha256, rec.size_bytes = sha256_file(f), f.stat().st_size
+            out.append(rec.to_json())
+        write_json_atomic(self.root / INDEX, {"version": INDEX_VERSION, "entries": out})
 
     def _entry(self, rec: dict[str, Any]) -> WeightsEntry:
         known = {k: rec[k] for k in WeightsEntry.__dataclass_fields__ if k in rec and k != "root"}
@@ -491,15 +538,10 @@ class WeightsLibrary:
             d = d / f"{_slug(e.name)}-{e.arch}.pt"
         if not d.parent.is_dir():
             raise MffError("export folder does not exist", d.parent)
-        tmp = d.with_name(f".{d.name}.tmp-{os.getpid()}")
         try:
-            shutil.copyfile(e.path, tmp)
-            os.replace(tmp, d)
+            atomic_write(d, lambda tmp: shutil.copyfile(e.path, tmp))
         except OSError as exc:
             raise WeightsError(f"cannot export weights ({exc.strerror or exc})", d) from None
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return d
 
     def delete(self, entry_id: str) -> None:

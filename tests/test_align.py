@@ -18,6 +18,7 @@ from mffgui.core.align import (
 from mffgui.core.align_geometry import corner_error, decompose, largest_rectangle
 from mffgui.core.progress import CancelToken
 from mffgui.errors import AlignmentError, Cancelled, StackMismatch, TooFewImages
+from mffgui.io.transforms import save_transforms
 from mffgui.types import Stack
 
 H, W = 360, 480
@@ -259,7 +260,7 @@ def test_json_round_trip_reproduces_frames(tmp_path):
     stack, _ = make_stack("homography", n=3, seed=9)
     aligned, report = align_stack(stack, model="homography", interpolation="cubic")
     path = tmp_path / "t.json"
-    report.to_json(path)
+    save_transforms(report, path)
     data = json.loads(path.read_text())
     assert data["model"] == "homography"
     assert len(data["frames"]) == 3

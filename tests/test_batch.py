@@ -19,7 +19,7 @@ from PIL import Image
 from mffgui.batch import BatchJob, BatchRunner, is_complete
 from mffgui.batch.task import marker_path
 from mffgui.cli import main
-from mffgui.core.synthetic import write_sample_stack
+from mffgui.io.sample import write_sample_stack
 from mffgui.io.stacks import read_stack
 from mffgui.io.writers import to_uint
 from mffgui.methods import get_method

@@ -170,12 +170,12 @@ def test_real_pairs_come_from_two_frames_of_one_scene(tmp_path):
 
 
 def test_zero_init_residual_makes_every_block_the_identity():
-    from mffgui.models.fusion2void import _modules, build_pair_model
+    from mffgui.models.fusion2void import build_pair_model, torch_modules
     from mffgui.training.fusion2void import zero_init_residual
 
     torch.manual_seed(0)
     model = build_pair_model({"features": 6})
-    blocks = [m for m in model.modules() if isinstance(m, _modules()["ResBlock"])]
+    blocks = [m for m in model.modules() if isinstance(m, torch_modules()["ResBlock"])]
     x = torch.rand(2, 6, 9, 11)  # block inputs follow a ReLU: non-negative
     assert not torch.allclose(blocks[0](x), x)
     assert zero_init_residual(model) == len(blocks) == 5 + 5 + 3 + 8

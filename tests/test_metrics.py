@@ -14,7 +14,7 @@ import pytest
 from scipy.signal import correlate2d
 
 from mffgui import metrics as M
-from mffgui.metrics import _common as C
+from mffgui.metrics import common as C
 from mffgui.metrics.phase import phase_congruency
 
 RNG = np.random.default_rng(7)

@@ -11,11 +11,11 @@ from mffgui.core.synthetic import (
     depth_scene,
     focal_planes,
     half_mask,
-    main,
     render_focus_stack,
     sharp_scene,
 )
 from mffgui.io.readers import read_image
+from mffgui.io.sample import main
 from mffgui.io.stacks import read_stack
 from mffgui.resources import sample_stack_dir
 

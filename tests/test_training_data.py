@@ -210,3 +210,18 @@ def test_event_log_jsonl(capsys):
     assert rec["event"] == "step"
     assert rec["loss"] == 0.5
     assert rec["extra"] == {"a": 1}
+
+
+def test_training_refuses_webp_like_the_app(tmp_path):
+    """Training lists and reads the files mffgui.io reads; a WebP file is named, not skipped."""
+    from mffgui.errors import UnsupportedImage
+    from mffgui.training.datasets import list_images, read_rgb_float
+
+    webp = tmp_path / "shot.webp"
+    webp.write_bytes(b"RIFF\x10\x00\x00\x00WEBPVP8 " + bytes(16))
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(UnsupportedImage, match="WebP") as info:
+        list_images([tmp_path])
+    assert info.value.path == webp
+    with pytest.raises(UnsupportedImage):
+        read_rgb_float(webp)

@@ -181,10 +181,10 @@ def _sha256(path: Path) -> str:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    from mffgui.io.atomic import write_text_atomic
+    from mffgui.io.atomic import write_json_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(data, indent=1), suffix=".part")
+    write_json_atomic(path, data, indent=1, suffix=".part")
 
 
 def is_complete(output: str | os.PathLike[str], job: BatchJob) -> StackResult | None:

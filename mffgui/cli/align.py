@@ -201,7 +201,9 @@ def run(args: argparse.Namespace) -> int:
         action = "kept unaligned" if args.keep_failed else "excluded"
         print(f"warning: {action}: {msg}", file=sys.stderr)
     if args.save_transforms:
-        report.to_json(args.save_transforms)
+        from mffgui.io.transforms import save_transforms
+
+        save_transforms(report, args.save_transforms)
         print(f"transforms saved to {args.save_transforms}", file=sys.stderr)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

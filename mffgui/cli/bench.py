@@ -33,7 +33,7 @@ from mffgui.io import Discovery, discover, read_image, read_stack
 from mffgui.io.readers import is_image_file
 from mffgui.io.stacks import natural_key
 from mffgui.metrics import METRICS, gray255, resolve_metrics, score
-from mffgui.metrics._common import to_uint8
+from mffgui.metrics.common import to_uint8
 from mffgui.metrics.report import (
     format_value,
     metrics_table_markdown,

@@ -17,7 +17,7 @@ from mffgui.errors import MffError, ParamsError
 from mffgui.io import read_image, read_stack, write_image
 from mffgui.io.writers import check_export_target, export_format
 from mffgui.metrics import METRICS, resolve_metrics
-from mffgui.metrics._common import to_uint8
+from mffgui.metrics.common import to_uint8
 from mffgui.metrics.report import write_text_atomic
 
 __all__ = ["add_parser", "run"]

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
@@ -194,7 +192,7 @@ class AlignmentReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (the format written by :meth:`to_json`)."""
+        """JSON-ready dict: the file format (written by :mod:`mffgui.io.transforms`)."""
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -216,30 +214,6 @@ class AlignmentReport:
                 for f in self.frames
             ],
         }
-
-    def to_json(self, path: str | Path) -> None:
-        """Write the transforms as JSON, atomically (a temporary file renamed into place).
-
-        Raises
-        ------
-        AlignmentError
-            When the file cannot be written.
-        """
-        path = Path(path)
-        text = json.dumps(self.to_dict(), indent=2)
-        try:
-            fd, tmp = tempfile.mkstemp(
-                prefix=f".{path.name}.", suffix=".tmp", dir=path.parent if str(path.parent) else "."
-            )
-        except OSError as err:
-            raise AlignmentError(f"cannot write the transforms: {err.strerror}", path) from err
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, path)
-        except OSError as err:
-            Path(tmp).unlink(missing_ok=True)
-            raise AlignmentError(f"cannot write the transforms: {err.strerror}", path) from err
 
     @classmethod
     def from_dict(cls, data: Any, path: str | Path | None = None) -> AlignmentReport:

@@ -94,14 +94,14 @@ class _FitAwareLink(ViewLink):
 def find_ground_truth(frames: Sequence[FrameKey]) -> Path | None:
     """A ground-truth image (``groundtruth`` in its name) next to the first frame, if any."""
     from mffgui.io import is_image_file
-    from mffgui.io.stacks import _is_ground_truth
+    from mffgui.io.stacks import is_ground_truth
 
     if not frames:
         return None
     folder = Path(frames[0][0]).parent
     try:
         found = sorted(
-            p for p in folder.iterdir() if p.is_file() and _is_ground_truth(p) and is_image_file(p)
+            p for p in folder.iterdir() if p.is_file() and is_ground_truth(p) and is_image_file(p)
         )
     except OSError:
         return None

@@ -92,13 +92,9 @@ KILL_WAIT_MS = 2_000
 
 def task_defaults(arch: str) -> dict[str, Any]:
     """The trainer's defaults for ``arch`` (epochs, batch size, patch size, ...)."""
-    if arch == "gacn":
-        from mffgui.training.gacn import GACNTask
+    from mffgui.training.api import task_defaults as defaults
 
-        return dict(GACNTask.defaults)
-    from mffgui.training.fusion2void import Fusion2VoidTask
-
-    return dict(Fusion2VoidTask.defaults)
+    return defaults(arch)
 
 
 def _training_root() -> Path:
@@ -324,7 +320,7 @@ def preview_pair(val_dir: str, data_dirs: list[str]) -> tuple[np.ndarray, np.nda
     """
     from mffgui.core.synthetic import complementary_pair, half_mask
     from mffgui.io import read_image
-    from mffgui.training.datasets import find_real_pairs, list_images
+    from mffgui.training.api import find_real_pairs, list_images
 
     if val_dir:
         _scene, pa, pb = find_real_pairs(val_dir)[0]
@@ -697,7 +693,10 @@ class TrainingDialog(QDialog):
 
         self.init_combo.blockSignals(True)
         self.init_combo.clear()
-        bundled = bundled_weights(self.arch)
+        try:
+            bundled = bundled_weights(self.arch)
+        except MffError:  # damaged bundled file: not offered (fusing with it says why)
+            bundled = None
         if bundled is not None:
             self.init_combo.addItem("Bundled weights", str(bundled))
         self.init_combo.addItem("From scratch", "")

@@ -21,7 +21,14 @@ from mffgui.errors import CorruptImage, StackMismatch, TooFewImages, Unsupported
 from mffgui.io.readers import probe, read_gray_reduced, read_image, sniff_format
 from mffgui.types import ImageMeta, Stack
 
-__all__ = ["DEFAULT_CACHE_BYTES", "Discovery", "discover", "natural_key", "read_stack"]
+__all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "Discovery",
+    "discover",
+    "is_ground_truth",
+    "natural_key",
+    "read_stack",
+]
 
 DEFAULT_CACHE_BYTES = 256 * 2**20
 """Decoded frames a stack keeps in memory by default (bounded, so memory stays flat in N)."""
@@ -77,7 +84,8 @@ class Discovery:
         return out
 
 
-def _is_ground_truth(p: Path) -> bool:
+def is_ground_truth(p: Path) -> bool:
+    """Whether ``p`` is named as a ground-truth image (``ground truth``, ``ground_truth`` ...)."""
     return bool(_GROUND_TRUTH.search(p.stem))
 
 
@@ -146,7 +154,7 @@ def discover(
     if sort:
         ordered.sort(key=lambda f: natural_key(str(f)))
     for f in ordered:
-        if _is_ground_truth(f):
+        if is_ground_truth(f):
             found.ground_truth.append(f)
             continue
         for meta in probe(f):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ import tifffile
 from PIL import Image
 
 from mffgui.errors import ExportError
+from mffgui.io.atomic import atomic_write
 from mffgui.types import FusionResult, ImageMeta, PhysicalSize
 
 __all__ = [
@@ -126,41 +126,27 @@ def check_export_target(path: Path, sources: Iterable[str | os.PathLike[str] | N
         raise ExportError("is a folder; give a file name such as fused.png", path)
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """:func:`mffgui.io.atomic.atomic_write` with the encoder's extension kept on the temporary
+    (encoders pick the format from it) and every failure turned into :class:`ExportError`."""
     folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=folder
-        )
-    except OSError as err:
-        raise ExportError(f"cannot write into {folder} ({err.strerror or err})", path) from None
-    os.close(fd)
-    try:
-        write(Path(tmp))
+    started = False
+
+    def checked(tmp: Path) -> None:
+        nonlocal started
+        started = True
+        write(tmp)
         if os.path.getsize(tmp) == 0:
             raise OSError("the encoder wrote nothing")
-        # mkstemp creates 0600; give the export the permissions a normal file would get.
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, ExportError):
-            raise
-        if isinstance(err, Exception):
-            raise ExportError(f"could not be written ({err})", path) from err
+
+    try:
+        atomic_write(path, checked, suffix=f".part{path.suffix}")
+    except ExportError:
         raise
+    except Exception as err:
+        if not started and isinstance(err, OSError):
+            raise ExportError(f"cannot write into {folder} ({err.strerror or err})", path) from None
+        raise ExportError(f"could not be written ({err})", path) from err
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

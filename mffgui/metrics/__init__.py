@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mffgui.metrics._common import gray255, to_uint8
 from mffgui.metrics.basic import (
     average_gradient,
     entropy,
@@ -26,6 +25,7 @@ from mffgui.metrics.basic import (
     ssim,
     standard_deviation,
 )
+from mffgui.metrics.common import gray255, to_uint8
 from mffgui.metrics.gradient import qabf
 from mffgui.metrics.information import qmi, qncie
 from mffgui.metrics.perceptual import qcb, qcv

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from mffgui.metrics._common import check_inputs, filter2_3x3
+from mffgui.metrics.common import check_inputs, filter2_3x3
 
 _SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 _SOBEL_Y = np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=np.float64)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mffgui.metrics._common import check_inputs, normalize1
+from mffgui.metrics.common import check_inputs, normalize1
 
 _BINS = 256
 

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from mffgui.metrics._common import (
+from mffgui.metrics.common import (
     blkproc_pad,
     check_inputs,
     filter2_3x3,

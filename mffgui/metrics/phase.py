@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.fft
 
-from mffgui.metrics._common import check_inputs, filter2_sep, fspecial_gaussian_1d
+from mffgui.metrics.common import check_inputs, filter2_sep, fspecial_gaussian_1d
 
 _EPS = 0.0001
 _WORKERS = -1  # FFT threads: all cores

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mffgui.metrics._common import check_inputs, filter2_3x3, filter2_sep, fspecial_gaussian_1d
+from mffgui.metrics.common import check_inputs, filter2_3x3, filter2_sep, fspecial_gaussian_1d
 
 _BOX8 = np.full(8, 1.0 / 8.0)
 _PIELLA_C = (1e-6 * 255.0) ** 2

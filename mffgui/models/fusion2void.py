@@ -5,7 +5,7 @@ image fusion guided by image inpainting", IEEE TCSVT. The layer order, padding a
 form follow the authors' released network definition: every convolution is 3x3, stride 1, zero
 padding 1; a residual block is ``relu(x + conv(relu(conv(x))))``.
 
-torch is imported lazily (inside :func:`_modules`) so importing this module stays cheap; the
+torch is imported lazily (inside :func:`torch_modules`) so importing this module stays cheap; the
 classes are created on first use and cached.
 """
 
@@ -40,7 +40,8 @@ def receptive_radius() -> int:
 
 
 @cache
-def _modules() -> dict[str, Any]:
+def torch_modules() -> dict[str, Any]:
+    """The torch classes (``ResBlock``, ``FusionNet``, ``RecNet``), built on first use."""
     import torch
     from torch import nn
 
@@ -136,12 +137,12 @@ def build_fusionnet(model_args: dict[str, Any] | None = None) -> Any:
     WeightsError
         For unknown or invalid ``model_args``.
     """
-    return _modules()["FusionNet"](_features(model_args))
+    return torch_modules()["FusionNet"](_features(model_args))
 
 
 def build_recnet(model_args: dict[str, Any] | None = None) -> Any:
     """A new :class:`RecNet` from ``model_args`` (``{"features": F}``, default 32)."""
-    return _modules()["RecNet"](_features(model_args))
+    return torch_modules()["RecNet"](_features(model_args))
 
 
 def split_state_dict(state_dict: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -22,11 +22,13 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mffgui.errors import WeightsError
+from mffgui.io.atomic import atomic_write, temporaries_of
 from mffgui.resources import weights_dir
 
 FORMAT = "mffgui-checkpoint"
@@ -139,13 +141,7 @@ def save_checkpoint(
         "meta": meta,
         **extra,
     }
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, p)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(p, lambda tmp: torch.save(obj, tmp))
     _remove_stale_temporaries(p)
 
 
@@ -160,25 +156,211 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _remove_stale_temporaries(p: Path) -> None:
-    """Delete ``.NAME.tmp-PID`` files of ``p`` left by writers that were killed mid-save."""
-    for tmp in p.parent.glob(f".{p.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+    """Delete ``.NAME.tmp-PID...`` files of ``p`` left by writers that were killed mid-save."""
+    for tmp, pid in temporaries_of(p):
+        if pid is not None and pid != os.getpid() and not _pid_alive(pid):
             with contextlib.suppress(OSError):
                 tmp.unlink()
 
 
-def bundled_weights(arch: str) -> Path | None:
-    """Path of the project's bundled weights for ``arch`` (from ``weights.json``), if shipped."""
-    index = weights_dir() / "weights.json"
-    if not index.is_file():
-        return None
+SHARED = "<shared>"
+"""Stands for the project's ``shared/`` folder in recorded commands and data paths."""
+RUN = "<run>"
+"""Stands for the training run's output folder in recorded commands."""
+
+
+_SHARED_PATH = re.compile(r"[^\s\"'=]*/shared/")
+_OUT_ARG = re.compile(r"(--out[ =])(\S*/)?([^\s/]+)")
+
+
+def symbolic_provenance(text: str) -> str:
+    """A recorded command or data path without this machine's folders.
+
+    ``.../shared/data/x`` becomes ``<shared>/data/x`` (:data:`SHARED`: the project's shared
+    data folder) and the folder of ``--out DIR/run.pt`` becomes ``<run>`` (:data:`RUN`).
+    """
+    text = _SHARED_PATH.sub(f"{SHARED}/", text)
+    return _OUT_ARG.sub(lambda m: f"{m.group(1)}{RUN}/{m.group(3)}", text)
+
+
+@dataclass
+class WeightsRecord:
+    """The one record of a weights file: an entry of the bundled ``weights.json`` (keyed by
+    ``arch``) and of the user's library index (:mod:`mffgui.user_weights`).
+
+    Attributes
+    ----------
+    arch : str
+        Network architecture (``"gacn"``, ``"fusion2void"``).
+    file : str
+        File name, relative to the index's folder.
+    sha256 : str
+        Hex digest of the file ("" when not recorded: old library entries).
+    size_bytes : int
+        File size (0 when not recorded).
+    created : str
+        ISO 8601 time the weights were trained or added ("" when not recorded).
+    command : str
+        The training command (paths under ``shared/`` written as ``<shared>/...``).
+    data : list of str
+        Training data (folders or a description).
+    metrics : dict
+        Validation figures (the bundled index's nested ``validation`` block, the library's
+        flat name -> value).
+    notes : str
+        Free text.
+    model_args : dict
+        Builder keyword arguments of the network.
+    extra : dict
+        Every other recorded key, kept as read (``commands``, ``epochs``, ``seed``, the
+        library's ``id``, ``name``, ``source``, ``best`` ...).
+    """
+
+    arch: str
+    file: str
+    sha256: str = ""
+    size_bytes: int = 0
+    created: str = ""
+    command: str = ""
+    data: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    model_args: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # JSON key of each field; "validation" and "date" are the names the files use
+    _KEYS = (
+        ("file", "file"),
+        ("sha256", "sha256"),
+        ("size_bytes", "size_bytes"),
+        ("model_args", "model_args"),
+        ("created", "created"),
+        ("command", "command"),
+        ("data", "data"),
+        ("metrics", "validation"),
+        ("notes", "notes"),
+    )
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], arch: str | None = None) -> WeightsRecord:
+        """Read a record; ``arch`` for the bundled index, whose entries are keyed by it.
+
+        Old library entries (``date``, ``metrics``, no ``sha256``) are read too.
+
+        Raises
+        ------
+        WeightsError
+            Not a record (no ``file``, or no architecture).
+        """
+        if not isinstance(d, dict) or not isinstance(d.get("file"), str):
+            raise WeightsError(f"not a weights record: {d!r:.80}")
+        rest = dict(d)
+        a = arch or rest.pop("arch", None)
+        rest.pop("arch", None)
+        if not isinstance(a, str) or not a:
+            raise WeightsError(f"weights record without an architecture: {d!r:.80}")
+        kw: dict[str, Any] = {}
+        for attr, key in cls._KEYS:
+            if key in rest:
+                kw[attr] = rest.pop(key)
+        if "created" not in kw and "date" in rest:  # library index version 1
+            kw["created"] = rest.pop("date")
+        if "metrics" not in kw and isinstance(rest.get("metrics"), dict):
+            kw["metrics"] = rest.pop("metrics")
+        kw["command"] = kw.get("command") or ""
+        kw["data"] = list(kw.get("data") or [])
+        kw["metrics"] = dict(kw.get("metrics") or {})
+        kw["model_args"] = dict(kw.get("model_args") or {})
+        kw["notes"] = kw.get("notes") or ""
+        kw["size_bytes"] = int(kw.get("size_bytes") or 0)
+        return cls(arch=a, extra=rest, **kw)
+
+    def to_json(self, *, with_arch: bool = True) -> dict[str, Any]:
+        """The JSON record (``with_arch=False`` for the bundled index, keyed by arch).
+
+        Fields never recorded (empty) are left out, so an index round-trips unchanged.
+        """
+        out: dict[str, Any] = {"arch": self.arch} if with_arch else {}
+        for attr, key in self._KEYS:
+            value = getattr(self, attr)
+            if value or attr in ("file", "model_args") or (attr == "notes" and not with_arch):
+                out[key] = value
+        order = ("file", "sha256", "size_bytes", "model_args", "command")
+        head = {k: out.pop(k) for k in (("arch",) if with_arch else ()) + order if k in out}
+        # keep the bundled index's key order: extra keys sit between command and notes
+        tail = {k: out.pop(k) for k in ("validation", "notes") if k in out}
+        rest = {**out, **self.extra}
+        if "commands" in rest:
+            rest = {"commands": rest.pop("commands"), **rest}
+        return {**head, **rest, **tail}
+
+    def verify(self, folder: str | Path) -> Path:
+        """The file of this record under ``folder``, checked against its size and sha256.
+
+        Raises
+        ------
+        WeightsError
+            Missing file, or its size or sha256 differs from the record (a damaged or
+            replaced file); the message names the file.
+        """
+        p = Path(folder) / self.file
+        if not p.is_file():
+            raise WeightsError("weights file not found", p)
+        st = p.stat()
+        if self.size_bytes and st.st_size != self.size_bytes:
+            raise WeightsError(
+                f"weights file is {st.st_size} bytes, the index records {self.size_bytes} "
+                "(damaged or replaced; reinstall it)",
+                p,
+            )
+        if self.sha256:
+            key = (str(p), st.st_size, st.st_mtime_ns)
+            if _VERIFIED.get(key) != self.sha256:
+                digest = sha256_file(p)
+                if digest != self.sha256:
+                    raise WeightsError(
+                        f"weights file sha256 {digest[:12]}… does not match the index "
+                        f"({self.sha256[:12]}…): damaged or replaced; reinstall it",
+                        p,
+                    )
+                _VERIFIED[key] = digest
+        return p
+
+
+_VERIFIED: dict[tuple[str, int, int], str] = {}
+"""Files already hashed this session: (path, size, mtime) -> sha256."""
+
+
+def read_bundled_index(folder: str | Path | None = None) -> dict[str, WeightsRecord]:
+    """The bundled ``weights.json`` of ``folder`` (default :func:`weights_dir`), by arch.
+
+    Returns an empty dict when there is no readable index.
+    """
+    index = Path(folder if folder is not None else weights_dir()) / "weights.json"
     try:
         entries = json.loads(index.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return {}
+    if not isinstance(entries, dict):
+        return {}
+    out = {}
+    for arch, d in entries.items():
+        with contextlib.suppress(WeightsError):
+            out[arch] = WeightsRecord.from_json(d, arch)
+    return out
+
+
+def bundled_weights(arch: str) -> Path | None:
+    """Path of the project's bundled weights for ``arch`` (from ``weights.json``), if shipped.
+
+    The file is checked against the size and sha256 ``weights.json`` records.
+
+    Raises
+    ------
+    WeightsError
+        The shipped file differs from its record (the message names the file).
+    """
+    rec = read_bundled_index().get(arch)
+    if rec is None or not (weights_dir() / rec.file).is_file():
         return None
-    entry = entries.get(arch) if isinstance(entries, dict) else None
-    if not entry:
-        return None
-    p = weights_dir() / entry["file"]
-    return p if p.is_file() else None
+    return rec.verify(weights_dir())

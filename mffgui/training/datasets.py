@@ -28,9 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mffgui.errors import CorruptImage, MffError, UnsupportedImage
+from mffgui.errors import MffError
+from mffgui.io.readers import SUPPORTED_FORMATS, read_image, sniff_format
+from mffgui.io.stacks import is_ground_truth
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 LUMA_709 = np.array([0.2125, 0.7154, 0.0721], dtype=np.float64)
 """Rec. 709 luma weights: the gray input convention of GACN (skimage ``rgb2gray``)."""
 
@@ -42,21 +43,32 @@ VALIDATION_SEED = 20240531
 
 
 def _is_image(p: Path) -> bool:
-    return (
-        p.is_file()
-        and p.suffix.lower() in IMAGE_SUFFIXES
-        and "groundtruth" not in p.name.lower()
-        and not p.name.startswith(".")
-    )
+    """A training image: a file :mod:`mffgui.io` reads (by content, as the app decides), not
+    hidden, not a ground truth.
+
+    Raises
+    ------
+    UnsupportedImage, CorruptImage
+        A known image format the app refuses (WebP, GIF, ...) or an empty file: the message
+        names the file, so a data folder is never half-used silently.
+    """
+    if not p.is_file() or p.name.startswith(".") or is_ground_truth(p):
+        return False
+    return sniff_format(p) is not None
 
 
 def list_images(dirs: Iterable[str | Path]) -> list[Path]:
     """All image files under the given folders (recursively), sorted, ground truths excluded.
 
+    The files are those the app reads (:func:`mffgui.io.sniff_format`, by content: PNG, JPEG,
+    TIFF, BMP, ...); other files are skipped.
+
     Raises
     ------
     MffError
         A folder that does not exist, or no image at all.
+    UnsupportedImage, CorruptImage
+        A file in a format the app refuses (e.g. WebP), or an empty image file.
     """
     out: list[Path] = []
     for d in dirs:
@@ -69,7 +81,10 @@ def list_images(dirs: Iterable[str | Path]) -> list[Path]:
         out.extend(sorted(q for q in p.rglob("*") if _is_image(q)))
     if not out:
         raise MffError(
-            "no images (png/jpg/tif/bmp/webp) found in " + ", ".join(str(d) for d in dirs)
+            "no images ("
+            + ", ".join(SUPPORTED_FORMATS)
+            + ") found in "
+            + ", ".join(str(d) for d in dirs)
         )
     return out
 
@@ -77,34 +92,18 @@ def list_images(dirs: Iterable[str | Path]) -> list[Path]:
 def read_rgb_float(path: str | Path) -> np.ndarray:
     """Read an image as float32 ``[0, 1]``, shape ``(H, W)`` (gray) or ``(H, W, 3)`` (RGB).
 
+    Decoded by :func:`mffgui.io.read_image`, so training reads exactly the files the app reads.
+
     Raises
     ------
     UnsupportedImage, CorruptImage
     """
-    p = Path(path)
-    data = np.fromfile(p, dtype=np.uint8) if p.is_file() else None
-    if data is None or data.size == 0:
-        raise CorruptImage("empty or missing image file", p)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise UnsupportedImage("cannot decode image", p)
-    if img.dtype == np.uint8:
-        scale = 255.0
-    elif img.dtype == np.uint16:
-        scale = 65535.0
-    elif img.dtype.kind == "f":
-        scale = 1.0
+    img, _meta = read_image(path)
+    if img.shape[2] == 1:
+        img = img[:, :, 0]
     else:
-        raise UnsupportedImage(f"unsupported pixel type {img.dtype}", p)
-    img = img.astype(np.float32) / np.float32(scale)
-    if img.ndim == 3:
-        if img.shape[2] == 4:
-            img = img[:, :, :3]
-        if img.shape[2] == 1:
-            img = img[:, :, 0]
-        else:
-            img = img[:, :, ::-1]  # BGR -> RGB
-    return np.ascontiguousarray(np.clip(img, 0.0, 1.0))
+        img = img[:, :, :3]
+    return np.ascontiguousarray(img, dtype=np.float32)
 
 
 def read_rgb_u8(path: str | Path) -> np.ndarray:

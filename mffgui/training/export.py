@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mffgui.errors import MffError
+from mffgui.io.atomic import write_json_atomic
+from mffgui.models.weights import WeightsRecord, sha256_file, symbolic_provenance
 from mffgui.training.common import export_weights
 
 
@@ -50,33 +52,43 @@ def weights_entry(
     meta: dict[str, Any],
     model_args: dict[str, Any],
     extra_validation: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The ``weights.json`` entry describing the exported file ``out``."""
-    from mffgui.models.weights import sha256_file
+    *,
+    arch: str,
+) -> WeightsRecord:
+    """The ``weights.json`` record of the exported file ``out`` (provenance paths symbolic:
+    :func:`mffgui.models.weights.symbolic_provenance`)."""
 
     validation: dict[str, Any] = {"synthetic_holdout": meta.get("validation") or {}}
     if meta.get("best"):
         validation["selected_by"] = meta["best"].get("key")
     validation.update(extra_validation or {})
-    return {
-        "file": os.path.relpath(out, index.parent),
-        "sha256": sha256_file(out),
-        "size_bytes": out.stat().st_size,
-        "model_args": model_args,
-        "command": meta.get("command"),
-        "commands": meta.get("commands") or [meta.get("command")],
-        "data": meta.get("data"),
-        "wall_time_s": meta.get("wall_time_s"),
-        "epochs": meta.get("epochs"),
-        "global_step": meta.get("global_step"),
-        "seed": meta.get("seed"),
-        "init": meta.get("init"),
-        "validation": validation,
-        "notes": meta.get("notes", ""),
-    }
+
+    def sym(v: Any) -> Any:
+        return symbolic_provenance(v) if isinstance(v, str) else v
+
+    commands = meta.get("commands") or [meta.get("command")]
+    return WeightsRecord(
+        arch=arch,
+        file=os.path.relpath(out, index.parent),
+        sha256=sha256_file(out),
+        size_bytes=out.stat().st_size,
+        model_args=model_args,
+        command=sym(meta.get("command") or ""),
+        data=[sym(d) for d in meta.get("data") or []],
+        metrics=validation,
+        notes=meta.get("notes", ""),
+        extra={
+            "commands": [sym(c) for c in commands],
+            "wall_time_s": meta.get("wall_time_s"),
+            "epochs": meta.get("epochs"),
+            "global_step": meta.get("global_step"),
+            "seed": meta.get("seed"),
+            "init": meta.get("init"),
+        },
+    )
 
 
-def update_index(index: Path, arch: str, entry: dict[str, Any]) -> None:
+def update_index(index: Path, arch: str, entry: WeightsRecord) -> None:
     """Replace ``arch``'s entry in the JSON index atomically, keeping the others."""
     data: dict[str, Any] = {}
     if index.is_file():
@@ -86,15 +98,13 @@ def update_index(index: Path, arch: str, entry: dict[str, Any]) -> None:
             raise MffError(f"not valid JSON ({exc})", index) from None
         if not isinstance(data, dict):
             raise MffError("weights index is not a JSON object", index)
-    data[arch] = entry
-    tmp = index.with_name(f".{index.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, index)
+    data[arch] = entry.to_json(with_arch=False)
+    write_json_atomic(index, data)
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the ``export`` sub-command."""
-    from mffgui.models.weights import load_checkpoint, sha256_file
+    from mffgui.models.weights import load_checkpoint
 
     meta = export_weights(
         args.checkpoint, args.out, args.arch, {"notes": args.note} if args.note else None
@@ -111,7 +121,8 @@ def main(args: argparse.Namespace) -> int:
                     f"cannot read extra validation JSON ({exc})", args.extra_validation
                 ) from None
         index = Path(args.weights_json)
-        entry = weights_entry(out, index, meta, load_checkpoint(out, args.arch).model_args, extra)
+        model_args = load_checkpoint(out, args.arch).model_args
+        entry = weights_entry(out, index, meta, model_args, extra, arch=args.arch)
         update_index(index, args.arch, entry)
         result["index"] = str(index)
     print(json.dumps(result))

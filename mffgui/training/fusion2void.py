@@ -374,9 +374,9 @@ def zero_init_residual(model: Any) -> int:
     """
     import torch
 
-    from mffgui.models.fusion2void import _modules
+    from mffgui.models.fusion2void import torch_modules
 
-    res_block = _modules()["ResBlock"]
+    res_block = torch_modules()["ResBlock"]
     n = 0
     with torch.no_grad():
         for m in model.modules():
@@ -568,7 +568,7 @@ class Fusion2VoidTask:
         return metrics
 
     def _real_qabf(self, fusion_net: Any, pa: Path, pb: Path) -> float:
-        from mffgui.metrics._common import gray255
+        from mffgui.metrics.common import gray255
         from mffgui.metrics.gradient import qabf
 
         a, b = read_rgb_float(pa), read_rgb_float(pb)

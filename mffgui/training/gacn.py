@@ -265,7 +265,7 @@ def fuse_pair_arrays(
 
 def qabf_metric(a: np.ndarray, b: np.ndarray, fused: np.ndarray) -> float:
     """Q^{AB/F} of 8-bit-equivalent images with the project's metric (MATLAB conventions)."""
-    from mffgui.metrics._common import gray255
+    from mffgui.metrics.common import gray255
     from mffgui.metrics.gradient import qabf
 
     return float(qabf([gray255(a), gray255(b)], gray255(fused)))

@@ -11,8 +11,8 @@ from gui_support import config_dir, slow_method, window  # noqa: F401 - fixtures
 from PIL import Image
 
 from mffgui.batch import BatchJob
-from mffgui.core.synthetic import write_sample_stack
 from mffgui.gui.batch_queue import BatchQueueWindow, job_from_main, open_batch
+from mffgui.io.sample import write_sample_stack
 from mffgui.io.stacks import read_stack
 from mffgui.io.writers import to_uint
 from mffgui.methods import get_method

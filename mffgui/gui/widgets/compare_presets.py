@@ -11,13 +11,12 @@ under a name; they are kept as JSON (``compare-presets.json``) in the app's conf
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mffgui.errors import MffError
+from mffgui.io.atomic import write_json_atomic
 
 PRESETS_FILE = "compare-presets.json"
 
@@ -176,10 +175,7 @@ class PresetStore:
     def _write(self, data: dict[str, dict[str, dict[str, Any]]]) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".presets-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": 1, "presets": data}, fh, indent=2)
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, {"version": 1, "presets": data})
         except OSError as err:
             raise MffError(
                 f"could not save the presets: {err.strerror or err}", self.path

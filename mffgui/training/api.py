@@ -1,0 +1,29 @@
+"""What the app may use of the training package (the GUI imports only this module).
+
+The app starts training in a child process (``python -m mffgui.training ...``) and reads its
+JSON-lines events; in-process it needs only the trainers' defaults and the data-folder helpers
+below. The import contract "gui uses training only through mffgui.training.api"
+(``[tool.importlinter]`` in pyproject.toml) keeps it that way. Qt-free; torch is not imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mffgui.training.datasets import find_real_pairs, list_images
+
+__all__ = ["ARCHES", "find_real_pairs", "list_images", "task_defaults"]
+
+ARCHES = ("gacn", "fusion2void")
+"""Networks the app can train (``python -m mffgui.training <arch>``)."""
+
+
+def task_defaults(arch: str) -> dict[str, Any]:
+    """The trainer's defaults for ``arch`` (epochs, batch size, patch size, ...)."""
+    if arch == "gacn":
+        from mffgui.training.gacn import GACNTask
+
+        return dict(GACNTask.defaults)
+    from mffgui.training.fusion2void import Fusion2VoidTask
+
+    return dict(Fusion2VoidTask.defaults)
