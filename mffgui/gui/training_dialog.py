@@ -359,11 +359,12 @@ def fuse_preview(arch: str, weights: str, pair: tuple[np.ndarray, np.ndarray]) -
     """
     import mffgui.methods  # noqa: F401 - registers the methods
     from mffgui.methods.registry import get_method
+    from mffgui.pipeline import fuse_stack
     from mffgui.types import Stack
 
     method = get_method(arch)
     params = method.info.params.from_mapping({"weights": weights, "device": "cpu"})
-    result = method.fuse(Stack.from_arrays(list(pair), names=["A", "B"]), params)
+    result = fuse_stack(Stack.from_arrays(list(pair), names=["A", "B"]), method, params)
     return np.asarray(result.fused, np.float32)
 
 
@@ -517,9 +518,7 @@ class TrainingDialog(QDialog):
         self.notes_edit.setPlaceholderText("optional notes (objective, sample, ...)")
         self.extra_edit = QLineEdit()
         self.extra_edit.setPlaceholderText("more trainer options, e.g. --lr 5e-4 --val-count 16")
-        self.extra_edit.setToolTip(
-            "Passed to python -m mffgui.training as typed (see its --help)"
-        )
+        self.extra_edit.setToolTip("Passed to python -m mffgui.training as typed (see its --help)")
         self.keep_best = QCheckBox("Keep the best epoch (by validation) rather than the last")
         self.keep_best.setChecked(True)
 
