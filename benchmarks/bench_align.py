@@ -204,9 +204,9 @@ class _Timed:
 
 def pipeline_worker(name: str, align: str, method: str, data: Path) -> dict:
     """Read, Align (auto or a model), fuse with ``method`` in this process; the timings."""
-    from mffgui.core.align_fuse import fuse_stack
     from mffgui.io import read_stack
     from mffgui.methods import get_method
+    from mffgui.pipeline import fuse_stack
 
     baseline = _rss_mib()
     folder = data / "stacks" / STACKS[name]
@@ -253,7 +253,7 @@ def pipeline_worker(name: str, align: str, method: str, data: Path) -> dict:
         fused_stack._loaders = [warp.wrap(f) for f in fused_stack._loaders]
     decode.seconds = 0.0
     t2 = time.perf_counter()
-    result = fuse_stack(meth, fused_stack, params)
+    result = fuse_stack(fused_stack, meth, params)
     fuse_s = time.perf_counter() - t2
     total = time.perf_counter() - t0
     ru1 = resource.getrusage(resource.RUSAGE_SELF)

@@ -70,7 +70,7 @@ def scores(fused: np.ndarray, truth: np.ndarray) -> tuple[float, float, float]:
 def method_and_params(spec: str) -> tuple[object, object]:
     """``"name"`` or ``"name[key=value;key=value]"`` -> (method, its params with those set),
     validated as ``mffgui fuse --method name --set key=value`` does."""
-    from mffgui.cli.fuse import build_params, parse_sets
+    from mffgui.cli.common import build_params, parse_sets
 
     name, _, rest = spec.partition("[")
     return build_params(name, parse_sets([v for v in rest.rstrip("]").split(";") if v]), None, None)

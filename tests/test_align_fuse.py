@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from mffgui.core.align import AlignedStack, align_stack
-from mffgui.core.align_fuse import fuse_stack, ignore_invalid, invalid_region
+from mffgui.core.align_fuse import ignore_invalid, invalid_region
 from mffgui.methods import get_method
+from mffgui.pipeline import fuse_stack
 from mffgui.types import Stack
 from tests.test_align import make_stack
 
@@ -49,7 +50,7 @@ def test_invalid_border_is_fused_from_the_valid_frames_only(name):
     method = get_method(name)
     params = method.info.params()
     plain = method.fuse(aligned, params)
-    result = fuse_stack(method, aligned, params)
+    result = fuse_stack(aligned, method, params)
     n = len(aligned)
     valid = np.stack([aligned.frame_valid_mask(i) for i in range(n)])
     region = ~valid.all(axis=0)
@@ -89,7 +90,7 @@ def test_pixels_no_frame_covers_keep_the_reference_frame():
     # Cubic resampling needs one pixel beyond the source, so even the reference frame's
     # outermost pixels count as invalid: no frame is valid there.
     aligned, clean = shifted_stack("cubic")
-    result = fuse_stack(get_method("depthmap"), aligned, get_method("depthmap").info.params())
+    result = fuse_stack(aligned, get_method("depthmap"), get_method("depthmap").info.params())
     valid = np.stack([aligned.frame_valid_mask(i) for i in range(len(aligned))])
     none = ~valid.any(axis=0)
     assert none.any()
@@ -117,10 +118,10 @@ def test_lazy_maps_of_deep_stacks_match_the_eager_ones(monkeypatch):
 
     aligned, _ = shifted_stack()
     method = get_method("depthmap")
-    eager = fuse_stack(method, aligned, method.info.params())
+    eager = fuse_stack(aligned, method, method.info.params())
     monkeypatch.setattr(decision, "EAGER_MAPS_BYTES", 0)
     monkeypatch.setattr(align_fuse, "maps_fit_in_memory", lambda n, shape: False)
-    lazy = fuse_stack(method, aligned, method.info.params())
+    lazy = fuse_stack(aligned, method, method.info.params())
     assert not isinstance(lazy.weights, np.ndarray)
     np.testing.assert_array_equal(lazy.fused, eager.fused)
     np.testing.assert_allclose(np.asarray(lazy.weights), np.asarray(eager.weights), atol=1e-6)

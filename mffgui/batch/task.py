@@ -105,7 +105,7 @@ class BatchJob:
 
     def build(self) -> tuple[Any, Any]:
         """The method instance and its validated Params (raises ``MffError`` when invalid)."""
-        from mffgui.cli.fuse import build_params
+        from mffgui.cli.common import build_params
 
         return build_params(self.method_name(), dict(self.sets), self.device, self.weights)
 
@@ -299,33 +299,33 @@ def fuse_stack_task(job: BatchJob, stack_dir: str, output: str) -> StackResult:
 
 
 def _run(job: BatchJob, stack_dir: Path, out: Path, res: StackResult) -> None:
-    from mffgui.core.align_auto import align_for_fusion, normalise_mode
-    from mffgui.core.align_fuse import fuse_stack
     from mffgui.errors import ExportError
-    from mffgui.io.stacks import read_stack
     from mffgui.io.writers import check_export_target, export_format, write_image, write_maps
+    from mffgui.pipeline import AlignSettings, fuse_files
 
     if export_format(out) == "JPEG" and job.bit_depth == 16:
         raise ExportError("JPEG stores 8 bits only; use .png or .tif for 16 bits", out)
     method, params = job.build()
-    mode = normalise_mode(job.align)
-    stack = read_stack([stack_dir], mixed_sizes=mode != "off")
-    res.notes.extend(stack.notes)
-    check_export_target(out, [m.path for m in stack.metas])
-    n_read = len(stack)
-    if mode != "off":
-        outcome = align_for_fusion(
-            stack, mode, interpolation=job.align_interpolation, crop=job.align_crop
-        )
-        stack = outcome.stack
-        if outcome.report is not None:
-            res.notes.extend(f"excluded: {m}" for m in outcome.report.messages())
-            res.alignment = f"{outcome.model}: {len(stack)} of {n_read} frames"
-        elif outcome.summary():
-            res.alignment = outcome.summary()
+
+    def on_read(stack: Any) -> None:
+        res.notes.extend(stack.notes)
+        check_export_target(out, [m.path for m in stack.metas])
+
+    fused = fuse_files(
+        [stack_dir],
+        method,
+        params,
+        align=AlignSettings(job.align, job.align_interpolation, job.align_crop),
+        on_read=on_read,
+    )
+    stack, result, report = fused.stack, fused.result, fused.report
+    if report.align is not None and report.align.aligned:
+        res.notes.extend(f"excluded: {m}" for m in report.alignment_messages)
+        res.alignment = f"{report.align.model}: {len(stack)} of {report.frames_read} frames"
+    elif report.align_summary:
+        res.alignment = report.align_summary
     res.frames = len(stack)
     res.height, res.width = stack.shape
-    result = fuse_stack(method, stack, params)
     sources = [m.path for m in stack.metas if m.path is not None]
     depth = job.bit_depth if job.bit_depth is not None else stack.bit_depth
     if export_format(out) == "JPEG":

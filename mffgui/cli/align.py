@@ -10,129 +10,18 @@ from typing import Any
 
 import numpy as np
 
+from mffgui.cli.common import ProgressLine
 from mffgui.core.align import (
     INTERPOLATIONS,
     MODELS,
-    AlignedStack,
     AlignmentReport,
     apply_alignment,
     estimate_alignment,
 )
-from mffgui.core.align_auto import ALIGN_MODES, normalise_mode
 from mffgui.errors import AlignmentError, ExportError
-from mffgui.types import ImageMeta, Stack
+from mffgui.types import ImageMeta
 
-__all__ = [
-    "add_align_option",
-    "add_parser",
-    "align_for_fusion",
-    "align_options",
-    "parse_reference",
-    "run",
-]
-
-
-def add_align_option(parser: argparse.ArgumentParser) -> None:
-    """Add ``--align``, ``--align-interpolation`` and ``--align-no-crop`` to a fusing command."""
-    parser.add_argument(
-        "--align",
-        choices=[*ALIGN_MODES, "none"],
-        default="auto",
-        type=str.lower,
-        help="align the frames before fusing: auto (default) checks a few frames for motion "
-        "and aligns with the similarity model (shift, rotation, focus breathing) only when "
-        "they moved or differ in size; off (or none) never aligns; a model always aligns "
-        "with it. Frames that fail to align are left out with a warning; the result is "
-        "cropped to the area every frame covers (see --align-no-crop)",
-    )
-    parser.add_argument(
-        "--align-interpolation",
-        choices=list(INTERPOLATIONS),
-        default="linear",
-        help="resampling kernel of --align (default linear)",
-    )
-    parser.add_argument(
-        "--align-no-crop",
-        action="store_true",
-        help="with --align, keep the full frame size: where a frame has no data (its "
-        "alignment border) fusion uses only the frames that do",
-    )
-
-
-def align_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of :func:`align_for_fusion` from :func:`add_align_option`'s flags."""
-    return {
-        "model": normalise_mode(getattr(args, "align", "auto")),
-        "interpolation": getattr(args, "align_interpolation", "linear"),
-        "crop": not getattr(args, "align_no_crop", False),
-    }
-
-
-def align_for_fusion(
-    stack: Stack,
-    model: str,
-    label: str = "align",
-    *,
-    interpolation: str = "linear",
-    crop: bool = True,
-) -> Stack:
-    """Align ``stack`` as ``model`` asks for fusion, reporting to stderr.
-
-    Parameters
-    ----------
-    stack : Stack
-        The frames as read (sizes may differ unless ``model`` is ``off``).
-    model : str
-        ``"off"`` (or ``"none"``), ``"auto"`` or one of :data:`~mffgui.core.align.MODELS`.
-    label : str
-        Prefix of the messages.
-    interpolation : str
-        Resampling kernel, one of :data:`~mffgui.core.align.INTERPOLATIONS`.
-    crop : bool
-        Crop to the area every frame covers; otherwise keep the full size (fuse it with
-        :func:`mffgui.core.align_fuse.fuse_stack` so the invalid border is ignored).
-
-    Returns
-    -------
-    Stack
-        ``stack`` itself when not aligned (off, or auto found no motion), else the lazily
-        aligned stack (failed frames left out, with a warning).
-    """
-    from mffgui.cli.fuse import ProgressLine
-    from mffgui.core.align_auto import align_for_fusion as align_core
-
-    progress = ProgressLine(f"{label}: align")
-    t0 = time.perf_counter()
-    try:
-        outcome = align_core(
-            stack, model, interpolation=interpolation, crop=crop, progress=progress
-        )
-    finally:
-        progress.clear()
-    seconds = time.perf_counter() - t0
-    if outcome.report is None:
-        if outcome.mode == "auto":
-            print(f"{label}: {outcome.summary()} ({seconds:.2f} s)", file=sys.stderr)
-        return outcome.stack
-    aligned = outcome.stack
-    assert isinstance(aligned, AlignedStack)
-    report = outcome.report
-    for msg in report.messages():
-        print(f"{label}: warning: excluded: {msg}", file=sys.stderr)
-    x0, y0, x1, y1 = aligned.box
-    area = (
-        f"cropped to {x1 - x0}x{y1 - y0}"
-        if crop
-        else f"full size, every frame valid in {100 * aligned.valid_mask.mean():.1f} % of it"
-    )
-    auto = f"auto: {outcome.check.reason}; " if outcome.check is not None else ""
-    print(
-        f"{label}: {auto}aligned {len(aligned)} of {len(stack)} frames "
-        f"({report.model}, {interpolation}, reference frame {report.reference + 1}); {area} "
-        f"({seconds:.1f} s)",
-        file=sys.stderr,
-    )
-    return aligned
+__all__ = ["add_parser", "output_name", "parse_reference", "run"]
 
 
 def parse_reference(text: str) -> str | int:
@@ -160,7 +49,6 @@ def output_name(meta: ImageMeta, index: int, ext: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Entry of ``mffgui align``; returns the exit code (MffErrors propagate to the CLI)."""
-    from mffgui.cli.fuse import ProgressLine
     from mffgui.io import read_stack, write_image
 
     out_dir = Path(args.output).expanduser()

@@ -18,7 +18,6 @@ import argparse
 import fnmatch
 import math
 import platform
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -28,11 +27,21 @@ from typing import Any
 
 import numpy as np
 
-from mffgui.errors import Cancelled, MffError, ParamsError
-from mffgui.io import Discovery, discover, read_image, read_stack
+from mffgui.cli.common import (
+    add_align_option,
+    align_options,
+    classical_methods,
+    metric_names,
+    parse_method_sets,
+    safe_name,
+)
+from mffgui.compare import method_error_text
+from mffgui.core.align import AlignedStack
+from mffgui.errors import Cancelled, MffError
+from mffgui.io import Discovery, discover, read_image
 from mffgui.io.readers import is_image_file
 from mffgui.io.stacks import natural_key
-from mffgui.metrics import METRICS, gray255, resolve_metrics, score
+from mffgui.metrics import METRICS, gray255, score
 from mffgui.metrics.common import to_uint8
 from mffgui.metrics.report import (
     format_value,
@@ -41,6 +50,7 @@ from mffgui.metrics.report import (
     rows_to_json,
     write_text_atomic,
 )
+from mffgui.pipeline import AlignSettings, align_input, fuse_stack, read_input
 
 __all__ = [
     "BenchEntry",
@@ -147,8 +157,14 @@ def run_bench(
     metrics: Sequence[str],
     save_fused: Path | None = None,
     log: Any = None,
+    align: AlignSettings | str | None = "off",
 ) -> dict[str, list[SceneScore]]:
     """Run and/or score every entry on every scene.
+
+    Methods run through :func:`mffgui.pipeline.fuse_stack`, like ``mffgui fuse``: an aligned
+    stack kept at full size has each frame's invalid border left out. A method that raises
+    (any exception but :class:`Cancelled`) marks only its own scene score
+    (:func:`mffgui.compare.method_error_text`).
 
     Parameters
     ----------
@@ -160,6 +176,9 @@ def run_bench(
         Write each method's fused image to ``save_fused/<entry>/<scene>.png``.
     log : text stream, optional
         Progress lines (default: stderr).
+    align : AlignSettings or str
+        Alignment of each scene before fusing (default ``"off"``: benchmark datasets are
+        registered already); the ground truth is cropped like the frames.
 
     Returns
     -------
@@ -170,14 +189,20 @@ def run_bench(
     from mffgui.methods import get_method
 
     log = sys.stderr if log is None else log
+    align = AlignSettings.of(align)
     out: dict[str, list[SceneScore]] = {e.label: [] for e in entries}
     instances = {e.label: get_method(e.method) for e in entries if e.kind == "method"}
     for si, scene in enumerate(scenes, 1):
         head = f"bench: [{si}/{len(scenes)}] {scene.name}"
         try:
-            stack = read_stack(scene.discovery)
-            srcs = [gray255(stack.frame(i)).astype(np.uint8) for i in range(len(stack))]
+            stack = read_input(scene.discovery, mixed_sizes=align.mode != "off")
             gt = _read_u8(scene.ground_truth) if scene.ground_truth is not None else None
+            if align.mode != "off":
+                stack = align_input(stack, align).stack
+                if gt is not None and isinstance(stack, AlignedStack):
+                    x0, y0, x1, y1 = stack.box  # the reference frame's pixels
+                    gt = gt[y0:y1, x0:x1]
+            srcs = [gray255(stack.frame(i)).astype(np.uint8) for i in range(len(stack))]
         except MffError as err:
             print(f"{head}: cannot read the scene: {err}", file=log, flush=True)
             for e in entries:
@@ -189,11 +214,11 @@ def run_bench(
             try:
                 if e.kind == "method":
                     t0 = time.perf_counter()
-                    res = instances[e.label].fuse(stack, e.params)
+                    res = fuse_stack(stack, instances[e.label], e.params)
                     rec.seconds = time.perf_counter() - t0
                     fused = to_uint8(res.fused)
                     if save_fused is not None:
-                        d = save_fused / _safe(e.label)
+                        d = save_fused / safe_name(e.label)
                         d.mkdir(parents=True, exist_ok=True)
                         target = d / f"{scene.name}.png"
                         write_image(
@@ -220,8 +245,8 @@ def run_bench(
                 rec.values = score(fused, srcs, gt, metrics)
             except Cancelled:
                 raise
-            except MffError as err:
-                rec.error = str(err)
+            except Exception as err:  # one failing entry marks only its own scene score
+                rec.error = method_error_text(err)
             out[e.label].append(rec)
             if rec.error:
                 print(f"{head} {e.label}: {rec.error}", file=log, flush=True)
@@ -232,10 +257,6 @@ def run_bench(
                 took = f" ({rec.seconds:.2f} s)" if rec.seconds is not None else ""
                 print(f"{head} {e.label}: {shown}{took}", file=log, flush=True)
     return out
-
-
-def _safe(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", label) or "entry"
 
 
 def _means(scores: Sequence[SceneScore], metrics: Sequence[str]) -> dict[str, float | None]:
@@ -285,7 +306,7 @@ def write_reports(
     by_label = {e.label: e for e in entries}
     for label, scores in results.items():
         e = by_label[label]
-        d = out / _safe(label)
+        d = out / safe_name(label)
         d.mkdir(exist_ok=True)
         rows = [
             {"scene": s.scene, **s.values, "seconds": s.seconds, "file": s.file, "error": s.error}
@@ -360,21 +381,12 @@ def _cpu_count() -> int:
 
 
 def _entries(args: argparse.Namespace) -> list[BenchEntry]:
-    from mffgui.methods import get_method, list_methods
+    from mffgui.methods import get_method
 
-    sets: dict[str, dict[str, str]] = {}
-    for item in args.set or ():
-        key, sep, value = item.partition("=")
-        meth, dot, name = key.partition(".")
-        if not sep or not dot or not meth.strip() or not name.strip():
-            raise ParamsError(f"--set expects METHOD.KEY=VALUE, got {item!r}")
-        sets.setdefault(meth.strip().lower(), {})[name.strip()] = value.strip()
     methods = list(args.methods or [])
     if not methods and not args.results:
-        methods = [i.name for i in list_methods() if i.kind == "classical"]
-    unknown = set(sets) - {m.lower() for m in methods}
-    if unknown:
-        raise ParamsError(f"--set for a method that is not benchmarked: {', '.join(unknown)}")
+        methods = classical_methods()
+    sets = parse_method_sets(args.set, methods, "benchmarked")
     entries: list[BenchEntry] = []
     labels: set[str] = set()
     for m in methods:
@@ -395,10 +407,7 @@ def _entries(args: argparse.Namespace) -> list[BenchEntry]:
 def run(args: argparse.Namespace) -> int:
     """Entry of ``mffgui bench``."""
     dataset = Path(args.dataset).expanduser()
-    try:
-        metrics = resolve_metrics(args.metrics)
-    except ValueError as err:
-        raise MffError(str(err)) from None
+    metrics = metric_names(args.metrics)
     entries = _entries(args)
     scenes, notes = find_scenes(dataset, args.scenes)
     out = Path(args.out).expanduser() if args.out else Path.cwd() / f"bench_{dataset.name}"
@@ -411,7 +420,13 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     t0 = time.perf_counter()
-    results = run_bench(scenes, entries, metrics, save_fused=out if args.save_fused else None)
+    results = run_bench(
+        scenes,
+        entries,
+        metrics,
+        save_fused=out if args.save_fused else None,
+        align=align_options(args, default="off"),
+    )
     try:
         written = write_reports(out, results, metrics, entries, dataset)
     except OSError as err:
@@ -474,4 +489,5 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="also write each method's fused images to OUT/<method>/<scene>.png",
     )
+    add_align_option(p, default="off")
     p.set_defaults(func=run)

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from mffgui.cli.common import (
+    ProgressLine,
+    add_align_option,
+    align_options,
+    classical_methods,
+    metric_names,
+    parse_method_sets,
+    report_alignment,
+)
 from mffgui.compare import (
     compare_methods,
     comparison_csv,
     comparison_grid,
     comparison_markdown,
 )
-from mffgui.errors import MffError, ParamsError
+from mffgui.core.align import AlignedStack
+from mffgui.errors import MffError
 from mffgui.io import read_image, read_stack, write_image
 from mffgui.io.writers import check_export_target, export_format
-from mffgui.metrics import METRICS, resolve_metrics
+from mffgui.metrics import METRICS
 from mffgui.metrics.common import to_uint8
 from mffgui.metrics.report import write_text_atomic
+from mffgui.pipeline import align_input
 
 __all__ = ["add_parser", "run"]
 
@@ -26,16 +38,7 @@ __all__ = ["add_parser", "run"]
 def _params(methods: list[str], sets: list[str] | None) -> dict[str, Any]:
     from mffgui.methods import get_method
 
-    raw: dict[str, dict[str, str]] = {}
-    for item in sets or ():
-        key, sep, value = item.partition("=")
-        meth, dot, name = key.partition(".")
-        if not sep or not dot or not meth.strip() or not name.strip():
-            raise ParamsError(f"--set expects METHOD.KEY=VALUE, got {item!r}")
-        raw.setdefault(meth.strip().lower(), {})[name.strip()] = value.strip()
-    unknown = set(raw) - {m.lower() for m in methods}
-    if unknown:
-        raise ParamsError(f"--set for a method that is not compared: {', '.join(unknown)}")
+    raw = parse_method_sets(sets, methods, "compared")
     out = {}
     for m in methods:
         info = get_method(m).info
@@ -45,22 +48,13 @@ def _params(methods: list[str], sets: list[str] | None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Entry of ``mffgui compare``."""
-    from mffgui.cli.fuse import ProgressLine
-    from mffgui.methods import list_methods
-
     out = Path(args.output).expanduser()
     export_format(out)  # a bad extension fails before any fusion
-    try:
-        metrics = resolve_metrics(args.metrics)
-    except ValueError as err:
-        raise MffError(str(err)) from None
-    methods = list(args.methods or [i.name for i in list_methods() if i.kind == "classical"])
+    metrics = metric_names(args.metrics)
+    methods = list(args.methods or classical_methods())
     params = _params(methods, args.set)
-    from mffgui.cli.align import align_for_fusion, align_options
-    from mffgui.core.align import AlignedStack
-
     align = align_options(args)
-    stack = read_stack(args.inputs, mixed_sizes=align["model"] != "off")
+    stack = read_stack(args.inputs, mixed_sizes=align.mode != "off")
     check_export_target(out, [m.path for m in stack.metas])
     for note in stack.notes:
         print(f"compare: note: {note}", file=sys.stderr)
@@ -70,13 +64,26 @@ def run(args: argparse.Namespace) -> int:
         gt = to_uint8(gt_img)
         if gt.shape[:2] != stack.frame_size((len(stack) - 1) // 2):
             raise MffError("ground truth size differs from the stack's", args.ground_truth)
-    stack = align_for_fusion(stack, label="compare", **align)
+    align_progress = ProgressLine("compare: align")
+    t0 = time.perf_counter()
+    try:
+        outcome = align_input(stack, align, progress=align_progress)
+    finally:
+        align_progress.clear()
+    report_alignment(outcome, time.perf_counter() - t0, "compare", align)
+    stack = outcome.stack
     if gt is not None and isinstance(stack, AlignedStack):
         x0, y0, x1, y1 = stack.box  # the ground truth is in the reference frame's pixels
         gt = gt[y0:y1, x0:x1]
     progress = ProgressLine("compare")
+    # Every method fuses through the one compare loop (mffgui.compare.compare_stack): a method
+    # that raises (MffError, a torch RuntimeError, MemoryError...) is reported in the tables
+    # and the others still run.
     entries = compare_methods(stack, methods, params, metrics, gt, progress=progress)
     progress.done(f"compare: {len(entries)} method(s) on {len(stack)} frames")
+    for e in entries:
+        if e.error is not None:
+            print(f"compare: {e.label} failed: {e.error}", file=sys.stderr)
     grid = comparison_grid(entries, cols=args.cols, tile_width=args.tile_width or None)
     written = [write_image(out, grid, bit_depth=8, sources=[m.path for m in stack.metas if m.path])]
     md = comparison_markdown(entries)
@@ -136,7 +143,5 @@ def add_parser(subparsers: Any) -> None:
         metavar="PX",
         help="width of each tile in pixels (0 = original size; default 480)",
     )
-    from mffgui.cli.align import add_align_option
-
     add_align_option(p)
     p.set_defaults(func=run)

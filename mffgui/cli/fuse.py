@@ -8,11 +8,21 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
+from mffgui.cli.common import (
+    ProgressLine,
+    add_align_option,
+    align_options,
+    build_params,
+    default_method,
+    make_folder,
+    parse_sets,
+    report_alignment,
+    stem,
+)
 from mffgui.errors import ExportError, MffError, ParamsError, TooFewImages
 from mffgui.io.microscopy import read_volume, volume_channels
-from mffgui.io.stacks import read_stack
 from mffgui.io.writers import (
     EXPORT_FORMATS,
     check_export_target,
@@ -22,129 +32,18 @@ from mffgui.io.writers import (
     write_maps,
     write_ome_tiff,
 )
-from mffgui.methods.base import Params
-from mffgui.types import FusionResult, PhysicalSize, Stack, Volume, strategy_note
+from mffgui.pipeline import AlignSettings, fuse_files
+from mffgui.types import FusionResult, PhysicalSize, Stack, Volume
 
 __all__ = [
     "ProgressLine",
     "add_parser",
     "batch_job",
+    "build_params",
     "default_method",
-    "fuse_stack",
     "parse_sets",
     "run",
 ]
-
-
-def default_method() -> str:
-    """The registry's default (``depthmap``) when registered, else the first classical method,
-    else the first one (:func:`mffgui.methods.registry.default_method_name`)."""
-    from mffgui.methods.registry import default_method_name
-
-    return default_method_name()
-
-
-class ProgressLine:
-    """A progress callback printing ``label: stage 42%`` to a stream.
-
-    On a terminal the line is redrawn in place with ``\\r``; otherwise (logs, pipes) a plain line
-    is printed when the stage changes or another 10 % is done.
-    """
-
-    def __init__(self, label: str = "", stream: TextIO | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.label = label
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last: tuple[str, int] = ("", -100)
-        self._width = 0
-
-    def __call__(self, done: float, total: float, stage: str = "") -> None:
-        pct = int(100 * done / total) if total else 100
-        pct = max(0, min(100, pct))
-        text = (
-            f"{self.label}: {stage or 'working'} {pct:3d}%"
-            if self.label
-            else f"{stage or 'working'} {pct:3d}%"
-        )
-        if self.tty:
-            if (stage, pct) == self._last:
-                return
-            pad = max(0, self._width - len(text))
-            self.stream.write("\r" + text + " " * pad)
-            self._width = len(text)
-            self.stream.flush()
-        else:
-            last_stage, last_pct = self._last
-            if stage == last_stage and pct - last_pct < 10 and pct != 100:
-                return
-            if stage == last_stage and pct == last_pct:
-                return
-            self.stream.write(text + "\n")
-            self.stream.flush()
-        self._last = (stage, pct)
-
-    def clear(self) -> None:
-        """End an in-place progress line so the next message starts on a fresh line."""
-        if self.tty and self._width:
-            self.stream.write("\n")
-            self.stream.flush()
-        self._width = 0
-
-    def done(self, message: str) -> None:
-        """Finish the progress line with ``message``."""
-        if self.tty and self._width:
-            self.stream.write("\r" + " " * self._width + "\r")
-        self.stream.write(message + "\n")
-        self.stream.flush()
-        self._width = 0
-
-
-def parse_sets(items: Sequence[str] | None) -> dict[str, str]:
-    """``["k=v", ...]`` -> dict; a malformed item raises :class:`ParamsError`."""
-    out: dict[str, str] = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ParamsError(f"--set expects KEY=VALUE, got {item!r}")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def build_params(
-    method_name: str, sets: dict[str, str], device: str | None, weights: str | None
-) -> tuple[Any, Params]:
-    """The method instance and its validated Params from CLI values."""
-    from mffgui.methods import get_method
-
-    method = get_method(method_name)
-    params_cls: type[Params] = method.info.params
-    fields = {f.name for f in dataclasses.fields(params_cls)}
-    values: dict[str, Any] = dict(sets)
-    for flag, key, value in (("--device", "device", device), ("--weights", "weights", weights)):
-        if value is None:
-            continue
-        if key not in fields:
-            raise ParamsError(
-                f"method {method.info.name!r} does not take {flag} "
-                f"(it is a {method.info.kind} method)"
-            )
-        if key in values:
-            raise ParamsError(f"{key} given both as {flag} and --set {key}=...")
-        values[key] = value
-    if weights is not None and not Path(weights).expanduser().is_file():
-        raise ParamsError("weights file not found", weights)
-    return method, params_cls.from_mapping(values)
-
-
-def fuse_stack(stack: Stack, method: Any, params: Params, progress: Any) -> FusionResult:
-    """Run ``method`` on ``stack`` with ``params`` (thin wrapper so tests can reuse it).
-
-    An uncropped aligned stack has its invalid border ignored
-    (:func:`mffgui.core.align_fuse.fuse_stack`).
-    """
-    from mffgui.core.align_fuse import fuse_stack as fuse_ignoring_border
-
-    return fuse_ignoring_border(method, stack, params, progress=progress)
 
 
 def _write_outputs(
@@ -180,16 +79,10 @@ def _write_outputs(
             )
         ]
     if maps_dir is not None:
-        written += write_maps(result, maps_dir, _stem(out), sources=sources)
+        written += write_maps(result, maps_dir, stem(out), sources=sources)
     if getattr(args, "height_map", None):
         written += _write_height(args, stack, result, sources)
     return written
-
-
-def _stem(path: Path) -> str:
-    """File name without its extension (and without ``.ome`` of ``x.ome.tif``)."""
-    stem = path.stem
-    return stem[:-4] if stem.lower().endswith(".ome") else stem
 
 
 def _z_step(args: argparse.Namespace, stack: Stack) -> float | None:
@@ -218,7 +111,7 @@ def _write_height(
     if z is not None:
         phys = dataclasses.replace(phys or PhysicalSize(), z=z)
     written = [write_height_map(path, hmap, physical=phys, sources=sources)]
-    preview = path.with_name(_stem(path) + "_preview.png")
+    preview = path.with_name(stem(path) + "_preview.png")
     written.append(write_image(preview, height_preview(hmap), bit_depth=8, sources=sources))
     return written
 
@@ -262,11 +155,9 @@ def _fuse_one(
         hm = Path(args.height_map).expanduser()
         if export_format(hm) not in ("TIFF", "OME-TIFF"):
             raise ExportError("--height-map writes a 32-bit float TIFF; name it .tif", hm)
-    # --- alignment (mffgui.cli.align, issues 8 and 18) ---
-    from mffgui.cli.align import align_for_fusion, align_options
-
     align = align_options(args)
     volume = _volume_input(args, inputs)
+    source: Any = inputs
     if volume is not None:
         # --- multi-channel volume (issue 22): one depth map from a guide channel ---
         from mffgui.core.channels import guide_stack, parse_channel
@@ -280,63 +171,68 @@ def _fuse_one(
             raise ExportError(
                 f"a {n_c}-channel result needs an OME-TIFF output (name it .ome.tif)", out
             )
-        stack = guide_stack(volume, guide)
+        source = guide_stack(volume, guide)
         what = "the sum of the channels" if guide == "sum" else f"channel {int(guide) + 1}"
         print(
             f"{label}: note: {volume.shape[0]} planes x {n_c} channel(s); depth map from "
             f"{what}, applied to every channel (alignment is not applied)",
             file=sys.stderr,
         )
-        if len(stack) < 2:
+        if len(source) < 2:
             raise TooFewImages("a focus stack needs at least two z-planes", volume.meta.path)
-    else:
-        # Frames of different sizes are aligned onto the reference frame unless alignment
-        # is off.
-        stack = read_stack(
-            inputs, mixed_sizes=align["model"] != "off", raw=getattr(args, "raw", "srgb")
-        )
-    check_export_target(out, [m.path for m in stack.metas])
-    if maps_dir is not None:
-        _make_folder(maps_dir, "maps")
-    for note in stack.notes:
-        print(f"{label}: note: {note}", file=sys.stderr)
-    if volume is None:
-        stack = align_for_fusion(stack, label=label, **align)
-    # --- end alignment ---
+        align = AlignSettings("off", align.interpolation, align.crop)
+
+    def on_read(stack: Stack) -> None:
+        check_export_target(out, [m.path for m in stack.metas])
+        if maps_dir is not None:
+            make_folder(maps_dir, "maps")
+        for note in stack.notes:
+            print(f"{label}: note: {note}", file=sys.stderr)
+
+    t_fuse = [time.perf_counter()]
+
+    def on_aligned(outcome: Any, seconds: float) -> None:
+        align_progress.clear()
+        report_alignment(outcome, seconds, label, align)
+        t_fuse[0] = time.perf_counter()
+
+    # Frames of different sizes are aligned onto the reference frame unless alignment is off
+    # (mffgui.pipeline: read -> align -> fuse, the invalid border of an uncropped aligned
+    # stack left out).
+    align_progress = ProgressLine(f"{label}: align")
     progress = ProgressLine(label)
-    t0 = time.perf_counter()
     try:
-        result = fuse_stack(stack, method, params, progress)
+        fused = fuse_files(
+            source,
+            method,
+            params,
+            align=align,
+            raw=getattr(args, "raw", "srgb"),
+            progress=progress,
+            align_progress=align_progress,
+            on_read=on_read,
+            on_aligned=on_aligned,
+        )
+        stack, result = fused.stack, fused.result
         if volume is not None:
             from mffgui.core.channels import fuse_volume_result
 
             result = fuse_volume_result(volume, result)
         written = _write_outputs(args, stack, result, out, maps_dir, volume)
     except BaseException:
+        align_progress.clear()
         progress.clear()
         raise
-    h, w = stack.shape
     progress.done(
-        f"{label}: fused {len(stack)} frames ({w}x{h}) with {method.info.name}"
-        f"{strategy_note(result.meta)} in "
-        f"{time.perf_counter() - t0:.1f} s -> {written[0]}"
+        f"{label}: {fused.report.summary()} in "
+        f"{time.perf_counter() - t_fuse[0]:.1f} s -> {written[0]}"
     )
     return written
-
-
-def _make_folder(folder: Path, what: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ExportError(
-            f"cannot create the {what} folder ({err.strerror or err})", folder
-        ) from None
 
 
 def batch_job(args: argparse.Namespace) -> Any:
     """The :class:`~mffgui.batch.BatchJob` of ``mffgui fuse --batch``'s flags."""
     from mffgui.batch import BatchJob
-    from mffgui.cli.align import align_options
 
     al = align_options(args)
     return BatchJob(
@@ -344,9 +240,9 @@ def batch_job(args: argparse.Namespace) -> Any:
         sets=tuple(parse_sets(args.set).items()),
         device=args.device,
         weights=str(Path(args.weights).expanduser().resolve()) if args.weights else None,
-        align=al["model"],
-        align_interpolation=al["interpolation"],
-        align_crop=al["crop"],
+        align=al.mode,
+        align_interpolation=al.interpolation,
+        align_crop=al.crop,
         bit_depth=args.bit_depth,
         quality=args.quality,
         fmt=args.format,
@@ -373,9 +269,9 @@ def _batch(args: argparse.Namespace) -> int:
         raise ParamsError(f"--workers must be at least 1, not {args.workers}")
     if args.threads_per_worker < 1:
         raise ParamsError(f"--threads-per-worker must be at least 1, not {args.threads_per_worker}")
-    _make_folder(out_dir, "output")
+    make_folder(out_dir, "output")
     if args.maps:
-        _make_folder(Path(args.maps).expanduser(), "maps")
+        make_folder(Path(args.maps).expanduser(), "maps")
     # Validate method and params once, before any work.
     build_params(args.method or default_method(), parse_sets(args.set), args.device, args.weights)
     job = batch_job(args)
@@ -598,9 +494,5 @@ def add_parser(subparsers: Any) -> None:
         help="distance between frames in µm (default: the file's PhysicalSizeZ); "
         "used for --height-map and recorded in OME-TIFF output",
     )
-    # --- alignment (mffgui.cli.align, issue 8) ---
-    from mffgui.cli.align import add_align_option
-
     add_align_option(p)
-    # --- end alignment ---
     p.set_defaults(func=run)

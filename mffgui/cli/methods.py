@@ -85,7 +85,7 @@ def _format_text(d: dict[str, Any], default: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the registered methods (all, or the one named) as text or JSON."""
-    from mffgui.cli.fuse import default_method
+    from mffgui.cli.common import default_method
     from mffgui.methods import get_method, list_methods
 
     infos = list_methods()

@@ -7,7 +7,7 @@ Typical use::
 
     outcome = align_for_fusion(stack, "auto")
     print(outcome.summary())          # what was found and done, one line
-    result = fuse_stack(method, outcome.stack, params)
+    result = fuse_stack(outcome.stack, method, params)   # mffgui.pipeline
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def align_for_fusion(
         Resampling kernel (:data:`mffgui.core.align.INTERPOLATIONS`).
     crop : bool
         Crop to the area every frame covers; otherwise keep the reference frame's size (fuse
-        with :func:`mffgui.core.align_fuse.fuse_stack` so the invalid border is ignored).
+        with :func:`mffgui.pipeline.fuse_stack` so the invalid border is ignored).
     threshold : float
         ``auto``: corner displacement, in full-size pixels, from which frames count as moved.
     progress, cancel

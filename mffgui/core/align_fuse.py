@@ -15,9 +15,9 @@ where no frame is valid, the reference frame is kept. Weights and the index map 
 match; focus maps are zeroed where their frame is invalid. Frames are read one at a time, so
 memory does not grow with the number of frames.
 
-Typical use::
+Every front end reaches it through :func:`mffgui.pipeline.fuse_stack`::
 
-    result = fuse_stack(method, aligned, params)   # = method.fuse + ignore_invalid
+    result = fuse_stack(aligned, method, params)   # = method.fuse + ignore_invalid
 """
 
 from __future__ import annotations
@@ -30,44 +30,14 @@ import numpy as np
 
 from mffgui.core.align import AlignedStack
 from mffgui.core.decision import LazyMaps, maps_fit_in_memory
-from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
+from mffgui.core.progress import NEVER, CancelToken
 from mffgui.types import FusionResult, Stack
 
-__all__ = ["MIN_WEIGHT", "fuse_stack", "ignore_invalid", "invalid_region"]
+__all__ = ["MIN_WEIGHT", "ignore_invalid", "invalid_region"]
 
 MIN_WEIGHT = 1e-4
 """Valid-frame weight sum below which the focus maps decide instead of the weights."""
 _FOCUS_EPS = np.float32(1e-6)  # keeps the focus fallback defined where every focus is 0
-
-
-def fuse_stack(
-    method: Any,
-    stack: Stack,
-    params: Any,
-    *,
-    progress: ProgressFn = noop_progress,
-    cancel: CancelToken = NEVER,
-) -> FusionResult:
-    """``method.fuse`` followed by :func:`ignore_invalid` (a no-op for unaligned stacks).
-
-    Parameters
-    ----------
-    method : FusionMethod
-        Any registered method.
-    stack : Stack
-        The frames; an uncropped :class:`~mffgui.core.align.AlignedStack` gets its invalid
-        borders ignored.
-    params : Params
-        The method's parameters.
-    progress, cancel
-        As for the method.
-
-    Returns
-    -------
-    FusionResult
-    """
-    result = method.fuse(stack, params, progress=progress, cancel=cancel)
-    return ignore_invalid(result, stack, cancel=cancel)
 
 
 def invalid_region(stack: Stack) -> np.ndarray | None:

@@ -12,66 +12,28 @@ from __future__ import annotations
 import logging
 import math
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage
 
-from mffgui.core.progress import CancelToken, scaled
-from mffgui.errors import Cancelled, ExportError, MffError
+from mffgui.compare import CompareRun, method_error_text
+from mffgui.core.progress import CancelToken
+from mffgui.errors import ExportError, MffError
 from mffgui.gui.worker import FrameKey, ProgressCb, TaskWorker, post
 from mffgui.types import FusionResult, ImageMeta, Stack
 
 if TYPE_CHECKING:
     from mffgui.compare import CompareEntry
-    from mffgui.methods.base import Params
 
 log = logging.getLogger(__name__)
 
 SLOW_METRICS = ("QP",)
 """Metrics left out by default: phase congruency takes seconds per result."""
-
-
-@dataclass(frozen=True)
-class CompareRun:
-    """One entry of a comparison: a method with a set of parameters.
-
-    Attributes
-    ----------
-    method : str
-        Registry name.
-    params : Params
-        Validated parameters.
-    label : str
-        Unique display label (method name, plus a suffix for presets).
-    """
-
-    method: str
-    params: Params
-    label: str
-
-    def params_text(self) -> str:
-        """The parameters that differ from the method's defaults, ``k=v, ...`` (or ``defaults``)."""
-        defaults = type(self.params)().to_dict()
-        diff = [
-            f"{k}={_short(v)}"
-            for k, v in self.params.to_dict().items()
-            if defaults.get(k) != v and k != "device"
-        ]
-        return ", ".join(diff) if diff else "defaults"
-
-
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, str) and ("/" in v or "\\" in v):
-        return Path(v).name
-    return str(v)
 
 
 @dataclass(frozen=True)
@@ -212,23 +174,8 @@ def score_result(fused: np.ndarray, data: StackData, metrics: Sequence[str]) -> 
     return score(fused, list(data.grays), data.ground_truth, metrics)
 
 
-def run_error_text(err: BaseException) -> str:
-    """One-line message for a run that raised something other than :class:`MffError`.
-
-    Parameters
-    ----------
-    err : BaseException
-        What the method raised (e.g. a ``RuntimeError`` from torch).
-
-    Returns
-    -------
-    str
-        ``"<ExceptionType>: <first line of the message>"`` (at most 300 characters).
-    """
-    text = str(err).strip().splitlines()
-    first = text[0] if text else ""
-    msg = f"{type(err).__name__}: {first}" if first else type(err).__name__
-    return msg if len(msg) <= 300 else msg[:299] + "…"
+run_error_text = method_error_text
+"""The message of a failed run (:func:`mffgui.compare.method_error_text`)."""
 
 
 def run_compare(
@@ -238,6 +185,9 @@ def run_compare(
     on_run: Callable[[RunOutcome, StackData], None] | None = None,
 ) -> CompareOutcome:
     """Fuse the stack with every run of ``request`` and score each result (worker thread).
+
+    The loop is :func:`mffgui.compare.compare_stack`, the one ``mffgui compare`` runs: same
+    fusion (:func:`mffgui.pipeline.fuse_stack`), same scores, same error policy.
 
     Parameters
     ----------
@@ -261,59 +211,47 @@ def run_compare(
         The stack could not be read. A failing method (any exception but :class:`Cancelled`)
         only marks its own run.
     """
-    from mffgui.methods import get_method
+    from mffgui.compare import compare_stack
 
     progress(0.0, 1.0, "Reading images")
     data = load_stack_data(request)
+    runs = [_with_device(run, request.device) for run in request.runs]
     outs: list[RunOutcome] = []
-    n = len(request.runs)
-    for i, run in enumerate(request.runs):
-        cancel.raise_if_cancelled()
-        span = 1.0 / n
-        tag = f"{run.label} ({i + 1}/{n})"
-        sub = scaled(progress, i * span, span * 0.85)
-        params = run.params
-        if "device" in getattr(params, "__dataclass_fields__", {}):
-            try:
-                params = replace(params, device=request.device)
-            except (MffError, TypeError, ValueError):
-                pass
-        t0 = time.perf_counter()
-        try:
-            method = get_method(run.method)
-            res = method.fuse(
-                data.stack,
-                params,
-                progress=lambda d, t, s="", sub=sub, tag=tag: sub(
-                    d, t, f"{tag}: {s}" if s else tag
-                ),
-                cancel=cancel,
-            )
-            seconds = time.perf_counter() - t0
-            cancel.raise_if_cancelled()
-            progress((i + 0.85) * span, 1.0, f"{tag}: scoring")
-            scores = score_result(res.fused, data, request.metrics)
-            out = RunOutcome(i, run, res, seconds, scores, fused_qimage(res.fused))
-        except Cancelled:
-            raise
-        except MemoryError:
-            out = RunOutcome(
-                i,
-                run,
-                None,
-                math.nan,
-                error="not enough memory; try a classical method or fewer images",
-            )
-        except MffError as err:
-            out = RunOutcome(i, run, None, math.nan, error=str(err))
-        except Exception as err:  # any other failure marks only this run's row
-            log.warning("compare run %s failed", run.label, exc_info=True)
-            out = RunOutcome(i, run, None, math.nan, error=run_error_text(err))
+
+    def on_entry(i: int, entry: CompareEntry) -> None:
+        run = request.runs[i]
+        if entry.result is None:
+            out = RunOutcome(i, run, None, math.nan, error=entry.error)
+        else:
+            image = fused_qimage(entry.result.fused)
+            out = RunOutcome(i, run, entry.result, entry.seconds, dict(entry.scores), image)
         outs.append(out)
         if on_run is not None:
             on_run(out, data)
+
+    compare_stack(
+        data.stack,
+        runs,
+        metrics=request.metrics,
+        ground_truth=data.ground_truth,
+        sources=data.grays,
+        progress=progress,
+        cancel=cancel,
+        on_entry=on_entry,
+    )
     progress(1.0, 1.0, "Done")
     return CompareOutcome(request, data, tuple(outs))
+
+
+def _with_device(run: CompareRun, device: str) -> CompareRun:
+    """``run`` with the request's device in its parameters (network methods)."""
+    params = run.params
+    if "device" in getattr(params, "__dataclass_fields__", {}):
+        try:
+            return replace(run, params=replace(params, device=device))
+        except (MffError, TypeError, ValueError):
+            pass
+    return run
 
 
 def crop(img: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:

@@ -355,11 +355,12 @@ def fuse_preview(arch: str, weights: str, pair: tuple[np.ndarray, np.ndarray]) -
     """
     import mffgui.methods  # noqa: F401 - registers the methods
     from mffgui.methods.registry import get_method
+    from mffgui.pipeline import fuse_stack
     from mffgui.types import Stack
 
     method = get_method(arch)
     params = method.info.params.from_mapping({"weights": weights, "device": "cpu"})
-    result = method.fuse(Stack.from_arrays(list(pair), names=["A", "B"]), params)
+    result = fuse_stack(Stack.from_arrays(list(pair), names=["A", "B"]), method, params)
     return np.asarray(result.fused, np.float32)
 
 

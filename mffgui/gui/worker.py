@@ -256,51 +256,42 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
     Cancelled
         When ``cancel`` was set.
     """
-    from mffgui.io import Discovery, read_stack
-    from mffgui.methods import get_method
+    from mffgui.io import Discovery
+    from mffgui.pipeline import AlignSettings, fuse_files
 
     t0 = time.perf_counter()
-    progress(0.0, 1.0, "Reading images")
-    align = request.align or "off"
     # The frames were discovered (and probed) when added; keep their order and page choice.
-    # Frames of another size are aligned onto the reference frame unless alignment is off.
-    stack = read_stack(
+    # Frames of another size are aligned onto the reference frame unless alignment is off; an
+    # uncropped aligned stack has each frame's invalid border left out of the fusion
+    # (mffgui.pipeline: the same read -> align -> fuse as `mffgui fuse`).
+    fused = fuse_files(
         Discovery(frames=list(request.frames), metas=list(request.metas)),
-        mixed_sizes=align != "off",
+        request.method,
+        request.params,
+        align=AlignSettings(
+            request.align or "off", request.align_interpolation, request.align_crop
+        ),
+        progress=progress,
+        cancel=cancel,
     )
-    cancel.raise_if_cancelled()
-    notes: list[str] = []
-    fuse_progress = progress
-    report = None
-    summary = ""
-    if align != "off":
-        from mffgui.core.align_auto import align_for_fusion
-        from mffgui.core.progress import scaled
-
-        aligned = align_for_fusion(
-            stack,
-            align,
-            interpolation=request.align_interpolation,
-            crop=request.align_crop,
-            progress=scaled(progress, 0.0, 0.4),
-            cancel=cancel,
-        )
-        stack, report, summary = aligned.stack, aligned.report, aligned.summary()
-        if report is not None:
-            notes += report.messages()
-            fuse_progress = scaled(progress, 0.4, 0.6)
-        cancel.raise_if_cancelled()
-    from mffgui.core.align_fuse import fuse_stack
-
-    method = get_method(request.method)
-    # An uncropped aligned stack: each frame's invalid border is left out of the fusion.
-    result = fuse_stack(method, stack, request.params, progress=fuse_progress, cancel=cancel)
+    stack, result = fused.stack, fused.result
     # A run that finished despite a cancel still returns: the controller drops it by
     # generation (superseded) or by its cancelled token.
     seconds = time.perf_counter() - t0
     progress(1.0, 1.0, "Preparing the views")
     display = prepare_display(result, stack, request.overlay_source)
-    return FusionOutcome(request, result, stack, seconds, tuple(notes), display, report, summary)
+    report = fused.report
+    alignment = report.align.report if report.align is not None else None
+    return FusionOutcome(
+        request,
+        result,
+        stack,
+        seconds,
+        report.alignment_messages,
+        display,
+        alignment,
+        report.align_summary,
+    )
 
 
 def run_export(

@@ -178,8 +178,8 @@ def fuse_layer_data(
     -------
     FusionOutput
     """
-    from mffgui.core.align_fuse import fuse_stack
     from mffgui.methods import get_method
+    from mffgui.pipeline import fuse_stack
 
     m = get_method(method)
     p = m.info.params.from_mapping(dict(params or {}))
@@ -193,7 +193,7 @@ def fuse_layer_data(
     else:
         stack = guide_stack(volume, "sum" if channel is None else channel)
         guided = True
-    result = fuse_stack(m, stack, p, progress=progress, cancel=cancel)
+    result = fuse_stack(stack, m, p, progress=progress, cancel=cancel)
     fused = fuse_channels(volume, result.weights) if guided else np.asarray(result.fused)
     if fused.shape[-1] == 1:
         fused = fused[..., 0]
