@@ -22,15 +22,18 @@ Typical use::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mffgui.core.align_auto import AlignOutcome, align_for_fusion, normalise_mode
 from mffgui.core.align_fuse import ignore_invalid
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress, scaled
+from mffgui.errors import ParamsError
 from mffgui.types import FusionResult, Stack, strategy_note
 
 if TYPE_CHECKING:
@@ -41,6 +44,7 @@ __all__ = [
     "FuseOutput",
     "FuseReport",
     "align_input",
+    "build_params",
     "fuse_files",
     "fuse_stack",
     "read_input",
@@ -346,3 +350,30 @@ def fuse_files(
         warnings=tuple(warnings),
     )
     return FuseOutput(result, stack, source, report)
+
+
+def build_params(
+    method_name: str, sets: dict[str, str], device: str | None, weights: str | None
+) -> tuple[Any, Params]:
+    """The method instance and its validated Params from command-line style values
+    (``--set`` pairs, ``--device``, ``--weights``); shared by the CLI and batch tasks."""
+    from mffgui.methods import get_method
+
+    method = get_method(method_name)
+    params_cls: type[Params] = method.info.params
+    fields = {f.name for f in dataclasses.fields(params_cls)}
+    values: dict[str, Any] = dict(sets)
+    for flag, key, value in (("--device", "device", device), ("--weights", "weights", weights)):
+        if value is None:
+            continue
+        if key not in fields:
+            raise ParamsError(
+                f"method {method.info.name!r} does not take {flag} "
+                f"(it is a {method.info.kind} method)"
+            )
+        if key in values:
+            raise ParamsError(f"{key} given both as {flag} and --set {key}=...")
+        values[key] = value
+    if weights is not None and not Path(weights).expanduser().is_file():
+        raise ParamsError("weights file not found", weights)
+    return method, params_cls.from_mapping(values)

@@ -105,7 +105,7 @@ class BatchJob:
 
     def build(self) -> tuple[Any, Any]:
         """The method instance and its validated Params (raises ``MffError`` when invalid)."""
-        from mffgui.cli.common import build_params
+        from mffgui.pipeline import build_params
 
         return build_params(self.method_name(), dict(self.sets), self.device, self.weights)
 

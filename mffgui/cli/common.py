@@ -8,7 +8,6 @@ and on the library).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -18,8 +17,7 @@ from typing import Any, TextIO
 from mffgui.core.align import INTERPOLATIONS, AlignedStack
 from mffgui.core.align_auto import ALIGN_MODES, AlignOutcome, normalise_mode
 from mffgui.errors import ExportError, MffError, ParamsError
-from mffgui.methods.base import Params
-from mffgui.pipeline import AlignSettings
+from mffgui.pipeline import AlignSettings, build_params
 
 __all__ = [
     "ProgressLine",
@@ -146,32 +144,6 @@ def parse_method_sets(
     if unknown:
         raise ParamsError(f"--set for a method that is not {what}: {', '.join(unknown)}")
     return raw
-
-
-def build_params(
-    method_name: str, sets: dict[str, str], device: str | None, weights: str | None
-) -> tuple[Any, Params]:
-    """The method instance and its validated Params from CLI values."""
-    from mffgui.methods import get_method
-
-    method = get_method(method_name)
-    params_cls: type[Params] = method.info.params
-    fields = {f.name for f in dataclasses.fields(params_cls)}
-    values: dict[str, Any] = dict(sets)
-    for flag, key, value in (("--device", "device", device), ("--weights", "weights", weights)):
-        if value is None:
-            continue
-        if key not in fields:
-            raise ParamsError(
-                f"method {method.info.name!r} does not take {flag} "
-                f"(it is a {method.info.kind} method)"
-            )
-        if key in values:
-            raise ParamsError(f"{key} given both as {flag} and --set {key}=...")
-        values[key] = value
-    if weights is not None and not Path(weights).expanduser().is_file():
-        raise ParamsError("weights file not found", weights)
-    return method, params_cls.from_mapping(values)
 
 
 def metric_names(names: Sequence[str] | None) -> list[str]:
