@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from mffgui.errors import MffError
 from mffgui.gui.training.folder_list import FolderList, folder_row
-from mffgui.training.session import (
+from mffgui.training.run_setup import (
     TRAINABLE_NETWORKS,
     RunSettings,
     data_hint,
