@@ -224,3 +224,21 @@ def test_warmup_steps_train_only_the_identity_term(sharp_dir):
     torch.testing.assert_close(
         full["loss"], full["rec"] + 10.0 * full["fidelity"] + 0.5 * full["identity"]
     )
+
+
+def test_events_of_a_tiny_run_parse_into_typed_classes(sharp_dir, tmp_path, capsys):
+    """One schema: every line the Fusion2Void trainer writes reads back as its typed event."""
+    from mffgui.training import events as ev
+
+    assert training_main(_args(sharp_dir, tmp_path / "f2v.pt", "--epochs", "1", "--jsonl")) == 0
+    parsed = [ev.parse_event(x) for x in capsys.readouterr().out.splitlines()]
+    assert all(isinstance(e, ev.Event) for e in parsed), parsed
+    assert not [e for e in parsed if isinstance(e, ev.UnknownEvent)]
+    assert {"data", "start", "step", "epoch", "checkpoint", "done"} <= {e.name for e in parsed}
+    for e in parsed:
+        assert type(e) is ev.EVENT_TYPES[e.name]
+        if not isinstance(e, ev.StepEvent):
+            assert e.extras == {}, e
+    done = parsed[-1]
+    assert isinstance(done, ev.DoneEvent)
+    assert done.epochs == 1

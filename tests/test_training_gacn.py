@@ -364,3 +364,38 @@ def test_bundled_weights_agree_with_official_on_a_lytro_pair():
     assert np.mean((raw > 0.5) == (official > 0.5)) >= 0.95
     q_off = qabf_metric(a, b, read_rgb_float(ref / "lytro_10_fused.png"))
     assert qabf_metric(a, b, fused) >= 0.99 * q_off
+
+
+def test_events_of_a_tiny_run_parse_into_typed_classes(tiny_data, tmp_path, capsys):
+    """One schema: every line the trainer writes reads back as its typed event."""
+    from mffgui.training import events as ev
+
+    out = tmp_path / "typed.pt"
+    assert _train(tiny_data, out, "--jsonl", "--epochs", "2") == 0
+    # A resume that stops at once (time budget) writes the remaining kinds of a GACN run.
+    assert _train(tiny_data, out, "--jsonl", "--epochs", "3", "--resume", "--max-minutes", "0") == 0
+    lines = capsys.readouterr().out.splitlines()
+    parsed = [ev.parse_event(x) for x in lines]
+    assert all(isinstance(e, ev.Event) for e in parsed), [
+        e for e in parsed if not isinstance(e, ev.Event)
+    ]
+    assert not [e for e in parsed if isinstance(e, ev.UnknownEvent)]
+    kinds = {e.name for e in parsed}
+    assert {"data", "start", "step", "epoch", "checkpoint", "done", "stopped"} <= kinds
+    for e in parsed:
+        assert type(e) is ev.EVENT_TYPES[e.name]
+        assert e.time
+        # Only a step's loss terms (and nothing else) fall outside the typed fields.
+        if not isinstance(e, ev.StepEvent):
+            assert e.extras == {}, e
+        assert ev.parse_event(ev.to_json(e)) == e
+    step = next(e for e in parsed if isinstance(e, ev.StepEvent))
+    assert step.loss is not None
+    assert step.global_step == 1
+    assert step.terms["loss"] == step.loss
+    epoch = next(e for e in parsed if isinstance(e, ev.EpochEvent))
+    assert epoch.epoch == 1
+    assert set(epoch.val or {}) >= {"iou", "dice"}
+    start = [e for e in parsed if isinstance(e, ev.StartEvent)]
+    assert [s.resumed for s in start] == [False, True]
+    assert start[1].epoch == 2

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import (
@@ -49,6 +50,9 @@ from mffgui.gui.widgets.source_list import SourceList
 from mffgui.gui.worker import ExportRequest, FusionOutcome
 from mffgui.resources import resources_dir
 from mffgui.settings import AppSettings, save_settings
+
+if TYPE_CHECKING:
+    from mffgui.gui.training.dialog import TrainingDialog
 
 IMAGE_FILTER = (
     "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dng *.cr2 *.cr3 *.nef *.arw "
@@ -159,6 +163,23 @@ class MainWindow(QMainWindow):
         # --- end retouching ---
         self._restore(device)
         self._update_actions()
+
+    # --- training (issue 10): what the Train dialog needs (gui.training.actions.TrainingHost) ---
+    training_dialog: TrainingDialog | None = None
+    """The window's Train dialog once opened (one per window)."""
+
+    def training_folders(self) -> list[str]:
+        """Folders of the included sources (the Train dialog's default data); else the
+        bundled sample's."""
+        from mffgui.training.session import source_folders
+
+        return source_folders(self.controller.included_sources)
+
+    def trained_weights_changed(self) -> None:
+        """Weights were saved, renamed or deleted: the method panel lists them again."""
+        self.method_panel.refresh_weights()
+
+    # --- end training ---
 
     # ------------------------------------------------------------------ construction
     def _build_docks(self) -> None:
@@ -281,10 +302,11 @@ class MainWindow(QMainWindow):
         fu = mb.addMenu("F&usion")
         fu.addActions([self.act_fuse, self.act_cancel])
         # --- training (issue 10): Train dialog and trained-weights manager ---
-        from mffgui.gui.training_dialog import training_actions
+        from mffgui.gui.training.actions import training_actions
 
         fu.addSeparator()
-        fu.addActions(training_actions(self))  # sets self.act_train, self.act_weights
+        self.act_train, self.act_weights = training_actions(self)
+        fu.addActions([self.act_train, self.act_weights])
         # --- end training ---
         v = mb.addMenu("&View")
         v.addActions([self.act_fit, self.act_100, self.act_zoom_in, self.act_zoom_out])
@@ -752,7 +774,7 @@ class MainWindow(QMainWindow):
         threads."""
         self.save_settings()
         # --- training (issue 10): a running trainer gets Stop and a few seconds to save ---
-        from mffgui.gui.training_dialog import shutdown_training
+        from mffgui.gui.training.actions import shutdown_training
 
         shutdown_training(self)
         # --- end training ---

@@ -44,6 +44,7 @@ import numpy as np
 
 from mffgui.errors import MffError, WeightsError
 from mffgui.models.weights import best_path
+from mffgui.training import events
 
 #: Hyper-parameters every task has (``None`` on the command line = task default or resumed).
 COMMON_KEYS = (
@@ -105,6 +106,10 @@ class TrainTask(Protocol):
 class EventLog:
     """Progress events: JSON lines on ``stream`` or short human-readable lines.
 
+    The schema (one typed class per kind) and both output forms live in
+    :mod:`mffgui.training.events`; the app parses the same lines with
+    :func:`mffgui.training.events.parse_event`.
+
     Parameters
     ----------
     jsonl : bool
@@ -118,47 +123,16 @@ class EventLog:
         self.stream = stream if stream is not None else sys.stdout
 
     def emit(self, event: str, **fields: Any) -> None:
-        """Write one event (``time`` is added, UTC ISO 8601)."""
-        rec = {
-            "event": event,
-            "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            **fields,
-        }
-        if self.jsonl:
-            line = json.dumps(
-                rec, default=_json_default, allow_nan=False if _all_finite(rec) else True
-            )
-        else:
-            parts = [f"{k}={_fmt(v)}" for k, v in fields.items() if not isinstance(v, dict | list)]
-            line = f"[{event}] " + " ".join(parts)
-            for k, v in fields.items():
-                if isinstance(v, dict):
-                    line += f" {k}: " + ", ".join(f"{a}={_fmt(b)}" for a, b in v.items())
+        """Write one event of kind ``event`` (``time`` is added, UTC ISO 8601); fields its
+        class does not name are written as given (:func:`~mffgui.training.events.make_event`)."""
+        self.write(events.make_event(event, time=events.now_utc(), **fields))
+
+    def write(self, event: events.Event) -> None:
+        """Write one typed event (its ``time`` is set to now when missing)."""
+        if event.time is None:
+            event.time = events.now_utc()
+        line = events.to_json(event) if self.jsonl else events.to_text(event)
         print(line, file=self.stream, flush=True)
-
-
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.5g}"
-    return str(v)
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    return str(o)
-
-
-def _all_finite(obj: Any) -> bool:
-    if isinstance(obj, float):
-        return math.isfinite(obj)
-    if isinstance(obj, dict):
-        return all(_all_finite(v) for v in obj.values())
-    if isinstance(obj, list | tuple):
-        return all(_all_finite(v) for v in obj)
-    return True
 
 
 # -- stopping ----------------------------------------------------------------------------------
@@ -785,7 +759,7 @@ def _cpu_state(model: Any) -> dict[str, Any]:
 
 
 def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=_json_default))
+    return json.loads(json.dumps(obj, default=events.json_default))
 
 
 def _meta(

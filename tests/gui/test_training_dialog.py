@@ -18,7 +18,8 @@ import mffgui.gui  # noqa: F401 - first: works around the PySide6 refcount defec
 torch = pytest.importorskip("torch")
 
 from mffgui.core.synthetic import complementary_pair, half_mask, sharp_scene  # noqa: E402
-from mffgui.gui.training_dialog import TrainingDialog, open_training_dialog  # noqa: E402
+from mffgui.gui.training.actions import open_training_dialog  # noqa: E402
+from mffgui.gui.training.dialog import TrainingDialog  # noqa: E402
 from mffgui.user_weights import WeightsLibrary  # noqa: E402
 
 WAIT_MS = 240_000  # the test machine is shared and heavily loaded
@@ -272,14 +273,14 @@ def test_weights_manager_shows_metadata_renames_and_deletes(qtbot, tmp_path, mon
 def test_opened_from_the_main_window_start_just_works(
     qtbot, window, pair_dir, tmp_path, monkeypatch
 ):
-    from mffgui.gui.training_dialog import stack_folders
+    from mffgui.gui.training.actions import stack_folders
     from mffgui.resources import sample_stack_dir
 
     monkeypatch.setenv("MFFGUI_DATA_DIR", str(tmp_path / "userdata"))
     assert stack_folders(window) == [str(sample_stack_dir())]  # nothing loaded: the sample
     window.open_paths([pair_dir], fuse=False)
     window.act_train.trigger()
-    dlg = window._training_dialog
+    dlg = window.training_dialog
     # The loaded stack is real data for Fusion2Void, not sharp images for GACN.
     assert dlg.stacks_list.paths() == [str(pair_dir)]
     assert dlg.sharp_list.paths() == []
@@ -353,7 +354,7 @@ def test_resume_a_previous_run_from_a_new_dialog(qtbot, train_data):
 def test_closing_the_main_window_stops_the_training_cleanly(qtbot, window, train_data):
     import time
 
-    from mffgui.gui.training_dialog import STOP_ON_CLOSE_MS
+    from mffgui.gui.training.dialog import STOP_ON_CLOSE_MS
     from mffgui.user_weights import read_run
 
     sharp, val = train_data

@@ -8,8 +8,8 @@ import mffgui.gui  # noqa: F401 - first: works around the PySide6 refcount defec
 
 pytest.importorskip("torch")
 
-from mffgui.gui.training_dialog import TrainingDialog
-from mffgui.gui.training_messages import data_hint, stopped_message
+from mffgui.gui.training.dialog import TrainingDialog
+from mffgui.training.session import data_hint, stopped_message
 
 
 @pytest.fixture

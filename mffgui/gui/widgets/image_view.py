@@ -6,8 +6,6 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
-    QDragEnterEvent,
-    QDragMoveEvent,
     QDropEvent,
     QImage,
     QMouseEvent,
@@ -19,15 +17,16 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from mffgui.gui.convert import to_qimage
+from mffgui.gui.widgets.url_drops import UrlDrags
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 64.0
 WHEEL_STEP = 1.25
 
 
-class ImageView(QGraphicsView):
+class ImageView(UrlDrags, QGraphicsView):
     """Shows one image (plus optional overlay layers) with wheel zoom about the cursor and drag
-    to pan.
+    to pan. File drags are ignored (:class:`UrlDrags`): they reach the window, which opens them.
 
     Signals
     -------
@@ -39,6 +38,7 @@ class ImageView(QGraphicsView):
         Image pixel clicked (without dragging).
     """
 
+    accept_url_drags = False
     viewChanged = Signal()
     hovered = Signal(int, int)
     clicked = Signal(int, int)
@@ -216,20 +216,7 @@ class ImageView(QGraphicsView):
     # ------------------------------------------------------------------ drops
     # Files dragged over a view are left to the window, which opens them: the scene would
     # accept the drag but refuse the drop.
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        """Ignore file drags (they reach the window)."""
-        if event.mimeData().hasUrls():
-            event.ignore()
-        else:
-            super().dragEnterEvent(event)
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        """Ignore file drags (they reach the window)."""
-        if event.mimeData().hasUrls():
-            event.ignore()
-        else:
-            super().dragMoveEvent(event)
-
+    # (dragEnterEvent/dragMoveEvent: UrlDrags with accept_url_drags = False)
     def dropEvent(self, event: QDropEvent) -> None:
         """Ignore file drops (they reach the window)."""
         if event.mimeData().hasUrls():
