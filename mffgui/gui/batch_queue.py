@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction
@@ -31,6 +31,9 @@ from PySide6.QtWidgets import (
 )
 
 from mffgui.batch import BatchJob, BatchRunner, StackResult, dask_available
+
+if TYPE_CHECKING:
+    from mffgui.gui.main_window import MainWindow
 
 __all__ = ["BatchQueueWindow", "batch_action", "job_from_main", "open_batch"]
 
@@ -58,7 +61,7 @@ class BatchQueueWindow(QWidget):
         Worker processes of the embedded cluster (default: the machine's cores).
     use_dask : bool, optional
         Default: whether dask is installed.
-    main : QWidget, optional
+    main : MainWindow, optional
         The main window (for *Open result*: ``main.open_paths([file])``).
     """
 
@@ -72,7 +75,7 @@ class BatchQueueWindow(QWidget):
         *,
         workers: int | None = None,
         use_dask: bool | None = None,
-        main: Any = None,
+        main: MainWindow | None = None,
     ) -> None:
         super().__init__(None, Qt.WindowType.Window)
         self.setWindowTitle("Batch queue — mffgui")
@@ -303,7 +306,7 @@ class BatchQueueWindow(QWidget):
             self._runner = None
 
 
-def job_from_main(main: Any) -> BatchJob:
+def job_from_main(main: MainWindow) -> BatchJob:
     """The :class:`BatchJob` of the main window's method, parameters, device and alignment."""
     panel = main.method_panel
     if not panel.methods:
@@ -325,9 +328,9 @@ def job_from_main(main: Any) -> BatchJob:
     )
 
 
-def open_batch(main: Any, folders: Sequence[str | Path] = ()) -> BatchQueueWindow:
+def open_batch(main: MainWindow, folders: Sequence[str | Path] = ()) -> BatchQueueWindow:
     """Open (or bring up) the batch queue with the main window's settings; queue ``folders``."""
-    win = getattr(main, "batch_window", None)
+    win = main.batch_window
     if win is None:
         win = BatchQueueWindow(job_from_main(main), main=main)
         main.batch_window = win
@@ -337,11 +340,10 @@ def open_batch(main: Any, folders: Sequence[str | Path] = ()) -> BatchQueueWindo
     return win
 
 
-def batch_action(main: Any) -> QAction:
+def batch_action(main: MainWindow) -> QAction:
     """The main window's ``Batch…`` action: a queue of stack folders."""
     a = QAction("&Batch…", main)
     a.setStatusTip("Fuse many stacks (one folder each) with the current method")
     a.triggered.connect(lambda _c=False: open_batch(main))
     main.addAction(a)
-    main.act_batch = a
     return a

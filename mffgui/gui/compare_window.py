@@ -1,111 +1,61 @@
 """The compare window: fuse one stack with several methods and compare the results.
 
 Runs (method + parameters) are picked on the left; the results appear in a grid with linked
-zoom and pan, a swipe view, a difference view and a metrics table. Drawing a rectangle on any
-view scores every result inside it. All fusion, scoring and export happens in
-:mod:`mffgui.gui.compare_worker` on worker threads; results of superseded runs are dropped by
-generation number.
+zoom and pan, a swipe view, a difference view and a metrics table
+(:class:`~mffgui.gui.widgets.compare_centre.CompareCentre`). Drawing a rectangle on any view
+scores every result inside it. What the comparison holds and which answer is stale is
+:class:`mffgui.compare_state.CompareState` (Qt-free); this module builds the widgets, starts the
+workers and shows what the state says. All fusion, scoring, difference pictures and export
+happen on worker threads (:mod:`mffgui.gui.compare_worker`).
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QSplitter,
-    QTabWidget,
-    QToolButton,
-    QVBoxLayout,
     QWidget,
 )
 
+from mffgui.compare_state import (
+    CompareState,
+    Rect,
+    find_ground_truth,
+)
 from mffgui.core.progress import CancelToken
+from mffgui.core.runs import RunState
 from mffgui.errors import MffError
+from mffgui.gui.compare_centre import CompareCentre
 from mffgui.gui.compare_worker import (
-    SLOW_METRICS,
+    CompareOutcome,
     CompareRequest,
     CompareRun,
     CompareWorker,
     RegionRequest,
     RegionScores,
     RunOutcome,
-    StackData,
     run_region_scores,
     write_report,
 )
-from mffgui.gui.widgets.compare_grid import CompareGrid
-from mffgui.gui.widgets.compare_runs import FAST_DEFAULTS, RunPanel
-from mffgui.gui.widgets.compare_table import MetricsTable
-from mffgui.gui.widgets.compare_views import (
-    RegionImageView,
-    SwipeView,
-    difference_image,
-    disagreement_image,
-)
-from mffgui.gui.widgets.image_view import ImageView, ViewLink
+from mffgui.gui.widgets.compare_runs import RunPanel
+from mffgui.gui.widgets.compare_toolbar import CompareToolbar
 from mffgui.gui.worker import FrameKey, TaskRunner, TaskWorker, take
 from mffgui.types import ImageMeta
 
 if TYPE_CHECKING:
+    from mffgui.gui.main_window import MainWindow
     from mffgui.methods.base import Params
-
-log = logging.getLogger(__name__)
-
-
-class _FitAwareLink(ViewLink):
-    """A :class:`ViewLink` whose views each fit themselves while the source is in fit mode.
-
-    Grid tiles, the swipe and the difference view differ in size: copying the zoom of a
-    fitted view would crop or shrink the image in the others.
-    """
-
-    def sync_from(self, source: ImageView) -> None:
-        """Fit the others when ``source`` is fitted, else mirror its zoom and centre."""
-        if self._syncing or not source.has_image():
-            return
-        if not source.fit_mode:
-            super().sync_from(source)
-            return
-        self._syncing = True
-        try:
-            for v in self.views:
-                if v is not source and v.has_image() and v.image_size == source.image_size:
-                    v.fit()
-        finally:
-            self._syncing = False
-
-
-def find_ground_truth(frames: Sequence[FrameKey]) -> Path | None:
-    """A ground-truth image (``groundtruth`` in its name) next to the first frame, if any."""
-    from mffgui.io import is_image_file
-    from mffgui.io.stacks import is_ground_truth
-
-    if not frames:
-        return None
-    folder = Path(frames[0][0]).parent
-    try:
-        found = sorted(
-            p for p in folder.iterdir() if p.is_file() and is_ground_truth(p) and is_image_file(p)
-        )
-    except OSError:
-        return None
-    return found[0] if found else None
+    from mffgui.settings import AppSettings
 
 
 class CompareWindow(QMainWindow):
@@ -128,6 +78,8 @@ class CompareWindow(QMainWindow):
     devices : list of str, optional
         The available torch devices (the main window's probe); the others are disabled in the
         device selector, like in the main window. ``None``: not probed yet, all enabled.
+    settings : AppSettings, optional
+        The main window's settings, where the report folder is remembered.
 
     Signals
     -------
@@ -135,12 +87,15 @@ class CompareWindow(QMainWindow):
         ``idle``, ``running``, ``cancelling``, ``done``, ``cancelled`` or ``failed``.
     regionScored()
         The table now shows region scores.
+    differenceShown()
+        The difference view shows the picture of the newest choice.
     exported(object)
         Tuple of the paths a report export wrote.
     """
 
     stateChanged = Signal(str)
     regionScored = Signal()
+    differenceShown = Signal()
     exported = Signal(object)
 
     def __init__(
@@ -152,27 +107,20 @@ class CompareWindow(QMainWindow):
         device: str = "auto",
         parent: QWidget | None = None,
         devices: Sequence[str] | None = None,
+        settings: AppSettings | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("mffgui — compare methods")
         self.setWindowFlag(Qt.WindowType.Window, True)
-        self.generation = 0
-        self.state = "idle"
+        self.comparison = CompareState(device)
+        """What the comparison holds (results, region, requests); Qt-free."""
         self.last_error = ""
-        self.device = device
-        self.outcomes: dict[str, RunOutcome] = {}
-        self.order: list[str] = []
-        self.data: StackData | None = None
-        self.region: RegionScores | None = None
-        self.region_rect: tuple[int, int, int, int] | None = None
-        self._region_gen = 0
-        self._token: CancelToken | None = None
-        self._region_token: CancelToken | None = None
-        self._request: CompareRequest | None = None
-        self._runner = TaskRunner(self)
-        self._link: _FitAwareLink | None = None
         self.exporting = False
-        self._report_folder = ""
+        self.settings = settings
+        """The main window's settings: the report folder is remembered there."""
+        self.report_folder = ""
+        """The folder of the last report."""
+        self._runner = TaskRunner(self)
         self._build()
         self.set_stack(frames, metas, ground_truth, params)
         self.set_devices(devices, device)
@@ -190,134 +138,34 @@ class CompareWindow(QMainWindow):
     # ------------------------------------------------------------------ construction
     def _build(self) -> None:
         # Left: the runs to compare and an editor to add runs with custom parameters.
-        self.runs_panel = left = RunPanel()
-        left.errorOccurred.connect(self._error)
-        left.deviceChanged.connect(lambda d: setattr(self, "device", d))
-
+        self.runs_panel = RunPanel()
+        self.runs_panel.errorOccurred.connect(self._error)
+        self.runs_panel.deviceChanged.connect(self._on_device_chosen)
         # Centre: grid / swipe / difference, the metrics table below.
-        self.grid = CompareGrid()
-        self.grid.tilesChanged.connect(self._relink)
-        self.swipe = SwipeView()
-        self.swipe_a, self.swipe_b = QComboBox(), QComboBox()
-        for c in (self.swipe_a, self.swipe_b):
-            c.currentIndexChanged.connect(self._update_swipe)
-        swipe_tab = self._tab_with(
-            self.swipe, [QLabel("Left"), self.swipe_a, QLabel("Right"), self.swipe_b]
-        )
-        self.diff = RegionImageView()
-        self.diff_a, self.diff_b = QComboBox(), QComboBox()
-        self.diff_mode = QComboBox()
-        self.diff_mode.addItem("|A − B| amplified", "abs")
-        self.diff_mode.addItem("Decision maps disagree", "decision")
-        self.diff_mode.setToolTip(
-            "Pixel difference, or where the methods took their pixels from different source frames"
-        )
-        self.diff_gain = QDoubleSpinBox()
-        self.diff_gain.setRange(1.0, 256.0)
-        self.diff_gain.setValue(8.0)
-        self.diff_gain.setPrefix("×")
-        self.diff_gain.setToolTip("Amplification of |A − B|")
-        self.diff_info = QLabel()
-        for w in (self.diff_a, self.diff_b, self.diff_mode):
-            w.currentIndexChanged.connect(self._update_diff)
-        self.diff_gain.valueChanged.connect(self._update_diff)
-        diff_tab = self._tab_with(
-            self.diff,
-            [
-                QLabel("A"),
-                self.diff_a,
-                QLabel("B"),
-                self.diff_b,
-                self.diff_mode,
-                self.diff_gain,
-                self.diff_info,
-            ],
-        )
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self.grid, "Grid")
-        self.tabs.addTab(swipe_tab, "Swipe")
-        self.tabs.addTab(diff_tab, "Difference")
-        self.table = MetricsTable()
-        self.scope_label = QLabel("Whole image")
-        self.clear_region_button = QPushButton("Whole image")
-        self.clear_region_button.setToolTip("Show the metrics of the whole image again")
-        self.clear_region_button.clicked.connect(self.clear_region)
-        table_box = QWidget()
-        tl = QVBoxLayout(table_box)
-        tl.setContentsMargins(0, 0, 0, 0)
-        trow = QHBoxLayout()
-        trow.addWidget(QLabel("<b>Metrics</b>"))
-        trow.addWidget(self.scope_label, 1)
-        trow.addWidget(self.clear_region_button)
-        tl.addLayout(trow)
-        tl.addWidget(self.table)
-        centre = QSplitter(Qt.Orientation.Vertical)
-        centre.addWidget(self.tabs)
-        centre.addWidget(table_box)
-        centre.setStretchFactor(0, 3)
-        centre.setStretchFactor(1, 1)
+        self.centre = c = CompareCentre(self.comparison, self._runner)
+        c.regionSelected.connect(self._on_region_drawn)
+        c.differenceShown.connect(self.differenceShown)
+        c.clear_region_button.clicked.connect(self.clear_region)
+        self.grid, self.tabs, self.table, self.scope_label = c.grid, c.tabs, c.table, c.scope_label
+        self.swipe, self.swipe_a, self.swipe_b = c.swipe, c.swipe_a, c.swipe_b
+        self.diff, self.diff_a, self.diff_b = c.diff, c.diff_a, c.diff_b
+        self.diff_mode, self.diff_gain, self.diff_info = c.diff_mode, c.diff_gain, c.diff_info
         main = QSplitter(Qt.Orientation.Horizontal)
-        main.addWidget(left)
-        main.addWidget(centre)
+        main.addWidget(self.runs_panel)
+        main.addWidget(c)
         main.setStretchFactor(1, 1)
         main.setSizes([300, 1100])
         self.setCentralWidget(main)
-
-        # Actions and toolbar.
-        def act(text: str, slot, keys: str | None, tip: str) -> QAction:
-            a = QAction(text, self)
-            if keys:
-                a.setShortcut(QKeySequence(keys))
-            a.setToolTip(f"{tip} ({keys})" if keys else tip)
-            a.triggered.connect(slot)
-            self.addAction(a)
-            return a
-
-        self.act_run = act("Run", self.run, "Ctrl+Return", "Fuse with every ticked run")
-        self.act_cancel = act("Cancel", self.cancel, "Esc", "Stop the comparison")
-        self.act_export = act(
-            "Export report…",
-            self.export_dialog,
-            "Ctrl+S",
-            "Save the grid, every result, the maps and the metrics tables",
-        )
-        self.act_region = act(
-            "Region",
-            self._toggle_region_tool,
-            "R",
-            "Draw a rectangle on any view to score every result inside it (Shift+drag works too)",
-        )
-        self.act_region.setCheckable(True)
-        self.act_fit = act("Fit", self._fit, "Ctrl+0", "Fit the images to the views")
-        tb = self.addToolBar("Compare")
-        tb.setObjectName("compareToolbar")
-        tb.setMovable(False)
-        tb.addActions([self.act_run, self.act_cancel, self.act_export])
-        tb.addSeparator()
-        tb.addActions([self.act_region, self.act_fit])
-        self.metrics_menu = QMenu("Metrics", self)
-        self.metrics_button = QToolButton()
-        self.metrics_button.setText("Metrics")
-        self.metrics_button.setToolTip(
-            "Which metrics to compute (all by default; "
-            f"{', '.join(SLOW_METRICS)} takes about 1 s of CPU per "
-            "520×520 image: untick it for quicker comparisons)"
-        )
-        self.metrics_button.setMenu(self.metrics_menu)
-        self.metrics_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        tb.addWidget(self.metrics_button)
-        from mffgui.gui.widgets.compare_table import metric_tooltip
-        from mffgui.metrics import METRICS
-
-        self.metric_actions: dict[str, QAction] = {}
-        for name in METRICS:
-            a = self.metrics_menu.addAction(name)
-            a.setCheckable(True)
-            a.setChecked(True)
-            a.setToolTip(metric_tooltip(name))
-            self.metric_actions[name] = a
-        self.metrics_menu.setToolTipsVisible(True)
-
+        self.toolbar = tb = CompareToolbar(self)
+        self.addToolBar(tb)
+        self.act_run, self.act_cancel, self.act_export = tb.act_run, tb.act_cancel, tb.act_export
+        self.act_region, self.act_fit = tb.act_region, tb.act_fit
+        self.metric_actions = tb.metric_actions
+        tb.act_run.triggered.connect(self.run)
+        tb.act_cancel.triggered.connect(self.cancel)
+        tb.act_export.triggered.connect(self.export_dialog)
+        tb.act_region.triggered.connect(c.set_region_tool)
+        tb.act_fit.triggered.connect(c.fit)
         sb = self.statusBar()
         self.stage_label = QLabel()
         self.progress = QProgressBar()
@@ -326,25 +174,66 @@ class CompareWindow(QMainWindow):
         self.progress.setTextVisible(False)
         sb.addPermanentWidget(self.stage_label)
         sb.addPermanentWidget(self.progress)
-        for v in self.all_views():
-            v.regionSelected.connect(self._on_region_drawn)
         self.resize(1500, 950)
         self.progress.hide()
         self.stage_label.hide()
         self._update_actions()
 
-    @staticmethod
-    def _tab_with(view: QWidget, controls: list[QWidget]) -> QWidget:
-        w = QWidget()
-        lay = QVBoxLayout(w)
-        lay.setContentsMargins(0, 4, 0, 0)
-        row = QHBoxLayout()
-        for c in controls:
-            row.addWidget(c)
-        row.addStretch(1)
-        lay.addLayout(row)
-        lay.addWidget(view, 1)
-        return w
+    # ------------------------------------------------------------------ state, read-only
+    @property
+    def frames(self) -> tuple[FrameKey, ...]:
+        """The stack's frames ``(path, page)``."""
+        return self.comparison.frames
+
+    @property
+    def metas(self) -> tuple[ImageMeta, ...]:
+        """The frames' headers."""
+        return self.comparison.metas
+
+    @property
+    def ground_truth(self) -> Path | None:
+        """The reference image for PSNR/SSIM, if any."""
+        return self.comparison.ground_truth
+
+    @property
+    def device(self) -> str:
+        """Device for network methods."""
+        return self.comparison.device
+
+    @property
+    def state(self) -> RunState:
+        """State of the newest comparison."""
+        return self.comparison.state
+
+    @property
+    def running(self) -> bool:
+        """Whether a comparison is in progress."""
+        return self.comparison.running
+
+    @property
+    def outcomes(self) -> dict[str, RunOutcome]:
+        """Run label -> outcome of the newest comparison."""
+        return self.comparison.outcomes
+
+    @property
+    def order(self) -> list[str]:
+        """Run labels in display order."""
+        return self.comparison.order
+
+    @property
+    def region(self) -> RegionScores | None:
+        """Scores inside the drawn region (``None``: whole image)."""
+        return self.comparison.region
+
+    @property
+    def region_rect(self) -> Rect | None:
+        """The drawn region ``(x, y, w, h)``."""
+        return self.comparison.region_rect
+
+    @property
+    def diff_busy(self) -> bool:
+        """Whether a difference picture is being computed."""
+        return self.comparison.differences.pending
 
     # ------------------------------------------------------------------ stack and runs
     def set_stack(
@@ -358,37 +247,31 @@ class CompareWindow(QMainWindow):
         from mffgui.methods import list_methods
 
         self.cancel()
-        self.frames = tuple(frames)
-        self.metas = tuple(metas)
-        self.ground_truth = (
-            ground_truth if ground_truth is not None else find_ground_truth(self.frames)
-        )
+        self.comparison.set_stack(frames, metas, ground_truth)
+        gt = self.comparison.ground_truth
         self.runs_panel.gt_label.setText(
-            f"Ground truth: {self.ground_truth.name} (PSNR, SSIM)"
-            if self.ground_truth
+            f"Ground truth: {gt.name} (PSNR, SSIM)"
+            if gt
             else "No ground truth (a file with 'groundtruth' in its name next to the frames adds "
             "PSNR and SSIM)"
         )
         self.runs_panel.set_methods(list_methods(), params)
-        self._clear_results()
+        self.centre.clear()
+        self._update_actions()
 
     def set_devices(self, available: Sequence[str] | None, device: str | None = None) -> None:
-        """Disable the unavailable devices in the selector and choose ``device`` if it is
-        available (else Auto).
-
-        Parameters
-        ----------
-        available : sequence of str or None
-            Available devices (``"cpu"``, ``"cuda"``, ``"mps"``); ``None`` leaves all enabled.
-        device : str, optional
-            Device to select (default: keep the current one).
-        """
+        """Disable the devices not in ``available`` (``"cpu"``, ``"cuda"``, ``"mps"``; ``None``
+        leaves all enabled) and choose ``device`` if it is available, else Auto (``None``: keep
+        the current one)."""
         editor = self.runs_panel.editor
         if available is not None:
             editor.set_available_devices(list(available))
         if device is not None:
             editor.set_device(device)
-        self.device = editor.device_choice
+        self.comparison.device = editor.device_choice
+
+    def _on_device_chosen(self, device: str) -> None:
+        self.comparison.device = device
 
     def add_run(
         self, method: str, params: Params, label: str | None = None, checked: bool = True
@@ -406,83 +289,56 @@ class CompareWindow(QMainWindow):
 
     def metrics(self) -> tuple[str, ...]:
         """The metric names ticked in the Metrics menu."""
-        return tuple(n for n, a in self.metric_actions.items() if a.isChecked())
+        return self.toolbar.metrics()
 
     # ------------------------------------------------------------------ running
     def run(self) -> bool:
         """Fuse with every ticked run in the background (a running comparison is cancelled)."""
         runs = self.runs()
-        if not runs:
-            self._error("Tick at least one run to compare.")
+        why = self.comparison.cannot_run(len(runs))
+        if why:
+            self._error(why)
             return False
-        if len(self.frames) < 2:
-            self._error("Comparing needs a stack of at least two images.")
-            return False
-        if self._token is not None:
-            self._token.cancel()
-        self.generation += 1
-        request = CompareRequest(
-            self.generation,
-            self.frames,
-            self.metas,
-            tuple(runs),
-            self.metrics(),
-            self.ground_truth,
-            self.device,
+        st = self.comparison
+        gen, token = st.start([r.label for r in runs])
+        st.request = request = CompareRequest(
+            gen, st.frames, st.metas, tuple(runs), self.metrics(), st.ground_truth, st.device
         )
-        self._request = request
-        keep_region = self.region_rect  # the new results are scored in the same region
-        self._clear_results()
-        self.region_rect = keep_region
-        self.order = [r.label for r in runs]
-        self.grid.set_labels(self.order)
-        token = CancelToken()
-        self._token = token
+        self.centre.clear()
+        self.grid.set_labels(st.order)
         worker = CompareWorker(request, token)
         worker.progressed.connect(self._on_progress)
         worker.runReady.connect(self._on_run_ready)
         worker.resultReady.connect(self._on_done)
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
-        self._set_state("running")
-        self._on_progress(self.generation, 0.0, f"Comparing {len(runs)} runs")
+        self._set_state(st.state)
+        self._on_progress(gen, 0.0, f"Comparing {len(runs)} runs")
         self._runner.start(worker)
         return True
 
     def cancel(self) -> None:
         """Stop the running comparison (finished runs stay)."""
-        if self._token is not None and self.state == "running":
-            self._token.cancel()
-            self._set_state("cancelling")
-
-    @property
-    def running(self) -> bool:
-        """Whether a comparison is in progress."""
-        return self.state in ("running", "cancelling")
+        if self.comparison.runs.cancel():
+            self._set_state(self.comparison.state)
 
     @Slot(int, float, str)
     def _on_progress(self, gen: int, frac: float, stage: str) -> None:
-        if gen != self.generation or not self.running:
+        if not self.comparison.runs.accepts_progress(gen):
             return
         self.progress.setValue(int(frac * 1000))
         self.stage_label.setText(stage)
-        # run_compare gives each run an equal share of the overall fraction, in order.
-        n = len(self.order)
-        if n and stage not in ("Reading images", "Done") and not stage.startswith("Comparing"):
-            i = min(int(frac * n), n - 1)
-            tile = self.grid.tiles.get(self.order[i])
-            if tile is not None:
-                _, _, own = stage.partition(": ")
-                tile.set_progress(frac * n - i, own)
+        target = self.comparison.progress_target(frac, stage)
+        tile = self.grid.tiles.get(target[0]) if target is not None else None
+        if target is not None and tile is not None:
+            tile.set_progress(target[1], target[2])
 
     @Slot(int, int)
     def _on_run_ready(self, gen: int, key: int) -> None:
         item = take(key)
-        if gen != self.generation or item is None:
+        if item is None or not self.comparison.accept_run(gen, *item):
             return
-        out, data = item
-        self.data = data
-        self.outcomes[out.run.label] = out
+        out: RunOutcome = item[0]
         tile = self.grid.tiles.get(out.run.label)
         if tile is not None:
             tile.set_result(
@@ -490,21 +346,21 @@ class CompareWindow(QMainWindow):
             )
             if self.region_rect is not None:
                 tile.view.set_region(self.region_rect)
-        self._relink()
-        self._refresh_choices()
+        self.centre.relink()
+        self.centre.refresh_choices()
         self._fill_table()
 
     @Slot(int, int)
     def _on_done(self, gen: int, key: int) -> None:
         take(key)
-        if gen != self.generation:
+        state = self.comparison.finish(gen)
+        if state is None:
             return
-        if self._token is not None and self._token.cancelled:
-            self._on_cancelled(gen)
+        if state == "cancelled":
+            self._report_cancelled()
             return
-        self._token = None
-        self._set_state("done")
-        failed = [o for o in self.outcomes.values() if not o.ok]
+        self._set_state(state)
+        failed = self.comparison.failed
         note = f"; {len(failed)} failed" if failed else ""
         self.statusBar().showMessage(f"Compared {len(self.outcomes)} runs{note}", 8000)
         if self.region_rect is not None:
@@ -512,24 +368,22 @@ class CompareWindow(QMainWindow):
 
     @Slot(int, str)
     def _on_failed(self, gen: int, msg: str) -> None:
-        if gen != self.generation:
-            return
-        self._token = None
-        self._set_state("failed")
-        self._error(msg)
+        if self.comparison.runs.fail(gen):
+            self._set_state(self.comparison.state)
+            self._error(msg)
 
     @Slot(int)
     def _on_cancelled(self, gen: int) -> None:
-        if gen != self.generation:
-            return
-        self._token = None
-        self._set_state("cancelled")
+        if self.comparison.runs.cancelled(gen):
+            self._report_cancelled()
+
+    def _report_cancelled(self) -> None:
+        self._set_state(self.comparison.state)
         self.statusBar().showMessage(
             f"Comparison cancelled; {len(self.outcomes)} runs finished", 8000
         )
 
-    def _set_state(self, state: str) -> None:
-        self.state = state
+    def _set_state(self, state: RunState) -> None:
         if state == "cancelling":
             self.stage_label.setText("Cancelling…")
         running = state in ("running", "cancelling")
@@ -542,196 +396,33 @@ class CompareWindow(QMainWindow):
         self.act_run.setEnabled(True)
         self.act_cancel.setEnabled(self.running)
         self.act_export.setEnabled(
-            any(o.ok for o in self.outcomes.values()) and not self.running and not self.exporting
+            self.comparison.has_results and not self.running and not self.exporting
         )
-
-    def _clear_results(self) -> None:
-        self.outcomes = {}
-        self.order = []
-        self.data = None
-        self.region = None
-        self.region_rect = None
-        self._region_gen += 1
-        self.grid.set_labels([])
-        self.swipe.set_pair(None, None)
-        self.diff.set_image(None)
-        self.table.set_rows([], [])
-        self.scope_label.setText("Whole image")
-        self._refresh_choices()
-        self._update_actions()
 
     # ------------------------------------------------------------------ views
-    def all_views(self) -> list[RegionImageView]:
-        """The grid's views, the swipe view and the difference view."""
-        return [*self.grid.views(), self.swipe, self.diff]
-
-    def _relink(self) -> None:
-        if self._link is not None:
-            for v in self._link.views:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    try:
-                        v.viewChanged.disconnect()
-                    except (RuntimeError, TypeError):
-                        pass  # a tile that was deleted
-        for v in self.grid.views():
-            if not v.property("compareWired"):
-                v.setProperty("compareWired", True)
-                v.set_region_tool(self.act_region.isChecked())
-                v.regionSelected.connect(self._on_region_drawn)
-        self._link = _FitAwareLink(self.all_views())
-
-    def _fit(self) -> None:
-        for v in self.all_views():
-            v.fit()
-
-    def _toggle_region_tool(self, on: bool) -> None:
-        for v in self.all_views():
-            v.set_region_tool(on)
-
-    def _choices(self, with_sources: bool) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = [
-            (label, ("result", label))
-            for label in self.order
-            if label in self.outcomes and self.outcomes[label].ok
-        ]
-        if with_sources and self.data is not None:
-            names = self.data.stack.names if hasattr(self.data.stack, "names") else []
-            for i in range(len(self.data.stack)):
-                name = names[i] if i < len(names) else f"frame {i + 1}"
-                out.append((f"Source {i + 1}: {name}", ("source", i)))
-        return out
-
-    def _refresh_choices(self) -> None:
-        for combos, with_src in (
-            ((self.swipe_a, self.swipe_b), True),
-            ((self.diff_a, self.diff_b), True),
-        ):
-            items = self._choices(with_src)
-            for k, combo in enumerate(combos):
-                current = combo.currentData()
-                combo.blockSignals(True)
-                combo.clear()
-                for text, data in items:
-                    combo.addItem(text, data)
-                idx = combo.findData(current) if current is not None else -1
-                if idx < 0:
-                    idx = min(k, len(items) - 1) if items else -1
-                combo.setCurrentIndex(idx)
-                combo.blockSignals(False)
-        self._update_swipe()
-        self._update_diff()
-
-    def _image_of(self, choice: Any) -> Any:
-        """``(float image, QImage or None)`` of a combo choice."""
-        if choice is None or self.data is None:
-            return None, None
-        kind, key = choice
-        if kind == "result":
-            out = self.outcomes.get(key)
-            return (out.result.fused, out.image) if out is not None and out.ok else (None, None)
-        return self.data.stack.frame(key), None
-
     def set_swipe(self, a: str, b: str) -> None:
         """Swipe between the choices whose combo texts are ``a`` (left) and ``b`` (right)."""
-        self.swipe_a.setCurrentIndex(self.swipe_a.findText(a))
-        self.swipe_b.setCurrentIndex(self.swipe_b.findText(b))
-        self._update_swipe()
-
-    def _update_swipe(self, *_args: object) -> None:
-        fa, qa = self._image_of(self.swipe_a.currentData())
-        fb, qb = self._image_of(self.swipe_b.currentData())
-        if fa is None or fb is None:
-            self.swipe.set_pair(None, None)
-            return
-        from mffgui.gui.compare_worker import fused_qimage
-
-        self.swipe.set_pair(
-            qa if qa is not None else fused_qimage(fa),
-            qb if qb is not None else fused_qimage(fb),
-            (self.swipe_a.currentText(), self.swipe_b.currentText()),
-        )
-        self.swipe.set_region(self.region_rect)
-
-    def _update_diff(self, *_args: object) -> None:
-        ca, cb = self.diff_a.currentData(), self.diff_b.currentData()
-        fa, _ = self._image_of(ca)
-        fb, _ = self._image_of(cb)
-        self.diff_gain.setEnabled(self.diff_mode.currentData() == "abs")
-        if fa is None or fb is None:
-            self.diff.set_image(None)
-            self.diff_info.setText("")
-            return
-        if self.diff_mode.currentData() == "decision":
-            if ca[0] != "result" or cb[0] != "result":
-                self.diff.set_image(None)
-                self.diff_info.setText("Decision maps exist for results only")
-                return
-            ra = self.outcomes[ca[1]].result
-            rb = self.outcomes[cb[1]].result
-            pair = len(self.data.stack) == 2 if self.data is not None else False
-            img, frac = disagreement_image(
-                ra.index_map,
-                rb.index_map,
-                ra.decision_map if pair else None,
-                rb.decision_map if pair else None,
-            )
-            from mffgui.gui.convert import LUTS, apply_lut
-
-            self.diff.set_image(apply_lut(img, LUTS["viridis"]()))
-            self.diff_info.setText(f"{frac:.1%} of the pixels come from different frames")
-        else:
-            d = difference_image(fa, fb, self.diff_gain.value())
-            self.diff.set_image(d)
-            self.diff_info.setText(
-                f"max |A − B| = {d.max() / 255 / self.diff_gain.value():.3f}"
-                if d.max() < 255
-                else f"white = difference ≥ {1 / self.diff_gain.value():.3f}"
-            )
-        self.diff.set_region(self.region_rect)
+        self.centre.set_swipe(a, b)
 
     # ------------------------------------------------------------------ metrics
     def _fill_table(self) -> None:
-        labels = [label for label in self.order if label in self.outcomes]
-        scores = self.region.scores if self.region is not None else None
-        rows = []
-        for label in labels:
-            o = self.outcomes[label]
-            s = o.scores if scores is None else scores.get(label, {})
-            rows.append((label, s, o.seconds, o.error))
-        metrics = (
-            self.region.request.metrics
-            if self.region is not None
-            else self._request.metrics
-            if self._request is not None
-            else ()
-        )
-        self.table.set_rows(rows, metrics)
+        self.table.set_rows(self.comparison.table_rows(), self.comparison.table_metrics())
 
     @Slot(int, int, int, int)
     def _on_region_drawn(self, x: int, y: int, w: int, h: int) -> None:
         self.select_region((x, y, w, h))
 
-    def select_region(self, rect: tuple[int, int, int, int]) -> bool:
+    def select_region(self, rect: Rect) -> bool:
         """Score every result inside ``rect = (x, y, w, h)`` (image pixels) in the background."""
-        self.region_rect = tuple(int(v) for v in rect)  # type: ignore[assignment]
-        for v in self.all_views():
-            v.set_region(self.region_rect)
-        ok = [o for o in self.outcomes.values() if o.ok]
-        if self.data is None or not ok:
+        started = self.comparison.start_region(rect)
+        self.centre.set_region(self.region_rect)
+        if started is None or self.region_rect is None or self.comparison.data is None:
             return False
-        self._region_gen += 1
-        if self._region_token is not None:
-            self._region_token.cancel()
-        token = CancelToken()
-        self._region_token = token
-        req = RegionRequest(self._region_gen, self.region_rect, self.metrics())
-        data, runs = self.data, tuple(ok)
+        gen, token = started
+        req = RegionRequest(gen, self.region_rect, self.metrics())
+        data, runs = self.comparison.data, tuple(o for o in self.outcomes.values() if o.ok)
         worker = TaskWorker(
-            lambda p, c: run_region_scores(req, data, runs, p, c),
-            req.generation,
-            token,
-            "region metrics",
+            lambda p, c: run_region_scores(req, data, runs, p, c), gen, token, "region metrics"
         )
         worker.resultReady.connect(self._on_region_done)
         worker.failed.connect(self._on_region_failed)
@@ -743,9 +434,8 @@ class CompareWindow(QMainWindow):
     @Slot(int, int)
     def _on_region_done(self, gen: int, key: int) -> None:
         res = take(key)
-        if gen != self._region_gen or res is None:
+        if not self.comparison.accept_region(gen, res):
             return
-        self.region = res
         x, y, w, h = res.request.rect
         self.scope_label.setText(f"Region {w}×{h} pixels at ({x}, {y})")
         self._fill_table()
@@ -753,18 +443,14 @@ class CompareWindow(QMainWindow):
 
     @Slot(int, str)
     def _on_region_failed(self, gen: int, msg: str) -> None:
-        if gen != self._region_gen:
-            return
-        self.scope_label.setText("Whole image")
-        self._error(msg)
+        if self.comparison.region_failed(gen):
+            self.scope_label.setText("Whole image")
+            self._error(msg)
 
     def clear_region(self) -> None:
         """Back to whole-image metrics."""
-        self._region_gen += 1
-        self.region = None
-        self.region_rect = None
-        for v in self.all_views():
-            v.set_region(None)
+        self.comparison.clear_region()
+        self.centre.set_region(None)
         self.scope_label.setText("Whole image")
         self._fill_table()
 
@@ -773,14 +459,14 @@ class CompareWindow(QMainWindow):
         """Ask for a folder and export the report there."""
         from mffgui.settings import start_folder
 
-        settings = getattr(self.parent(), "settings", None)
-        remembered = getattr(settings, "report_folder", "") or self._report_folder
+        settings = self.settings
+        remembered = (settings.report_folder if settings is not None else "") or self.report_folder
         start = start_folder(remembered, [p for p, _ in self.frames])
         folder = QFileDialog.getExistingDirectory(
             self, "Export the comparison into a folder", start
         )
         if folder:
-            self._report_folder = folder
+            self.report_folder = folder
             if settings is not None:
                 settings.report_folder = folder  # saved with the main window's settings
             self.export_report(Path(folder))
@@ -788,13 +474,12 @@ class CompareWindow(QMainWindow):
     def export_report(self, folder: Path) -> bool:
         """Write the report (see :func:`~mffgui.gui.compare_worker.write_report`) in the
         background; ``exported`` is emitted with the written paths."""
-        if self._request is None or self.data is None or self.running:
+        request, data = self.comparison.request, self.comparison.data
+        if request is None or data is None or self.running:
             self._error("Nothing to export yet: run the comparison first.")
             return False
-        from mffgui.gui.compare_worker import CompareOutcome
-
-        runs = tuple(self.outcomes[label] for label in self.order if label in self.outcomes)
-        outcome = CompareOutcome(self._request, self.data, runs)
+        runs = self.comparison.finished_runs()
+        outcome = CompareOutcome(request, data, runs)
         region = self.region
         worker = TaskWorker(
             lambda p, c: write_report(outcome, runs, folder, p, c, region),
@@ -843,7 +528,7 @@ class CompareWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def open_compare(main: Any) -> CompareWindow | None:
+def open_compare(main: MainWindow) -> CompareWindow | None:
     """Open (or bring up) the compare window for the main window's included sources."""
     c = main.controller
     inc = c.included_sources
@@ -858,16 +543,24 @@ def open_compare(main: Any) -> CompareWindow | None:
         pass
     frames = tuple(s.key for s in inc)
     metas = tuple(s.meta for s in inc if s.meta is not None)
-    win: CompareWindow | None = getattr(main, "_compare_window", None)
+    win = main.compare_window
     try:
         if win is not None:
             win.isVisible()  # raises when the C++ window is gone
     except RuntimeError:
         win = None
-    devices = getattr(main, "devices", None)
+    devices = main.devices
     if win is None:
-        win = CompareWindow(frames, metas, params, device=c.device, parent=main, devices=devices)
-        main._compare_window = win
+        win = CompareWindow(
+            frames,
+            metas,
+            params,
+            device=c.device,
+            parent=main,
+            devices=devices,
+            settings=main.settings,
+        )
+        main.compare_window = win
     else:
         if (win.frames, win.metas) != (frames, metas):
             win.set_stack(frames, metas, None, params)
@@ -879,7 +572,7 @@ def open_compare(main: Any) -> CompareWindow | None:
     return win
 
 
-def compare_action(main: Any) -> QAction:
+def compare_action(main: MainWindow) -> QAction:
     """The main window's ``Compare methods…`` action (Ctrl+K), opening :class:`CompareWindow`."""
     a = QAction("&Compare methods…", main)
     a.setShortcut(QKeySequence("Ctrl+K"))
@@ -887,80 +580,15 @@ def compare_action(main: Any) -> QAction:
     a.setStatusTip("Fuse the stack with several methods and compare the results")
     a.triggered.connect(lambda _c=False: open_compare(main))
     main.addAction(a)
-    main.act_compare = a
     return a
 
 
 __all__ = ["CompareWindow", "compare_action", "find_ground_truth", "open_compare"]
 
 
-def render_screenshot(
-    out: Path,
-    inputs: Sequence[str],
-    methods: Sequence[str],
-    size: tuple[int, int] = (1500, 950),
-    region: tuple[int, int, int, int] | None = None,
-    timeout: float = 600.0,
-) -> bool:
-    """Render the compare window on a real stack offscreen into ``out`` (for the docs).
-
-    ``python -m mffgui.gui.compare_window OUT.png INPUT... [--methods a,b] [--region x,y,w,h]``
-    """
-    import time
-
-    from PySide6.QtWidgets import QApplication
-
-    from mffgui.io import discover
-
-    app = QApplication.instance() or QApplication([])
-    disc = discover(list(inputs))
-    win = CompareWindow(disc.frames, disc.metas)
-    win.resize(*size)
-    win.show()
-    win.set_checked(list(methods))
-    win.run()
-    t0 = time.monotonic()
-    while win.running and time.monotonic() - t0 < timeout:
-        app.processEvents()
-        time.sleep(0.02)
-    if win.state != "done":
-        return False
-    if region is not None:
-        win.select_region(region)
-        while win.region is None and time.monotonic() - t0 < timeout:
-            app.processEvents()
-            time.sleep(0.02)
-    for _ in range(20):
-        app.processEvents()
-        time.sleep(0.02)
-    ok = win.grab().save(str(out))
-    win.close()
-    return bool(ok)
-
-
 if __name__ == "__main__":  # pragma: no cover - docs helper
-    import argparse
-    import os
     import sys
-    import tempfile
 
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.setdefault("MFFGUI_CONFIG_DIR", tempfile.mkdtemp(prefix="mffgui-shot-"))
-    ap = argparse.ArgumentParser(description="Screenshot of the compare window")
-    ap.add_argument("out")
-    ap.add_argument("inputs", nargs="+")
-    ap.add_argument("--methods", default=",".join(FAST_DEFAULTS))
-    ap.add_argument("--region", default="")
-    ap.add_argument("--theme", default="dark", choices=("dark", "light"))
-    args = ap.parse_args()
-    from PySide6.QtWidgets import QApplication
+    from mffgui.gui.compare_screenshot import main as _screenshot
 
-    from mffgui.gui.style.palettes import apply_theme
-
-    apply_theme(QApplication.instance() or QApplication(sys.argv[:1]), args.theme)
-    reg = tuple(int(v) for v in args.region.split(",")) if args.region else None
-    sys.exit(
-        0
-        if render_screenshot(Path(args.out), args.inputs, args.methods.split(","), region=reg)
-        else 1
-    )  # type: ignore[arg-type]
+    sys.exit(_screenshot())

@@ -2,18 +2,17 @@
 
 The window calls the controller (``add_sources``, ``fuse``, ``cancel``, ``export``) and listens
 to its signals; the controller never touches a widget. Each fusion run gets a frozen
-:class:`~mffgui.gui.worker.FusionRequest` with a new generation number; a new run cancels the
-previous one and results of older generations are dropped.
+:class:`~mffgui.gui.worker.FusionRequest` with a new generation number from a
+:class:`~mffgui.core.runs.RunTracker`; a new run cancels the previous one and results of older
+generations are dropped. The source frames themselves are :mod:`mffgui.gui.sources`.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
-import math
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +21,15 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from mffgui.core.eta import EtaEstimator
 from mffgui.core.progress import CancelToken
+from mffgui.core.runs import Generation, RunState, RunTracker
 from mffgui.errors import MffError
+from mffgui.gui.sources import (
+    AlignmentNote,
+    Source,
+    discover_tolerant,
+    problem_text,
+    with_size_warnings,
+)
 from mffgui.gui.worker import (
     ExportOutcome,
     ExportRequest,
@@ -40,136 +47,9 @@ from mffgui.gui.worker import (
 from mffgui.types import ImageMeta, strategy_note
 
 if TYPE_CHECKING:
-    from mffgui.core.align import AlignmentReport
     from mffgui.methods.base import Params
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AlignmentNote:
-    """One frame's line of the alignment report, as the source list shows it.
-
-    Attributes
-    ----------
-    status : str
-        ``"reference"``, ``"ok"``, ``"failed"`` or ``"implausible"``.
-    dx, dy : float
-        Shift of the frame's centre onto the reference, in pixels.
-    scale : float
-        Scale onto the reference (1 = none).
-    rotation_deg : float
-        Rotation onto the reference, in degrees.
-    correlation : float
-        ECC correlation with the frame it was registered to (NaN when not measured).
-    reason : str
-        Why a failed or implausible frame was excluded (empty otherwise).
-    model : str
-        The motion model of the run.
-    """
-
-    status: str
-    dx: float = 0.0
-    dy: float = 0.0
-    scale: float = 1.0
-    rotation_deg: float = 0.0
-    correlation: float = math.nan
-    reason: str = ""
-    model: str = ""
-
-    @property
-    def excluded(self) -> bool:
-        """Whether the frame was left out of the fusion (failed or implausible)."""
-        return self.status not in ("reference", "ok")
-
-    @property
-    def summary(self) -> str:
-        """One short line: the transform and correlation, or the exclusion flag."""
-        if self.excluded:
-            return f"⚠ excluded: alignment {self.status}"
-        if self.status == "reference":
-            return "alignment reference"
-        text = f"shift {self.dx:+.1f}, {self.dy:+.1f} px"
-        if self.model != "translation":
-            text += f" · ×{self.scale:.3f} · {self.rotation_deg:+.2f}°"
-        if not math.isnan(self.correlation):
-            text += f" · r {self.correlation:.3f}"
-        return text
-
-    @property
-    def detail(self) -> str:
-        """Tooltip text: the full report of the frame, with the reason for an exclusion."""
-        if self.excluded:
-            return (
-                f"Alignment ({self.model}) {self.status}; excluded from the fusion: {self.reason}"
-            )
-        if self.status == "reference":
-            return f"Alignment ({self.model}): the reference frame the others are aligned to"
-        corr = "" if math.isnan(self.correlation) else f", correlation {self.correlation:.3f}"
-        return (
-            f"Alignment ({self.model}): shift {self.dx:+.2f}, {self.dy:+.2f} px, "
-            f"scale {self.scale:.4f}, rotation {self.rotation_deg:+.3f}°{corr}"
-        )
-
-    @classmethod
-    def from_report(cls, report: AlignmentReport, index: int) -> AlignmentNote:
-        """The note of frame ``index`` of ``report``."""
-        from mffgui.core.align_geometry import decompose
-
-        f = report.frames[index]
-        d = decompose(f.matrix, report.width, report.height)
-        return cls(
-            f.status, d.dx, d.dy, d.scale, d.rotation_deg, f.correlation, f.reason, report.model
-        )
-
-
-@dataclass(frozen=True)
-class Source:
-    """One frame in the source list.
-
-    Attributes
-    ----------
-    id : int
-        Stable identifier within the session (list rows move, ids do not).
-    path : Path
-        The file.
-    page : int or None
-        Page inside a multi-page file.
-    meta : ImageMeta or None
-        Header information; ``None`` when the file could not be read.
-    included : bool
-        Whether the frame takes part in the fusion.
-    problem : str
-        Why the file cannot be used (unreadable); such a source is never included.
-    warning : str
-        A problem that makes fusion fail unless fixed (e.g. a different size).
-    alignment : AlignmentNote or None
-        How the frame aligned in the last aligned fusion (``None``: not aligned).
-    """
-
-    id: int
-    path: Path
-    page: int | None = None
-    meta: ImageMeta | None = None
-    included: bool = True
-    problem: str = ""
-    warning: str = ""
-    alignment: AlignmentNote | None = None
-
-    @property
-    def key(self) -> tuple[Path, int | None]:
-        """``(path, page)``, the frame's identity in a read stack."""
-        return (self.path, self.page)
-
-    @property
-    def name(self) -> str:
-        """Display name (file name, ``[page]`` for pages)."""
-        return f"{self.path.name} [{self.page + 1}]" if self.page is not None else self.path.name
-
-    @property
-    def usable(self) -> bool:
-        """Included and readable."""
-        return self.included and not self.problem
 
 
 class Controller(QObject):
@@ -221,11 +101,10 @@ class Controller(QObject):
         self.align_interpolation: str = "linear"
         self.align_crop: bool = True
         self.outcome: FusionOutcome | None = None
-        self.state = "idle"
         self.last_error = ""
-        self.generation = 0
+        self.runs = RunTracker()
+        """Generation, cancel token and state of the fusion runs."""
         self._next_id = 0
-        self._token: CancelToken | None = None
         self._run_started = 0.0
         self._eta = EtaEstimator()
         self._last_progress: tuple[float, str] = (0.0, "")
@@ -238,7 +117,7 @@ class Controller(QObject):
         self._export_gen = 0
         self._exporting = False
         self.overlay_source = 0
-        self._overlay_gen = 0
+        self._overlays = Generation()  # overlays and weights of the current result
         self.skipped: list[tuple[Path, str]] = []
         """Files of opened folders that were not added, with the reason (listed to the user)."""
 
@@ -270,7 +149,7 @@ class Controller(QObject):
         paths = [Path(p) for p in paths]
         if not paths:
             return False
-        frames, skipped, problems = _discover_tolerant(paths)
+        frames, skipped, problems = discover_tolerant(paths)
         known = {s.key for s in self.sources}
         added: list[Source] = []
         for (path, page), meta in frames:
@@ -279,7 +158,7 @@ class Controller(QObject):
             known.add((path, page))
             added.append(self._new_source(path, page, meta))
         for path, err in problems:
-            added.append(self._new_source(path, None, None, problem=_reason(err, path)))
+            added.append(self._new_source(path, None, None, problem=problem_text(err, path)))
         self.sources.extend(added)
         self.skipped += [(p, why) for p, why in skipped if p not in {q for q, _ in self.skipped}]
         self._update_warnings()
@@ -313,28 +192,7 @@ class Controller(QObject):
         return Source(self._next_id, path, page, meta, included=not problem, problem=problem)
 
     def _update_warnings(self) -> None:
-        sizes = collections.Counter(
-            (s.meta.width, s.meta.height) for s in self.sources if s.usable and s.meta
-        )
-        if not sizes:
-            self.sources = [replace(s, warning="") for s in self.sources]
-            return
-        (w0, h0), _ = sizes.most_common(1)[0]
-        out = []
-        for s in self.sources:
-            warn = ""
-            if s.meta and (s.meta.width, s.meta.height) != (w0, h0):
-                warn = (
-                    f"size {s.meta.width}×{s.meta.height} differs from {w0}×{h0} of the "
-                    "other images; "
-                    + (
-                        "Align resamples it onto the reference frame"
-                        if self.align not in ("", "off")
-                        else "exclude it, or turn Align on"
-                    )
-                )
-            out.append(replace(s, warning=warn))
-        self.sources = out
+        self.sources = with_size_warnings(self.sources, self.align)
 
     def set_align(self, mode: str) -> None:
         """Choose Align: ``"off"``, ``"auto"`` or a motion model (size warnings follow)."""
@@ -406,7 +264,7 @@ class Controller(QObject):
 
     # ------------------------------------------------------------------ fusion
     def build_request(self) -> FusionRequest:
-        """Freeze the current choices into a request with a new generation number.
+        """Freeze the current choices into a request with the next generation number.
 
         Raises
         ------
@@ -431,9 +289,8 @@ class Controller(QObject):
                 params = replace(params, device=self.device)
             except (MffError, TypeError, ValueError):
                 pass
-        self.generation += 1
         return FusionRequest(
-            self.generation,
+            self.runs.next_generation,
             tuple(s.key for s in included),
             tuple(s.meta for s in included if s.meta is not None),
             self.method,
@@ -458,10 +315,8 @@ class Controller(QObject):
         except MffError as err:
             self._error(str(err))
             return False
-        if self._token is not None:
-            self._token.cancel()
-        token = CancelToken()
-        self._token = token
+        gen, token = self.runs.start()  # cancels the previous run
+        request = replace(request, generation=gen)
         worker = TaskWorker(
             lambda progress, cancel: run_fusion(request, progress, cancel),
             request.generation,
@@ -475,7 +330,7 @@ class Controller(QObject):
         self._run_started = time.monotonic()
         self._eta.reset()
         self._eta.update(0.0, self._run_started)
-        self._set_state("running")
+        self._set_state(self.runs.state)
         n = len(request.frames)
         self._last_progress = (0.0, f"Fusing {n} images with {request.method}")
         self.progressChanged.emit(0.0, self._last_progress[1], -1.0)
@@ -485,18 +340,27 @@ class Controller(QObject):
 
     def cancel(self) -> None:
         """Ask the running fusion to stop (takes effect at its next cancel check)."""
-        if self._token is not None and self.state == "running":
-            self._token.cancel()
-            self._set_state("cancelling")
+        if self.runs.cancel():
+            self._set_state(self.runs.state)
 
     @property
     def running(self) -> bool:
         """Whether a fusion of the current generation is in progress."""
-        return self.state in ("running", "cancelling")
+        return self.runs.running
+
+    @property
+    def state(self) -> RunState:
+        """State of the newest fusion run (see :data:`~mffgui.core.runs.RunState`)."""
+        return self.runs.state
+
+    @property
+    def generation(self) -> int:
+        """Generation number of the newest fusion run."""
+        return self.runs.generation
 
     @Slot(int, float, str)
     def _on_progress(self, gen: int, frac: float, stage: str) -> None:
-        if gen != self.generation or not self.running:
+        if not self.runs.accepts_progress(gen):
             return
         eta = self._eta.update(frac, time.monotonic())
         self._last_progress = (frac, stage)
@@ -512,16 +376,16 @@ class Controller(QObject):
     @Slot(int, int)
     def _on_result(self, gen: int, key: int) -> None:
         outcome = take(key)
-        if gen != self.generation:
+        state = self.runs.finish(gen)
+        if state is None:
             log.debug("dropping stale result of generation %d", gen)
             return
-        if self._token is not None and self._token.cancelled:
-            self._on_cancelled(gen)  # finished after the user cancelled: discard
+        if state == "cancelled":  # finished after the user cancelled: discard
+            self._report_cancelled()
             return
-        self._token = None
         self._set_outcome(outcome)
         self._set_alignment(outcome)
-        self._set_state("done")
+        self._set_state(state)
         align = outcome.request.align
         if align == "auto":
             aligned = f"; align {outcome.align_summary}" if outcome.align_summary else ""
@@ -536,18 +400,17 @@ class Controller(QObject):
 
     @Slot(int, str)
     def _on_failed(self, gen: int, msg: str) -> None:
-        if gen != self.generation:
-            return
-        self._token = None
-        self._set_state("failed")
-        self._error(msg)
+        if self.runs.fail(gen):
+            self._set_state(self.runs.state)
+            self._error(msg)
 
     @Slot(int)
     def _on_cancelled(self, gen: int) -> None:
-        if gen != self.generation:
-            return
-        self._token = None
-        self._set_state("cancelled")
+        if self.runs.cancelled(gen):
+            self._report_cancelled()
+
+    def _report_cancelled(self) -> None:
+        self._set_state(self.runs.state)
         self.message.emit("Fusion cancelled")
 
     def _set_alignment(self, outcome: FusionOutcome) -> None:
@@ -562,15 +425,15 @@ class Controller(QObject):
             self.sources = new
             self.sourcesChanged.emit()
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: RunState) -> None:
         if state != "running":
             self._eta_timer.stop()
-        self.state = state
+        self.runs.state = state
         self.stateChanged.emit(state)
 
     def _set_outcome(self, outcome: FusionOutcome | None) -> None:
         self.outcome = outcome
-        self._overlay_gen += 1  # overlays of an older result are dropped
+        self._overlays.invalidate()  # overlays of an older result are dropped
         self.resultChanged.emit(outcome)
 
     def _error(self, msg: str) -> None:
@@ -583,12 +446,12 @@ class Controller(QObject):
         if outcome is None or not 0 <= source < len(outcome.stack):
             return
         self.overlay_source = source
-        self._overlay_gen += 1
+        gen, token = self._overlays.next()
         levels = outcome.display.levels if outcome.display is not None else None
         worker = TaskWorker(
             lambda _p, _c: prepare_overlay(outcome.result, outcome.stack, source, levels),
-            self._overlay_gen,
-            CancelToken(),
+            gen,
+            token,
             f"reading frame {source + 1}",
         )
         worker.resultReady.connect(self._on_overlay)
@@ -606,7 +469,7 @@ class Controller(QObject):
         weights = outcome.result.weights
         worker = TaskWorker(
             lambda _p, _c: (source, source_maps(weights, source)),
-            self._overlay_gen,
+            self._overlays.number,  # answered along with the overlay of the same result
             CancelToken(),
             f"weights of frame {source + 1}",
         )
@@ -616,18 +479,18 @@ class Controller(QObject):
     @Slot(int, int)
     def _on_weights(self, gen: int, key: int) -> None:
         source, weights = take(key)
-        if gen == self._overlay_gen:
+        if self._overlays.is_current(gen):
             self.weightsReady.emit(source, weights)
 
     @Slot(int, int)
     def _on_overlay(self, gen: int, key: int) -> None:
         overlay = take(key)
-        if gen == self._overlay_gen:
+        if self._overlays.answer(gen):
             self.overlayReady.emit(overlay)
 
     @Slot(int, str)
     def _on_overlay_failed(self, gen: int, msg: str) -> None:
-        if gen == self._overlay_gen:
+        if self._overlays.answer(gen):
             self._error(msg)
 
     # ------------------------------------------------------------------ export
@@ -688,73 +551,8 @@ class Controller(QObject):
 
     def shutdown(self) -> None:
         """Cancel all background work and wait for it (window close)."""
-        if self._token is not None:
-            self._token.cancel()
+        self.runs.shutdown()
         self._runner.shutdown()
 
 
-def _reason(err: MffError, path: Path) -> str:
-    """The message of ``err`` without the leading path (the list item shows the name)."""
-    msg = getattr(err, "message", None) or str(err)
-    prefix = f"{path}: "
-    return msg[len(prefix) :] if msg.startswith(prefix) else msg
-
-
-def _discover_tolerant(
-    paths: list[Path],
-) -> tuple[
-    list[tuple[tuple[Path, int | None], ImageMeta]],
-    list[tuple[Path, str]],
-    list[tuple[Path, MffError]],
-]:
-    """:func:`mffgui.io.discover` that keeps going past unreadable files.
-
-    Returns
-    -------
-    frames : list of ((path, page), ImageMeta)
-        Readable frames, natural-sorted as ``discover`` sorts them.
-    skipped : list of (Path, str)
-        Non-image files of the folders (and ground-truth images), with the reason.
-    problems : list of (Path, MffError)
-        Files that look like images but cannot be read.
-    """
-    from mffgui.io import discover, is_image_file, natural_key
-
-    def run(inputs: list[Path]) -> tuple[list, list]:
-        d = discover(inputs)
-        gt = [(p, "ground-truth image, not an input") for p in d.ground_truth]
-        return list(zip(d.frames, d.metas, strict=True)), list(d.skipped) + gt
-
-    try:
-        frames, skipped = run(paths)
-        return frames, skipped, []
-    except MffError:
-        pass
-    # Something in there is unreadable: go file by file so the rest still opens.
-    frames, skipped, problems = [], [], []
-    files: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            for entry in sorted(p.iterdir(), key=lambda e: natural_key(e.name)):
-                if entry.name.startswith(".") or entry.is_dir():
-                    continue
-                try:
-                    image = is_image_file(entry)
-                except MffError:
-                    image = True  # looks like an image but is damaged: report it
-                if image:
-                    files.append(entry)
-                else:
-                    skipped.append((entry, "not an image file"))
-        else:
-            files.append(p)
-    for f in files:
-        try:
-            fr, sk = run([f])
-        except MffError as err:
-            problems.append((f, err))
-            continue
-        frames += fr
-        skipped += sk
-    frames.sort(key=lambda item: natural_key(str(item[0][0])))
-    return frames, skipped, problems
+__all__ = ["AlignmentNote", "Controller", "Source"]

@@ -1,27 +1,27 @@
 """The main window: menus, toolbar, docks, status bar and drag & drop, wired to the controller.
 
 No algorithm or file code lives here: user actions become controller calls and controller
-signals become widget updates.
+signals become widget updates. Parts live beside it: :mod:`~mffgui.gui.choices` (method panel,
+controller and settings kept in step), :mod:`~mffgui.gui.icons` (icons, actions),
+:mod:`~mffgui.gui.widgets.status_bar`, :mod:`~mffgui.gui.widgets.drop_overlay`,
+:mod:`~mffgui.gui.about` (About text, device probe), :mod:`~mffgui.gui.project_io` (Edit menu,
+projects), :mod:`~mffgui.gui.compare_window` and :mod:`~mffgui.gui.batch_queue`.
 """
 
 from __future__ import annotations
 
 import base64
-import platform
-import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QByteArray, QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QIcon,
     QKeySequence,
     QShowEvent,
 )
@@ -29,29 +29,28 @@ from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
     QFileDialog,
-    QFrame,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QToolButton,
-    QVBoxLayout,
-    QWidget,
 )
 
-from mffgui import __version__
-from mffgui.errors import MffError
+from mffgui.gui.about import DeviceProbe, about_html
+from mffgui.gui.choices import ChoiceBinding
 from mffgui.gui.controller import Controller
+from mffgui.gui.icons import icon, make_action
 from mffgui.gui.style.palettes import apply_theme
+from mffgui.gui.widgets.drop_overlay import DropOverlay
 from mffgui.gui.widgets.export_dialog import ExportDialog
 from mffgui.gui.widgets.method_panel import MethodPanel, fuse_hint, scrollable
 from mffgui.gui.widgets.result_panel import ResultPanel
 from mffgui.gui.widgets.source_list import SourceList
+from mffgui.gui.widgets.status_bar import ProgressStatus
 from mffgui.gui.worker import ExportRequest, FusionOutcome
-from mffgui.resources import resources_dir
 from mffgui.settings import AppSettings, save_settings
 
 if TYPE_CHECKING:
+    from mffgui.gui.batch_queue import BatchQueueWindow
+    from mffgui.gui.compare_window import CompareWindow
     from mffgui.gui.training.dialog import TrainingDialog
 
 IMAGE_FILTER = (
@@ -60,48 +59,6 @@ IMAGE_FILTER = (
     "Camera RAW (*.dng *.cr2 *.cr3 *.nef *.arw *.raf *.orf *.rw2);;"
     "Microscopy (*.ome.tif *.ome.tiff *.czi *.nd2 *.lif);;All files (*)"
 )
-
-
-def icon(name: str) -> QIcon:
-    """An icon from ``resources/icons/<name>.svg`` (empty icon when missing)."""
-    path = resources_dir() / "icons" / f"{name}.svg"
-    return QIcon(str(path)) if path.is_file() else QIcon()
-
-
-class _DropOverlay(QFrame):
-    """Translucent frame shown over the window while files are dragged over it."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setObjectName("dropOverlay")
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        lay = QVBoxLayout(self)
-        label = QLabel("Drop images, folders or a multi-page TIFF to open them")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        lay.addWidget(label)
-        self.hide()
-
-
-class _DeviceProbe(QObject):
-    """Finds the available torch devices on a plain thread (importing torch takes seconds)."""
-
-    found = Signal(str)
-    """Comma-separated device names (plain types only cross threads)."""
-
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="mffgui-device-probe", daemon=True).start()
-
-    def _run(self) -> None:
-        try:
-            from mffgui.models.device import available_devices
-
-            devices = available_devices()
-        except Exception:
-            devices = ["cpu"]
-        try:
-            self.found.emit(",".join(devices))
-        except RuntimeError:  # the window was closed meanwhile
-            pass
 
 
 class MainWindow(QMainWindow):
@@ -136,6 +93,11 @@ class MainWindow(QMainWindow):
         self._probe_devices = probe_devices
         self._shown_once = False
         self.devices: list[str] | None = None
+        """Torch devices found by the background probe (``None``: not probed yet)."""
+        self.compare_window: CompareWindow | None = None
+        """The compare window, once opened (Ctrl+K)."""
+        self.batch_window: BatchQueueWindow | None = None
+        """The batch queue, once opened."""
         self.setWindowTitle("mffgui — focus stacking")
         self.setWindowIcon(icon("mffgui"))
         self.setAcceptDrops(True)
@@ -148,19 +110,22 @@ class MainWindow(QMainWindow):
         self._defer_methods = defer_methods
         self._painted = False
         self._after_paint: list[Callable[[], object]] = []
+        self.choices = ChoiceBinding(self.method_panel, self.controller, settings, self.fuse)
+        """Method panel, controller and settings kept in step."""
         self._build_docks()
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
-        self._build_status_bar()
-        self._drop_overlay = _DropOverlay(self)
+        self.status = ProgressStatus(self.statusBar())
+        self.hover_label, self.progress = self.status.hover_label, self.status.progress
+        self._drop_overlay = DropOverlay(self)
         self._error_box: QMessageBox | None = None
         self._connect()
-        # --- retouching (issue 20): brush, Edit menu, projects; in gui/project_io.py ---
+        # Retouching and projects (gui/project_io.py): connected after the window's own
+        # handlers, so a retouched result is shown after the automatic one.
         from mffgui.gui.project_io import install_retouch
 
-        install_retouch(self)  # sets self.retouch, self.act_open_project, act_save_project
-        # --- end retouching ---
+        self.retouch, self.act_open_project, self.act_save_project = install_retouch(self)
         self._restore(device)
         self._update_actions()
 
@@ -194,23 +159,10 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, self.method_dock)
         self.resizeDocks([self.sources_dock], [300], Qt.Orientation.Horizontal)
 
-    def _action(
-        self, text: str, slot, shortcut=None, icon_name: str = "", tip: str = ""
-    ) -> QAction:
-        act = QAction(icon(icon_name) if icon_name else QIcon(), text, self)
-        if shortcut is not None:
-            keys = shortcut if isinstance(shortcut, list) else [shortcut]
-            act.setShortcuts([QKeySequence(k) for k in keys])
-        if tip:
-            hint = act.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-            act.setToolTip(f"{tip} ({hint})" if hint else tip)
-            act.setStatusTip(tip)
-        act.triggered.connect(slot)
-        self.addAction(act)  # shortcuts work even when the toolbar is hidden
-        return act
-
     def _build_actions(self) -> None:
-        a = self._action
+        def a(text: str, slot, shortcut=None, icon_name: str = "", tip: str = "") -> QAction:
+            return make_action(self, text, slot, shortcut, icon_name, tip)
+
         self.act_open = a(
             "&Open images…",
             self.open_files_dialog,
@@ -293,7 +245,8 @@ class MainWindow(QMainWindow):
         f.addActions([self.act_open, self.act_open_folder, self.act_add])
         from mffgui.gui.batch_queue import batch_action
 
-        f.addAction(batch_action(self))  # "Batch…": sets self.act_batch
+        self.act_batch = batch_action(self)
+        f.addAction(self.act_batch)
         self.recent_menu = f.addMenu("Open &recent")
         f.addSeparator()
         f.addAction(self.act_export)
@@ -301,7 +254,7 @@ class MainWindow(QMainWindow):
         f.addAction(self.act_quit)
         fu = mb.addMenu("F&usion")
         fu.addActions([self.act_fuse, self.act_cancel])
-        # --- training (issue 10): Train dialog and trained-weights manager ---
+        # --- training: Train dialog and trained-weights manager ---
         from mffgui.gui.training.actions import training_actions
 
         fu.addSeparator()
@@ -317,12 +270,11 @@ class MainWindow(QMainWindow):
         v.addAction(self.sources_dock.toggleViewAction())
         v.addAction(self.method_dock.toggleViewAction())
         v.addAction(self.act_theme)
-        # --- compare view (issue 9): action + window live in gui/compare_window.py ---
         from mffgui.gui.compare_window import compare_action
 
+        self.act_compare = compare_action(self)  # "Compare methods…", Ctrl+K
         v.addSeparator()
-        v.addAction(compare_action(self))  # "Compare methods…", Ctrl+K; sets self.act_compare
-        # --- end compare view ---
+        v.addAction(self.act_compare)
         h = mb.addMenu("&Help")
         h.addAction(self.act_about)
         self._fill_recent()
@@ -348,27 +300,12 @@ class MainWindow(QMainWindow):
             if isinstance(w, QToolButton):
                 w.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
 
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.hover_label = QLabel()
-        self.stage_label = QLabel()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.progress.setMaximumWidth(220)
-        self.progress.setTextVisible(False)
-        self.eta_label = QLabel()
-        sb.addWidget(self.hover_label, 1)
-        sb.addPermanentWidget(self.stage_label)
-        sb.addPermanentWidget(self.progress)
-        sb.addPermanentWidget(self.eta_label)
-        self._set_progress_visible(False)
-
     def _connect(self) -> None:
         c = self.controller
         c.sourcesChanged.connect(self._on_sources_changed)
         c.thumbnailReady.connect(self.sources.set_thumbnail)
         c.stateChanged.connect(self._on_state)
-        c.progressChanged.connect(self._on_progress)
+        c.progressChanged.connect(self.status.show_progress)
         c.resultChanged.connect(self._on_result)
         c.errorOccurred.connect(self.show_error)
         c.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
@@ -380,13 +317,7 @@ class MainWindow(QMainWindow):
         self.sources.orderChanged.connect(c.reorder)
         self.sources.removeRequested.connect(c.remove)
         self.sources.filesDropped.connect(self.add_paths)
-        mp = self.method_panel
-        mp.methodChanged.connect(self._on_method_changed)
-        mp.paramsEdited.connect(self._on_params_edited)
-        mp.deviceChanged.connect(self._on_device_changed)
-        mp.alignChanged.connect(self._on_align_changed)
-        mp.alignOptionsChanged.connect(self._on_align_options_changed)
-        mp.fuse_button.clicked.connect(self.fuse)
+        self.method_panel.fuse_button.clicked.connect(self.fuse)
         self.results.hovered.connect(self._on_hover)
 
     def _restore(self, device: str | None) -> None:
@@ -402,25 +333,11 @@ class MainWindow(QMainWindow):
         self.results.set_layout(s.layout)
         if not self._defer_methods:
             self.load_methods()
-        self.method_panel.set_align(s.align)
-        self.controller.align = self.method_panel.align_choice
-        self.method_panel.set_align_options(s.align_interpolation, s.align_crop)
-        self._on_align_options_changed(
-            self.method_panel.align_interpolation, self.method_panel.align_crop
-        )
-        dev = device or s.device
-        self.method_panel.set_device(dev)
-        self.controller.device = dev
+        self.choices.restore(device)
 
     def load_methods(self) -> None:
         """Fill the method panel from the registry and restore the last method."""
-        from mffgui.methods import list_methods
-        from mffgui.methods.registry import default_method_name
-
-        wanted = self.settings.method  # set_methods announces its first method
-        self.method_panel.set_methods(list_methods())
-        self.method_panel.set_method(wanted or default_method_name())
-        self._on_method_changed(self.method_panel.method)
+        self.choices.load_methods()
         self._update_actions()
 
     # ------------------------------------------------------------------ opening
@@ -486,9 +403,7 @@ class MainWindow(QMainWindow):
         """Highlight the window when files are dragged over it."""
         if event.mimeData().hasUrls():
             event.acceptProposedAction()
-            self._drop_overlay.setGeometry(self.rect().adjusted(8, 8, -8, -8))
-            self._drop_overlay.raise_()
-            self._drop_overlay.show()
+            self._drop_overlay.cover()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         """Keep accepting files over any part of the window (the result views included)."""
@@ -521,82 +436,25 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ fusion
     def fuse(self) -> bool:
         """Validate the parameter form and start a fusion run."""
-        c = self.controller
         if not self.method_panel.methods:  # deferred and not loaded yet
             self.load_methods()
-        if self.method_panel.method:
-            try:
-                c.params[self.method_panel.method] = self.method_panel.params()
-            except MffError as err:
-                self.show_error(f"Invalid parameter: {err}")
-                return False
-        return c.fuse()
-
-    def _on_method_changed(self, name: str) -> None:
-        self.controller.method = name
-        self.settings.method = name
-        saved = self.settings.params.get(name)
-        if saved:
-            self.method_panel.set_values(saved)
-
-    def _on_params_edited(self) -> None:
-        name = self.method_panel.method
-        if name:
-            self.settings.params[name] = {
-                k: v if isinstance(v, bool | int | float | str) else str(v)
-                for k, v in self.method_panel.values().items()
-            }
-
-    def _on_align_changed(self, model: str) -> None:
-        c = self.controller
-        changed = model != c.align
-        c.set_align(model)
-        self.settings.align = model
-        if changed:
-            self._refuse()
-
-    def _on_align_options_changed(self, interpolation: str, crop: bool) -> None:
-        c = self.controller
-        changed = (interpolation, crop) != (c.align_interpolation, c.align_crop)
-        c.align_interpolation = interpolation
-        c.align_crop = crop
-        self.settings.align_interpolation = interpolation
-        self.settings.align_crop = crop
-        if changed and c.align not in ("", "off"):
-            self._refuse()
-
-    def _refuse(self) -> None:
-        """Fuse again with the new choices when a result is shown or a run is under way."""
-        c = self.controller
-        if (c.outcome is not None or c.running) and len(c.included_sources) >= 2:
-            self.fuse()
-
-    def _on_device_changed(self, device: str) -> None:
-        self.controller.device = device
-        self.settings.device = device
+        problem = self.choices.commit_params()
+        if problem:
+            self.show_error(problem)
+            return False
+        return self.controller.fuse()
 
     def _on_state(self, state: str) -> None:
         running = state in ("running", "cancelling")
-        self._set_progress_visible(running)
+        self.status.set_busy(running)
         if state == "cancelling":
-            self.stage_label.setText("Cancelling…")
+            self.status.stage_label.setText("Cancelling…")
         self._update_actions()
 
     def _on_export_state(self, busy: bool) -> None:
         if not self.controller.running:
-            self._set_progress_visible(busy)
+            self.status.set_busy(busy)
         self._update_actions()
-
-    def _on_progress(self, frac: float, stage: str, eta: float) -> None:
-        self.progress.setValue(int(frac * 1000))
-        self.stage_label.setText(stage)
-        self.eta_label.setText(_format_eta(eta))
-
-    def _set_progress_visible(self, on: bool) -> None:
-        for w in (self.stage_label, self.progress, self.eta_label):
-            w.setVisible(on)
-        if not on:
-            self.progress.setValue(0)
 
     def _on_result(self, outcome: FusionOutcome | None) -> None:
         self.results.set_outcome(
@@ -626,10 +484,7 @@ class MainWindow(QMainWindow):
         self.act_export.setEnabled(c.outcome is not None and not c.exporting)
 
     def _on_hover(self, x: int, y: int) -> None:
-        text = self.results.pixel_info(x, y)
-        if text:
-            self.statusBar().clearMessage()  # a temporary message would hide the read-out
-        self.hover_label.setText(text)
+        self.status.show_hover(self.results.pixel_info(x, y))
 
     # ------------------------------------------------------------------ export
     def export_dialog(self) -> None:
@@ -676,34 +531,7 @@ class MainWindow(QMainWindow):
 
     def about_text(self) -> str:
         """HTML of the About box."""
-        from importlib import metadata
-
-        from PySide6 import __version__ as pyside_version
-        from PySide6.QtCore import qVersion
-
-        def ver(pkg: str) -> str:
-            try:
-                return metadata.version(pkg)
-            except metadata.PackageNotFoundError:
-                return "not installed"
-
-        import numpy
-
-        from mffgui.methods import list_methods
-
-        torch_ver = ver("torch")
-        devices = ", ".join(self.devices) if self.devices is not None else "not probed yet"
-        cites = "".join(
-            f"<li><b>{m.title}</b>: {m.citation or 'no publication'}</li>" for m in list_methods()
-        )
-        return (
-            f"<h3>mffgui {__version__}</h3>"
-            "<p>Multi-focus image fusion (focus stacking).</p>"
-            f"<p>Python {platform.python_version()} · PySide6 {pyside_version} (Qt {qVersion()})"
-            f" · NumPy {numpy.__version__} · OpenCV {ver('opencv-python-headless')}"
-            f" · PyTorch {torch_ver}<br>Devices: {devices} · {sys.platform}</p>"
-            f"<p>Methods and their publications:</p><ul>{cites}</ul>"
-        )
+        return about_html(self.devices)
 
     # ------------------------------------------------------------------ view options
     def _toggle_layout(self, stacked: bool) -> None:
@@ -747,17 +575,14 @@ class MainWindow(QMainWindow):
             fn()
 
     def _start_device_probe(self) -> None:
-        self._probe = _DeviceProbe(self)
+        self._probe = DeviceProbe(self)
         self._probe.found.connect(self._on_devices)
         self._probe.start()
 
     @Slot(str)
     def _on_devices(self, devices: str) -> None:
         self.devices = [d for d in devices.split(",") if d]
-        self.method_panel.set_available_devices(self.devices)
-        wanted = self.settings.device
-        self.method_panel.set_device(wanted)
-        self.controller.device = self.method_panel.device_choice
+        self.choices.set_available_devices(self.devices)
 
     def save_settings(self) -> None:
         """Store window geometry and choices."""
@@ -773,20 +598,12 @@ class MainWindow(QMainWindow):
         """Save settings, stop a training run (it saves), cancel work and wait for the worker
         threads."""
         self.save_settings()
-        # --- training (issue 10): a running trainer gets Stop and a few seconds to save ---
+        # --- training: a running trainer gets Stop and a few seconds to save ---
         from mffgui.gui.training.actions import shutdown_training
 
         shutdown_training(self)
         # --- end training ---
-        if getattr(self, "batch_window", None) is not None:
+        if self.batch_window is not None:
             self.batch_window.close()  # cancels the batch and closes its cluster
         self.controller.shutdown()
         super().closeEvent(event)
-
-
-def _format_eta(seconds: float) -> str:
-    if seconds < 0:
-        return ""
-    if seconds < 60:
-        return f"~{seconds:.0f} s left"
-    return f"~{seconds // 60:.0f} min {seconds % 60:02.0f} s left"

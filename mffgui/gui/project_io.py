@@ -22,13 +22,16 @@ if TYPE_CHECKING:
 PROJECT_FILTER = f"mffgui projects (*{SUFFIX});;All files (*)"
 
 
-def install_retouch(window: MainWindow) -> RetouchController:
+def install_retouch(window: MainWindow) -> tuple[RetouchController, QAction, QAction]:
     """Add the Retouch panel, the Edit menu and the project actions to ``window``.
 
-    Sets ``window.retouch``, ``window.act_save_project`` and ``window.act_open_project``.
+    Returns
+    -------
+    retouch : RetouchController
+    open_project, save_project : QAction
+        File ▸ Open project… and File ▸ Save project… (inserted before Export).
     """
     rc = RetouchController(window)
-    window.retouch = rc
     mb = window.menuBar()
     menus = {a.text(): a for a in mb.actions()}
     edit = QMenu("&Edit", window)
@@ -47,13 +50,13 @@ def install_retouch(window: MainWindow) -> RetouchController:
         window.addAction(a)
         return a
 
-    window.act_open_project = act(
+    act_open = act(
         "Open &project…",
         lambda: open_project_dialog(window),
         ["Ctrl+Shift+P"],
         "Open a saved project: stack, method, parameters and retouching",
     )
-    window.act_save_project = act(
+    act_save = act(
         "&Save project…",
         lambda: save_project_dialog(window),
         ["Ctrl+Alt+S"],
@@ -66,9 +69,9 @@ def install_retouch(window: MainWindow) -> RetouchController:
     file_action = menus.get("&File")
     if file_action is not None and file_action.menu() is not None:
         fm = file_action.menu()
-        fm.insertActions(window.act_export, [window.act_open_project, window.act_save_project])
+        fm.insertActions(window.act_export, [act_open, act_save])
         fm.insertSeparator(window.act_export)
-    return rc
+    return rc, act_open, act_save
 
 
 def current_project(window: MainWindow) -> Project:
@@ -153,13 +156,13 @@ def open_project(window: MainWindow, path: Path, fuse: bool = True) -> bool:
         window.load_methods()
     if project.method:
         mp.set_method(project.method)
-        window._on_method_changed(mp.method)
+        window.choices.method_changed(mp.method)
         mp.set_values(project.params)
-        window._on_params_edited()
+        window.choices.params_edited()
     mp.set_align(project.align)
-    window._on_align_changed(mp.align_choice)
+    window.choices.align_changed(mp.align_choice)
     mp.set_align_options(project.align_interpolation, project.align_crop)
-    window._on_align_options_changed(mp.align_interpolation, mp.align_crop)
+    window.choices.align_options_changed(mp.align_interpolation, mp.align_crop)
     window.retouch.load_strokes(project.strokes, tuple(project.frames))
     window.settings.last_folder = str(path.parent)
     c.message.emit(

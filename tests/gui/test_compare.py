@@ -415,6 +415,8 @@ def test_difference_views(qtbot, compare):
     compare.diff_a.setCurrentIndex(compare.diff_a.findText("laplacian"))
     compare.diff_b.setCurrentIndex(compare.diff_b.findText("gff"))
     compare.diff_gain.setValue(16.0)
+    # The picture is made on a worker thread; answers for the earlier choices are dropped.
+    qtbot.waitUntil(lambda: not compare.diff_busy, timeout=10000)
     fa = compare.outcomes["laplacian"].result.fused
     fb = compare.outcomes["gff"].result.fused
     shown = from_qimage(compare.diff._base.pixmap().toImage())[:, :, 0]
@@ -433,7 +435,8 @@ def test_difference_views(qtbot, compare):
     assert frac == 0.25
     assert img[0, 1] == 255
     assert img.sum() == 255
-    compare.diff_mode.setCurrentIndex(1)
+    with qtbot.waitSignal(compare.differenceShown, timeout=10000):
+        compare.diff_mode.setCurrentIndex(1)
     assert "%" in compare.diff_info.text()
     assert compare.diff.has_image()
 
@@ -442,13 +445,13 @@ def test_main_window_action_opens_compare(qtbot, window, pair_dir):
     window.open_paths([pair_dir], fuse=False)
     assert window.act_compare.shortcut().toString() == "Ctrl+K"
     window.act_compare.trigger()
-    win = window._compare_window
+    win = window.compare_window
     qtbot.waitExposed(win)
     assert [p for p, _ in win.frames] == [s.path for s in window.controller.included_sources]
     assert set(("laplacian", "gff", "depthmap")) <= {r.label for r in win.runs()}
     # Opening again reuses the window.
     window.act_compare.trigger()
-    assert window._compare_window is win
+    assert window.compare_window is win
     win.close()
 
 
@@ -586,7 +589,7 @@ def test_device_selector_follows_the_main_window(qtbot, window, pair_dir):
     window.method_panel.set_device("cpu")
     window.controller.device = "cpu"
     window.act_compare.trigger()
-    win = window._compare_window
+    win = window.compare_window
     combo = win.runs_panel.editor.device
     model = combo.model()
     enabled = {combo.itemData(i): model.item(i).isEnabled() for i in range(combo.count())}

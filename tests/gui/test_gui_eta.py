@@ -26,7 +26,7 @@ def test_controller_eta_for_stepwise_progress(qtbot, monkeypatch):
     seen: list[tuple[float, str, float]] = []
     c.progressChanged.connect(lambda f, s, e: seen.append((f, s, e)))
     # A run in progress: 5 s of set-up (model load) at 0 %, then 9 frames of 2 s each.
-    c.generation = 1
+    assert c.runs.start()[0] == 1  # generation 1
     c._set_state("running")
     c._eta.reset()
     c._eta.update(0.0, clock.t)

@@ -1,8 +1,10 @@
-"""Image views of the compare window: region drawing, swipe (split) view, difference images.
+"""Image views of the compare window: region drawing, swipe (split) view, linked fitting.
 
 :class:`RegionImageView` is the app's :class:`~mffgui.gui.widgets.image_view.ImageView` plus a
 rectangle tool; :class:`SwipeView` shows two images split by a draggable divider;
-:func:`difference_image` and :func:`disagreement_image` make the difference view's pictures.
+:class:`FitAwareLink` links the zoom of views of different sizes. The difference view's
+pictures are made by :func:`mffgui.compare_state.difference_image` and
+:func:`~mffgui.compare_state.disagreement_image` (re-exported here).
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsView, QWidget
 
+from mffgui.compare_state import difference_image, disagreement_image
 from mffgui.gui.convert import to_qimage
-from mffgui.gui.widgets.image_view import ImageView
+from mffgui.gui.widgets.image_view import ImageView, ViewLink
 
 REGION_COLOR = QColor(255, 200, 0)
 GRAB_PX = 6
@@ -241,63 +244,33 @@ class SwipeView(RegionImageView):
         super().mouseReleaseEvent(event)
 
 
-def difference_image(a: np.ndarray, b: np.ndarray, gain: float = 8.0) -> np.ndarray:
-    """``|A - B| * gain`` as an 8-bit image.
+class FitAwareLink(ViewLink):
+    """A :class:`ViewLink` whose views each fit themselves while the source is in fit mode.
 
-    Parameters
-    ----------
-    a, b : ndarray, (H, W, C) or (H, W) float in [0, 1]
-        Same size; a gray image is compared with each channel of a colour one.
-    gain : float
-        Amplification (differences of ``1 / gain`` and more are white).
-
-    Returns
-    -------
-    ndarray, (H, W) uint8
-        The largest channel difference, amplified and clipped.
+    Grid tiles, the swipe and the difference view differ in size: copying the zoom of a
+    fitted view would crop or shrink the image in the others.
     """
-    fa, fb = _hwc(a), _hwc(b)
-    if fa.shape[:2] != fb.shape[:2]:
-        raise ValueError("the two images differ in size")
-    d = np.abs(fa - fb).max(axis=2)
-    return np.clip(np.rint(d * (255.0 * gain)), 0, 255).astype(np.uint8)
+
+    def sync_from(self, source: ImageView) -> None:
+        """Fit the others when ``source`` is fitted, else mirror its zoom and centre."""
+        if self._syncing or not source.has_image():
+            return
+        if not source.fit_mode:
+            super().sync_from(source)
+            return
+        self._syncing = True
+        try:
+            for v in self.views:
+                if v is not source and v.has_image() and v.image_size == source.image_size:
+                    v.fit()
+        finally:
+            self._syncing = False
 
 
-def _hwc(a: np.ndarray) -> np.ndarray:
-    x = np.asarray(a, dtype=np.float32)
-    return x[:, :, None] if x.ndim == 2 else x
-
-
-def disagreement_image(
-    index_a: np.ndarray,
-    index_b: np.ndarray,
-    decision_a: np.ndarray | None = None,
-    decision_b: np.ndarray | None = None,
-) -> tuple[np.ndarray, float]:
-    """Where two results took their pixels from different sources.
-
-    Parameters
-    ----------
-    index_a, index_b : ndarray, (H, W) int
-        The results' index maps.
-    decision_a, decision_b : ndarray, (H, W) float, optional
-        Soft decision maps of a pair (weight of frame 1); when given, the picture shows
-        ``|dA - dB|`` instead of the hard disagreement.
-
-    Returns
-    -------
-    image : ndarray, (H, W) uint8
-        0 where they agree, up to 255 where they disagree completely.
-    fraction : float
-        Share of pixels whose index differs.
-    """
-    differ = np.asarray(index_a) != np.asarray(index_b)
-    if decision_a is not None and decision_b is not None:
-        d = np.abs(np.asarray(decision_a, np.float32) - np.asarray(decision_b, np.float32))
-        img = np.clip(np.rint(d * 255.0), 0, 255).astype(np.uint8)
-    else:
-        img = differ.astype(np.uint8) * 255
-    return img, float(differ.mean())
-
-
-__all__ = ["RegionImageView", "SwipeView", "difference_image", "disagreement_image"]
+__all__ = [
+    "FitAwareLink",
+    "RegionImageView",
+    "SwipeView",
+    "difference_image",
+    "disagreement_image",
+]

@@ -143,7 +143,7 @@ class _Field:
         w.setToolTip(tip.strip())
         self.set(desc["default"])
 
-    # --- user weights (issue 10): trained weights as variants of a network method ---
+    # --- user weights: trained weights offered as variants of a network method ---
     def add_variants(self, arch: str) -> None:
         """Offer the user's trained weights for ``arch`` in a combo before the file editor."""
         if self.kind != "file":
@@ -412,7 +412,7 @@ class MethodPanel(QWidget):
                 continue
             f = _Field(desc, self.form_host)
             if info.kind == "network":
-                f.add_variants(info.name)  # user weights (issue 10)
+                f.add_variants(info.name)  # the user's trained weights for this network
             label = QLabel(_label(desc["name"]))
             label.setToolTip(f.widget.toolTip())
             self.form.addRow(label, f.widget)
@@ -460,7 +460,7 @@ class MethodPanel(QWidget):
         self.paramsEdited.emit()
 
     def refresh_weights(self) -> None:
-        """Re-list the user's trained weights in the weights combo (issue 10)."""
+        """Re-list the user's trained weights in the weights combo (after training or import)."""
         info = self.methods.get(self.method)
         for f in self._fields:
             if info is not None and hasattr(f, "variants"):

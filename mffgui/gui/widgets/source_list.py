@@ -10,8 +10,8 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QBrush, QColor, QDragEnterEvent, QDropEvent, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QMenu, QWidget
 
-from mffgui.gui.controller import Source
 from mffgui.gui.convert import to_qimage
+from mffgui.gui.sources import Source
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 64
