@@ -522,7 +522,7 @@ def strategy_note(meta: dict) -> str:
     """``" (strategy S)"`` for a result whose method reports a stack strategy, else ``""``.
 
     Network methods fuse stacks of more than two frames with one of several strategies (GACN:
-    ``activity``, ``calibration``, ``serial``; Fusion2Void: tree-wise pairwise); the CLI and the
+    ``activity``, ``calibration``, ``serial``; Fusion2Void: ``pyramid``, ``tree``); the CLI and the
     app say which one ran.
     """
     strategy = meta.get("strategy") if isinstance(meta, dict) else None

@@ -94,8 +94,10 @@ def test_result_contract_for_stacks(weights):
     assert fm.shape == (5, 70, 60)
     assert fm.min() >= 0.0
     assert fm.max() == pytest.approx(1.0)
-    assert r.meta["strategy"] == "tree-wise pairwise"
+    assert r.meta["strategy"] == "pyramid"
     assert r.meta["features"] == 4
+    assert _fuse(frames, weights=weights, strategy="tree").meta["strategy"] == "tree"
+    assert _fuse(frames[:2], weights=weights).meta["strategy"] == "pair"
 
 
 def test_gray_stack_gives_gray_result_equal_to_replicated_rgb(weights):
@@ -183,10 +185,12 @@ def test_out_of_memory_shrinks_tiles_then_falls_back_to_cpu(weights, monkeypatch
 
 
 @pytest.mark.slow
-def test_memory_does_not_grow_with_frame_count(weights, monkeypatch):
+@pytest.mark.parametrize("strategy", ["pyramid", "tree"])
+def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
     """From 4 to 16 frames the traced peak grows by far less than one (H, W) map per frame:
-    the tree holds O(log N) images and the per-frame maps spill to a file (forced here with
-    ``EAGER_MAPS_BYTES = 0``, as a big stack does at the 64 MiB default)."""
+    the tree holds O(log N) images, the pyramid streams the pair outputs from a file, and the
+    per-frame maps spill to a file (forced here with ``EAGER_MAPS_BYTES = 0``, as a big stack
+    does at the 64 MiB default)."""
     import tracemalloc
 
     from mffgui.core import decision
@@ -195,7 +199,7 @@ def test_memory_does_not_grow_with_frame_count(weights, monkeypatch):
     shape = (48, 40, 3)
     map_bytes = shape[0] * shape[1] * 4
     method = get_method("fusion2void")
-    params = method.info.params(weights=str(weights), device="cpu")
+    params = method.info.params(weights=str(weights), device="cpu", strategy=strategy)
     peaks = {}
     for n in (4, 4, 16):  # the first run warms up the model cache
         stack = Stack.from_arrays(_frames(n, shape))

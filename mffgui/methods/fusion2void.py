@@ -1,17 +1,16 @@
 """Fusion2Void adapter: pairs and N-image stacks, tiled inference, implied decision maps.
 
 A pair is fused as ``(FusionNet(A, B) + FusionNet(B, A)) / 2`` (the authors' test-time rule),
-which makes the result independent of the input order. Stacks of ``N > 2`` frames are fused
-tree-wise: neighbouring frames (or sub-results) are fused pairwise, level by level, until one
-image is left. Compared with sequential fusion (running result + next frame), every frame passes
-through only ``ceil(log2 N)`` network applications instead of up to ``N - 1``, so the small
-blur and colour drift of each application does not pile up on the first frames, and pairs stay
-between frames of similar focus, the situation the network was trained on.
+which makes the result independent of the input order. Stacks of ``N > 2`` frames are fused by a
+stack strategy (:mod:`mffgui.methods.fusion2void_stack`, parameter ``strategy``): by default
+(``pyramid``) the network fuses every pair of adjacent frames and a Laplacian pyramid combines
+the ``N - 1`` pair outputs; ``tree`` (the previous default) fuses frames and sub-results
+pairwise in a balanced tree.
 
 Because the network outputs the image itself, the per-source weights are an attribution: at
-every merge the fused image is explained as ``w * left + (1 - w) * right`` on a small window
-(:mod:`mffgui.core.attribution`); a frame's weight is the product of its merge weights along its
-path in the tree, so the weights sum to 1 at every pixel.
+every network fusion the output is explained as ``w * left + (1 - w) * right`` on a small window
+(:mod:`mffgui.core.attribution`) and the strategy turns these into per-frame weights that sum to
+1 at every pixel.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from mffgui.core.attribution import attribute_pair
 from mffgui.core.decision import spill_maps
 from mffgui.core.focus import focus_measure
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.core.tiling import plan_tiles
 from mffgui.errors import MffError, TooFewImages, WeightsError
 from mffgui.methods.base import MethodInfo, Params, param
+from mffgui.methods.fusion2void_stack import STRATEGIES, fuse_stack, strategy_label
 from mffgui.methods.registry import register_method
 from mffgui.models.device import DEVICE_CHOICES
 from mffgui.types import FusionResult, Stack, to_gray
@@ -59,6 +58,14 @@ class Fusion2VoidParams(Params):
         min=0,
         max=16384,
         step=64,
+    )
+    strategy: Literal["pyramid", "tree"] = param(
+        "pyramid",
+        "Stacks of more than two images: pyramid = the network fuses every pair of adjacent "
+        "frames and a Laplacian pyramid combines the pair outputs (default: the best on "
+        "ground-truth stacks); tree = frames and sub-results fused pairwise in a balanced tree "
+        "(the previous default). Pairs are fused the same way by both",
+        choices=STRATEGIES,
     )
     attribution_radius: int = param(
         3, "Window radius of the attribution (decision-map) least squares", min=1, max=15
@@ -184,10 +191,6 @@ class _Runner:
                     self.net, self.info = load_model(self.path, self.device)
 
 
-def _rgb(frame: np.ndarray) -> np.ndarray:
-    return np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame
-
-
 @register_method
 class Fusion2VoidMethod:
     """Fusion2Void: unsupervised network fusion trained by image inpainting."""
@@ -204,7 +207,8 @@ class Fusion2VoidMethod:
         ),
         description=(
             "Unsupervised network that outputs the fused image directly; pairs are "
-            "fused in both orders and averaged, larger stacks tree-wise. The decision "
+            "fused in both orders and averaged; in larger stacks adjacent frames are "
+            "fused pairwise and the pair outputs combined in a Laplacian pyramid. The decision "
             "map is a least-squares attribution of the result to the sources."
         ),
     )
@@ -243,32 +247,16 @@ class Fusion2VoidMethod:
         device = pick_device(params.device)
         runner = _Runner(path, device, params.tile, cancel)
         h, w = stack.shape
-        weights = spill_maps(n, (h, w))
-        for i in range(n):
-            weights[i] = np.ones((h, w), dtype=np.float32)
         merges = n - 1
-        done = [0]
-
-        def fuse_range(lo: int, hi: int) -> np.ndarray:
-            if hi - lo == 1:
-                return _rgb(stack.frame(lo))
-            mid = (lo + hi + 1) // 2
-            left = fuse_range(lo, mid)
-            right = fuse_range(mid, hi)
-            cancel.raise_if_cancelled()
-            progress(done[0], merges + 1, f"Fusion2Void: merging frames {lo + 1}-{hi}")
-            fused = runner(left, right)
-            wl = attribute_pair(fused, left, right, params.attribution_radius)
-            for i in range(lo, mid):
-                weights[i] = weights[i] * wl
-            wr = 1.0 - wl
-            for i in range(mid, hi):
-                weights[i] = weights[i] * wr
-            done[0] += 1
-            return fused
-
         try:
-            fused = fuse_range(0, n)
+            fused, weights = fuse_stack(
+                stack,
+                params.strategy,
+                runner,
+                params.attribution_radius,
+                progress=progress,
+                cancel=cancel,
+            )
         except torch.cuda.OutOfMemoryError as exc:  # pragma: no cover - handled in _Runner
             raise MffError(f"out of memory: {exc}") from None
         t_net = time.perf_counter() - t0
@@ -298,7 +286,7 @@ class Fusion2VoidMethod:
             "params": params.to_dict(),
             "device": str(runner.device),
             "tile": runner.tile,
-            "strategy": "pair" if n == 2 else "tree-wise pairwise",
+            "strategy": strategy_label(params.strategy, n),
             "notes": list(runner.notes),
             "timings": {
                 "network_s": round(t_net, 3),
