@@ -28,7 +28,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QMainWindow,
     QMessageBox,
     QToolButton,
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
 from mffgui.gui.about import DeviceProbe, about_html
 from mffgui.gui.choices import ChoiceBinding
 from mffgui.gui.controller import Controller
+from mffgui.gui.file_dialogs import ask_folder, ask_images, fill_recent
 from mffgui.gui.icons import icon, make_action
 from mffgui.gui.style.palettes import apply_theme
 from mffgui.gui.widgets.drop_overlay import DropOverlay
@@ -52,13 +52,6 @@ if TYPE_CHECKING:
     from mffgui.gui.batch_queue import BatchQueueWindow
     from mffgui.gui.compare_window import CompareWindow
     from mffgui.gui.training.dialog import TrainingDialog
-
-IMAGE_FILTER = (
-    "Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dng *.cr2 *.cr3 *.nef *.arw "
-    "*.raf *.orf *.rw2 *.czi *.nd2 *.lif);;"
-    "Camera RAW (*.dng *.cr2 *.cr3 *.nef *.arw *.raf *.orf *.rw2);;"
-    "Microscopy (*.ome.tif *.ome.tiff *.czi *.nd2 *.lif);;All files (*)"
-)
 
 
 class MainWindow(QMainWindow):
@@ -366,36 +359,21 @@ class MainWindow(QMainWindow):
         self._fill_recent()
 
     def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for entry in self.settings.recent:
-            label = Path(entry[0]).name + (f" (+{len(entry) - 1})" if len(entry) > 1 else "")
-            act = self.recent_menu.addAction(label)
-            act.setToolTip("\n".join(entry))
-            act.triggered.connect(lambda _c=False, e=entry: self.open_paths(e))
-        self.recent_menu.setEnabled(bool(self.settings.recent))
+        fill_recent(self.recent_menu, self.settings.recent, self.open_paths)
 
     def open_files_dialog(self) -> None:
         """File ▸ Open images…"""
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Open images", self.settings.last_folder, IMAGE_FILTER
-        )
-        if files:
+        if files := ask_images(self, "Open images", self.settings.last_folder):
             self.open_paths(files)
 
     def add_files_dialog(self) -> None:
         """File ▸ Add images…"""
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Add images", self.settings.last_folder, IMAGE_FILTER
-        )
-        if files:
+        if files := ask_images(self, "Add images", self.settings.last_folder):
             self.add_paths(files)
 
     def open_folder_dialog(self) -> None:
         """File ▸ Open folder…"""
-        folder = QFileDialog.getExistingDirectory(
-            self, "Open a folder of images", self.settings.last_folder
-        )
-        if folder:
+        if folder := ask_folder(self, self.settings.last_folder):
             self.open_paths([folder])
 
     # drag and drop anywhere on the window

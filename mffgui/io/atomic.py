@@ -54,7 +54,7 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def atomic_write(
-    path: str | os.PathLike[str], write: Callable[[Path], None], *, suffix: str = ""
+    path: str | os.PathLike[str], write: Callable[[Path], object], *, suffix: str = ""
 ) -> Path:
     """Create or replace ``path`` atomically with what ``write(tmp)`` puts into ``tmp``.
 

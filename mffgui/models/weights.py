@@ -288,7 +288,7 @@ class WeightsRecord:
         order = ("file", "sha256", "size_bytes", "model_args", "command")
         head = {k: out.pop(k) for k in (("arch",) if with_arch else ()) + order if k in out}
         # keep the bundled index's key order: extra keys sit between command and notes
-        tail = {k: out.pop(k) for k in ("validation", "notes") if k in out}
+        tail: dict[str, Any] = {k: out.pop(k) for k in ("validation", "notes") if k in out}
         rest = {**out, **self.extra}
         if "commands" in rest:
             rest = {"commands": rest.pop("commands"), **rest}
