@@ -30,7 +30,7 @@ from mffgui.errors import MffError, TooFewImages
 from mffgui.methods.base import MethodInfo, Params, param
 from mffgui.methods.fusion2void_stack import STRATEGIES, fuse_stack, strategy_label
 from mffgui.methods.registry import register_method
-from mffgui.models.device import DEVICE_CHOICES
+from mffgui.methods.shared_params import device_param, weights_param
 from mffgui.types import FusionResult, Stack, to_gray
 
 ARCH = "fusion2void"
@@ -42,14 +42,10 @@ MIN_TILE = 128
 class Fusion2VoidParams(Params):
     """Parameters of the Fusion2Void method."""
 
-    weights: str | None = param(
-        None, "Checkpoint file (.pt); empty = the project's bundled Fusion2Void weights"
+    weights: str | None = weights_param(
+        "Checkpoint file (.pt); empty = the project's bundled Fusion2Void weights"
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = param(
-        "auto",
-        "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
-        choices=DEVICE_CHOICES,
-    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = device_param()
     tile: int = param(
         1024,
         "Tile size in pixels for big images (0 = whole image at once); results are "

@@ -51,6 +51,15 @@ from mffgui.core.tiling import Tile, plan_tiles
 from mffgui.errors import MffError, StackMismatch, TooFewImages
 from mffgui.methods.base import MethodInfo, Params, param
 from mffgui.methods.registry import register_method
+from mffgui.methods.shared_params import (
+    blend_sigma_param,
+    device_param,
+    memory_mb_param,
+    smoothing_param,
+    threads_param,
+    tile_size_param,
+    weights_param,
+)
 from mffgui.types import FusionResult, MapStack, Stack, to_gray
 
 ARCH = "gacn"
@@ -76,16 +85,11 @@ CALIBRATION_EPS = 1e-4
 class GacnParams(Params):
     """Parameters of :class:`GacnMethod`."""
 
-    weights: str | None = param(
-        None,
+    weights: str | None = weights_param(
         "GACN checkpoint file (mffgui checkpoint or plain state_dict such as the official "
-        "GACN.pkl); empty = the project's bundled weights",
+        "GACN.pkl); empty = the project's bundled weights"
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = param(
-        "auto",
-        "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
-        choices=("auto", "cpu", "cuda", "mps"),
-    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = device_param()
     strategy: Literal["serial", "activity", "calibration"] = param(
         "serial",
         "Stacks of more than two images: serial = each frame fused into the running "
@@ -118,30 +122,11 @@ class GacnParams(Params):
         max=1.0,
         step=0.25,
     )
-    smoothing: int = param(
-        7,
-        "Activity strategy: median filter size applied to the depth map (1 = off)",
-        min=1,
-        max=101,
-    )
-    blend_sigma: float = param(
-        2.0,
-        "Activity strategy: Gaussian sigma (px) of the soft transition between frames; "
-        "0 = hard selection (exact source values everywhere)",
-        min=0.0,
-        max=50.0,
-    )
-    tile_size: int = param(
-        0, "Largest tile side in pixels (0 = automatic from the memory budget)", min=0, step=64
-    )
-    memory_mb: int = param(
-        0,
-        "Working-memory budget of the network per tile, in MiB (0 = automatic: 40% of the "
-        "available RAM up to 8 GiB on the CPU, 70% of the free GPU memory)",
-        min=0,
-        step=256,
-    )
-    threads: int = param(0, "CPU threads for torch (0 = torch's default)", min=0, max=256)
+    smoothing: int = smoothing_param("Activity strategy: ")
+    blend_sigma: float = blend_sigma_param("Activity strategy: ")
+    tile_size: int = tile_size_param()
+    memory_mb: int = memory_mb_param()
+    threads: int = threads_param()
 
 
 @dataclass
