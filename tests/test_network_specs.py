@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import sys
 import threading
@@ -82,9 +83,9 @@ def test_bundled_weights_record_must_name_the_specs_file(tmp_path, monkeypatch) 
     other.write_bytes(src.read_bytes())
     rec = read_bundled_index()["gacn"]
     data = {"gacn": {**rec.to_json(with_arch=False), "file": "renamed.pt"}}
-    (tmp_path / "weights.json").write_text(__import__("json").dumps(data), encoding="utf-8")
+    (tmp_path / "weights.json").write_text(json.dumps(data), encoding="utf-8")
     monkeypatch.setattr(W, "weights_dir", lambda: tmp_path)
-    with pytest.raises(WeightsError, match="renamed.pt"):
+    with pytest.raises(WeightsError, match=r"renamed\.pt"):
         bundled_weights("gacn")
 
 
@@ -185,7 +186,8 @@ def test_cache_returns_the_same_model_for_the_same_key(gacn_files) -> None:
     cpu = torch.device("cpu")
     first = cache.get("gacn", gacn_files[0], cpu)
     again = cache.get(get_spec("gacn"), gacn_files[0], cpu)
-    assert again is first and again.model is first.model
+    assert again is first
+    assert again.model is first.model
     assert cache.loads == 1
     assert first.sha256 == sha256_file(gacn_files[0])
     conv = next(m for m in first.model.modules() if isinstance(m, torch.nn.Conv2d))
@@ -313,8 +315,10 @@ def test_oom_fallback_shrinks_tiles_and_matches_the_untiled_result() -> None:
     cache = runtime.ModelCache()
     out = runtime.run_with_fallback(attempt, place, 300, 64, cache=cache)
     assert tried == [("cuda", 0), ("cuda", 150), ("cuda", 75)]
-    assert place.tile == 75 and place.device.type == "cuda"
-    assert len(place.notes) == 2 and "75 px" in place.notes[-1]
+    assert place.tile == 75
+    assert place.device.type == "cuda"
+    assert len(place.notes) == 2
+    assert "75 px" in place.notes[-1]
     np.testing.assert_allclose(out, whole, rtol=0, atol=1e-6)
 
 
@@ -409,7 +413,8 @@ def test_worked_example_adds_a_network(toynet, tmp_path) -> None:
     info = next(i for i in list_methods() if i.name == "toynet")
     assert info.kind == "network"
     spec = spec_for_method("toynet")
-    assert spec is not None and spec.arch == "toynet"
+    assert spec is not None
+    assert spec.arch == "toynet"
     entry = WeightsEntry(id="t", name="lab", arch="toynet", file="t.pt", root=tmp_path)
     assert entry.title == "ToyNet — lab"
     with pytest.raises(WeightsError, match="ToyNet needs weights"):
