@@ -180,8 +180,8 @@ def test_out_of_memory_shrinks_tiles_then_falls_back_to_cpu(weights, monkeypatch
     out = runner(a, b)
     assert out.shape == (70, 60, 3)
     assert calls == [("meta", 600), ("meta", 300), ("meta", 150), ("cpu", 150)]
-    assert runner.device.type == "cpu"
-    assert any("CPU" in n for n in runner.notes)
+    assert runner.place.device.type == "cpu"
+    assert any("CPU" in n for n in runner.place.notes)
 
 
 @pytest.mark.slow
@@ -211,5 +211,9 @@ def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
         finally:
             tracemalloc.stop()
         assert res.index_map.max() < n
-    per_frame = (peaks[16] - peaks[4]) / 12
+    # The tree holds one (H, W, 3) image per level: log2(16) - log2(4) = 2 more at 16 frames.
+    # (Until the model cache stopped hashing the weights file on every call, the 1 MiB read
+    # buffer of that hash was the peak and hid these two images.)
+    held = 2 * map_bytes * 3 if strategy == "tree" else 0
+    per_frame = (peaks[16] - peaks[4] - held) / 12
     assert per_frame < 0.25 * map_bytes, (peaks, per_frame, map_bytes)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import re
@@ -109,15 +110,10 @@ def test_train_dialog_networks_are_the_trainable_specs() -> None:
 def test_a_registered_trainable_network_reaches_the_train_dialog() -> None:
     from mffgui.training.run_setup import TRAINABLE_NETWORKS, task_defaults
 
-    spec = NetworkSpec(
-        arch="extra",
-        title="Extra",
-        method="extra-method",
-        builder="mffgui.models.gacn:load_gacn",
-        training_task="mffgui.training.gacn:GACNTask",
-        train_title="Extra (test)",
-        pair_only=False,
+    spec = dataclasses.replace(
+        get_spec("gacn"), arch="extra", title="Extra", method="extra-method", pair_only=False
     )
+    spec = dataclasses.replace(spec, train_title="Extra (test)")
     register_network(spec)
     try:
         assert TRAINABLE_NETWORKS["extra"].title == "Extra (test)"

@@ -131,24 +131,10 @@ class _Runner:
 
         self.path = path
         self.place = Placement(device, tile)
+        """Device, tile size and notes of the out-of-memory fallback (updated by calls)."""
         self.cancel = cancel
         self.net, self.info = load_model(path, device)
         self._net_device = device
-
-    @property
-    def device(self) -> Any:
-        """Where the network runs now."""
-        return self.place.device
-
-    @property
-    def tile(self) -> int:
-        """The tile size in use now."""
-        return self.place.tile
-
-    @property
-    def notes(self) -> list[str]:
-        """What the out-of-memory fallback did."""
-        return self.place.notes
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         from mffgui.models.runtime import Placement, run_with_fallback
@@ -255,10 +241,10 @@ class Fusion2VoidMethod:
         meta = {
             "method": self.info.name,
             "params": params.to_dict(),
-            "device": str(runner.device),
-            "tile": runner.tile,
+            "device": str(runner.place.device),
+            "tile": runner.place.tile,
             "strategy": strategy_label(params.strategy, n),
-            "notes": list(runner.notes),
+            "notes": list(runner.place.notes),
             "timings": {
                 "network_s": round(t_net, 3),
                 "total_s": round(time.perf_counter() - t0, 3),

@@ -1,9 +1,10 @@
 """GACN as a fusion method: pairs, whole stacks (decision calibration or serial), any device.
 
 The network lives in :mod:`mffgui.models.gacn`; this adapter adds what inference needs around it:
-weights, device choice with CUDA out-of-memory fallback, overlapping tiles for large images,
-the paper's two multi-image strategies and the :class:`~mffgui.types.FusionResult` maps.
-torch is imported only when a fusion runs.
+overlapping tiles with exact whole-image channel statistics, the paper's multi-image
+strategies and the :class:`~mffgui.types.FusionResult` maps. Weights, the model cache, threads,
+the memory budget and the CUDA/MPS out-of-memory fallback are the shared
+:mod:`mffgui.models.runtime`. torch is imported only when a fusion runs.
 
 Tiling and the one global operation
 -----------------------------------
