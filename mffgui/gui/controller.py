@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -23,6 +23,7 @@ from mffgui.core.eta import EtaEstimator
 from mffgui.core.progress import CancelToken
 from mffgui.core.runs import Generation, RunState, RunTracker
 from mffgui.errors import MffError
+from mffgui.gui.channels import ChannelInfo, channel_info, choice_for
 from mffgui.gui.sources import (
     AlignmentNote,
     Source,
@@ -41,12 +42,14 @@ from mffgui.gui.worker import (
     prepare_overlay,
     run_export,
     run_fusion,
+    run_height_export,
     source_maps,
     take,
 )
 from mffgui.types import ImageMeta, strategy_note
 
 if TYPE_CHECKING:
+    from mffgui.core.channels import GuideChannel
     from mffgui.methods.base import Params
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,10 @@ class Controller(QObject):
         self.align: str = "auto"
         self.align_interpolation: str = "linear"
         self.align_crop: bool = True
+        self.channel: str = "sum"
+        """Guide channel of multi-channel stacks as the CLI's ``--channel`` spells it
+        (``"sum"`` or a 1-based number); see :attr:`guide_channel`."""
+        self._channel_counts: dict[Path, int] = {}
         self.outcome: FusionOutcome | None = None
         self.last_error = ""
         self.runs = RunTracker()
@@ -240,6 +247,19 @@ class Controller(QObject):
         return [s for s in self.sources if s.usable]
 
     @property
+    def channel_info(self) -> ChannelInfo | None:
+        """The channels of the file when the included sources are the planes of one
+        multi-channel file (``None`` for ordinary photos)."""
+        return channel_info(self.sources, self._channel_counts)
+
+    @property
+    def guide_channel(self) -> GuideChannel | None:
+        """The channel the depth map is computed from (0-based or ``"sum"``); ``None`` when
+        the stack is not multi-channel."""
+        info = self.channel_info
+        return None if info is None else choice_for(self.channel, info)
+
+    @property
     def input_bit_depth(self) -> int:
         """Largest bit depth of the included sources (8 when unknown)."""
         depths = [s.meta.bit_depth for s in self.included_sources if s.meta]
@@ -300,6 +320,7 @@ class Controller(QObject):
             self.overlay_source,
             self.align_interpolation,
             self.align_crop,
+            self.guide_channel,
         )
 
     def fuse(self) -> bool:
@@ -497,26 +518,35 @@ class Controller(QObject):
     def export(self, request: ExportRequest) -> bool:
         """Write the current result as ``request`` asks, in the background."""
         outcome = self.outcome
-        if outcome is None:
+        return self._start_export(
+            lambda progress, cancel: run_export(outcome, request, progress, cancel), request.path
+        )
+
+    def export_height(self, path: Path) -> bool:
+        """Write the current result's height map (32-bit float TIFF, µm) and its colour
+        preview ``<stem>_preview.png`` in the background."""
+        outcome = self.outcome
+        return self._start_export(
+            lambda progress, cancel: run_height_export(outcome, path, progress, cancel), path
+        )
+
+    def _start_export(self, fn: Callable[[Any, CancelToken], ExportOutcome], path: Path) -> bool:
+        """Run the export ``fn(progress, cancel)`` writing ``path`` in the background."""
+        if self.outcome is None:
             self._error("Nothing to export yet: fuse the stack first.")
             return False
         if self._exporting:
             self._error("An export is already running.")
             return False
         self._export_gen += 1
-        worker = TaskWorker(
-            lambda progress, cancel: run_export(outcome, request, progress, cancel),
-            self._export_gen,
-            CancelToken(),
-            f"export to {request.path}",
-        )
+        worker = TaskWorker(fn, self._export_gen, CancelToken(), f"export to {path}")
         worker.progressed.connect(self._on_export_progress)
         worker.resultReady.connect(self._on_export_done)
         worker.failed.connect(self._on_export_failed)
         worker.cancelled.connect(self._on_export_cancelled)
         self._exporting = True
         self.exportStateChanged.emit(True)
-        self.message.emit(f"Exporting {request.path.name}…")
+        self.message.emit(f"Exporting {path.name}…")
         self._runner.start(worker)
         return True
 

@@ -55,23 +55,31 @@ class Legend(QWidget):
         super().__init__(parent)
         self._names: list[str] = []
         self._lut: np.ndarray | None = None
+        self._ends: tuple[str, str] | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def set_pair(self, names: list[str], lut: np.ndarray) -> None:
         """Gradient from the second frame (weight 0) to the first (weight 1)."""
-        self._names, self._lut = names[:2], lut
+        self._names, self._lut, self._ends = names[:2], lut, None
+        self.updateGeometry()
+        self.update()
+
+    def set_scale(self, lut: np.ndarray, low: str, high: str) -> None:
+        """A colour bar from ``low`` (left, the LUT's first colour) to ``high`` (right)."""
+        self._names, self._lut = [high, low], lut
+        self._ends = (low, high)
         self.updateGeometry()
         self.update()
 
     def set_stack(self, names: list[str]) -> None:
         """One swatch per frame number (gradient with ticks for long stacks)."""
-        self._names, self._lut = list(names), None
+        self._names, self._lut, self._ends = list(names), None, None
         self.updateGeometry()
         self.update()
 
     def clear(self) -> None:
         """Show nothing."""
-        self._names, self._lut = [], None
+        self._names, self._lut, self._ends = [], None, None
         self.update()
 
     def sizeHint(self) -> QSize:
@@ -99,8 +107,11 @@ class Legend(QWidget):
             grad.setColorAt(1.0, QColor(int(c[0]), int(c[1]), int(c[2])))
             p.fillRect(bar, grad)
             p.setPen(pen)
-            left = f"0 = {self._names[1]}" if n > 1 else "0"
-            right = f"1 = {self._names[0]}"
+            if self._ends is not None:
+                left, right = self._ends
+            else:
+                left = f"0 = {self._names[1]}" if n > 1 else "0"
+                right = f"1 = {self._names[0]}"
             p.drawText(int(bar.left()), text_y, left)
             p.drawText(int(bar.right()) - fm.horizontalAdvance(right), text_y, right)
             p.end()
@@ -203,6 +214,7 @@ class ResultPanel(QWidget):
         self._levels: tuple[float, float] | None = None
         self._weights_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._overlays: OrderedDict[int, OverlayImages] = OrderedDict()
+        self._height_image = None  # QImage of the height preview, made when first shown
         self._selected = 0
         self._maximised = -1
 
@@ -214,8 +226,20 @@ class ResultPanel(QWidget):
         self.decision_lut.addItems(["gray", "diverging"])
         self.decision_lut.setToolTip("Colour map of the decision map of a pair")
         self.decision_lut.currentTextChanged.connect(lambda _t: self._show_decision())
-        self.panes[DECISION].add_control(QLabel("Colours"))
+        self.lut_label = QLabel("Colours")
+        self.panes[DECISION].add_control(self.lut_label)
         self.panes[DECISION].add_control(self.decision_lut)
+        self.depth_mode = QComboBox()
+        self.depth_mode.addItem("Frame colours", "frames")
+        self.depth_mode.addItem("Height", "height")
+        self.depth_mode.setToolTip(
+            "Colour the depth map by the chosen frame, or show the height (µm when the stack "
+            "records its z-step, else frames; interpolated between frames) with a colour bar"
+        )
+        self.depth_mode.currentIndexChanged.connect(lambda _i: self._show_decision())
+        self.show_label = QLabel("Show")
+        self.panes[DECISION].add_control(self.show_label)
+        self.panes[DECISION].add_control(self.depth_mode)
         self.panes[DECISION].controls.addStretch(1)
         self.legend = Legend()
         self.panes[DECISION].layout().addWidget(self.legend)
@@ -411,7 +435,12 @@ class ResultPanel(QWidget):
         self._levels = display.levels
         self.panes[FUSED].note.setText("display stretched" if self._levels is not None else "")
         self.views[FUSED].set_image(display.fused)
-        self.panes[DECISION].controls_host.setVisible(n == 2)
+        for w in (self.lut_label, self.decision_lut):
+            w.setVisible(n == 2)
+        for w in (self.show_label, self.depth_mode):
+            w.setVisible(n > 2 and outcome.height is not None)
+        self.panes[DECISION].controls_host.setVisible(n == 2 or outcome.height is not None)
+        self._height_image = None
         self._show_decision()
         names = outcome.stack.names
         self.source_combo.blockSignals(True)
@@ -437,11 +466,51 @@ class ResultPanel(QWidget):
             self.legend.set_pair(names, lut)
             self.panes[DECISION].title.setText("<b>Decision map</b>")
             self.panes[DECISION].note.setText("weight of frame 1")
+        elif self.showing_height:
+            self._show_height()
         else:
             self.views[DECISION].set_image(self._display.decision)
             self.legend.set_stack(names)
             self.panes[DECISION].title.setText("<b>Depth map</b>")
             self.panes[DECISION].note.setText("frame chosen per pixel")
+
+    @property
+    def showing_height(self) -> bool:
+        """Whether the depth view shows the height map (``Show: Height``, stacks of 3+)."""
+        return (
+            self.outcome is not None
+            and self.outcome.height is not None
+            and len(self.outcome.metas) > 2
+            and self.depth_mode.currentData() == "height"
+        )
+
+    def set_depth_mode(self, mode: str) -> None:
+        """``"frames"`` (frame colours) or ``"height"`` in the depth view."""
+        self.depth_mode.setCurrentIndex(max(0, self.depth_mode.findData(mode)))
+
+    def _show_height(self) -> None:
+        from mffgui.core.height import height_preview
+        from mffgui.gui.convert import to_qimage, viridis_lut
+
+        assert self.outcome is not None
+        height = self.outcome.height
+        assert height is not None
+        if self._height_image is None:
+            self._height_image = to_qimage(height_preview(height))
+        self.views[DECISION].set_image(self._height_image)
+        unit = self.height_unit
+        finite = height[np.isfinite(height)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        self.legend.set_scale(viridis_lut(), f"{lo:.2f} {unit}", f"{hi:.2f} {unit}")
+        self.panes[DECISION].title.setText("<b>Height map</b>")
+        self.panes[DECISION].note.setText(
+            f"z-step {self.outcome.z_step:g} µm" if self.outcome.z_step else "no z-step: frames"
+        )
+
+    @property
+    def height_unit(self) -> str:
+        """``"µm"`` when the stack records its z-step, else ``"frames"``."""
+        return "µm" if self.outcome is not None and self.outcome.z_step else "frames"
 
     @property
     def selected_source(self) -> int:
@@ -550,7 +619,16 @@ class ResultPanel(QWidget):
         vals = ", ".join(str(round(float(v) * scale)) for v in np.atleast_1d(value))
         weight = self.weight_at(src, x, y)
         wtext = "…" if weight is None else f"{weight:.3f}"
+        height = self.height_at(x, y)
+        htext = "" if height is None else f"   height {height:.2f} {self.height_unit}"
         return (
             f"x {x}, y {y}   source {src + 1} ({names[src]})   "
-            f"weight {wtext}   fused ({vals}) of {scale}"
+            f"weight {wtext}   fused ({vals}) of {scale}{htext}"
         )
+
+    def height_at(self, x: int, y: int) -> float | None:
+        """Height at pixel ``(x, y)``: µm when the stack records its z-step, else frames
+        (``None`` without a result or height map)."""
+        if self.outcome is None or self.outcome.height is None:
+            return None
+        return float(self.outcome.height[y, x])
