@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("napari", reason="napari not installed (pip install -e '.[test]', or '.[napari]')")
+pytest.importorskip(
+    "napari", reason="napari not installed (pip install -e '.[test]', or '.[napari]')"
+)
 
 CHECK = Path(__file__).parent / "napari_viewer" / "viewer_check.py"
 
