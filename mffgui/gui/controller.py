@@ -43,6 +43,7 @@ from mffgui.gui.worker import (
     run_export,
     run_fusion,
     run_height_export,
+    height_of,
     source_maps,
     take,
 )
@@ -80,6 +81,8 @@ class Controller(QObject):
         :class:`~mffgui.gui.worker.OverlayImages` asked for with :meth:`request_overlay`.
     weightsReady(int, object)
         ``(source, (H, W) float32 weights)`` asked for with :meth:`request_weights`.
+    heightReady(object, object)
+        ``(outcome, (H, W) float32 height map)`` asked for with :meth:`request_height`.
     """
 
     sourcesChanged = Signal()
@@ -92,6 +95,7 @@ class Controller(QObject):
     exportFinished = Signal(object)
     overlayReady = Signal(object)
     weightsReady = Signal(int, object)
+    heightReady = Signal(object, object)
     exportStateChanged = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -125,6 +129,10 @@ class Controller(QObject):
         self._exporting = False
         self.overlay_source = 0
         self._overlays = Generation()  # overlays and weights of the current result
+        self.height: np.ndarray | None = None
+        """Height map of :attr:`height_outcome` once made (:meth:`request_height`)."""
+        self.height_outcome: FusionOutcome | None = None
+        self._height_asked: FusionOutcome | None = None
         self.skipped: list[tuple[Path, str]] = []
         """Files of opened folders that were not added, with the reason (listed to the user)."""
 
@@ -479,6 +487,33 @@ class Controller(QObject):
         worker.failed.connect(self._on_overlay_failed)
         self._runner.start(worker)
 
+    def request_height(self) -> None:
+        """Make the current result's height map in the background (``heightReady``); at once
+        when it is already made. Reading every focus map costs about a fusion's time, so it
+        is made when first needed (hover, the depth view's height, the height export)."""
+        outcome = self.outcome
+        if outcome is None:
+            return
+        if self.height_outcome is outcome and self.height is not None:
+            self.heightReady.emit(outcome, self.height)
+            return
+        if self._height_asked is outcome:
+            return
+        self._height_asked = outcome
+        worker = TaskWorker(
+            lambda _p, _c: (outcome, height_of(outcome)), 0, CancelToken(), "height map"
+        )
+        worker.resultReady.connect(self._on_height)
+        worker.failed.connect(lambda _g, msg: self._error(f"Height map: {msg}"))
+        self._runner.start(worker)
+
+    @Slot(int, int)
+    def _on_height(self, _gen: int, key: int) -> None:
+        outcome, height = take(key)
+        if outcome is self.outcome:  # a newer (or retouched) result asks again
+            self.height, self.height_outcome = height, outcome
+            self.heightReady.emit(outcome, height)
+
     def request_weights(self, source: int) -> None:
         """Read the decision weights of ``source`` in the background (``weightsReady``).
 
@@ -526,8 +561,10 @@ class Controller(QObject):
         """Write the current result's height map (32-bit float TIFF, µm) and its colour
         preview ``<stem>_preview.png`` in the background."""
         outcome = self.outcome
+        height = self.height if self.height_outcome is outcome else None
         return self._start_export(
-            lambda progress, cancel: run_height_export(outcome, path, progress, cancel), path
+            lambda progress, cancel: run_height_export(outcome, path, progress, cancel, height),
+            path,
         )
 
     def _start_export(self, fn: Callable[[Any, CancelToken], ExportOutcome], path: Path) -> bool:

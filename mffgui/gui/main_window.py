@@ -309,6 +309,8 @@ class MainWindow(QMainWindow):
         c.exportStateChanged.connect(self._on_export_state)
         c.overlayReady.connect(self.results.set_overlay)
         c.weightsReady.connect(self.results.set_weights)
+        c.heightReady.connect(self.results.set_height)
+        self.results.request_height = c.request_height
         self.results.sourceSelected.connect(lambda i: setattr(c, "overlay_source", i))
         self.sources.includeToggled.connect(c.set_included)
         self.sources.orderChanged.connect(c.reorder)

@@ -82,9 +82,9 @@ class MicroscopyControls:
             self.window.fuse()
 
     def update_actions(self) -> None:
-        """Enable the height export when a result with a height map is shown."""
+        """Enable the height export when a result is shown."""
         c = self.window.controller
-        ok = c.outcome is not None and c.outcome.height is not None and not c.exporting
+        ok = c.outcome is not None and not c.exporting
         self.act_export_height.setEnabled(ok)
 
     def export_height_dialog(self) -> None:

@@ -208,8 +208,8 @@ class FusionOutcome:
     ``alignment`` is the per-frame alignment report (one entry per requested frame, in the
     order of ``request.frames``) when the run aligned the frames, else ``None``;
     ``align_summary`` says what Align did (Auto: what the motion check found), ``""`` for off.
-    ``height`` is the height map ``(H, W)`` float32 (:func:`mffgui.core.height.height_map`:
-    µm when ``z_step`` is known, else frames), refined between frames by the focus measure.
+    Its height map is made on demand (:func:`height_of`; reading every focus map costs about
+    as much as the fusion, so it is not made for every run).
     A multi-channel run (``request.channel`` set) has ``result.fused`` ``(H, W, C)`` and the
     file's metadata (physical sizes, channel names) in ``stack.metas``.
     """
@@ -222,7 +222,6 @@ class FusionOutcome:
     display: DisplayImages | None = None
     alignment: AlignmentReport | None = None
     align_summary: str = ""
-    height: np.ndarray | None = None
 
     @property
     def z_step(self) -> float | None:
@@ -335,16 +334,10 @@ def _fuse_channels(request: FusionRequest, progress: ProgressCb, cancel: CancelT
 def _outcome(
     request: FusionRequest, fused: Any, seconds: float, progress: ProgressCb
 ) -> FusionOutcome:
-    """The outcome of a finished run: display images and the height map made here (worker)."""
-    from mffgui.core.height import height_map
-
+    """The outcome of a finished run, with its display images made here (worker thread)."""
     stack, result = fused.stack, fused.result
     progress(1.0, 1.0, "Preparing the views")
     display = prepare_display(result, stack, request.overlay_source)
-    phys = stack.metas[0].physical if stack.metas else None
-    z_step = phys.z if phys is not None and phys.z else 1.0
-    with _MAPS_LOCK:  # maps computed on demand are not thread-safe
-        height = height_map(result.index_map, result.focus_maps, z_step)
     report = fused.report
     alignment = report.align.report if report.align is not None else None
     return FusionOutcome(
@@ -356,8 +349,19 @@ def _outcome(
         display,
         alignment,
         report.align_summary,
-        height,
     )
+
+
+def height_of(outcome: FusionOutcome) -> np.ndarray:
+    """The height map of ``outcome`` (worker thread): ``(H, W)`` float32, µm when the stack
+    records its z-step (else frames), refined between frames by the focus measure
+    (:func:`mffgui.core.height.height_map`)."""
+    from mffgui.core.height import height_map
+
+    with _MAPS_LOCK:  # maps computed on demand are not thread-safe
+        return height_map(
+            outcome.result.index_map, outcome.result.focus_maps, outcome.z_step or 1.0
+        )
 
 
 def run_export(
@@ -411,25 +415,32 @@ def run_export(
 
 
 def run_height_export(
-    outcome: FusionOutcome, path: Path, progress: ProgressCb, cancel: CancelToken
+    outcome: FusionOutcome,
+    path: Path,
+    progress: ProgressCb,
+    cancel: CancelToken,
+    height: np.ndarray | None = None,
 ) -> ExportOutcome:
     """Write the height map of ``outcome`` (32-bit float TIFF: µm when the stack records its
-    z-step, else frames) and its viridis preview ``<stem>_preview.png`` (worker thread)."""
+    z-step, else frames) and its viridis preview ``<stem>_preview.png`` (worker thread);
+    ``height`` is the map when already made (else made here)."""
     from mffgui.core.height import height_preview
     from mffgui.io import write_image
     from mffgui.io.writers import write_height_map
 
-    if outcome.height is None:
-        raise MffError("this result has no height map")
     sources = [m.path for m in outcome.metas if m.path is not None]
     phys = outcome.metas[0].physical if outcome.metas else None
-    progress(0.0, 1.0, "Writing the height map")
-    written = [write_height_map(path, outcome.height, physical=phys, sources=sources)]
+    if height is None:
+        progress(0.0, 1.0, "Computing the height map")
+        height = height_of(outcome)
+        cancel.raise_if_cancelled()
+    progress(0.5, 1.0, "Writing the height map")
+    written = [write_height_map(path, height, physical=phys, sources=sources)]
     cancel.raise_if_cancelled()
     stem = path.name[: -len(".ome.tif")] if path.name.lower().endswith(".ome.tif") else path.stem
     preview = path.with_name(stem + "_preview.png")
     written.append(
-        write_image(preview, height_preview(outcome.height), bit_depth=8, sources=sources)
+        write_image(preview, height_preview(height), bit_depth=8, sources=sources)
     )
     progress(1.0, 1.0, "Done")
     return ExportOutcome(ExportRequest(path, fmt="TIFF"), tuple(written))

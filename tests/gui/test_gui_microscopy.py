@@ -201,6 +201,9 @@ def test_hover_shows_height_in_um_and_height_map_exports(qtbot, window, tmp_path
     out = _wait_result(qtbot, window, 1)
     assert out.z_step == pytest.approx(z_step)
     assert not window.microscopy.channel_box.isVisible()  # one channel: no selector
+    window.results.hovered.emit(5, 5)  # the first hover asks for the height map
+    assert "height …" in window.status.hover_label.text()
+    qtbot.waitUntil(lambda: window.results.height is not None, timeout=20000)
     for x, y in [(40, 30), (128, 48), (200, 60), (220, 70)]:
         window.results.hovered.emit(x, y)
         text = window.status.hover_label.text()
@@ -214,7 +217,8 @@ def test_hover_shows_height_in_um_and_height_map_exports(qtbot, window, tmp_path
     results.set_depth_mode("height")
     assert results.showing_height
     shown = from_qimage(results.views[DECISION]._base.pixmap().toImage())
-    hmap = out.height
+    hmap = window.controller.height
+    assert window.controller.height_outcome is out
     lo, hi = float(hmap.min()), float(hmap.max())
     level = np.rint((hmap - lo) / (hi - lo) * 255).astype(int)
     lut = viridis_lut()
@@ -243,14 +247,23 @@ def test_hover_shows_height_in_um_and_height_map_exports(qtbot, window, tmp_path
     np.testing.assert_array_equal(preview, shown)  # the file is the preview the view shows
 
 
-def test_hover_without_z_step_shows_frames(qtbot, window, pair_dir):
+def test_hover_without_z_step_shows_frames(qtbot, window, pair_dir, tmp_path):
     choose(window, "depthmap")
     assert window.open_paths([pair_dir])
     out = _wait_result(qtbot, window, 1)
     assert out.z_step is None
+    # Exported before anything asked for the height map: the export makes it itself.
+    assert window.microscopy.export_height(tmp_path / "h.tif")
+    qtbot.waitUntil(lambda: not window.controller.exporting, timeout=20000)
+    assert window.controller.last_error == ""
+    exported = tifffile.imread(tmp_path / "h.tif")
+    window.results.hovered.emit(10, 10)
+    qtbot.waitUntil(lambda: window.results.height is not None, timeout=20000)
     window.results.hovered.emit(10, 10)
     text = window.status.hover_label.text()
     m = re.search(r"height (-?[\d.]+) frames", text)
     assert m, text
-    assert float(m.group(1)) == pytest.approx(float(out.height[10, 10]), abs=0.005)
-    assert float(out.height[10, 10]) == pytest.approx(float(out.result.index_map[10, 10]), abs=0.5)
+    height = window.results.height
+    assert float(m.group(1)) == pytest.approx(float(height[10, 10]), abs=0.005)
+    assert float(height[10, 10]) == pytest.approx(float(out.result.index_map[10, 10]), abs=0.5)
+    np.testing.assert_array_equal(exported, height)  # in frames: no z-step recorded

@@ -214,6 +214,10 @@ class ResultPanel(QWidget):
         self._levels: tuple[float, float] | None = None
         self._weights_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._overlays: OrderedDict[int, OverlayImages] = OrderedDict()
+        self.height: np.ndarray | None = None
+        """Height map of the shown result once made (:meth:`set_height`)."""
+        self.request_height: Callable[[], None] | None = None
+        """Asks for the shown result's height map (answered by :meth:`set_height`)."""
         self._height_image = None  # QImage of the height preview, made when first shown
         self._selected = 0
         self._maximised = -1
@@ -438,9 +442,9 @@ class ResultPanel(QWidget):
         for w in (self.lut_label, self.decision_lut):
             w.setVisible(n == 2)
         for w in (self.show_label, self.depth_mode):
-            w.setVisible(n > 2 and outcome.height is not None)
-        self.panes[DECISION].controls_host.setVisible(n == 2 or outcome.height is not None)
-        self._height_image = None
+            w.setVisible(n > 2)
+        self.panes[DECISION].controls_host.setVisible(True)
+        self.height, self._height_image = None, None
         self._show_decision()
         names = outcome.stack.names
         self.source_combo.blockSignals(True)
@@ -479,7 +483,6 @@ class ResultPanel(QWidget):
         """Whether the depth view shows the height map (``Show: Height``, stacks of 3+)."""
         return (
             self.outcome is not None
-            and self.outcome.height is not None
             and len(self.outcome.metas) > 2
             and self.depth_mode.currentData() == "height"
         )
@@ -493,8 +496,13 @@ class ResultPanel(QWidget):
         from mffgui.gui.convert import to_qimage, viridis_lut
 
         assert self.outcome is not None
-        height = self.outcome.height
-        assert height is not None
+        height = self.height
+        if height is None:
+            self.panes[DECISION].title.setText("<b>Height map</b>")
+            self.panes[DECISION].note.setText("computing the height map…")
+            if self.request_height is not None:
+                self.request_height()
+            return
         if self._height_image is None:
             self._height_image = to_qimage(height_preview(height))
         self.views[DECISION].set_image(self._height_image)
@@ -506,6 +514,15 @@ class ResultPanel(QWidget):
         self.panes[DECISION].note.setText(
             f"z-step {self.outcome.z_step:g} µm" if self.outcome.z_step else "no z-step: frames"
         )
+
+    def set_height(self, outcome: FusionOutcome, height: np.ndarray) -> None:
+        """Accept the height map of ``outcome`` made in the background (dropped when another
+        result is shown by now)."""
+        if outcome is not self.outcome:
+            return
+        self.height, self._height_image = height, None
+        if self.showing_height:
+            self._show_height()
 
     @property
     def height_unit(self) -> str:
@@ -620,15 +637,19 @@ class ResultPanel(QWidget):
         weight = self.weight_at(src, x, y)
         wtext = "…" if weight is None else f"{weight:.3f}"
         height = self.height_at(x, y)
-        htext = "" if height is None else f"   height {height:.2f} {self.height_unit}"
+        htext = "   height …" if height is None else f"   height {height:.2f} {self.height_unit}"
         return (
             f"x {x}, y {y}   source {src + 1} ({names[src]})   "
             f"weight {wtext}   fused ({vals}) of {scale}{htext}"
         )
 
     def height_at(self, x: int, y: int) -> float | None:
-        """Height at pixel ``(x, y)``: µm when the stack records its z-step, else frames
-        (``None`` without a result or height map)."""
-        if self.outcome is None or self.outcome.height is None:
+        """Height at pixel ``(x, y)``: µm when the stack records its z-step, else frames;
+        ``None`` while the height map is being made (the first call asks for it)."""
+        if self.outcome is None:
             return None
-        return float(self.outcome.height[y, x])
+        if self.height is None:
+            if self.request_height is not None:
+                self.request_height()
+            return None
+        return float(self.height[y, x])
