@@ -39,11 +39,11 @@ from mffgui.gui.worker import (
     TaskRunner,
     TaskWorker,
     ThumbnailWorker,
+    height_of,
     prepare_overlay,
     run_export,
     run_fusion,
     run_height_export,
-    height_of,
     source_maps,
     take,
 )

@@ -439,9 +439,7 @@ def run_height_export(
     cancel.raise_if_cancelled()
     stem = path.name[: -len(".ome.tif")] if path.name.lower().endswith(".ome.tif") else path.stem
     preview = path.with_name(stem + "_preview.png")
-    written.append(
-        write_image(preview, height_preview(height), bit_depth=8, sources=sources)
-    )
+    written.append(write_image(preview, height_preview(height), bit_depth=8, sources=sources))
     progress(1.0, 1.0, "Done")
     return ExportOutcome(ExportRequest(path, fmt="TIFF"), tuple(written))
 

@@ -123,6 +123,15 @@ def test_channel_selector_picks_the_guide_and_keeps_every_channel(qtbot, window,
     rows, cols = np.indices(idx.shape)
     np.testing.assert_array_equal(np.rint(fused[:, :, 0] * 65535), data[idx, 0, rows, cols])
     np.testing.assert_array_equal(np.rint(fused[:, :, 1] * 65535), data[idx, 1, rows, cols])
+    assert window.results.panes[0].note.text() == "composite: DAPI magenta, GFP green"
+    # The fused view is the composite: channel 1 stretched in magenta (R and B), channel 2 in
+    # green, each on its own percentiles.
+    shown = from_qimage(window.results.views[0]._base.pixmap().toImage()).astype(float)
+    for c, rgb_channels in ((0, (0, 2)), (1, (1,))):
+        lo, hi = np.percentile(fused[:, :, c], [0.1, 99.9])
+        expected = np.clip((fused[:, :, c] - lo) / (hi - lo), 0, 1) * 255
+        for k in rgb_channels:
+            assert np.abs(shown[:, :, k] - expected).max() <= 1.0
 
     window.save_settings()
     assert load_settings(window._settings_file).channel == "2"

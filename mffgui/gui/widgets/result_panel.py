@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mffgui.gui.convert import LUTS, apply_lut, index_colors
+from mffgui.gui.convert import LUTS, apply_lut, channel_colors, index_colors
 from mffgui.gui.widgets.image_view import ImageView, ViewLink
 from mffgui.gui.worker import (
     DisplayImages,
@@ -46,6 +46,17 @@ WeightsRequester = Callable[[int], None]
 
 FUSED, DECISION, OVERLAY = 0, 1, 2
 TITLES = ("Fused image", "Decision map", "Focus overlay")
+
+
+def composite_note(outcome: FusionOutcome) -> str:
+    """``"composite: DAPI magenta, GFP green"``: the colour of each channel in the fused view."""
+    names = outcome.metas[0].channel_names if outcome.metas else ()
+    colours = channel_colors(outcome.channels)
+    parts = [
+        f"{names[k] if k < len(names) and names[k] else f'channel {k + 1}'} {colour}"
+        for k, colour in enumerate(colours)
+    ]
+    return "composite: " + ", ".join(parts)
 
 
 class Legend(QWidget):
@@ -437,7 +448,11 @@ class ResultPanel(QWidget):
             display = prepare_display(outcome.result, outcome.stack, min(self._selected, n - 1))
         self._display = display
         self._levels = display.levels
-        self.panes[FUSED].note.setText("display stretched" if self._levels is not None else "")
+        self.panes[FUSED].note.setText(
+            composite_note(outcome)
+            if outcome.channels
+            else ("display stretched" if self._levels is not None else "")
+        )
         self.views[FUSED].set_image(display.fused)
         for w in (self.lut_label, self.decision_lut):
             w.setVisible(n == 2)
