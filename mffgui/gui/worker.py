@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
+import functools
 import itertools
 import logging
 import os
@@ -321,7 +323,7 @@ def _fuse_channels(request: FusionRequest, progress: ProgressCb, cancel: CancelT
     volume = read_source_volume(request.frames[0][0], [page for _p, page in request.frames])
     cancel.raise_if_cancelled()
     assert request.channel is not None
-    return fuse_volume(
+    out = fuse_volume(
         volume,
         request.method,
         request.params,
@@ -329,6 +331,17 @@ def _fuse_channels(request: FusionRequest, progress: ProgressCb, cancel: CancelT
         progress=progress,
         cancel=cancel,
     )
+    # The guide stack's planes carry their TIFF pages, so the views name them as the source
+    # list does (a plane's page is not its z index when channel planes are interleaved).
+    guide = out.stack
+    metas = [
+        dataclasses.replace(m, page=page)
+        for m, (_p, page) in zip(guide.metas, request.frames, strict=True)
+    ]
+    named = Stack(
+        [functools.partial(guide.frame, k) for k in range(len(guide))], metas, guide.notes
+    )
+    return dataclasses.replace(out, stack=named, source=named)
 
 
 def _outcome(

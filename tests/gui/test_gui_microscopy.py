@@ -108,6 +108,7 @@ def test_channel_selector_picks_the_guide_and_keeps_every_channel(qtbot, window,
     out = _wait_result(qtbot, window, first.request.generation + 1)
     assert out.request.channel == 1
     assert window.settings.channel == "2"
+    assert out.stack.names == [s.meta.name for s in window.controller.included_sources]
     fused = out.result.fused
     assert fused.shape == (*data.shape[2:], 2)  # every channel kept
     idx = out.result.index_map
