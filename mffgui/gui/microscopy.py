@@ -68,6 +68,10 @@ class MicroscopyControls:
         self.channel_box.set_info(info, c.channel)
         for w in (self.channel_label, self.channel_box):
             w.setVisible(info is not None)
+        # The planes of one microscopy volume are registered already: Align does not apply.
+        panel = self.window.method_panel
+        for w in (panel.align, panel.align_options):
+            w.setEnabled(info is None)
 
     def set_channel(self, choice: str) -> None:
         """Choose the guide channel (``"sum"`` or a 1-based number); fuse again if a result is

@@ -101,6 +101,7 @@ def test_channel_selector_picks_the_guide_and_keeps_every_channel(qtbot, window,
     assert window.open_paths([path])
     assert box.isVisible()
     assert [box.itemText(i) for i in range(box.count())] == ["Sum of channels", "1: DAPI", "2: GFP"]
+    assert not window.method_panel.align.isEnabled()  # not applied to a volume's planes
     first = _wait_result(qtbot, window, 1)
     assert first.request.channel == "sum"
 
@@ -159,6 +160,7 @@ def test_channel_selector_hidden_for_photos_and_export_offers_ome_only_for_chann
     assert window.open_paths([pair_dir], fuse=False)
     assert not window.microscopy.channel_box.isVisible()
     assert window.controller.guide_channel is None
+    assert window.method_panel.align.isEnabled()
 
     from mffgui.gui.widgets import export_dialog
 
