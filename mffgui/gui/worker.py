@@ -28,7 +28,7 @@ from PySide6.QtGui import QImage
 
 from mffgui.core.progress import CancelToken
 from mffgui.errors import Cancelled, MffError
-from mffgui.types import FusionResult, ImageMeta, Stack
+from mffgui.types import FusionResult, ImageMeta, Stack, Volume
 
 if TYPE_CHECKING:  # importing mffgui.methods loads every method: not before the window shows
     from mffgui.core.align import AlignmentReport
@@ -212,8 +212,9 @@ class FusionOutcome:
     ``align_summary`` says what Align did (Auto: what the motion check found), ``""`` for off.
     Its height map is made on demand (:func:`height_of`; reading every focus map costs about
     as much as the fusion, so it is not made for every run).
-    A multi-channel run (``request.channel`` set) has ``result.fused`` ``(H, W, C)`` and the
-    file's metadata (physical sizes, channel names) in ``stack.metas``.
+    A multi-channel run (``request.channel`` set) has ``result.fused`` ``(H, W, C)``, the
+    file's metadata (physical sizes, channel names) in ``stack.metas`` (the guide stack) and
+    the included planes of every channel in ``volume``.
     """
 
     request: FusionRequest
@@ -224,6 +225,12 @@ class FusionOutcome:
     display: DisplayImages | None = None
     alignment: AlignmentReport | None = None
     align_summary: str = ""
+    volume: Volume | None = None
+
+    def source_frame(self, k: int) -> np.ndarray:
+        """Source frame ``k`` with every channel ``(H, W, C)`` (what retouching paints from):
+        the volume's plane for a multi-channel result, else the stack's frame."""
+        return self.volume.frame(k) if self.volume is not None else self.stack.frame(k)
 
     @property
     def z_step(self) -> float | None:
@@ -293,8 +300,8 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
 
     t0 = time.perf_counter()
     if request.channel is not None:
-        fused = _fuse_channels(request, progress, cancel)
-        return _outcome(request, fused, time.perf_counter() - t0, progress)
+        fused, volume = _fuse_channels(request, progress, cancel)
+        return _outcome(request, fused, time.perf_counter() - t0, progress, volume)
     # The frames were discovered (and probed) when added; keep their order and page choice.
     # Frames of another size are aligned onto the reference frame unless alignment is off; an
     # uncropped aligned stack has each frame's invalid border left out of the fusion
@@ -314,8 +321,11 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
     return _outcome(request, fused, time.perf_counter() - t0, progress)
 
 
-def _fuse_channels(request: FusionRequest, progress: ProgressCb, cancel: CancelToken) -> Any:
-    """Fuse the planes of one multi-channel file with the requested guide channel."""
+def _fuse_channels(
+    request: FusionRequest, progress: ProgressCb, cancel: CancelToken
+) -> tuple[Any, Volume]:
+    """Fuse the planes of one multi-channel file with the requested guide channel; returns the
+    pipeline's output and the volume of the included planes."""
     from mffgui.gui.channels import read_source_volume
     from mffgui.pipeline import fuse_volume
 
@@ -341,11 +351,15 @@ def _fuse_channels(request: FusionRequest, progress: ProgressCb, cancel: CancelT
     named = Stack(
         [functools.partial(guide.frame, k) for k in range(len(guide))], metas, guide.notes
     )
-    return dataclasses.replace(out, stack=named, source=named)
+    return dataclasses.replace(out, stack=named, source=named), volume
 
 
 def _outcome(
-    request: FusionRequest, fused: Any, seconds: float, progress: ProgressCb
+    request: FusionRequest,
+    fused: Any,
+    seconds: float,
+    progress: ProgressCb,
+    volume: Volume | None = None,
 ) -> FusionOutcome:
     """The outcome of a finished run, with its display images made here (worker thread)."""
     stack, result = fused.stack, fused.result
@@ -362,6 +376,7 @@ def _outcome(
         display,
         alignment,
         report.align_summary,
+        volume,
     )
 
 

@@ -279,3 +279,32 @@ def test_hover_without_z_step_shows_frames(qtbot, window, pair_dir, tmp_path):
     assert float(m.group(1)) == pytest.approx(float(height[10, 10]), abs=0.005)
     assert float(height[10, 10]) == pytest.approx(float(out.result.index_map[10, 10]), abs=0.5)
     np.testing.assert_array_equal(exported, height)  # in frames: no z-step recorded
+
+
+def test_retouching_a_multichannel_result_paints_every_channel_of_the_plane(
+    qtbot, window, tmp_path
+):
+    path, data, _left = _two_channel_file(tmp_path)
+    choose(window, "depthmap", blend_sigma=0.0)
+    assert window.open_paths([path])
+    auto = _wait_result(qtbot, window, 1)
+    before = auto.result.fused.copy()
+    rc = window.retouch
+    rc.panel.set_source_index(2)
+    rc.paint(2, [(40.0, 20.0)], radius=8.0)
+    res = window.controller.outcome.result
+    yy, xx = np.mgrid[0 : data.shape[2], 0 : data.shape[3]]
+    inside = (xx + 0.5 - 40.0) ** 2 + (yy + 0.5 - 20.0) ** 2 <= 64
+    assert inside.sum() > 150
+    # Inside the stroke: plane 3's own value in each channel (never the guide's); outside:
+    # the automatic result.
+    for c in range(2):
+        np.testing.assert_array_equal(np.rint(res.fused[inside, c] * 65535), data[2, c][inside])
+    np.testing.assert_array_equal(res.fused[~inside], before[~inside])
+    rc.show_source(2)
+    # The source view shows that plane's channels as the composite (channel 2 in green).
+    shown = from_qimage(window.results.views[0].base_image()).astype(float)
+    plane = data[2, 1] / 65535
+    lo, hi = np.percentile(plane, [0.1, 99.9])
+    expected = np.clip((plane - lo) / (hi - lo), 0, 1) * 255
+    assert np.abs(shown[:, :, 1] - expected).max() <= 1.0
