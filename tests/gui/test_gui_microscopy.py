@@ -308,3 +308,21 @@ def test_retouching_a_multichannel_result_paints_every_channel_of_the_plane(
     lo, hi = np.percentile(plane, [0.1, 99.9])
     expected = np.clip((plane - lo) / (hi - lo), 0, 1) * 255
     assert np.abs(shown[:, :, 1] - expected).max() <= 1.0
+
+
+def test_project_keeps_the_guide_channel(qtbot, window, tmp_path):
+    from mffgui.gui.project_io import open_project, save_project_to
+
+    path, _data, _left = _two_channel_file(tmp_path)
+    choose(window, "depthmap")
+    assert window.open_paths([path])
+    first = _wait_result(qtbot, window, 1)
+    window.microscopy.channel_box.select("1")
+    _wait_result(qtbot, window, first.request.generation + 1)
+    assert save_project_to(window, tmp_path / "cells.mffproj")
+    window.microscopy.set_channel("sum")
+    assert window.controller.channel == "sum"
+    assert open_project(window, tmp_path / "cells.mffproj")
+    out = _wait_result(qtbot, window, window.controller.generation)
+    assert out.request.channel == 0
+    assert window.microscopy.channel_box.choice == "1"
