@@ -33,6 +33,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -124,7 +125,8 @@ class Outcome:
     max_abs_diff: int = 0
     n_pixels_differing: int = 0
     sha256: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # side -> wall s
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # side -> user + system s
     note: str = ""
 
 
@@ -192,20 +194,31 @@ def compare(a: np.ndarray, b: np.ndarray) -> tuple[bool, int, int]:
     return n == 0, int(diff.max(initial=0)), n
 
 
-def fuse(side: Side, method: str, case: Case, out: Path, reuse: bool) -> float:
-    """Run ``mffgui fuse`` for one case on one side; the wall seconds (0 when reused)."""
+def _children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def fuse(side: Side, method: str, case: Case, out: Path, reuse: bool) -> tuple[float, float]:
+    """Run ``mffgui fuse`` for one case on one side.
+
+    Returns
+    -------
+    (float, float)
+        Wall and CPU (user + system) seconds of the process; ``(0, 0)`` when reused.
+    """
     if reuse and out.exists():
-        return 0.0
+        return 0.0, 0.0
     out.parent.mkdir(parents=True, exist_ok=True)
     args = ["-m", "mffgui", "fuse", *map(str, case.inputs), "-o", str(out), "-m", method]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _children_cpu_s()
     proc = side.run(args)
     if proc.returncode != 0:
         raise RuntimeError(
             f"{side.label}: mffgui fuse -m {method} on {case.name} exited {proc.returncode}:\n"
             + proc.stderr[-2000:]
         )
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _children_cpu_s() - c0
 
 
 def module_commits(base: str, head: str, file: str | None) -> str:
@@ -234,7 +247,8 @@ def run_method(
         try:
             for side in sides:
                 out = out_dir / side.label / method / f"{case.name}.png"
-                res.seconds[side.label] = round(fuse(side, method, case, out, reuse), 2)
+                wall, cpu = fuse(side, method, case, out, reuse)
+                res.seconds[side.label], res.cpu_seconds[side.label] = round(wall, 2), round(cpu, 2)
                 img = pixels(out)
                 res.sha256[side.label] = pixel_sha256(img)
                 imgs.append(img)
@@ -253,7 +267,9 @@ def run_method(
 def print_row(r: Outcome, labels: Sequence[str]) -> None:
     """One line of the table on stdout (flushed: the runs are long)."""
     shas = " ".join(r.sha256.get(lab, "-")[:12] for lab in labels)
-    secs = " ".join(f"{r.seconds.get(lab, 0.0):6.1f}" for lab in labels)
+    secs = " ".join(
+        f"{r.seconds.get(lab, 0.0):6.1f} ({r.cpu_seconds.get(lab, 0.0):5.1f})" for lab in labels
+    )
     diff = "-" if r.status == "not at base" else f"{r.max_abs_diff:5d} {r.n_pixels_differing:8d}"
     print(f"{r.method:10s} {r.stack:9s} {r.status:19s} {diff:>14s}  {shas}  {secs}", flush=True)
     if r.note:
@@ -298,10 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else [m for m, v in listed[1].items() if v["kind"] != "network"]
             )
             print(f"base {base} ({base_root}) vs {labels[1]} ({head_root})")
+            print(f"load average at start: {_loadavg()}")
             print(f"methods: {', '.join(names)}; stacks: {len(cases)}")
             print(
                 f"{'method':10s} {'stack':9s} {'result':19s} {'max|d| n_px':>14s}  "
-                f"{'sha256 ' + labels[0]:12s} {'sha256 ' + labels[1]:12s}  seconds"
+                f"{'sha256 ' + labels[0]:12s} {'sha256 ' + labels[1]:12s}  wall s (CPU s) per side"
             )
             for name in names:
                 if name not in listed[0]:
@@ -320,10 +337,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bad = [r for r in outcomes if r.status in ("DIFFERENT", "FAILED")]
     same = sum(r.status == "identical" for r in outcomes)
+    print(f"load average at end: {_loadavg()}")
     print(f"{same} identical, {len(bad)} different or failed, {len(outcomes)} compared")
     if args.json is not None:
         args.json.write_text(json.dumps([r.__dict__ for r in outcomes], indent=1))
     return 1 if bad else 0
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
 
 
 @contextmanager
