@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("MFFGUI_SHARED", "/work/shared")) / "data"
+DATA = Path(os.environ.get("MFFGUI_SHARED", REPO.parent / "shared")) / "data"
 LYTRO = DATA / "lytro"
 V4 = DATA / "stacks" / "gacn-v4-chip-microscope"
 DEFAULT_BASE = "4234207"

@@ -2,7 +2,7 @@
 
 The run fuses one Lytro pair with ``laplacian`` through the CLI of the base revision (a
 temporary git worktree) and of this tree; it is skipped where the base commit or the shared
-data is not available (a shallow clone, a machine without ``/work/shared``).
+data is not available (a shallow clone, a user's clone without ``../shared``).
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO, shared_path
+
 SCRIPT = REPO / "benchmarks" / "bit_identity.py"
 
 
@@ -66,11 +66,12 @@ def _have_base(rev: str) -> bool:
     return proc.returncode == 0
 
 
+@pytest.mark.shared
+@pytest.mark.slow
 def test_one_lytro_pair_is_identical_to_the_base(bit_identity, capsys):
+    shared_path("data", "lytro", "lytro_01")
     if not _have_base(bit_identity.DEFAULT_BASE):
         pytest.skip(f"base commit {bit_identity.DEFAULT_BASE} not in this clone")
-    if not (bit_identity.LYTRO / "lytro_01" / "lytro_01_A.jpg").is_file():
-        pytest.skip(f"no Lytro data under {bit_identity.LYTRO}")
     before = subprocess.run(
         ["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True
     ).stdout
