@@ -68,21 +68,23 @@ def _have_base(rev: str) -> bool:
 
 @pytest.mark.shared
 @pytest.mark.slow
-def test_one_lytro_pair_is_identical_to_the_base(bit_identity, capsys):
+def test_one_lytro_pair_is_identical_to_the_base(bit_identity, capsys, monkeypatch, tmp_path):
     shared_path("data", "lytro", "lytro_01")
     if not _have_base(bit_identity.DEFAULT_BASE):
         pytest.skip(f"base commit {bit_identity.DEFAULT_BASE} not in this clone")
-    before = subprocess.run(
-        ["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True
-    ).stdout
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(bit_identity.tempfile, "mkdtemp", lambda **_: str(scratch))
     rc = bit_identity.main(["--lytro", "1", "--no-v4", "--methods", "laplacian"])
     out = capsys.readouterr().out
     assert rc == 0, out
+    assert f"base {bit_identity.DEFAULT_BASE} ({scratch}" in out  # the base ran from scratch
     row = next(line for line in out.splitlines() if line.startswith("laplacian"))
     assert row.split()[1:3] == ["lytro_01", "identical"]
     base_sha, head_sha = row.split()[5:7]
     assert base_sha == head_sha
-    after = subprocess.run(
-        ["git", "worktree", "list"], cwd=REPO, capture_output=True, text=True
+    listed = subprocess.run(
+        ["git", "worktree", "list", "--porcelain"], cwd=REPO, capture_output=True, text=True
     ).stdout
-    assert after == before  # the temporary worktree is gone
+    assert str(scratch) not in listed  # the temporary worktree is gone
+    assert not scratch.exists()
