@@ -33,10 +33,16 @@ from typing import Any
 
 from mffgui.errors import MffError, WeightsError
 from mffgui.io.atomic import atomic_write, write_json_atomic
+from mffgui.models.specs import network_specs
 from mffgui.models.weights import WeightsRecord, best_path, sha256_file
 
 INDEX = "index.json"
-ARCH_TITLES = {"gacn": "GACN", "fusion2void": "Fusion2Void"}
+
+
+def arch_title(arch: str) -> str:
+    """The network's title from its :class:`~mffgui.models.specs.NetworkSpec` (``"GACN"``);
+    the arch itself for a network that is not registered."""
+    return next((s.title for s in network_specs() if s.arch == arch), arch)
 
 
 def data_dir() -> Path:
@@ -71,7 +77,7 @@ class TrainingRun:
     path : Path
         The resumable checkpoint (``<arch>-<date>.pt``).
     arch : str
-        ``"gacn"`` or ``"fusion2void"``.
+        A registered network's arch (:func:`mffgui.models.specs.network_specs`).
     created : str
         ISO 8601 time the run was started.
     state : str
@@ -106,10 +112,7 @@ class TrainingRun:
         epochs = f"/{self.epochs}" if self.epochs else ""
         state = {"running": "interrupted"}.get(self.state, self.state or "?")
         saved = " · saved" if self.saved_id else ""
-        return (
-            f"{when} · {ARCH_TITLES.get(self.arch, self.arch)} · "
-            f"epoch {self.epoch}{epochs} · {state}{saved}"
-        )
+        return f"{when} · {arch_title(self.arch)} · epoch {self.epoch}{epochs} · {state}{saved}"
 
     @property
     def finished_and_saved(self) -> bool:
@@ -242,7 +245,7 @@ class WeightsEntry:
     name, notes : str
         Shown to the user; editable.
     arch : str
-        ``"gacn"`` or ``"fusion2void"``.
+        A registered network's arch (:func:`mffgui.models.specs.network_specs`).
     file : str
         File name inside the library folder.
     data : list of str
@@ -282,7 +285,7 @@ class WeightsEntry:
     @property
     def title(self) -> str:
         """``"GACN — my microscope"``."""
-        return f"{ARCH_TITLES.get(self.arch, self.arch)} — {self.name}"
+        return f"{arch_title(self.arch)} — {self.name}"
 
     def to_json(self) -> dict[str, Any]:
         """The entry's fields (``root`` excluded); the index stores :attr:`record`."""

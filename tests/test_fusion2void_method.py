@@ -180,14 +180,14 @@ def test_out_of_memory_shrinks_tiles_then_falls_back_to_cpu(weights, monkeypatch
     out = runner(a, b)
     assert out.shape == (70, 60, 3)
     assert calls == [("meta", 600), ("meta", 300), ("meta", 150), ("cpu", 150)]
-    assert runner.device.type == "cpu"
-    assert any("CPU" in n for n in runner.notes)
+    assert runner.place.device.type == "cpu"
+    assert any("CPU" in n for n in runner.place.notes)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["pyramid", "tree"])
 def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
-    """From 4 to 16 frames the traced peak grows by far less than one (H, W) map per frame:
+    """From 4 to 32 frames the traced peak grows by far less than one (H, W) map per frame:
     the tree holds O(log N) images, the pyramid streams the pair outputs from a file, and the
     per-frame maps spill to a file (forced here with ``EAGER_MAPS_BYTES = 0``, as a big stack
     does at the 64 MiB default)."""
@@ -201,7 +201,9 @@ def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
     method = get_method("fusion2void")
     params = method.info.params(weights=str(weights), device="cpu", strategy=strategy)
     peaks = {}
-    for n in (4, 4, 16):  # the first run warms up the model cache
+    # The first run warms up the model cache. 4 -> 32 frames: the peak of a pyramid run varies
+    # by about one image from run to run, which a span of 28 frames keeps below the bar.
+    for n in (4, 4, 32):
         stack = Stack.from_arrays(_frames(n, shape))
         tracemalloc.start()
         try:
@@ -211,5 +213,9 @@ def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
         finally:
             tracemalloc.stop()
         assert res.index_map.max() < n
-    per_frame = (peaks[16] - peaks[4]) / 12
+    # The tree holds one (H, W, 3) image per level: log2(32) - log2(4) = 3 more at 32 frames.
+    # (Until the model cache stopped hashing the weights file on every call, the 1 MiB read
+    # buffer of that hash was the peak and hid these images and the pyramid's variation.)
+    held = 3 * map_bytes * 3 if strategy == "tree" else 0
+    per_frame = (peaks[32] - peaks[4] - held) / 28
     assert per_frame < 0.25 * map_bytes, (peaks, per_frame, map_bytes)

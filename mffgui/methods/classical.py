@@ -30,6 +30,7 @@ from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.errors import ParamsError, StackMismatch, TooFewImages
 from mffgui.methods.base import MethodInfo, Params, param
 from mffgui.methods.registry import register_method
+from mffgui.methods.shared_params import blend_sigma_param, smoothing_param
 from mffgui.types import FusionResult, Stack
 
 Maps = np.ndarray | LazyMaps
@@ -489,18 +490,8 @@ class DepthMapParams(Params):
     fill_sigma: float = param(
         32.0, "Radius (Gaussian sigma, px) of that interpolation", min=1.0, max=1000.0
     )
-    smoothing: int = param(
-        7,
-        "Median filter size applied to the depth map (odd; even sizes are rounded up; 1 = off)",
-        min=1,
-        max=101,
-    )
-    blend_sigma: float = param(
-        2.0,
-        "Gaussian sigma (px) of the soft transition between sources; 0 = hard selection",
-        min=0.0,
-        max=50.0,
-    )
+    smoothing: int = smoothing_param()
+    blend_sigma: float = blend_sigma_param()
 
 
 @register_method

@@ -15,7 +15,6 @@ every network fusion the output is explained as ``w * left + (1 - w) * right`` o
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,12 @@ import numpy as np
 from mffgui.core.decision import spill_maps
 from mffgui.core.focus import focus_measure
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
-from mffgui.core.tiling import plan_tiles
-from mffgui.errors import MffError, TooFewImages, WeightsError
+from mffgui.core.tiling import Tile
+from mffgui.errors import MffError, TooFewImages
 from mffgui.methods.base import MethodInfo, Params, param
 from mffgui.methods.fusion2void_stack import STRATEGIES, fuse_stack, strategy_label
 from mffgui.methods.registry import register_method
-from mffgui.models.device import DEVICE_CHOICES
+from mffgui.methods.shared_params import device_param, weights_param
 from mffgui.types import FusionResult, Stack, to_gray
 
 ARCH = "fusion2void"
@@ -43,14 +42,10 @@ MIN_TILE = 128
 class Fusion2VoidParams(Params):
     """Parameters of the Fusion2Void method."""
 
-    weights: str | None = param(
-        None, "Checkpoint file (.pt); empty = the project's bundled Fusion2Void weights"
+    weights: str | None = weights_param(
+        "Checkpoint file (.pt); empty = the project's bundled Fusion2Void weights"
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = param(
-        "auto",
-        "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
-        choices=DEVICE_CHOICES,
-    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = device_param()
     tile: int = param(
         1024,
         "Tile size in pixels for big images (0 = whole image at once); results are "
@@ -72,57 +67,33 @@ class Fusion2VoidParams(Params):
     )
 
 
-_MODEL_CACHE: dict[tuple[str, str, str], Any] = {}
-_CACHE_LOCK = threading.Lock()
-
-
 def resolve_weights(weights: str | None) -> Path:
-    """The checkpoint path to use: ``weights`` or the bundled file.
+    """The checkpoint path to use: ``weights`` or the bundled file
+    (:func:`mffgui.models.runtime.weights_path`).
 
     Raises
     ------
     WeightsError
         When ``weights`` is empty and no bundled weights are installed, or the file is missing.
     """
-    from mffgui.models.weights import bundled_weights
+    from mffgui.models.runtime import weights_path
 
-    if weights:
-        p = Path(weights).expanduser()
-        if not p.is_file():
-            raise WeightsError("Fusion2Void weights file not found", p)
-        return p
-    bundled = bundled_weights(ARCH)
-    if bundled is None:
-        raise WeightsError(
-            "no Fusion2Void weights: the bundled resources/weights/fusion2void.pt is not "
-            "installed; pass weights=FILE or train one with `python -m mffgui.training fusion2void "
-            "--data DIR --out FILE`"
-        )
-    return bundled
+    return weights_path(ARCH, weights)
 
 
 def load_model(path: Path, device: Any) -> tuple[Any, dict[str, Any]]:
-    """FusionNet from a checkpoint on ``device`` (cached), and a provenance dict."""
-    from mffgui.models.fusion2void import load_fusionnet
-    from mffgui.models.weights import load_checkpoint, sha256_file
+    """FusionNet from a checkpoint on ``device`` (the shared model cache), and a provenance
+    dict."""
+    from mffgui.models.runtime import load_model as cached
 
-    key = (str(path.resolve()), sha256_file(path), str(device))
-    with _CACHE_LOCK:
-        hit = _MODEL_CACHE.get(key)
-    if hit is not None:
-        return hit
-    ckpt = load_checkpoint(path, ARCH)
-    net = load_fusionnet(ckpt.state_dict, ckpt.model_args, path).to(device)
+    loaded = cached(ARCH, path, device)
     info = {
         "weights": str(path),
-        "sha256": ckpt.sha256,
-        "model_args": dict(ckpt.model_args),
-        "features": int(net.features),
+        "sha256": loaded.sha256,
+        "model_args": dict(loaded.model_args),
+        "features": int(loaded.model.features),
     }
-    with _CACHE_LOCK:
-        _MODEL_CACHE.clear()  # one model at a time: weights can be large on a GPU
-        _MODEL_CACHE[key] = (net, info)
-    return net, info
+    return loaded.model, info
 
 
 def fuse_pair_tensor(
@@ -140,55 +111,41 @@ def fuse_pair_tensor(
     import torch
 
     from mffgui.models.fusion2void import receptive_radius
+    from mffgui.models.runtime import map_tiles, to_tensor
 
-    h, w = a.shape[:2]
-    out = np.empty((h, w, 3), dtype=np.float32)
+    def step(t: Tile) -> Any:
+        ta, tb = to_tensor(a[t.read], device), to_tensor(b[t.read], device)
+        return (net(ta, tb) + net(tb, ta)) * 0.5
+
     with torch.inference_mode():
-        for t in plan_tiles((h, w), tile, receptive_radius()):
-            cancel.raise_if_cancelled()
-            ta = torch.from_numpy(np.ascontiguousarray(a[t.read].transpose(2, 0, 1)))[None]
-            tb = torch.from_numpy(np.ascontiguousarray(b[t.read].transpose(2, 0, 1)))[None]
-            ta, tb = ta.to(device), tb.to(device)
-            f = (net(ta, tb) + net(tb, ta)) * 0.5
-            ys, xs = t.core_in_read
-            out[t.core] = f[0, :, ys, xs].float().cpu().numpy().transpose(1, 2, 0)
+        out = map_tiles(step, a.shape[:2], 3, tile, receptive_radius(), cancel)
     return np.clip(out, 0.0, 1.0)
 
 
 class _Runner:
-    """Runs pair fusions, shrinking tiles and finally moving to the CPU on out-of-memory."""
+    """Runs pair fusions through :func:`mffgui.models.runtime.run_with_fallback`: smaller tiles,
+    finally the CPU, on out-of-memory."""
 
     def __init__(self, path: Path, device: Any, tile: int, cancel: CancelToken) -> None:
+        from mffgui.models.runtime import Placement
+
         self.path = path
-        self.device = device
-        self.tile = tile
+        self.place = Placement(device, tile)
+        """Device, tile size and notes of the out-of-memory fallback (updated by calls)."""
         self.cancel = cancel
         self.net, self.info = load_model(path, device)
-        self.notes: list[str] = []
+        self._net_device = device
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        import torch
+        from mffgui.models.runtime import Placement, run_with_fallback
 
-        from mffgui.models.device import is_oom
+        def attempt(p: Placement) -> np.ndarray:
+            if p.device != self._net_device:
+                self.net, self.info = load_model(self.path, p.device)
+                self._net_device = p.device
+            return fuse_pair_tensor(self.net, a, b, p.device, p.tile, self.cancel)
 
-        while True:
-            try:
-                return fuse_pair_tensor(self.net, a, b, self.device, self.tile, self.cancel)
-            except (RuntimeError, torch.cuda.OutOfMemoryError) as exc:
-                if not is_oom(exc) or self.device.type == "cpu":
-                    raise
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                size = self.tile if self.tile > 0 else max(a.shape[:2])
-                if size // 2 >= MIN_TILE:
-                    self.tile = size // 2
-                    self.notes.append(f"out of memory on {self.device}: tile size {self.tile}")
-                else:
-                    self.notes.append(
-                        f"out of memory on {self.device} at tile {size}: fell back to the CPU"
-                    )
-                    self.device = torch.device("cpu")
-                    self.net, self.info = load_model(self.path, self.device)
+        return run_with_fallback(attempt, self.place, max(a.shape[:2]), MIN_TILE)
 
 
 @register_method
@@ -284,10 +241,10 @@ class Fusion2VoidMethod:
         meta = {
             "method": self.info.name,
             "params": params.to_dict(),
-            "device": str(runner.device),
-            "tile": runner.tile,
+            "device": str(runner.place.device),
+            "tile": runner.place.tile,
             "strategy": strategy_label(params.strategy, n),
-            "notes": list(runner.notes),
+            "notes": list(runner.place.notes),
             "timings": {
                 "network_s": round(t_net, 3),
                 "total_s": round(time.perf_counter() - t0, 3),

@@ -1,9 +1,10 @@
 """GACN as a fusion method: pairs, whole stacks (decision calibration or serial), any device.
 
 The network lives in :mod:`mffgui.models.gacn`; this adapter adds what inference needs around it:
-weights, device choice with CUDA out-of-memory fallback, overlapping tiles for large images,
-the paper's two multi-image strategies and the :class:`~mffgui.types.FusionResult` maps.
-torch is imported only when a fusion runs.
+overlapping tiles with exact whole-image channel statistics, the paper's multi-image
+strategies and the :class:`~mffgui.types.FusionResult` maps. Weights, the model cache, threads,
+the memory budget and the CUDA/MPS out-of-memory fallback are the shared
+:mod:`mffgui.models.runtime`. torch is imported only when a fusion runs.
 
 Tiling and the one global operation
 -----------------------------------
@@ -35,8 +36,6 @@ spilling :class:`~mffgui.types.MapStack` (float32 in the file).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -49,12 +48,23 @@ from mffgui.core import decision as _decision
 from mffgui.core.decision import LazyMaps
 from mffgui.core.depth_blend import blend_by_depth, clean_index, depth_weights
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
-from mffgui.core.tiling import Tile, plan_tiles, tile_for_budget
-from mffgui.errors import MffError, StackMismatch, TooFewImages, WeightsError
+from mffgui.core.tiling import Tile, plan_tiles
+from mffgui.errors import MffError, StackMismatch, TooFewImages
 from mffgui.methods.base import MethodInfo, Params, param
 from mffgui.methods.registry import register_method
+from mffgui.methods.shared_params import (
+    blend_sigma_param,
+    device_param,
+    memory_mb_param,
+    smoothing_param,
+    threads_param,
+    tile_size_param,
+    weights_param,
+)
 from mffgui.types import FusionResult, MapStack, Stack, to_gray
 
+ARCH = "gacn"
+"""The network's :class:`~mffgui.models.specs.NetworkSpec` arch."""
 HALO = 40
 """Tile margin in pixels; covers the 35-pixel receptive field of the BGF map."""
 BYTES_PER_PIXEL = 2400
@@ -76,16 +86,11 @@ CALIBRATION_EPS = 1e-4
 class GacnParams(Params):
     """Parameters of :class:`GacnMethod`."""
 
-    weights: str | None = param(
-        None,
+    weights: str | None = weights_param(
         "GACN checkpoint file (mffgui checkpoint or plain state_dict such as the official "
-        "GACN.pkl); empty = the project's bundled weights",
+        "GACN.pkl); empty = the project's bundled weights"
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = param(
-        "auto",
-        "Where the network runs: auto = CUDA, then Apple MPS, then CPU",
-        choices=("auto", "cpu", "cuda", "mps"),
-    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = device_param()
     strategy: Literal["serial", "activity", "calibration"] = param(
         "serial",
         "Stacks of more than two images: serial = each frame fused into the running "
@@ -118,30 +123,11 @@ class GacnParams(Params):
         max=1.0,
         step=0.25,
     )
-    smoothing: int = param(
-        7,
-        "Activity strategy: median filter size applied to the depth map (1 = off)",
-        min=1,
-        max=101,
-    )
-    blend_sigma: float = param(
-        2.0,
-        "Activity strategy: Gaussian sigma (px) of the soft transition between frames; "
-        "0 = hard selection (exact source values everywhere)",
-        min=0.0,
-        max=50.0,
-    )
-    tile_size: int = param(
-        0, "Largest tile side in pixels (0 = automatic from the memory budget)", min=0, step=64
-    )
-    memory_mb: int = param(
-        0,
-        "Working-memory budget of the network per tile, in MiB (0 = automatic: 40% of the "
-        "available RAM up to 8 GiB on the CPU, 70% of the free GPU memory)",
-        min=0,
-        step=256,
-    )
-    threads: int = param(0, "CPU threads for torch (0 = torch's default)", min=0, max=256)
+    smoothing: int = smoothing_param("Activity strategy: ")
+    blend_sigma: float = blend_sigma_param("Activity strategy: ")
+    tile_size: int = tile_size_param()
+    memory_mb: int = memory_mb_param()
+    threads: int = threads_param()
 
 
 @dataclass
@@ -165,63 +151,22 @@ class _Run:
 
 
 def _load_model(path: Path, device: Any) -> tuple[Any, str]:
-    """GACN from a checkpoint, in eval mode, channels-last, on ``device`` (cached)."""
-    if not path.is_file():
-        raise WeightsError("weights file not found", path)
-    key = (str(path.resolve()), path.stat().st_mtime_ns, path.stat().st_size, str(device))
-    hit = _MODEL_CACHE.get(key)
-    if hit is not None:
-        return hit
-    import torch
+    """GACN from a checkpoint, in eval mode, channels-last, on ``device``, and the file's sha256
+    (the shared :data:`mffgui.models.runtime.MODEL_CACHE`)."""
+    from mffgui.models.runtime import load_model
 
-    from mffgui.models.gacn import load_gacn
-    from mffgui.models.weights import load_checkpoint
-
-    ckpt = load_checkpoint(path, "gacn")
-    model = load_gacn(ckpt).to(device=device, memory_format=torch.channels_last)  # type: ignore[call-overload, unused-ignore]
-    _MODEL_CACHE.clear()  # one model at a time: weights are small, GPU memory is not
-    _MODEL_CACHE[key] = (model, ckpt.sha256)
-    return model, ckpt.sha256
+    loaded = load_model(ARCH, path, device)
+    return loaded.model, loaded.sha256
 
 
-_MODEL_CACHE: dict[tuple[Any, ...], tuple[Any, str]] = {}
+def _cache_bytes(device: Any, tiles: list[Tile], memory_mb: int) -> float:
+    """Budget left after the working set of the largest tile (for the reference cache)."""
+    from mffgui.models.runtime import memory_budget
 
-
-def _weights_path(params: GacnParams) -> Path:
-    from mffgui.models.weights import bundled_weights
-
-    if params.weights:
-        return Path(params.weights).expanduser()
-    found = bundled_weights("gacn")
-    if found is None:
-        raise WeightsError(
-            "GACN needs network weights and none are bundled with this "
-            "installation yet: pass --weights FILE (e.g. the official GACN.pkl) "
-            "or choose a weights file in the method settings"
-        )
-    return found
-
-
-def _auto_budget() -> float:
-    """40% of the available RAM, at most 8 GiB (2 GiB when the OS does not say)."""
-    try:
-        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return 2.0 * 2**30
-    return min(0.4 * avail, 8.0 * 2**30)
-
-
-@contextlib.contextmanager
-def _threads(torch: Any, n: int) -> Iterator[None]:
-    if n <= 0:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+    if len(tiles) <= 1:
+        return 0.0
+    largest = max(t.read_shape[0] * t.read_shape[1] for t in tiles)
+    return max(0.0, memory_budget(device, memory_mb) - BYTES_PER_PIXEL * largest)
 
 
 class _Engine:
@@ -557,53 +502,36 @@ class GacnMethod:
             raise StackMismatch(
                 f"images of {w}×{h} pixels are too small for GACN (at least {MIN_SIZE}×{MIN_SIZE})"
             )
-        path = _weights_path(params)
         import torch
 
-        from mffgui.models.device import is_oom, pick_device
+        from mffgui.models import runtime
+        from mffgui.models.device import pick_device
+
+        path = runtime.weights_path(ARCH, params.weights)
+        t0, c0 = time.perf_counter(), time.process_time()
+
+        def tile_on(device: Any) -> int:
+            return params.tile_size or runtime.auto_tile(
+                device, (h, w), params.memory_mb, BYTES_PER_PIXEL, HALO, MIN_TILE
+            )
 
         device = pick_device(params.device)
-        notes: list[str] = []
-        t0, c0 = time.perf_counter(), time.process_time()
-        tile = params.tile_size or self._auto_tile(torch, device, (h, w), params.memory_mb)
-        with _threads(torch, params.threads), torch.inference_mode():
-            while True:
-                try:
-                    model, sha = _load_model(path, device)
-                    tiles = plan_tiles((h, w), tile, HALO)
-                    run = _Run(
-                        torch,
-                        model,
-                        device,
-                        tile,
-                        (h, w),
-                        cancel,
-                        tiles,
-                        self._cache_bytes(torch, device, tiles, params.memory_mb),
-                    )
-                    result = self._fuse(run, stack, params, progress)
-                    break
-                except Exception as exc:
-                    if device.type == "cpu" or not is_oom(exc):
-                        raise
-                    with contextlib.suppress(Exception):
-                        getattr(torch, device.type).empty_cache()
-                    current = tile or max(h, w)
-                    if current // 2 >= MIN_TILE:
-                        tile = current // 2
-                        notes.append(
-                            f"{device.type} out of memory: retrying with tiles of {tile} px"
-                        )
-                    else:
-                        notes.append(
-                            f"{device.type} out of memory even with {current} px "
-                            "tiles: falling back to the CPU"
-                        )
-                        device = torch.device("cpu")
-                        tile = params.tile_size or self._auto_tile(
-                            torch, device, (h, w), params.memory_mb
-                        )
-                    _MODEL_CACHE.clear()
+        place = runtime.Placement(device, tile_on(device))
+        run: _Run | None = None
+        sha = ""
+
+        def attempt(p: runtime.Placement) -> _Outcome:
+            nonlocal run, sha
+            model, sha = _load_model(path, p.device)
+            tiles = plan_tiles((h, w), p.tile, HALO)
+            cache = _cache_bytes(p.device, tiles, params.memory_mb)
+            run = _Run(torch, model, p.device, p.tile, (h, w), cancel, tiles, cache)
+            return self._fuse(run, stack, params, progress)
+
+        with runtime.torch_threads(params.threads), torch.inference_mode():
+            result = runtime.run_with_fallback(attempt, place, max(h, w), MIN_TILE, tile_on)
+        assert run is not None
+        device, tile, notes = place.device, place.tile, place.notes
         fused, index, weights, focus, extra = result
         total_s = time.perf_counter() - t0
         meta = {
@@ -624,29 +552,6 @@ class GacnMethod:
         return FusionResult(
             fused=fused, index_map=index, weights=weights, focus_maps=focus, meta=meta
         )
-
-    @staticmethod
-    def _budget(torch: Any, device: Any, memory_mb: int) -> float:
-        """Working-memory budget in bytes (``memory_mb``, or automatic; CUDA: free memory)."""
-        budget = memory_mb * 2**20 if memory_mb else _auto_budget()
-        if device.type == "cuda":
-            with contextlib.suppress(Exception):
-                free, _ = torch.cuda.mem_get_info(device)
-                budget = min(budget, 0.7 * free)
-        return float(budget)
-
-    @classmethod
-    def _auto_tile(cls, torch: Any, device: Any, shape: tuple[int, int], memory_mb: int) -> int:
-        budget = cls._budget(torch, device, memory_mb)
-        return tile_for_budget(shape, BYTES_PER_PIXEL, budget, HALO, MIN_TILE)
-
-    @classmethod
-    def _cache_bytes(cls, torch: Any, device: Any, tiles: list[Tile], memory_mb: int) -> float:
-        """Budget left after the working set of the largest tile (for the reference cache)."""
-        if len(tiles) <= 1:
-            return 0.0
-        largest = max(t.read_shape[0] * t.read_shape[1] for t in tiles)
-        return max(0.0, cls._budget(torch, device, memory_mb) - BYTES_PER_PIXEL * largest)
 
     def _fuse(
         self,

@@ -21,6 +21,11 @@ def register_method(cls: type) -> type:
     return cls
 
 
+def unregister_method(name: str) -> None:
+    """Remove the method registered as ``name`` (tests and plug-ins that unload)."""
+    _REGISTRY.pop(name.lower(), None)
+
+
 def _ensure_builtin() -> None:
     # Importing the package registers the built-in methods.
     import mffgui.methods  # noqa: F401

@@ -202,6 +202,12 @@ def load_fusionnet(
     return net.eval()
 
 
+def fusionnet_from_checkpoint(checkpoint: Any) -> Any:
+    """The FusionNet of a :class:`~mffgui.models.weights.Checkpoint` (the network spec's
+    builder): :func:`load_fusionnet` on its state_dict and model_args."""
+    return load_fusionnet(checkpoint.state_dict, checkpoint.model_args, checkpoint.path)
+
+
 def build_pair_model(model_args: dict[str, Any] | None = None) -> Any:
     """FusionNet and RecNet in one module (``.fusion``, ``.rec``) for joint training.
 

@@ -353,14 +353,27 @@ def read_bundled_index(folder: str | Path | None = None) -> dict[str, WeightsRec
 def bundled_weights(arch: str) -> Path | None:
     """Path of the project's bundled weights for ``arch`` (from ``weights.json``), if shipped.
 
-    The file is checked against the size and sha256 ``weights.json`` records.
+    The file is the one its :class:`~mffgui.models.specs.NetworkSpec` names
+    (``bundled_weights``), checked against the size and sha256 ``weights.json`` records.
 
     Raises
     ------
     WeightsError
-        The shipped file differs from its record (the message names the file).
+        The shipped file differs from its record, or the record names another file than the
+        spec (the message names the file).
     """
+    from mffgui.models.specs import network_specs
+
+    spec = next((s for s in network_specs() if s.arch == arch), None)
+    if spec is not None and spec.bundled_weights is None:
+        return None
     rec = read_bundled_index().get(arch)
     if rec is None or not (weights_dir() / rec.file).is_file():
         return None
+    if spec is not None and Path(rec.file).name != spec.bundled_weights:
+        raise WeightsError(
+            f"weights.json records {rec.file!r} for {arch!r}, its network spec names "
+            f"{spec.bundled_weights!r}",
+            weights_dir() / "weights.json",
+        )
     return rec.verify(weights_dir())

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from mffgui.models.specs import get_spec
+from mffgui.training import trainable_networks
 from mffgui.training.datasets import find_real_pairs, list_images
 
-__all__ = ["ARCHES", "find_real_pairs", "list_images", "task_defaults"]
+__all__ = ["arches", "find_real_pairs", "list_images", "task_defaults"]
 
-ARCHES = ("gacn", "fusion2void")
-"""Networks the app can train (``python -m mffgui.training <arch>``)."""
+
+def arches() -> tuple[str, ...]:
+    """Networks the app can train (``python -m mffgui.training <arch>``), from their specs."""
+    return tuple(s.arch for s in trainable_networks())
 
 
 def task_defaults(arch: str) -> dict[str, Any]:
-    """The trainer's defaults for ``arch`` (epochs, batch size, patch size, ...)."""
-    if arch == "gacn":
-        from mffgui.training.gacn import GACNTask
+    """The trainer's defaults for ``arch`` (epochs, batch size, patch size, ...).
 
-        return dict(GACNTask.defaults)
-    from mffgui.training.fusion2void import Fusion2VoidTask
-
-    return dict(Fusion2VoidTask.defaults)
+    Raises
+    ------
+    MffError
+        Unknown or not trainable network.
+    """
+    return dict(get_spec(arch).task_class().defaults)

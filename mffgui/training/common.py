@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
@@ -58,6 +59,31 @@ COMMON_KEYS = (
     "lr_step",
     "val_count",
 )
+
+
+@dataclass(frozen=True)
+class TrainDefaults:
+    """The defaults every task declares: :data:`COMMON_KEYS` and the validation hold-out.
+
+    ``TrainDefaults(...).with_options(**own)`` is a task's ``defaults`` dict.
+    """
+
+    epochs: int
+    batch_size: int
+    patch_size: int
+    lr: float
+    lr_decay: float
+    lr_step: int
+    val_count: int
+    steps_per_epoch: int = 100
+    seed: int = 0
+    holdout: float = 0.05
+
+    def with_options(self, **options: Any) -> dict[str, Any]:
+        """These defaults followed by the task's own options (``name=default``)."""
+        return {**asdict(self), **options}
+
+
 #: Keys that may change when resuming (they do not alter the trajectory already taken).
 RESUME_MUTABLE = {"epochs", "max_minutes", "device", "threads", "jsonl", "log_every", "val"}
 #: Settings of one invocation only: never inherited from the checkpoint being resumed.

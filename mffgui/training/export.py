@@ -16,6 +16,7 @@ from typing import Any
 
 from mffgui.errors import MffError
 from mffgui.io.atomic import write_json_atomic
+from mffgui.models.specs import network_specs
 from mffgui.models.weights import WeightsRecord, sha256_file, symbolic_provenance
 from mffgui.training.common import export_weights
 
@@ -30,7 +31,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", help="training checkpoint (e.g. run.pt or run.best.pt)")
     p.add_argument("out", help="weights file to write")
-    p.add_argument("--arch", default="gacn", help="network architecture (default gacn)")
+    archs = [s.arch for s in network_specs()]
+    p.add_argument(
+        "--arch", default=archs[0], choices=archs, help=f"network architecture (default {archs[0]})"
+    )
     p.add_argument("--note", help="free text stored as meta['notes'] (and in weights.json)")
     p.add_argument(
         "--weights-json",

@@ -38,7 +38,13 @@ import cv2
 import numpy as np
 
 from mffgui.errors import MffError, StackMismatch
-from mffgui.training.common import EventLog, add_common_arguments, check_stop, run_training
+from mffgui.training.common import (
+    EventLog,
+    TrainDefaults,
+    add_common_arguments,
+    check_stop,
+    run_training,
+)
 from mffgui.training.datasets import (
     VALIDATION_SEED,
     PairConfig,
@@ -440,31 +446,23 @@ class Fusion2VoidTask:
 
     arch = ARCH
     score_key = "psnr"
-    defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 60,
-        "batch_size": 4,
-        "patch_size": 64,
-        "lr": 1e-3,
-        "lr_decay": 0.5,
-        "lr_step": 15,
-        "steps_per_epoch": 100,
-        "seed": 0,
-        "val_count": 24,
-        "features": 32,
-        "holdout": 0.05,
-        "real_fraction": 0.5,
-        "pairs": None,
-        "mask_block": 8,
-        "drop_ratio": 0.7,
-        "mask_mode": "same",
-        "rec_region": "all",
-        "ssim_weight": 0.0,
-        "fidelity_weight": 10.0,
-        "val_max_pairs": 20,
-        "identity_weight": 0.0,
-        "warmup_steps": 0,
-        "zero_init": False,
-    }
+    defaults: ClassVar[dict[str, Any]] = TrainDefaults(
+        epochs=60, batch_size=4, patch_size=64, lr=1e-3, lr_decay=0.5, lr_step=15, val_count=24
+    ).with_options(
+        features=32,
+        real_fraction=0.5,
+        pairs=None,
+        mask_block=8,
+        drop_ratio=0.7,
+        mask_mode="same",
+        rec_region="all",
+        ssim_weight=0.0,
+        fidelity_weight=10.0,
+        val_max_pairs=20,
+        identity_weight=0.0,
+        warmup_steps=0,
+        zero_init=False,
+    )
 
     def __init__(self) -> None:
         self.config: dict[str, Any] = {}

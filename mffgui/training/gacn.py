@@ -22,7 +22,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from mffgui.training.common import EventLog, add_common_arguments, check_stop, run_training
+from mffgui.training.common import (
+    EventLog,
+    TrainDefaults,
+    add_common_arguments,
+    check_stop,
+    run_training,
+)
 from mffgui.training.datasets import (
     SyntheticPairs,
     find_real_pairs,
@@ -119,22 +125,9 @@ class GACNTask:
 
     arch = ARCH
     score_key = "iou"
-    defaults: ClassVar[dict[str, Any]] = {
-        "epochs": 30,
-        "batch_size": 8,
-        "patch_size": 112,
-        "lr": 1e-3,
-        "lr_decay": 0.8,
-        "lr_step": 4,
-        "steps_per_epoch": 100,
-        "seed": 0,
-        "val_count": 48,
-        "holdout": 0.05,
-        "sf_surrogate": 1.0,
-        "map_surrogate": 20.0,
-        "qabf_weight": 1.0,
-        "val_max_pairs": 20,
-    }
+    defaults: ClassVar[dict[str, Any]] = TrainDefaults(
+        epochs=30, batch_size=8, patch_size=112, lr=1e-3, lr_decay=0.8, lr_step=4, val_count=48
+    ).with_options(sf_surrogate=1.0, map_surrogate=20.0, qabf_weight=1.0, val_max_pairs=20)
 
     def __init__(self) -> None:
         self.train_set: SyntheticPairs | None = None

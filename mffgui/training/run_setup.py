@@ -1,20 +1,22 @@
 """What a training run of the Train dialog is set up from (Qt-free): the networks it offers,
 its settings, the trainer's command line, and the dialog's plain-language texts.
 
-:data:`TRAINABLE_NETWORKS` is the one place with network-specific constants of the dialog.
+:data:`TRAINABLE_NETWORKS` (read from the network specs, :mod:`mffgui.models.specs`) is the
+one place with network-specific constants of the dialog.
 Everything here is re-exported by :mod:`mffgui.training.session`.
 """
 
 from __future__ import annotations
 
-import importlib
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mffgui.errors import MffError
+from mffgui.models.specs import NetworkSpec
+from mffgui.training import api, trainable_networks
 
 __all__ = [
     "TRAINABLE_NETWORKS",
@@ -36,7 +38,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TrainableNetwork:
-    """A network the Train dialog offers.
+    """A network the Train dialog offers (a view of its
+    :class:`~mffgui.models.specs.NetworkSpec`).
 
     Attributes
     ----------
@@ -59,27 +62,35 @@ class TrainableNetwork:
     uses_stacks: bool
     task: str
 
+    @classmethod
+    def from_spec(cls, spec: NetworkSpec) -> TrainableNetwork:
+        """The dialog's view of a trainable spec."""
+        title = spec.train_title or spec.title
+        return cls(spec.arch, title, spec.title, not spec.pair_only, spec.training_task or "")
 
-TRAINABLE_NETWORKS: dict[str, TrainableNetwork] = {
-    n.arch: n
-    for n in (
-        TrainableNetwork(
-            "gacn",
-            "GACN (supervised, synthetic pairs)",
-            "GACN",
-            False,
-            "mffgui.training.gacn:GACNTask",
-        ),
-        TrainableNetwork(
-            "fusion2void",
-            "Fusion2Void (unsupervised, your stacks and/or sharp images)",
-            "Fusion2Void",
-            True,
-            "mffgui.training.fusion2void:Fusion2VoidTask",
-        ),
-    )
-}
-"""The dialog's networks, in the order offered."""
+
+class _TrainableNetworks(Mapping[str, TrainableNetwork]):
+    """Read-only ``{arch: TrainableNetwork}`` of :func:`mffgui.training.trainable_networks`,
+    read anew on every access (a network registered later is offered too)."""
+
+    def _current(self) -> dict[str, TrainableNetwork]:
+        return {s.arch: TrainableNetwork.from_spec(s) for s in trainable_networks()}
+
+    def __getitem__(self, arch: str) -> TrainableNetwork:
+        return self._current()[arch]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())
+
+    def __repr__(self) -> str:
+        return f"TRAINABLE_NETWORKS({list(self)})"
+
+
+TRAINABLE_NETWORKS: Mapping[str, TrainableNetwork] = _TrainableNetworks()
+"""The dialog's networks, in the order offered: the trainable network specs."""
 
 
 def trainable_network(arch: str) -> TrainableNetwork:
@@ -97,8 +108,8 @@ def stack_network() -> str:
 
 def task_defaults(arch: str) -> dict[str, Any]:
     """The trainer's defaults for ``arch`` (epochs, batch size, patch size, ...)."""
-    module, _, name = trainable_network(arch).task.partition(":")
-    return dict(getattr(importlib.import_module(module), name).defaults)
+    trainable_network(arch)  # the dialog's error for a network it does not offer
+    return api.task_defaults(arch)
 
 
 # -- plain-language texts ----------------------------------------------------------------------

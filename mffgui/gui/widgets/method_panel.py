@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from mffgui.errors import MffError, ParamsError
+from mffgui.models.specs import spec_for_method
 
 if TYPE_CHECKING:
     from mffgui.methods.base import MethodInfo, Params
@@ -409,12 +410,13 @@ class MethodPanel(QWidget):
             return
         cite = f"<br><i>{info.citation}</i>" if info.citation else ""
         self.description.setText(f"{info.description}{cite}")
+        network_spec = spec_for_method(info.name)
         for desc in info.params.describe():
             if desc["name"] in HIDDEN_FIELDS:
                 continue
             f = _Field(desc, self.form_host)
-            if info.kind == "network":
-                f.add_variants(info.name)  # the user's trained weights for this network
+            if network_spec is not None:
+                f.add_variants(network_spec.arch)  # the user's trained weights for this network
             label = QLabel(_label(desc["name"]))
             label.setToolTip(f.widget.toolTip())
             self.form.addRow(label, f.widget)
@@ -463,10 +465,10 @@ class MethodPanel(QWidget):
 
     def refresh_weights(self) -> None:
         """Re-list the user's trained weights in the weights combo (after training or import)."""
-        info = self.methods.get(self.method)
+        spec = spec_for_method(self.method)
         for f in self._fields:
-            if info is not None and hasattr(f, "variants"):
-                f.add_variants(info.name)
+            if spec is not None and hasattr(f, "variants"):
+                f.add_variants(spec.arch)
 
     # ------------------------------------------------------------------ alignment
     @property
