@@ -35,10 +35,10 @@ class TopTwo:
     """
 
     def __init__(self, shape: tuple[int, int]) -> None:
-        self.best = np.full(shape, -1.0, np.float32)
-        self.second = np.full(shape, -1.0, np.float32)
-        self.best_index = np.zeros(shape, np.uint16)
-        self.second_index = np.zeros(shape, np.uint16)
+        self.best: np.ndarray = np.full(shape, -1.0, np.float32)
+        self.second: np.ndarray = np.full(shape, -1.0, np.float32)
+        self.best_index: np.ndarray = np.zeros(shape, np.uint16)
+        self.second_index: np.ndarray = np.zeros(shape, np.uint16)
 
     def update(self, i: int, score: np.ndarray) -> None:
         """Fold in frame ``i``'s non-negative ``(h, w)`` float32 ``score`` (ties keep the
@@ -306,7 +306,7 @@ def blend_bands(
     top_flat = top.ravel().astype(np.int64)
     top_order = np.argsort(top_flat.astype(np.uint16), kind="stable")
     top_bounds = np.concatenate([[0], np.cumsum(np.bincount(top_flat, minlength=n))])
-    exact = np.zeros((hw, channels), np.float32)
+    exact: np.ndarray = np.zeros((hw, channels), np.float32)
     fine = np.zeros((hw, channels), np.float32)
     coarse: list[np.ndarray] = []
     done = 0
@@ -361,11 +361,11 @@ def blend_bands(
     for lev in range(levels - 1, 0, -1):
         fused = _pyr_up(fused, coarse[lev - 1]) + coarse[lev - 1]
     like = np.empty((*shape, channels) if channels > 1 else shape, np.float32)
-    fused = (_pyr_up(fused, like).reshape(hw, channels) + fine).reshape(*shape, channels)
+    out = (_pyr_up(fused, like).reshape(hw, channels) + fine).reshape(*shape, channels)
     exact = exact.reshape(*shape, channels)
-    close = np.abs(fused - exact).max(axis=2) <= np.float32(0.5 / 255.0)
-    np.copyto(fused, exact, where=close[:, :, None])
-    return fused, np.where(close, top, -1).astype(np.int16), len(order)
+    close = np.abs(out - exact).max(axis=2) <= np.float32(0.5 / 255.0)
+    np.copyto(out, exact, where=close[:, :, None])
+    return out, np.where(close, top, -1).astype(np.int16), len(order)
 
 
 __all__ = [

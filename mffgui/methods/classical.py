@@ -145,6 +145,19 @@ def _params(params: Params | None, cls: type[Params]) -> Any:
     raise ParamsError(f"expected {cls.__name__}, got {type(params).__name__}")
 
 
+def _start(
+    stack: Stack,
+    params: Params | None,
+    cls: type[Params],
+    progress: ProgressFn,
+    cancel: CancelToken,
+) -> tuple[Any, _Run, bool]:
+    """A two-pass method's ``(params, run, eager)``: its parameters (defaults for None), the
+    run's book-keeping, and whether the ``(n, H, W)`` per-source maps fit in memory."""
+    run = _Run(stack, 2, progress, cancel)
+    return _params(params, cls), run, maps_fit_in_memory(run.n, run.shape)
+
+
 def _normalised(
     maps: np.ndarray | None,
     n: int,
@@ -222,12 +235,11 @@ class LaplacianPyramidFusion:
         cancel: CancelToken = NEVER,
     ) -> FusionResult:
         """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring for the algorithm."""
-        p: LaplacianParams = _params(params, LaplacianParams)
-        run = _Run(stack, 2, progress, cancel)
+        p: LaplacianParams
+        p, run, eager = _start(stack, params, LaplacianParams, progress, cancel)
         n, shape = run.n, run.shape
         levels = p.levels or max_pyramid_levels(shape, min_size=16)
         levels = min(levels, max_pyramid_levels(shape, min_size=2))
-        eager = maps_fit_in_memory(n, shape)
         focus = np.zeros((n, *shape), np.float32) if eager else None
 
         def activity(band: np.ndarray) -> np.ndarray:

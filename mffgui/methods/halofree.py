@@ -24,7 +24,6 @@ from mffgui.core.decision import (
     ArgmaxTracker,
     LazyMaps,
     fill_low_confidence,
-    maps_fit_in_memory,
     median_labels,
     smooth_depth,
 )
@@ -40,7 +39,7 @@ from mffgui.core.halo import (
 )
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.methods.base import MethodInfo, Params, param
-from mffgui.methods.classical import _normalised, _params, _Run
+from mffgui.methods.classical import _normalised, _Run, _start
 from mffgui.methods.registry import register_method
 from mffgui.types import FusionResult, Stack
 
@@ -201,10 +200,10 @@ class HaloFreeFusion:
         cancel: CancelToken = NEVER,
     ) -> FusionResult:
         """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring."""
-        p: HaloFreeParams = _params(params, HaloFreeParams)
-        run = _Run(stack, 2, progress, cancel)
-        n, shape = run.n, run.shape
-        eager = maps_fit_in_memory(n, shape)
+        run: _Run
+        p, run, eager = _start(stack, params, HaloFreeParams, progress, cancel)
+        n = run.n
+        shape = run.shape
 
         def measure(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return two_scale_focus(luma(img), p.radius, p.fine_sigma, p.coarse_sigma)
@@ -213,7 +212,7 @@ class HaloFreeFusion:
         tracker = ArgmaxTracker(shape)  # windowed focus
         pixel = ArgmaxTracker(shape)  # pixel-scale (3x3) focus
         pixel_at_best = np.zeros(shape, np.float32)
-        guide = np.zeros(shape, np.float32)
+        guide: np.ndarray = np.zeros(shape, np.float32)
         sigma_n = np.inf
         # Pairs keep the per-pixel blend: on the Lytro pairs the band blend lowered 5 of the 7
         # fusion metrics (docs/BENCHMARKS.md).
