@@ -13,11 +13,10 @@ import cv2
 import numpy as np
 
 from mffgui.core.band_blend import (
-    SelectionZone,
-    TopTwo,
-    blend_bands,
+    BandSelector,
+    blend_pixels,
     depth_weights_sparse,
-    finest_weights,
+    splice_bands,
 )
 from mffgui.core.blend import gaussian_pyramid, max_pyramid_levels
 from mffgui.core.decision import (
@@ -218,14 +217,11 @@ class HaloFreeFusion:
         # fusion metrics (docs/BENCHMARKS.md).
         levels = 0 if n < 3 else min(p.band_levels, max_pyramid_levels(shape, min_size=8))
         zoned = levels > 0 and p.edge_zone > 0
-        tops: list[TopTwo] = []  # per band: the two most active frames
+        selector = BandSelector(levels) if zoned else None
         for i, img in run.frames(range(n)):
             g = luma(img)
-            if zoned:
-                for lev, act in enumerate(_band_activity(g, levels)):
-                    if i == 0:
-                        tops.append(TopTwo(act.shape))
-                    tops[lev].update(i, act)
+            if selector is not None:
+                selector.update(g)
             ml = focus_measure(g, "sml", 0, p.fine_sigma)
             f = box_mean(ml, p.radius)
             fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
@@ -274,8 +270,13 @@ class HaloFreeFusion:
         run.mark("depth map")
 
         depth_w = depth_weights_sparse(depth, trust, p.flat_spread, n)
-        zone = None
-        if zoned:
+        # The frame of largest weight: the nearest frame to the depth.
+        top = np.rint(depth).astype(np.int64) if levels else None
+        fused, exact, frames_used = blend_pixels(
+            depth_w, top, run.channels, run.frames, lambda: run.step("blending")
+        )
+        copied = np.full(shape, -1, np.int16)
+        if selector is not None:
             # Where no frame is trusted to be sharp there is no occlusion edge to keep.
             edges = _discontinuities(index, p.edge_zone, p.zone_step) & (trust >= 0.5)
             if edges.any():
@@ -287,23 +288,13 @@ class HaloFreeFusion:
                     max(p.band_softness * float(sigma_n) * gain, 1e-5)
                     for gain in _noise_gains(levels)
                 ]
-                zone = SelectionZone(
-                    feather, tops, [t.soft_weights(tau) for t, tau in zip(tops, taus, strict=True)]
-                )
-        del tops
-        finest = finest_weights(depth_w, zone)
-        # The frame of largest weight: the nearest frame to the depth.
-        top = np.rint(depth).astype(np.int64)
-        fused, copied, frames_used = blend_bands(
-            depth_w,
-            finest,
-            zone,
-            levels,
-            top,
-            run.channels,
-            run.frames,
-            lambda: run.step("blending"),
-        )
+                bands = [selector.selected(lev, tau) for lev, tau in enumerate(taus)]
+                fused = splice_bands(fused, bands, feather)
+        del selector
+        if exact is not None and top is not None:
+            close = np.abs(fused - exact).max(axis=2) <= np.float32(0.5 / 255.0)
+            np.copyto(fused, exact, where=close[:, :, None])
+            copied = np.where(close, top, -1).astype(np.int16)
         run.mark("blend")
 
         def reported(i: int) -> np.ndarray:
