@@ -1,20 +1,16 @@
-"""Occlusion-aware band selection and sparse per-pixel blending of a streamed stack.
+"""Laplacian-pyramid blending of a streamed stack with sparse per-frame weights.
 
-Two halves of ``halofree``'s fusion:
+The multiresolution spline of P. J. Burt, E. H. Adelson ("A multiresolution spline with
+application to image mosaics", ACM TOG 2(4), 1983) weights band ``l`` of frame ``i`` by the
+Gaussian pyramid of frame ``i``'s weight map. In a deep stack a pixel has a non-zero weight in
+only a few frames, so the finest band (three quarters of the work) is accumulated only at the
+pixels where a frame's weight is non-zero: frames are streamed once, and per frame the cost of
+the finest band is one ``pyrDown``/``pyrUp`` plus a gather and a scatter of its own pixels.
 
-* :class:`BandSelector` streams the frames once (during the focus pass) and keeps, for every
-  detail band of a Laplacian pyramid (P. J. Burt, E. H. Adelson, "The Laplacian pyramid as a
-  compact image code", IEEE Trans. Commun. 31(4), 1983), the two frames of largest band
-  activity (the 3x3 mean of the absolute luma coefficient, P. J. Burt, R. J. Kolczynski,
-  "Enhanced image capture through fusion", ICCV 1993) together with their colour coefficients,
-  so no frame has to be read again for the selection.
-* :class:`SparseWeights` holds per-frame weights only where they are non-zero (a pixel of a deep
-  stack draws on a few frames), and :func:`blend_pixels` blends the stack with them in a
-  second pass of gathers and scatters.
-
-:func:`splice_bands` then puts the selected detail bands into the blended image within a
-feathered zone (the multiresolution spline of Burt & Adelson, ACM TOG 2(4), 1983): outside it
-the blend is left bit for bit as it is.
+Within an optional *zone* (occlusion boundaries) every detail band instead takes a soft maximum
+of the band activity over the two most active frames (Burt & Kolczynski, "Enhanced image
+capture through fusion", ICCV 1993), tracked while the focus pass streams the frames
+(:class:`TopTwo`).
 """
 
 from __future__ import annotations
@@ -25,60 +21,44 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mffgui.core.filters import box_mean
-from mffgui.core.focus import luma
-
 FrameReader = Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]]
 """``frames(indices)`` yields ``(i, frame)`` with frames ``(H, W, C)`` float32."""
 
 
-class BandSelector:
-    """Streaming two most active frames per pixel of each luma detail band, with their
-    coefficients (cv2's masked copies: numpy's branch per pixel and are ~10x slower).
+class TopTwo:
+    """Streaming largest and second-largest score per pixel and the frames that gave them.
 
     Parameters
     ----------
-    levels : int
-        Number of detail bands (>= 1).
+    shape : (int, int)
+        ``(h, w)`` of the score maps.
     """
 
-    def __init__(self, levels: int) -> None:
-        self.levels = levels
-        self.best: list[np.ndarray] = []  # per level (h, w) float32 activity
-        self.second: list[np.ndarray] = []
-        self.best_band: list[np.ndarray] = []  # per level (h, w[, C]) float32 coefficients
-        self.second_band: list[np.ndarray] = []
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.best: np.ndarray = np.full(shape, -1.0, np.float32)
+        self.second: np.ndarray = np.full(shape, -1.0, np.float32)
+        self.best_index: np.ndarray = np.zeros(shape, np.uint16)
+        self.second_index: np.ndarray = np.zeros(shape, np.uint16)
 
-    def update(self, gray: np.ndarray) -> None:
-        """Fold in one frame's ``(H, W)`` float32 luma."""
-        g = [gray]
-        for _ in range(self.levels):
-            g.append(cv2.pyrDown(g[-1]))
-        for lev in range(self.levels):
-            band = cv2.pyrUp(g[lev + 1], dstsize=(g[lev].shape[1], g[lev].shape[0]))
-            np.subtract(g[lev], band, out=band)
-            act = box_mean(np.abs(band), 1)
-            if len(self.best) <= lev:
-                self.best.append(act)
-                self.second.append(np.full(act.shape, -1.0, np.float32))
-                self.best_band.append(band)
-                self.second_band.append(np.zeros_like(band))
-                continue
-            first = cv2.compare(act, self.best[lev], cv2.CMP_GT)
-            runner = cv2.compare(act, self.second[lev], cv2.CMP_GT)
-            self.second_band[lev] = cv2.copyTo(band, runner, self.second_band[lev])
-            self.second_band[lev] = cv2.copyTo(self.best_band[lev], first, self.second_band[lev])
-            self.best_band[lev] = cv2.copyTo(band, first, self.best_band[lev])
-            self.second[lev] = cv2.max(self.second[lev], cv2.min(self.best[lev], act))
-            self.best[lev] = cv2.max(self.best[lev], act)
+    def update(self, i: int, score: np.ndarray) -> None:
+        """Fold in frame ``i``'s non-negative ``(h, w)`` float32 ``score`` (ties keep the
+        earlier frame)."""
+        # cv2's masked copies do not branch per pixel (numpy's masked copies are ~10x slower).
+        first = cv2.compare(score, self.best, cv2.CMP_GT)
+        runner = cv2.compare(score, self.second, cv2.CMP_GT)
+        mine = np.full(score.shape, i, np.uint16)
+        self.second_index = cv2.copyTo(mine, runner, self.second_index)
+        self.second_index = cv2.copyTo(self.best_index, first, self.second_index)
+        self.best_index = cv2.copyTo(mine, first, self.best_index)
+        self.second = cv2.max(self.second, cv2.min(self.best, score))
+        self.best = cv2.max(self.best, score)
 
-    def selected(self, lev: int, tau: float) -> np.ndarray:
-        """Band ``lev`` as the soft maximum of the two frames: weights ``exp(activity / tau)``
-        normalised over them; ``(h, w)`` float32."""
-        e = np.exp((self.second[lev] - self.best[lev]) * np.float32(1.0 / tau))
-        w2 = e / (np.float32(1.0) + e)
-        b1, b2 = self.best_band[lev], self.second_band[lev]
-        return b1 + w2 * (b2 - b1)
+    def soft_weights(self, tau: float) -> tuple[np.ndarray, np.ndarray]:
+        """Soft-max weights ``exp(a / tau)`` of the two frames, normalised to sum to 1;
+        ``(w_best, w_second)``, each ``(h, w)`` float32."""
+        e = np.exp((self.second - self.best) * np.float32(1.0 / tau))
+        w1 = np.float32(1.0) / (np.float32(1.0) + e)
+        return w1, np.float32(1.0) - w1
 
 
 @dataclass
@@ -219,104 +199,199 @@ def depth_weights_sparse(
     return SparseWeights(depth.shape, n, groups)
 
 
-def blend_pixels(
-    weights: SparseWeights,
-    top: np.ndarray | None,
+@dataclass
+class SelectionZone:
+    """Where the detail bands take the soft maximum of the band activity.
+
+    Attributes
+    ----------
+    feather : list of ndarray
+        Per detail level ``l`` the ``(h_l, w_l)`` float32 share in ``[0, 1]`` of the selection.
+    top : list of TopTwo
+        Per detail level the two most active frames (band activity of the whole stack).
+    shares : list of tuple of ndarray
+        Per detail level ``(1 - feather, feather * w_best, feather * w_second)`` with the
+        soft-max weights of :meth:`TopTwo.soft_weights`; each ``(h_l, w_l)`` float32.
+    """
+
+    feather: list[np.ndarray]
+    top: list[TopTwo]
+    shares: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+    @classmethod
+    def build(
+        cls, feather: list[np.ndarray], top: list[TopTwo], taus: list[float]
+    ) -> SelectionZone:
+        """The zone from its per-level ``feather``, the trackers and the soft-max temperatures."""
+        shares = []
+        for f, t, tau in zip(feather, top, taus, strict=True):
+            w1, w2 = t.soft_weights(tau)
+            shares.append((np.float32(1.0) - f, f * w1, f * w2))
+        return cls(feather, top, shares)
+
+    def frames(self) -> set[int]:
+        """Frames that the selection uses anywhere."""
+        out: set[int] = set()
+        for f, t in zip(self.feather, self.top, strict=True):
+            inside = f > 0
+            out.update(np.unique(t.best_index[inside]).tolist())
+            out.update(np.unique(t.second_index[inside]).tolist())
+        return out
+
+    def coefficient(self, lev: int, i: int, depth_share: np.ndarray | None) -> np.ndarray:
+        """Frame ``i``'s weight in detail band ``lev``: ``(1 - feather) * depth_share`` plus its
+        selection share; ``(h_l, w_l)`` float32."""
+        keep, z1, z2 = self.shares[lev]
+        t = self.top[lev]
+        coef = np.zeros_like(keep) if depth_share is None else cv2.multiply(keep, depth_share)
+        mine = np.full(keep.shape, i, np.uint16)
+        coef = cv2.add(coef, z1, dst=coef, mask=cv2.compare(t.best_index, mine, cv2.CMP_EQ))
+        return cv2.add(coef, z2, dst=coef, mask=cv2.compare(t.second_index, mine, cv2.CMP_EQ))
+
+
+def finest_weights(depth_w: SparseWeights, zone: SelectionZone | None) -> SparseWeights:
+    """Each frame's weight in the finest band: the depth weights outside the zone, the
+    selection's inside it (level 0 of the zone's feather is 0 or 1)."""
+    if zone is None:
+        return depth_w
+    inside = zone.feather[0] > 0
+    out = depth_w.where(~inside)
+    z = np.flatnonzero(inside)
+    t = zone.top[0]
+    for index, w in zip((t.best_index, t.second_index), zone.shares[0][1:], strict=True):
+        out.groups.append(_Group.sorted_by_frame(depth_w.n, z, index.ravel()[z], w.ravel()[z]))
+    return out
+
+
+def _pyr_down(img: np.ndarray) -> np.ndarray:
+    out = cv2.pyrDown(img)
+    return out.reshape(*out.shape[:2], *img.shape[2:])
+
+
+def _pyr_up(img: np.ndarray, like: np.ndarray) -> np.ndarray:
+    out = cv2.pyrUp(img, dstsize=(like.shape[1], like.shape[0]))
+    return out.reshape(like.shape)
+
+
+def _col(w: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return w[:, :, None] if like.ndim == 3 else w
+
+
+def blend_bands(
+    depth_w: SparseWeights,
+    finest: SparseWeights,
+    zone: SelectionZone | None,
+    levels: int,
+    top: np.ndarray,
     channels: int,
     frames: FrameReader,
     step: Callable[[], None],
-) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Per-pixel weighted sum of the frames with any weight (each read once, in order).
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Blend the stack in a Laplacian pyramid of ``levels`` detail bands.
+
+    Band ``l >= 1`` of frame ``i`` is weighted by ``(1 - feather_l) * G_l(w_i) + feather_l *
+    s_i``, with ``G_l(w_i)`` the Gaussian pyramid of the frame's depth weight and ``s_i`` its
+    soft-max share of the band activity (0 unless one of the two most active frames); the
+    finest band by ``finest`` (the same rule at full resolution, sparse); the low-pass base by
+    ``G_levels(w_i)``. Where the result is within half an 8-bit step of frame ``top``'s pixel,
+    that pixel is copied exactly.
 
     Parameters
     ----------
-    weights : SparseWeights
-        Summing to 1 over the frames at every pixel.
-    top : ndarray, (H, W) int, optional
-        A frame per pixel whose values are also gathered (the frame of largest weight).
+    depth_w, finest : SparseWeights
+        :func:`depth_weights_sparse` and :func:`finest_weights`.
+    zone : SelectionZone or None
+    levels : int
+        Detail levels; 0 blends per pixel with ``finest`` (no exact copies).
+    top : ndarray, (H, W) int
+        The frame of largest weight per pixel (it must have a non-zero depth weight there).
     channels : int
     frames : callable
-        Frame reader.
+        Frame reader; each frame used is read once, in increasing order.
     step : callable
         Called once per frame of the stack (progress and cancel).
 
     Returns
     -------
-    blended : ndarray, (H, W, channels) float32
-    exact : ndarray, (H, W, channels) float32 or None
-        Frame ``top``'s pixel at every pixel (None without ``top``).
+    fused : ndarray, (H, W, channels) float32
+    copied : ndarray, (H, W) int16
+        Frame copied exactly, -1 where none was.
     frames_used : int
     """
-    n = weights.n
-    shape = weights.shape
+    n = depth_w.n
+    shape = depth_w.shape
     hw = shape[0] * shape[1]
-    order = sorted(weights.used())
-    acc = np.zeros((hw, channels), np.float32)
-    exact: np.ndarray | None = None
-    if top is not None:
-        top_flat = top.ravel()
-        top_order = np.argsort(top_flat.astype(np.uint16), kind="stable")
-        top_bounds = np.concatenate([[0], np.cumsum(np.bincount(top_flat, minlength=n))])
-        exact = np.zeros((hw, channels), np.float32)
+    used = depth_w.used() | finest.used()
+    if zone is not None:
+        used |= zone.frames()
+    order = sorted(used)
+    top_flat = top.ravel().astype(np.int64)
+    top_order = np.argsort(top_flat.astype(np.uint16), kind="stable")
+    top_bounds = np.concatenate([[0], np.cumsum(np.bincount(top_flat, minlength=n))])
+    exact: np.ndarray = np.zeros((hw, channels), np.float32)
+    fine = np.zeros((hw, channels), np.float32)
+    coarse: list[np.ndarray] = []
     done = 0
     for i, img in frames(order):
+        img = img if channels > 1 else img[:, :, 0]
+        g = [img]
+        for _ in range(levels):
+            g.append(_pyr_down(g[-1]))
+        if not coarse:
+            coarse = [np.zeros_like(b) for b in g[1:]]
         flat = img.reshape(hw, channels)
-        for pix, w in weights.of(i):
-            acc[pix] += w[:, None] * flat[pix]
-        if exact is not None:
-            run = top_order[top_bounds[i] : top_bounds[i + 1]]
-            exact[run] = flat[run]
+        up = _pyr_up(g[1], img).reshape(hw, channels) if levels else None
+        for pix, w in finest.of(i):
+            band = flat[pix]
+            if up is not None:
+                band -= up[pix]
+            fine[pix] += w[:, None] * band
+        if not levels:
+            for _ in range(done, i + 1):
+                step()
+            done = i + 1
+            continue
+        wd = depth_w.dense(i)
+        gw = wd
+        for lev in range(1, levels + 1):
+            gw = _pyr_down(gw) if gw is not None else None
+            coef = gw
+            if lev < levels and zone is not None:
+                coef = zone.coefficient(lev, i, gw)
+            if coef is None:
+                continue
+            if lev == levels:
+                band = g[lev] * _col(coef, g[lev])
+            else:
+                band = _pyr_up(g[lev + 1], g[lev])
+                np.subtract(g[lev], band, out=band)
+                band *= _col(coef, band)
+            coarse[lev - 1] += band
+        run = top_order[top_bounds[i] : top_bounds[i + 1]]
+        exact[run] = flat[run]
         for _ in range(done, i + 1):
             step()
         done = i + 1
     for _ in range(done, n):
         step()
-    out = acc.reshape(*shape, channels)
-    return out, None if exact is None else exact.reshape(*shape, channels), len(order)
-
-
-def splice_bands(
-    image: np.ndarray, bands: list[np.ndarray], feather: list[np.ndarray]
-) -> np.ndarray:
-    """Replace the detail bands of ``image``'s luma by ``bands`` where ``feather`` says so.
-
-    Band ``l`` of the new luma is ``(1 - f_l) * L_l(Y) + f_l * bands[l]`` (``Y`` the Rec. 709
-    luma of ``image``); the low-pass base stays ``Y``'s. The luma change is added to every
-    channel (the weights of the luma sum to 1), so colour comes from ``image``. Computed as the
-    collapsed band differences, so where every ``f_l`` is 0 (around a pixel) the pixel stays
-    bit for bit ``image``'s.
-
-    Parameters
-    ----------
-    image : ndarray, (H, W, C) float32
-    bands : list of ndarray
-        ``levels`` luma detail bands, finest first, each ``(h_l, w_l)`` float32.
-    feather : list of ndarray
-        Per level ``(h_l, w_l)`` float32 in ``[0, 1]``.
-
-    Returns
-    -------
-    ndarray, (H, W, C) float32
-    """
-    levels = len(bands)
-    g = [luma(image)]
-    for _ in range(levels):
-        g.append(cv2.pyrDown(g[-1]))
-    diff = np.zeros_like(g[-1])
-    for lev in range(levels - 1, -1, -1):
-        diff = cv2.pyrUp(diff, dstsize=(g[lev].shape[1], g[lev].shape[0]))
-        f = feather[lev]
-        if not f.any():
-            continue
-        own = g[lev] - cv2.pyrUp(g[lev + 1], dstsize=(g[lev].shape[1], g[lev].shape[0]))
-        diff += f * (bands[lev] - own)
-    return image + diff[:, :, None]
+    if not levels:
+        return fine.reshape(*shape, channels), np.full(shape, -1, np.int16), len(order)
+    fused = coarse[-1]
+    for lev in range(levels - 1, 0, -1):
+        fused = _pyr_up(fused, coarse[lev - 1]) + coarse[lev - 1]
+    like = np.empty((*shape, channels) if channels > 1 else shape, np.float32)
+    out = (_pyr_up(fused, like).reshape(hw, channels) + fine).reshape(*shape, channels)
+    exact = exact.reshape(*shape, channels)
+    close = np.abs(out - exact).max(axis=2) <= np.float32(0.5 / 255.0)
+    np.copyto(out, exact, where=close[:, :, None])
+    return out, np.where(close, top, -1).astype(np.int16), len(order)
 
 
 __all__ = [
-    "BandSelector",
+    "SelectionZone",
     "SparseWeights",
-    "blend_pixels",
+    "TopTwo",
+    "blend_bands",
     "depth_weights_sparse",
-    "splice_bands",
+    "finest_weights",
 ]

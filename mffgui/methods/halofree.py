@@ -13,10 +13,11 @@ import cv2
 import numpy as np
 
 from mffgui.core.band_blend import (
-    BandSelector,
-    blend_pixels,
+    SelectionZone,
+    TopTwo,
+    blend_bands,
     depth_weights_sparse,
-    splice_bands,
+    finest_weights,
 )
 from mffgui.core.blend import gaussian_pyramid, max_pyramid_levels
 from mffgui.core.decision import (
@@ -217,11 +218,14 @@ class HaloFreeFusion:
         # fusion metrics (docs/BENCHMARKS.md).
         levels = 0 if n < 3 else min(p.band_levels, max_pyramid_levels(shape, min_size=8))
         zoned = levels > 0 and p.edge_zone > 0
-        selector = BandSelector(levels) if zoned else None
+        tops: list[TopTwo] = []  # per band: the two most active frames
         for i, img in run.frames(range(n)):
             g = luma(img)
-            if selector is not None:
-                selector.update(g)
+            if zoned:
+                for lev, act in enumerate(_band_activity(g, levels)):
+                    if i == 0:
+                        tops.append(TopTwo(act.shape))
+                    tops[lev].update(i, act)
             ml = focus_measure(g, "sml", 0, p.fine_sigma)
             f = box_mean(ml, p.radius)
             fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
@@ -270,13 +274,8 @@ class HaloFreeFusion:
         run.mark("depth map")
 
         depth_w = depth_weights_sparse(depth, trust, p.flat_spread, n)
-        # The frame of largest weight: the nearest frame to the depth.
-        top = np.rint(depth).astype(np.int64) if levels else None
-        fused, exact, frames_used = blend_pixels(
-            depth_w, top, run.channels, run.frames, lambda: run.step("blending")
-        )
-        copied = np.full(shape, -1, np.int16)
-        if selector is not None:
+        zone = None
+        if zoned:
             # Where no frame is trusted to be sharp there is no occlusion edge to keep.
             edges = _discontinuities(index, p.edge_zone, p.zone_step) & (trust >= 0.5)
             if edges.any():
@@ -288,13 +287,21 @@ class HaloFreeFusion:
                     max(p.band_softness * float(sigma_n) * gain, 1e-5)
                     for gain in _noise_gains(levels)
                 ]
-                bands = [selector.selected(lev, tau) for lev, tau in enumerate(taus)]
-                fused = splice_bands(fused, bands, feather)
-        del selector
-        if exact is not None and top is not None:
-            close = np.abs(fused - exact).max(axis=2) <= np.float32(0.5 / 255.0)
-            np.copyto(fused, exact, where=close[:, :, None])
-            copied = np.where(close, top, -1).astype(np.int16)
+                zone = SelectionZone.build(feather, tops, taus)
+        del tops
+        finest = finest_weights(depth_w, zone)
+        # The frame of largest weight: the nearest frame to the depth.
+        top = np.rint(depth).astype(np.int64)
+        fused, copied, frames_used = blend_bands(
+            depth_w,
+            finest,
+            zone,
+            levels,
+            top,
+            run.channels,
+            run.frames,
+            lambda: run.step("blending"),
+        )
         run.mark("blend")
 
         def reported(i: int) -> np.ndarray:
