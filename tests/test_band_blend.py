@@ -62,7 +62,8 @@ def test_blend_bands_equals_the_dense_multiresolution_spline(channels):
     fused, copied, used = blend_bands(
         sw, finest_weights(sw, None), None, levels, top, channels, reader, lambda: steps.append(1)
     )
-    assert len(steps) == n and used == n
+    assert len(steps) == n
+    assert used == n
     # Independent: Burt & Adelson's spline with every frame's full pyramids.
     weights = _dense(sw, n)
     out = None
