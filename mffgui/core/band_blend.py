@@ -130,6 +130,13 @@ class SparseWeights:
         flat = keep.ravel()
         return SparseWeights(self.shape, self.n, [g.where(flat) for g in self.groups])
 
+    def dense_all(self) -> np.ndarray:
+        """All frames' weight maps, ``(n, H, W)`` float32."""
+        out = np.zeros((self.n, self.shape[0] * self.shape[1]), np.float32)
+        for g in self.groups:
+            out[g.frame, g.pixel] += g.weight
+        return out.reshape(self.n, *self.shape)
+
     def dense(self, i: int) -> np.ndarray | None:
         """Frame ``i``'s ``(H, W)`` float32 weight map, None where it is zero everywhere."""
         parts = self.of(i)

@@ -309,9 +309,12 @@ class HaloFreeFusion:
             one = (copied == i).astype(np.float32)
             return one if w is None else np.where(copied >= 0, one, w)
 
-        out_weights = (
-            np.stack([reported(i) for i in range(n)]) if eager else LazyMaps(n, shape, reported)
-        )
+        out_weights: np.ndarray | LazyMaps = LazyMaps(n, shape, reported)
+        if eager:
+            out_weights = depth_w.dense_all()
+            hit = copied >= 0
+            out_weights[:, hit] = 0.0
+            out_weights[copied[hit], hit] = 1.0
         return run.result(
             self.info.name,
             p,
