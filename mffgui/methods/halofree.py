@@ -161,12 +161,13 @@ class HaloFreeFusion:
     4. Per-pixel weights: trusted pixels take their frame (soft over ``blend_sigma`` px at depth
        changes); untrusted ones the frames around their depth (Gaussian over ``flat_spread``
        frames), so noise goes down where nothing is sharper.
-    5. The weights are applied per band of a Laplacian pyramid (Burt & Adelson's multiresolution
-       spline, ACM TOG 1983): each band changes frame over a width proportional to its scale.
-       Within ``edge_zone`` px of an occlusion boundary (a depth change of more than
-       ``zone_step`` frames) each detail band instead takes a soft maximum of the band activity
-       (Burt & Kolczynski 1993), with a temperature of ``band_softness`` noise units, so
-       frames within the noise of the sharpest share the band.
+    5. The weights (kept sparse: per frame only where non-zero) are applied per band of a
+       Laplacian pyramid (Burt & Adelson's multiresolution spline, ACM TOG 1983): each band
+       changes frame over a width proportional to its scale. Within ``edge_zone`` px of an
+       occlusion boundary (a depth change of more than ``zone_step`` frames) each detail band
+       instead takes a soft maximum of the band activity (Burt & Kolczynski 1993) over the two
+       most active frames, tracked in the focus pass, with a temperature of ``band_softness``
+       noise units, so a runner-up within the noise of the sharpest shares the band.
     6. Where the result is within half an 8-bit step of the pixel of the frame of largest
        weight, that source value is copied exactly.
 
