@@ -16,6 +16,7 @@ capture through fusion", ICCV 1993), tracked while the focus pass streams the fr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -338,28 +339,9 @@ def blend_bands(
     exact: np.ndarray = np.zeros((hw, channels), np.float32)
     fine = np.zeros((hw, channels), np.float32)
     coarse: list[np.ndarray] = []
-    done = 0
-    for i, img in frames(order):
-        img = img if channels > 1 else img[:, :, 0]
-        g = [img]
-        for _ in range(levels):
-            g.append(_pyr_down(g[-1]))
-        if not coarse:
-            coarse = [np.zeros_like(b) for b in g[1:]]
-        flat = img.reshape(hw, channels)
-        up = _pyr_up(g[1], img).reshape(hw, channels) if levels else None
-        for pix, w in finest.of(i):
-            band = flat[pix]
-            if up is not None:
-                band -= up[pix]
-            fine[pix] += w[:, None] * band
-        if not levels:
-            for _ in range(done, i + 1):
-                step()
-            done = i + 1
-            continue
-        wd = depth_w.dense(i)
-        gw = wd
+
+    def add_coarse(i: int, g: list[np.ndarray]) -> None:
+        gw = depth_w.dense(i)
         for lev in range(1, levels + 1):
             gw = _pyr_down(gw) if gw is not None else None
             coef = gw
@@ -374,11 +356,41 @@ def blend_bands(
                 np.subtract(g[lev], band, out=band)
                 band *= _col(coef, band)
             coarse[lev - 1] += band
-        run = top_order[top_bounds[i] : top_bounds[i + 1]]
-        exact[run] = flat[run]
-        for _ in range(done, i + 1):
-            step()
-        done = i + 1
+
+    # The coarse bands of a frame are accumulated in a second thread while this one does its
+    # finest band (cv2 and numpy release the GIL); the two touch different accumulators and
+    # each frame waits for the previous one, so the sums do not depend on the timing.
+    side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mffgui-coarse")
+    pending: Future[None] | None = None
+    done = 0
+    try:
+        for i, img in frames(order):
+            img = img if channels > 1 else img[:, :, 0]
+            g = [img]
+            for _ in range(levels):
+                g.append(_pyr_down(g[-1]))
+            if pending is not None:
+                pending.result()
+            if not coarse:
+                coarse = [np.zeros_like(b) for b in g[1:]]
+            if levels:
+                pending = side.submit(add_coarse, i, g)
+            flat = img.reshape(hw, channels)
+            up = _pyr_up(g[1], img).reshape(hw, channels) if levels else None
+            for pix, w in finest.of(i):
+                band = flat[pix]
+                if up is not None:
+                    band -= up[pix]
+                fine[pix] += w[:, None] * band
+            run = top_order[top_bounds[i] : top_bounds[i + 1]]
+            exact[run] = flat[run]
+            for _ in range(done, i + 1):
+                step()
+            done = i + 1
+        if pending is not None:
+            pending.result()
+    finally:
+        side.shutdown(cancel_futures=True)
     for _ in range(done, n):
         step()
     if not levels:

@@ -5,6 +5,7 @@ See :class:`HaloFreeFusion` and docs/classical-methods.md.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
@@ -214,38 +215,56 @@ class HaloFreeFusion:
         pixel = ArgmaxTracker(shape)  # pixel-scale (3x3) focus
         pixel_at_best = np.zeros(shape, np.float32)
         guide: np.ndarray = np.zeros(shape, np.float32)
-        sigma_n = np.inf
         # Pairs keep the per-pixel blend: on the Lytro pairs the band blend lowered 5 of the 7
         # fusion metrics (docs/BENCHMARKS.md).
         levels = 0 if n < 3 else min(p.band_levels, max_pyramid_levels(shape, min_size=8))
         zoned = levels > 0 and p.edge_zone > 0
         tops: list[TopTwo] = []  # per band: the two most active frames
-        for i, img in run.frames(range(n)):
-            g = luma(img)
+
+        noise: list[float] = []
+
+        def side_work(i: int, g: np.ndarray) -> None:
+            noise.append(noise_sigma(g))
             if zoned:
                 for lev, act in enumerate(_band_activity(g, levels)):
                     if i == 0:
                         tops.append(TopTwo(act.shape))
                     tops[lev].update(i, act)
-            ml = focus_measure(g, "sml", 0, p.fine_sigma)
-            f = box_mean(ml, p.radius)
-            fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
-            if p.min_sharpness > 0:
-                coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
-                q = sharpness_ratio(f, coarse, p.fine_sigma, p.coarse_sigma)
-                damp = soft_step(q, p.min_sharpness, p.min_sharpness + 0.6)
-                f *= damp
-                fp *= damp
-            better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
-            tracker.update(i, f)
-            if p.pixel_ratio > 0:
-                pixel.update(i, fp)
-                np.copyto(pixel_at_best, fp, where=better)
-            guide = cv2.copyTo(g, better.view(np.uint8), guide)
-            sigma_n = min(sigma_n, noise_sigma(g))
-            if focus is not None:
-                focus[i] = f
-            run.step("measuring focus")
+
+        # The noise estimate and the band trackers run beside the focus measure (cv2 and numpy
+        # release the GIL), one frame at a time and in frame order: the result does not depend
+        # on the timing.
+        side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mffgui-bands")
+        pending: Future[None] | None = None
+        try:
+            for i, img in run.frames(range(n)):
+                g = luma(img)
+                if pending is not None:
+                    pending.result()
+                pending = side.submit(side_work, i, g)
+                ml = focus_measure(g, "sml", 0, p.fine_sigma)
+                f = box_mean(ml, p.radius)
+                fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
+                if p.min_sharpness > 0:
+                    coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
+                    q = sharpness_ratio(f, coarse, p.fine_sigma, p.coarse_sigma)
+                    damp = soft_step(q, p.min_sharpness, p.min_sharpness + 0.6)
+                    f *= damp
+                    fp *= damp
+                better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
+                tracker.update(i, f)
+                if p.pixel_ratio > 0:
+                    pixel.update(i, fp)
+                    np.copyto(pixel_at_best, fp, where=better)
+                guide = cv2.copyTo(g, better.view(np.uint8), guide)
+                if focus is not None:
+                    focus[i] = f
+                run.step("measuring focus")
+            if pending is not None:
+                pending.result()
+        finally:
+            side.shutdown(cancel_futures=True)
+        sigma_n = min(noise)
         best = tracker.best
         assert best is not None
         scale = float(best.max())
@@ -289,7 +308,6 @@ class HaloFreeFusion:
                     for gain in _noise_gains(levels)
                 ]
                 zone = SelectionZone.build(feather, tops, taus)
-        del tops
         finest = finest_weights(depth_w, zone)
         # The frame of largest weight: the nearest frame to the depth.
         top = np.rint(depth).astype(np.int64)
