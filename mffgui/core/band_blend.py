@@ -82,6 +82,15 @@ class _Group:
         bounds = np.concatenate([[0], np.cumsum(np.bincount(frame, minlength=n))])
         return cls(pixel, frame, w.astype(np.float32, copy=False), bounds.astype(np.int64))
 
+    @classmethod
+    def merged(cls, n: int, groups: list[_Group]) -> _Group:
+        """One group with the entries of ``groups``, sorted by frame (within a frame, each
+        group's pixels in turn)."""
+        pixel = np.concatenate([g.pixel for g in groups])
+        frame = np.concatenate([g.frame for g in groups])
+        weight = np.concatenate([g.weight for g in groups])
+        return cls.sorted_by_frame(n, pixel, frame, weight)
+
     def where(self, keep: np.ndarray) -> _Group:
         """The entries whose pixel is in ``keep`` ((H*W,) bool); order stays sorted."""
         k = keep[self.pixel]
@@ -268,7 +277,9 @@ def finest_weights(depth_w: SparseWeights, zone: SelectionZone | None) -> Sparse
     t = zone.top[0]
     for index, w in zip((t.best_index, t.second_index), zone.shares[0][1:], strict=True):
         out.groups.append(_Group.sorted_by_frame(depth_w.n, z, index.ravel()[z], w.ravel()[z]))
-    return out
+    # A pixel has at most one entry per frame over all these groups (the depth weights are
+    # dropped inside the zone; its two frames differ), so one group serves the finest band.
+    return SparseWeights(out.shape, out.n, [_Group.merged(out.n, out.groups)])
 
 
 def _pyr_down(img: np.ndarray) -> np.ndarray:
@@ -341,6 +352,13 @@ def blend_bands(
     coarse: list[np.ndarray] = []
 
     def add_coarse(i: int, g: list[np.ndarray]) -> None:
+        flat = g[0].reshape(hw, channels)
+        run = top_order[top_bounds[i] : top_bounds[i + 1]]
+        exact[run] = flat[run]
+        if not levels:
+            return
+        for _ in range(len(g), levels + 1):
+            g.append(_pyr_down(g[-1]))
         gw = depth_w.dense(i)
         for lev in range(1, levels + 1):
             gw = _pyr_down(gw) if gw is not None else None
@@ -357,24 +375,25 @@ def blend_bands(
                 band *= _col(coef, band)
             coarse[lev - 1] += band
 
-    # The coarse bands of a frame are accumulated in a second thread while this one does its
-    # finest band (cv2 and numpy release the GIL); the two touch different accumulators and
-    # each frame waits for the previous one, so the sums do not depend on the timing.
+    # The exact copy and the coarse bands of a frame are done in a second thread while this
+    # one does its finest band (cv2 and numpy release the GIL); the two touch different
+    # accumulators and each frame waits for the previous one, so the sums do not depend on
+    # the timing.
     side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mffgui-coarse")
     pending: Future[None] | None = None
     done = 0
     try:
         for i, img in frames(order):
             img = img if channels > 1 else img[:, :, 0]
-            g = [img]
-            for _ in range(levels):
-                g.append(_pyr_down(g[-1]))
+            g = [img, _pyr_down(img)] if levels else [img]
             if pending is not None:
                 pending.result()
             if not coarse:
-                coarse = [np.zeros_like(b) for b in g[1:]]
-            if levels:
-                pending = side.submit(add_coarse, i, g)
+                size = g[-1]
+                for _ in range(levels):
+                    coarse.append(np.zeros_like(size))
+                    size = _pyr_down(size)
+            pending = side.submit(add_coarse, i, g)
             flat = img.reshape(hw, channels)
             up = _pyr_up(g[1], img).reshape(hw, channels) if levels else None
             for pix, w in finest.of(i):
@@ -382,8 +401,6 @@ def blend_bands(
                 if up is not None:
                     band -= up[pix]
                 fine[pix] += w[:, None] * band
-            run = top_order[top_bounds[i] : top_bounds[i + 1]]
-            exact[run] = flat[run]
             for _ in range(done, i + 1):
                 step()
             done = i + 1

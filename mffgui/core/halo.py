@@ -130,9 +130,13 @@ def snap_refine(
     k = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     lo = cv2.erode(depth, k, borderType=cv2.BORDER_REFLECT).astype(np.float32)
     hi = cv2.dilate(depth, k, borderType=cv2.BORDER_REFLECT).astype(np.float32)
-    cands = np.stack([d, lo, hi])
-    pick = np.argmin(np.abs(cands - smooth[None]), axis=0)
-    out = np.take_along_axis(cands, pick[None], 0)[0].astype(np.uint16)
+    # The nearest of (own, lowest, highest); ties keep the earlier one, as an argmin would.
+    err = np.abs(d - smooth)
+    err_lo = np.abs(lo - smooth)
+    err_hi = np.abs(hi - smooth)
+    out = np.where(err_lo < err, lo, d)
+    np.minimum(err, err_lo, out=err)
+    out = np.where(err_hi < err, hi, out).astype(np.uint16)
     if movable is not None:
         out = np.where(movable, out, depth)
     return out
