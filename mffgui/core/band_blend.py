@@ -86,10 +86,14 @@ class _Group:
     def merged(cls, n: int, groups: list[_Group]) -> _Group:
         """One group with the entries of ``groups``, sorted by frame (within a frame, each
         group's pixels in turn)."""
-        pixel = np.concatenate([g.pixel for g in groups])
-        frame = np.concatenate([g.frame for g in groups])
-        weight = np.concatenate([g.weight for g in groups])
-        return cls.sorted_by_frame(n, pixel, frame, weight)
+        spans = [slice(g.bounds[i], g.bounds[i + 1]) for i in range(n) for g in groups]
+        owner = [g for i in range(n) for g in groups]
+        return cls(
+            np.concatenate([g.pixel[sp] for g, sp in zip(owner, spans, strict=True)]),
+            np.concatenate([g.frame[sp] for g, sp in zip(owner, spans, strict=True)]),
+            np.concatenate([g.weight[sp] for g, sp in zip(owner, spans, strict=True)]),
+            np.sum([g.bounds for g in groups], axis=0),
+        )
 
     def where(self, keep: np.ndarray) -> _Group:
         """The entries whose pixel is in ``keep`` ((H*W,) bool); order stays sorted."""
