@@ -34,9 +34,10 @@ from mffgui.core.align_auto import AlignOutcome, align_for_fusion, normalise_mod
 from mffgui.core.align_fuse import ignore_invalid
 from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress, scaled
 from mffgui.errors import ParamsError
-from mffgui.types import FusionResult, Stack, strategy_note
+from mffgui.types import FusionResult, Stack, Volume, strategy_note
 
 if TYPE_CHECKING:
+    from mffgui.core.channels import GuideChannel
     from mffgui.methods.base import FusionMethod, Params
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "build_params",
     "fuse_files",
     "fuse_stack",
+    "fuse_volume",
     "read_input",
     "resolve_method",
 ]
@@ -350,6 +352,63 @@ def fuse_files(
         warnings=tuple(warnings),
     )
     return FuseOutput(result, stack, source, report)
+
+
+def fuse_volume(
+    volume: Volume,
+    method: FusionMethod | str,
+    params: Params | None = None,
+    *,
+    channel: GuideChannel = "sum",
+    progress: ProgressFn = noop_progress,
+    cancel: CancelToken = NEVER,
+) -> FuseOutput:
+    """Fuse a multi-channel z-stack: one depth map from ``channel``, applied to every channel.
+
+    The method runs on the guide stack (:func:`mffgui.core.channels.guide_stack`: one channel,
+    or ``"sum"`` of all channels each scaled by its maximum) without alignment; its per-frame
+    weights then blend every channel separately (:func:`mffgui.core.channels.fuse_channels`),
+    so channels are never mixed.
+
+    Parameters
+    ----------
+    volume : Volume
+        ``(Z, C, Y, X)`` uint8/uint16 samples, ``Z >= 2``.
+    method : FusionMethod or str
+        A method instance or a registered name.
+    params : Params, optional
+        The method's parameters (default: its defaults).
+    channel : int or "sum"
+        0-based guide channel, or ``"sum"``.
+    progress, cancel
+        As for :func:`fuse_files` (one 0..1 scale).
+
+    Returns
+    -------
+    FuseOutput
+        ``result.fused`` is ``(Y, X, C)`` float32; ``result.meta["channels"] = C`` and
+        ``result.meta["guide"]`` the channel; ``stack`` and ``source`` are the guide stack.
+
+    Raises
+    ------
+    TooFewImages
+        Fewer than two z-planes.
+    ParamsError
+        ``channel`` outside the volume's channels.
+    """
+    from mffgui.core.channels import fuse_volume_result, guide_stack
+    from mffgui.errors import TooFewImages
+
+    if volume.shape[0] < 2:
+        raise TooFewImages("a focus stack needs at least two z-planes", volume.meta.path)
+    try:
+        guide = guide_stack(volume, channel)
+    except ValueError as err:
+        raise ParamsError(str(err), volume.meta.path) from None
+    out = fuse_files(guide, method, params, align="off", progress=progress, cancel=cancel)
+    result = fuse_volume_result(volume, out.result)
+    result = dataclasses.replace(result, meta={**dict(result.meta), "guide": channel})
+    return dataclasses.replace(out, result=result)
 
 
 def build_params(

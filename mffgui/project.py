@@ -8,7 +8,7 @@ Format (``"format": "mffgui-project"``, ``"version": 1``)::
     {"sources": [{"path": "img_1.png", "abs_path": "/…/img_1.png", "page": null,
                   "included": true}, …],
      "alignment": {"model": "", "interpolation": "linear", "crop": true},
-     "method": "depthmap", "params": {"name": value, …},
+     "method": "depthmap", "params": {"name": value, …}, "channel": "sum",
      "retouch": {"frames": [{"path": …, "abs_path": …, "page": null}, …],
                  "strokes": [{"source": 0, "radius": 10, "hardness": 1, "opacity": 1,
                               "points": [[x, y], …]}, …]}}
@@ -67,6 +67,9 @@ class Project:
         The fused stack the strokes' ``source`` indices refer to.
     strokes : list of Stroke
         In painting order.
+    channel : str
+        Guide channel of a multi-channel stack: ``"sum"`` or a 1-based number (files written
+        before it existed read as ``"sum"``).
     """
 
     sources: list[ProjectSource] = field(default_factory=list)
@@ -77,6 +80,7 @@ class Project:
     align_crop: bool = True
     frames: list[FrameKey] = field(default_factory=list)
     strokes: list[Stroke] = field(default_factory=list)
+    channel: str = "sum"
 
 
 def _jsonable(v: Any) -> Any:
@@ -123,6 +127,7 @@ def project_to_json(project: Project, folder: Path) -> dict[str, Any]:
         },
         "method": project.method,
         "params": {k: _jsonable(v) for k, v in project.params.items()},
+        "channel": project.channel,
         "retouch": {
             "frames": [_path_entry(p, page, folder) for p, page in project.frames],
             "strokes": [s.to_json() for s in project.strokes],
@@ -169,6 +174,7 @@ def project_from_json(doc: dict[str, Any], folder: Path) -> Project:
         bool(al.get("crop", True)),
         frames,
         strokes,
+        str(doc.get("channel", "sum") or "sum"),
     )
 
 

@@ -59,6 +59,9 @@ class AppSettings:
         Resampling kernel of the alignment (``"linear"``, ``"cubic"``, ...).
     align_crop : bool
         Crop aligned frames to their common area (``False``: keep the full size).
+    channel : str
+        Multi-channel stacks: the channel the depth map comes from, ``"sum"`` (default) or a
+        1-based number (as ``mffgui fuse --channel``); a file with fewer channels uses the sum.
     theme : str
         ``"dark"`` or ``"light"``.
     layout : str
@@ -78,6 +81,7 @@ class AppSettings:
     align: str = "auto"
     align_interpolation: str = "linear"
     align_crop: bool = True
+    channel: str = "sum"
     theme: str = "dark"
     layout: str = "side"
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -114,6 +118,8 @@ class AppSettings:
             out.theme = "dark"
         if out.layout not in ("side", "stacked"):
             out.layout = "side"
+        if not (out.channel == "sum" or out.channel.isdigit()):
+            out.channel = "sum"
         if out.align in ("", "none"):
             out.align = "auto" if out.align == "" else "off"
         return out

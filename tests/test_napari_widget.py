@@ -1,5 +1,6 @@
 """The napari dock widget with a stand-in viewer (napari's own viewer needs OpenGL, which a
-headless CI machine lacks); skipped without napari, which is not in the ``test`` extra."""
+headless CI machine lacks; tests/test_napari_viewer.py covers the real viewer); skipped without
+napari (in the ``test`` extra)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,13 @@ import pytest
 
 from mffgui.core.retouch import ERASE, Stroke
 from mffgui.errors import MffError
-from mffgui.project import Project, ProjectSource, load_project, save_project
+from mffgui.project import (
+    Project,
+    ProjectSource,
+    load_project,
+    project_from_json,
+    save_project,
+)
 
 
 def _project(folder: Path) -> Project:
@@ -36,6 +42,7 @@ def _project(folder: Path) -> Project:
         False,
         [(imgs / "a.png", None), (imgs / "c.tif", 2)],
         strokes,
+        "2",
     )
 
 
@@ -48,6 +55,9 @@ def test_round_trip(tmp_path):
     assert doc["sources"][0]["path"] == "imgs/a.png"
     assert doc["sources"][2]["page"] == 2
     assert doc["retouch"]["strokes"][1]["source"] == -1
+    assert doc["channel"] == p.channel == "2"
+    del doc["channel"]  # a project written before multi-channel stacks: the sum
+    assert project_from_json(doc, tmp_path).channel == "sum"
 
 
 def test_a_moved_project_finds_its_images_relative_to_it(tmp_path):

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
@@ -23,6 +23,7 @@ from mffgui.core.eta import EtaEstimator
 from mffgui.core.progress import CancelToken
 from mffgui.core.runs import Generation, RunState, RunTracker
 from mffgui.errors import MffError
+from mffgui.gui.channels import ChannelInfo, channel_info, choice_for
 from mffgui.gui.sources import (
     AlignmentNote,
     Source,
@@ -38,15 +39,18 @@ from mffgui.gui.worker import (
     TaskRunner,
     TaskWorker,
     ThumbnailWorker,
+    height_of,
     prepare_overlay,
     run_export,
     run_fusion,
+    run_height_export,
     source_maps,
     take,
 )
 from mffgui.types import ImageMeta, strategy_note
 
 if TYPE_CHECKING:
+    from mffgui.core.channels import GuideChannel
     from mffgui.methods.base import Params
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,8 @@ class Controller(QObject):
         :class:`~mffgui.gui.worker.OverlayImages` asked for with :meth:`request_overlay`.
     weightsReady(int, object)
         ``(source, (H, W) float32 weights)`` asked for with :meth:`request_weights`.
+    heightReady(object, object)
+        ``(outcome, (H, W) float32 height map)`` asked for with :meth:`request_height`.
     """
 
     sourcesChanged = Signal()
@@ -89,6 +95,7 @@ class Controller(QObject):
     exportFinished = Signal(object)
     overlayReady = Signal(object)
     weightsReady = Signal(int, object)
+    heightReady = Signal(object, object)
     exportStateChanged = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -100,6 +107,10 @@ class Controller(QObject):
         self.align: str = "auto"
         self.align_interpolation: str = "linear"
         self.align_crop: bool = True
+        self.channel: str = "sum"
+        """Guide channel of multi-channel stacks as the CLI's ``--channel`` spells it
+        (``"sum"`` or a 1-based number); see :attr:`guide_channel`."""
+        self._channel_counts: dict[Path, int] = {}
         self.outcome: FusionOutcome | None = None
         self.last_error = ""
         self.runs = RunTracker()
@@ -118,6 +129,10 @@ class Controller(QObject):
         self._exporting = False
         self.overlay_source = 0
         self._overlays = Generation()  # overlays and weights of the current result
+        self.height: np.ndarray | None = None
+        """Height map of :attr:`height_outcome` once made (:meth:`request_height`)."""
+        self.height_outcome: FusionOutcome | None = None
+        self._height_asked: FusionOutcome | None = None
         self.skipped: list[tuple[Path, str]] = []
         """Files of opened folders that were not added, with the reason (listed to the user)."""
 
@@ -240,6 +255,19 @@ class Controller(QObject):
         return [s for s in self.sources if s.usable]
 
     @property
+    def channel_info(self) -> ChannelInfo | None:
+        """The channels of the file when the included sources are the planes of one
+        multi-channel file (``None`` for ordinary photos)."""
+        return channel_info(self.sources, self._channel_counts)
+
+    @property
+    def guide_channel(self) -> GuideChannel | None:
+        """The channel the depth map is computed from (0-based or ``"sum"``); ``None`` when
+        the stack is not multi-channel."""
+        info = self.channel_info
+        return None if info is None else choice_for(self.channel, info)
+
+    @property
     def input_bit_depth(self) -> int:
         """Largest bit depth of the included sources (8 when unknown)."""
         depths = [s.meta.bit_depth for s in self.included_sources if s.meta]
@@ -300,6 +328,7 @@ class Controller(QObject):
             self.overlay_source,
             self.align_interpolation,
             self.align_crop,
+            self.guide_channel,
         )
 
     def fuse(self) -> bool:
@@ -458,6 +487,33 @@ class Controller(QObject):
         worker.failed.connect(self._on_overlay_failed)
         self._runner.start(worker)
 
+    def request_height(self) -> None:
+        """Make the current result's height map in the background (``heightReady``); at once
+        when it is already made. Reading every focus map costs about a fusion's time, so it
+        is made when first needed (hover, the depth view's height, the height export)."""
+        outcome = self.outcome
+        if outcome is None:
+            return
+        if self.height_outcome is outcome and self.height is not None:
+            self.heightReady.emit(outcome, self.height)
+            return
+        if self._height_asked is outcome:
+            return
+        self._height_asked = outcome
+        worker = TaskWorker(
+            lambda _p, _c: (outcome, height_of(outcome)), 0, CancelToken(), "height map"
+        )
+        worker.resultReady.connect(self._on_height)
+        worker.failed.connect(lambda _g, msg: self._error(f"Height map: {msg}"))
+        self._runner.start(worker)
+
+    @Slot(int, int)
+    def _on_height(self, _gen: int, key: int) -> None:
+        outcome, height = take(key)
+        if outcome is self.outcome:  # a newer (or retouched) result asks again
+            self.height, self.height_outcome = height, outcome
+            self.heightReady.emit(outcome, height)
+
     def request_weights(self, source: int) -> None:
         """Read the decision weights of ``source`` in the background (``weightsReady``).
 
@@ -497,26 +553,37 @@ class Controller(QObject):
     def export(self, request: ExportRequest) -> bool:
         """Write the current result as ``request`` asks, in the background."""
         outcome = self.outcome
-        if outcome is None:
+        return self._start_export(
+            lambda progress, cancel: run_export(outcome, request, progress, cancel), request.path
+        )
+
+    def export_height(self, path: Path) -> bool:
+        """Write the current result's height map (32-bit float TIFF, µm) and its colour
+        preview ``<stem>_preview.png`` in the background."""
+        outcome = self.outcome
+        height = self.height if self.height_outcome is outcome else None
+        return self._start_export(
+            lambda progress, cancel: run_height_export(outcome, path, progress, cancel, height),
+            path,
+        )
+
+    def _start_export(self, fn: Callable[[Any, CancelToken], ExportOutcome], path: Path) -> bool:
+        """Run the export ``fn(progress, cancel)`` writing ``path`` in the background."""
+        if self.outcome is None:
             self._error("Nothing to export yet: fuse the stack first.")
             return False
         if self._exporting:
             self._error("An export is already running.")
             return False
         self._export_gen += 1
-        worker = TaskWorker(
-            lambda progress, cancel: run_export(outcome, request, progress, cancel),
-            self._export_gen,
-            CancelToken(),
-            f"export to {request.path}",
-        )
+        worker = TaskWorker(fn, self._export_gen, CancelToken(), f"export to {path}")
         worker.progressed.connect(self._on_export_progress)
         worker.resultReady.connect(self._on_export_done)
         worker.failed.connect(self._on_export_failed)
         worker.cancelled.connect(self._on_export_cancelled)
         self._exporting = True
         self.exportStateChanged.emit(True)
-        self.message.emit(f"Exporting {request.path.name}…")
+        self.message.emit(f"Exporting {path.name}…")
         self._runner.start(worker)
         return True
 

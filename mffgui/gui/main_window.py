@@ -40,7 +40,7 @@ from mffgui.gui.file_dialogs import ask_folder, ask_images, fill_recent
 from mffgui.gui.icons import icon, make_action
 from mffgui.gui.style.palettes import apply_theme
 from mffgui.gui.widgets.drop_overlay import DropOverlay
-from mffgui.gui.widgets.export_dialog import ExportDialog
+from mffgui.gui.widgets.export_dialog import FORMATS, ExportDialog
 from mffgui.gui.widgets.method_panel import MethodPanel, fuse_hint, scrollable
 from mffgui.gui.widgets.result_panel import ResultPanel
 from mffgui.gui.widgets.source_list import SourceList
@@ -114,6 +114,10 @@ class MainWindow(QMainWindow):
         self._drop_overlay = DropOverlay(self)
         self._error_box: QMessageBox | None = None
         self._connect()
+        from mffgui.gui.microscopy import MicroscopyControls
+
+        self.microscopy = MicroscopyControls(self)
+        """Channel selector of multi-channel stacks, File ▸ Export height map…"""
         # Retouching and projects (gui/project_io.py): connected after the window's own
         # handlers, so a retouched result is shown after the automatic one.
         from mffgui.gui.project_io import install_retouch
@@ -234,7 +238,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
-        f = mb.addMenu("&File")
+        f = self.file_menu = mb.addMenu("&File")
         f.addActions([self.act_open, self.act_open_folder, self.act_add])
         from mffgui.gui.batch_queue import batch_action
 
@@ -305,6 +309,8 @@ class MainWindow(QMainWindow):
         c.exportStateChanged.connect(self._on_export_state)
         c.overlayReady.connect(self.results.set_overlay)
         c.weightsReady.connect(self.results.set_weights)
+        c.heightReady.connect(self.results.set_height)
+        self.results.request_height = c.request_height
         self.results.sourceSelected.connect(lambda i: setattr(c, "overlay_source", i))
         self.sources.includeToggled.connect(c.set_included)
         self.sources.orderChanged.connect(c.reorder)
@@ -475,11 +481,16 @@ class MainWindow(QMainWindow):
         folder = Path(self.settings.last_folder or (first.parent if first else Path.home()))
         suffix = ".tif" if outcome.stack.bit_depth > 8 else ".png"
         stem = (first.parent.name if first else "fused") + f"-fused-{outcome.request.method}"
+        formats = tuple(FORMATS)
+        if outcome.channels:  # fluorescence channels: one plane each, with the pixel sizes
+            suffix, formats = ".ome.tif", ("OME-TIFF",)
+            stem = (first.name.split(".")[0] if first else "fused") + "-fused"
         dlg = ExportDialog(
             folder / f"{stem}{suffix}",
             outcome.stack.bit_depth,
             [m.path for m in outcome.metas if m.path is not None],
             self,
+            formats,
         )
         if dlg.exec() == ExportDialog.DialogCode.Accepted:
             self.export(dlg.request())

@@ -94,6 +94,7 @@ def current_project(window: MainWindow) -> Project:
         mp.align_crop,
         frames,
         list(rc.retoucher.strokes),
+        c.channel,
     )
 
 
@@ -163,6 +164,8 @@ def open_project(window: MainWindow, path: Path, fuse: bool = True) -> bool:
     window.choices.align_changed(mp.align_choice)
     mp.set_align_options(project.align_interpolation, project.align_crop)
     window.choices.align_options_changed(mp.align_interpolation, mp.align_crop)
+    c.channel = window.settings.channel = project.channel
+    window.microscopy.update_channels()
     window.retouch.load_strokes(project.strokes, tuple(project.frames))
     window.settings.last_folder = str(path.parent)
     c.message.emit(

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QDockWidget, QListWidgetItem
 
 from mffgui.core.decision import LazyMaps
 from mffgui.core.retouch import ERASE, Box, Retoucher, Stroke, StrokeHistory
-from mffgui.gui.convert import apply_levels, to_index_u8, to_qimage
+from mffgui.gui.convert import apply_levels, composite, to_index_u8, to_qimage
 from mffgui.gui.widgets.brush import BrushTool
 from mffgui.gui.widgets.result_panel import FUSED
 from mffgui.gui.widgets.retouch_panel import RetouchPanel
@@ -162,7 +162,7 @@ class RetouchController(QObject):
         elif self.retoucher.frames and not set(self.retoucher.frames) & set(keys):
             self.retoucher = Retoucher()  # another stack: its strokes do not apply
         had = len(self.retoucher.strokes)
-        dropped = self.retoucher.set_base(outcome.result.fused, outcome.stack.frame, keys)
+        dropped = self.retoucher.set_base(outcome.result.fused, outcome.source_frame, keys)
         self.panel.set_sources(outcome.stack.names)
         self.panel.set_source_index(self.window.results.selected_source)
         if self.retoucher.strokes:
@@ -321,9 +321,12 @@ class RetouchController(QObject):
         auto = self.auto
         if auto is None or not 0 <= index < len(auto.stack):
             return
-        levels = auto.display.levels if auto.display is not None else None
-        frame = auto.stack.frame(index)
-        self.view.set_image(to_qimage(to_index_u8(apply_levels(frame, levels))))
+        if auto.volume is not None:  # every channel, coloured as the fused composite
+            self.view.set_image(to_qimage(composite(auto.volume.frame(index))))
+        else:
+            levels = auto.display.levels if auto.display is not None else None
+            frame = auto.stack.frame(index)
+            self.view.set_image(to_qimage(to_index_u8(apply_levels(frame, levels))))
         self.shown_source = index
         self.panel.set_source_index(index)
         pane = self.window.results.panes[FUSED]

@@ -1,6 +1,7 @@
 """Render the main window with a stack fused, offscreen, to a PNG (for the docs).
 
-``python -m mffgui.gui.screenshot OUT.png [INPUTS...] [--method NAME] [--size 1600x900]``
+``python -m mffgui.gui.screenshot OUT.png [INPUTS...] [--method NAME] [--size 1600x900]
+[--channel sum|N] [--depth frames|height]``
 
 Runs the real window and worker (no mock-ups): opens the inputs (default: the bundled sample
 stack), fuses them, waits for the result and saves ``QWidget.grab()``.
@@ -30,6 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=-1,
         help="source shown in the focus overlay (default: the most chosen one)",
     )
+    p.add_argument(
+        "--channel", default="sum", help="multi-channel stacks: guide channel (sum or 1-based)"
+    )
+    p.add_argument(
+        "--depth", default="frames", choices=("frames", "height"), help="the depth view's colours"
+    )
     p.add_argument("--timeout", type=float, default=300.0)
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -46,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_theme(app, args.theme)
     app.setWindowIcon(icon("mffgui"))
     w, h = (int(v) for v in args.size.split("x"))
-    window = MainWindow(AppSettings(theme=args.theme), probe_devices=False)
+    window = MainWindow(AppSettings(theme=args.theme, channel=args.channel), probe_devices=False)
     window.resize(w, h)
     window.show()
     if args.method:
@@ -67,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     index = window.controller.outcome.result.index_map
     select = args.select if args.select >= 0 else int(np.bincount(index.ravel()).argmax())
     window.results.set_selected_source(select)
+    window.results.set_depth_mode(args.depth)
     for _ in range(30):  # thumbnails and layout settle
         app.processEvents()
         time.sleep(0.02)

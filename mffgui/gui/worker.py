@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
+import functools
 import itertools
 import logging
 import os
@@ -26,10 +28,11 @@ from PySide6.QtGui import QImage
 
 from mffgui.core.progress import CancelToken
 from mffgui.errors import Cancelled, MffError
-from mffgui.types import FusionResult, ImageMeta, Stack
+from mffgui.types import FusionResult, ImageMeta, Stack, Volume
 
 if TYPE_CHECKING:  # importing mffgui.methods loads every method: not before the window shows
     from mffgui.core.align import AlignmentReport
+    from mffgui.core.channels import GuideChannel
     from mffgui.methods.base import Params
 
 log = logging.getLogger(__name__)
@@ -69,6 +72,10 @@ class FusionRequest:
     align_crop : bool
         Crop the aligned frames to their common area; ``False`` keeps the full size and fusion
         ignores each frame's invalid border (:mod:`mffgui.core.align_fuse`).
+    channel : int, "sum" or None
+        The frames are the planes of one multi-channel file: the depth map comes from this
+        0-based channel (or the sum of all), every channel is fused
+        (:func:`mffgui.pipeline.fuse_volume`, no alignment). ``None``: ordinary frames.
     """
 
     generation: int
@@ -81,6 +88,7 @@ class FusionRequest:
     overlay_source: int = 0
     align_interpolation: str = "linear"
     align_crop: bool = True
+    channel: GuideChannel | None = None
 
     @property
     def paths(self) -> tuple[Path, ...]:
@@ -168,12 +176,21 @@ def prepare_display(
     result: FusionResult, stack: Stack, overlay_source: int | None = 0
 ) -> DisplayImages:
     """Make every image the result panel shows first (runs on the worker thread)."""
-    from mffgui.gui.convert import apply_levels, colorize_index, display_levels, to_index_u8
+    from mffgui.gui.convert import (
+        apply_levels,
+        colorize_index,
+        composite,
+        display_levels,
+        to_index_u8,
+        to_qimage,
+    )
 
-    levels = display_levels(result.fused)
-    from mffgui.gui.convert import to_qimage
-
-    fused = to_qimage(to_index_u8(apply_levels(result.fused, levels)))
+    if "channels" in result.meta:  # a multi-channel volume: each channel in its own colour
+        fused = to_qimage(composite(result.fused))
+        levels = display_levels(stack.frame(min(max(overlay_source or 0, 0), len(stack) - 1)))
+    else:
+        levels = display_levels(result.fused)
+        fused = to_qimage(to_index_u8(apply_levels(result.fused, levels)))
     n = len(stack)
     decision = (
         to_index_u8(source_maps(result.weights, 0))
@@ -193,6 +210,11 @@ class FusionOutcome:
     ``alignment`` is the per-frame alignment report (one entry per requested frame, in the
     order of ``request.frames``) when the run aligned the frames, else ``None``;
     ``align_summary`` says what Align did (Auto: what the motion check found), ``""`` for off.
+    Its height map is made on demand (:func:`height_of`; reading every focus map costs about
+    as much as the fusion, so it is not made for every run).
+    A multi-channel run (``request.channel`` set) has ``result.fused`` ``(H, W, C)``, the
+    file's metadata (physical sizes, channel names) in ``stack.metas`` (the guide stack) and
+    the included planes of every channel in ``volume``.
     """
 
     request: FusionRequest
@@ -203,6 +225,23 @@ class FusionOutcome:
     display: DisplayImages | None = None
     alignment: AlignmentReport | None = None
     align_summary: str = ""
+    volume: Volume | None = None
+
+    def source_frame(self, k: int) -> np.ndarray:
+        """Source frame ``k`` with every channel ``(H, W, C)`` (what retouching paints from):
+        the volume's plane for a multi-channel result, else the stack's frame."""
+        return self.volume.frame(k) if self.volume is not None else self.stack.frame(k)
+
+    @property
+    def z_step(self) -> float | None:
+        """Distance between the frames in µm (the file's ``PhysicalSizeZ``), else ``None``."""
+        phys = self.stack.metas[0].physical if self.stack.metas else None
+        return phys.z if phys is not None and phys.z else None
+
+    @property
+    def channels(self) -> int:
+        """Channels of a multi-channel result (``0`` for an ordinary gray/RGB result)."""
+        return int(self.result.meta.get("channels", 0)) if self.request.channel is not None else 0
 
     @property
     def metas(self) -> tuple[ImageMeta, ...]:
@@ -219,7 +258,7 @@ class ExportRequest:
     path : Path
         Output file; its suffix matches ``fmt``.
     fmt : str
-        ``"TIFF"``, ``"PNG"`` or ``"JPEG"``.
+        ``"TIFF"``, ``"OME-TIFF"`` (any channel count, physical sizes), ``"PNG"`` or ``"JPEG"``.
     bit_depth : int
         8 or 16 (JPEG: 8).
     quality : int
@@ -260,6 +299,9 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
     from mffgui.pipeline import AlignSettings, fuse_files
 
     t0 = time.perf_counter()
+    if request.channel is not None:
+        fused, volume = _fuse_channels(request, progress, cancel)
+        return _outcome(request, fused, time.perf_counter() - t0, progress, volume)
     # The frames were discovered (and probed) when added; keep their order and page choice.
     # Frames of another size are aligned onto the reference frame unless alignment is off; an
     # uncropped aligned stack has each frame's invalid border left out of the fusion
@@ -274,10 +316,53 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
         progress=progress,
         cancel=cancel,
     )
-    stack, result = fused.stack, fused.result
     # A run that finished despite a cancel still returns: the controller drops it by
     # generation (superseded) or by its cancelled token.
-    seconds = time.perf_counter() - t0
+    return _outcome(request, fused, time.perf_counter() - t0, progress)
+
+
+def _fuse_channels(
+    request: FusionRequest, progress: ProgressCb, cancel: CancelToken
+) -> tuple[Any, Volume]:
+    """Fuse the planes of one multi-channel file with the requested guide channel; returns the
+    pipeline's output and the volume of the included planes."""
+    from mffgui.gui.channels import read_source_volume
+    from mffgui.pipeline import fuse_volume
+
+    progress(0.0, 1.0, "Reading the volume")
+    volume = read_source_volume(request.frames[0][0], [page for _p, page in request.frames])
+    cancel.raise_if_cancelled()
+    assert request.channel is not None
+    out = fuse_volume(
+        volume,
+        request.method,
+        request.params,
+        channel=request.channel,
+        progress=progress,
+        cancel=cancel,
+    )
+    # The guide stack's planes carry their TIFF pages, so the views name them as the source
+    # list does (a plane's page is not its z index when channel planes are interleaved).
+    guide = out.stack
+    metas = [
+        dataclasses.replace(m, page=page)
+        for m, (_p, page) in zip(guide.metas, request.frames, strict=True)
+    ]
+    named = Stack(
+        [functools.partial(guide.frame, k) for k in range(len(guide))], metas, guide.notes
+    )
+    return dataclasses.replace(out, stack=named, source=named), volume
+
+
+def _outcome(
+    request: FusionRequest,
+    fused: Any,
+    seconds: float,
+    progress: ProgressCb,
+    volume: Volume | None = None,
+) -> FusionOutcome:
+    """The outcome of a finished run, with its display images made here (worker thread)."""
+    stack, result = fused.stack, fused.result
     progress(1.0, 1.0, "Preparing the views")
     display = prepare_display(result, stack, request.overlay_source)
     report = fused.report
@@ -291,7 +376,20 @@ def run_fusion(request: FusionRequest, progress: ProgressCb, cancel: CancelToken
         display,
         alignment,
         report.align_summary,
+        volume,
     )
+
+
+def height_of(outcome: FusionOutcome) -> np.ndarray:
+    """The height map of ``outcome`` (worker thread): ``(H, W)`` float32, µm when the stack
+    records its z-step (else frames), refined between frames by the focus measure
+    (:func:`mffgui.core.height.height_map`)."""
+    from mffgui.core.height import height_map
+
+    with _MAPS_LOCK:  # maps computed on demand are not thread-safe
+        return height_map(
+            outcome.result.index_map, outcome.result.focus_maps, outcome.z_step or 1.0
+        )
 
 
 def run_export(
@@ -299,20 +397,35 @@ def run_export(
 ) -> ExportOutcome:
     """Write the fused image (and maps) of ``outcome`` as ``request`` asks (worker thread)."""
     from mffgui.io import write_image, write_maps
+    from mffgui.io.writers import write_ome_tiff
 
     sources = [m.path for m in outcome.metas if m.path is not None]
     meta = outcome.metas[0] if request.keep_metadata and outcome.metas else None
     progress(0.0, 1.0, "Writing image")
-    written = [
-        write_image(
-            request.path,
-            outcome.result.fused,
-            bit_depth=request.bit_depth,
-            quality=request.quality,
-            meta=meta,
-            sources=sources,
-        )
-    ]
+    if outcome.channels:
+        # Every channel as its own plane (never an RGB picture), with the physical sizes and
+        # channel names, which are measurement data rather than optional metadata.
+        first = outcome.metas[0] if outcome.metas else None
+        written = [
+            write_ome_tiff(
+                request.path,
+                outcome.result.fused,
+                bit_depth=request.bit_depth,
+                meta=first,
+                sources=sources,
+            )
+        ]
+    else:
+        written = [
+            write_image(
+                request.path,
+                outcome.result.fused,
+                bit_depth=request.bit_depth,
+                quality=request.quality,
+                meta=meta,
+                sources=sources,
+            )
+        ]
     cancel.raise_if_cancelled()
     if request.maps:
         progress(0.5, 1.0, "Writing maps")
@@ -327,6 +440,36 @@ def run_export(
         written.extend(maps or [])
     progress(1.0, 1.0, "Done")
     return ExportOutcome(request, tuple(Path(p) for p in written if p is not None))
+
+
+def run_height_export(
+    outcome: FusionOutcome,
+    path: Path,
+    progress: ProgressCb,
+    cancel: CancelToken,
+    height: np.ndarray | None = None,
+) -> ExportOutcome:
+    """Write the height map of ``outcome`` (32-bit float TIFF: µm when the stack records its
+    z-step, else frames) and its viridis preview ``<stem>_preview.png`` (worker thread);
+    ``height`` is the map when already made (else made here)."""
+    from mffgui.core.height import height_preview
+    from mffgui.io import write_image
+    from mffgui.io.writers import write_height_map
+
+    sources = [m.path for m in outcome.metas if m.path is not None]
+    phys = outcome.metas[0].physical if outcome.metas else None
+    if height is None:
+        progress(0.0, 1.0, "Computing the height map")
+        height = height_of(outcome)
+        cancel.raise_if_cancelled()
+    progress(0.5, 1.0, "Writing the height map")
+    written = [write_height_map(path, height, physical=phys, sources=sources)]
+    cancel.raise_if_cancelled()
+    stem = path.name[: -len(".ome.tif")] if path.name.lower().endswith(".ome.tif") else path.stem
+    preview = path.with_name(stem + "_preview.png")
+    written.append(write_image(preview, height_preview(height), bit_depth=8, sources=sources))
+    progress(1.0, 1.0, "Done")
+    return ExportOutcome(ExportRequest(path, fmt="TIFF"), tuple(written))
 
 
 _MAILBOX: dict[int, Any] = {}

@@ -429,7 +429,10 @@ def _with_microscopy_meta(
             keep.append(offsets[pg.offset])
         n_c = series.shape[axes.index("C")]
         label = f" ({names[0]})" if names else ""
-        note = (f"channel 1{label} of {n_c} used; `mffgui fuse --channel` fuses every channel",)
+        note = (
+            f"channel 1{label} of {n_c} used as the frames; the app's channel selector and "
+            "`mffgui fuse --channel` fuse every channel",
+        )
     out = []
     for k in keep:
         m = metas[k]

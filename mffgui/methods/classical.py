@@ -57,6 +57,8 @@ class _Run:
         self.wait_s = 0.0
         self.t0 = time.perf_counter()
         self.marks: dict[str, float] = {}
+        self.eager = maps_fit_in_memory(n, self.shape)
+        """Whether the per-frame maps are kept in memory (else recomputed lazily)."""
 
     def frame(self, i: int) -> np.ndarray:
         """Frame ``i`` as ``(H, W, C)`` float32, checked against the stack's size."""
@@ -90,6 +92,38 @@ class _Run:
                 if k + 1 < len(order):
                     pending = pool.submit(self.frame, order[k + 1])
                 yield i, img
+
+    def argmax_pass(
+        self, measure: Callable[[np.ndarray], np.ndarray], stage: str
+    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """The decision pass: ``measure`` every frame and track the per-pixel argmax.
+
+        Parameters
+        ----------
+        measure : callable
+            ``(H, W, C) float32 frame -> (H, W) float32`` focus or saliency map.
+        stage : str
+            Progress label of the pass (one step per frame).
+
+        Returns
+        -------
+        maps : ndarray, (N, H, W) float32, or None
+            Every frame's map when :attr:`eager`, else ``None``.
+        index : ndarray, (H, W) uint16
+            Per pixel, the frame of the largest measure (the first on ties).
+        best : ndarray, (H, W) float32
+            That largest measure.
+        """
+        maps = np.zeros((self.n, *self.shape), np.float32) if self.eager else None
+        tracker = ArgmaxTracker(self.shape)
+        for i, img in self.frames(range(self.n)):
+            m = measure(img)
+            tracker.update(i, m)
+            if maps is not None:
+                maps[i] = m
+            self.step(stage)
+        assert tracker.best is not None  # n >= 2 frames were measured
+        return maps, tracker.index, tracker.best
 
     def step(self, stage: str) -> None:
         """One unit of work done: report progress, then honour a cancel request."""
@@ -135,6 +169,28 @@ class _Run:
         )
 
 
+class _StreamingMethod:
+    """``fuse`` of the streaming methods: checks the parameters, sets up the :class:`_Run`
+    (two passes over the frames) and hands over to the subclass's ``_fuse``."""
+
+    info: ClassVar[MethodInfo]
+
+    def fuse(
+        self,
+        stack: Stack,
+        params: Params | None = None,
+        *,
+        progress: ProgressFn = noop_progress,
+        cancel: CancelToken = NEVER,
+    ) -> FusionResult:
+        """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring for the algorithm."""
+        return self._fuse(_params(params, self.info.params), _Run(stack, 2, progress, cancel))
+
+    def _fuse(self, p: Any, run: _Run) -> FusionResult:
+        """The algorithm, on validated parameters ``p`` of ``info.params``."""
+        raise NotImplementedError
+
+
 def _params(params: Params | None, cls: type[Params]) -> Any:
     if params is None:
         return cls()
@@ -143,19 +199,6 @@ def _params(params: Params | None, cls: type[Params]) -> Any:
     if type(params) is Params:
         return cls()
     raise ParamsError(f"expected {cls.__name__}, got {type(params).__name__}")
-
-
-def _start(
-    stack: Stack,
-    params: Params | None,
-    cls: type[Params],
-    progress: ProgressFn,
-    cancel: CancelToken,
-) -> tuple[Any, _Run, bool]:
-    """A two-pass method's ``(params, run, eager)``: its parameters (defaults for None), the
-    run's book-keeping, and whether the ``(n, H, W)`` per-source maps fit in memory."""
-    run = _Run(stack, 2, progress, cancel)
-    return _params(params, cls), run, maps_fit_in_memory(run.n, run.shape)
 
 
 def _normalised(
@@ -201,7 +244,7 @@ class LaplacianParams(Params):
 
 
 @register_method
-class LaplacianPyramidFusion:
+class LaplacianPyramidFusion(_StreamingMethod):
     """Laplacian-pyramid fusion with max-activity selection and consistency verification.
 
     Every frame is decomposed into a Laplacian pyramid (P. J. Burt, E. H. Adelson, "The
@@ -226,18 +269,8 @@ class LaplacianPyramidFusion:
         "consistency check; averaged base. Robust, no halos, slightly lower contrast.",
     )
 
-    def fuse(
-        self,
-        stack: Stack,
-        params: Params | None = None,
-        *,
-        progress: ProgressFn = noop_progress,
-        cancel: CancelToken = NEVER,
-    ) -> FusionResult:
-        """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring for the algorithm."""
-        p: LaplacianParams
-        p, run, eager = _start(stack, params, LaplacianParams, progress, cancel)
-        n, shape = run.n, run.shape
+    def _fuse(self, p: LaplacianParams, run: _Run) -> FusionResult:
+        n, shape, eager = run.n, run.shape, run.eager
         levels = p.levels or max_pyramid_levels(shape, min_size=16)
         levels = min(levels, max_pyramid_levels(shape, min_size=2))
         focus = np.zeros((n, *shape), np.float32) if eager else None
@@ -345,7 +378,7 @@ class GFFParams(Params):
 
 
 @register_method
-class GuidedFilterFusion:
+class GuidedFilterFusion(_StreamingMethod):
     """Image fusion with guided filtering (GFF).
 
     S. Li, X. Kang, J. Hu, "Image fusion with guided filtering", IEEE Trans. Image Processing
@@ -370,34 +403,15 @@ class GuidedFilterFusion:
         "filtering; sharp, edge-aware transitions.",
     )
 
-    def fuse(
-        self,
-        stack: Stack,
-        params: Params | None = None,
-        *,
-        progress: ProgressFn = noop_progress,
-        cancel: CancelToken = NEVER,
-    ) -> FusionResult:
-        """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring for the algorithm."""
-        p: GFFParams = _params(params, GFFParams)
-        run = _Run(stack, 2, progress, cancel)
-        n, shape, ch = run.n, run.shape, run.channels
-        eager = maps_fit_in_memory(n, shape)
+    def _fuse(self, p: GFFParams, run: _Run) -> FusionResult:
+        n, shape, ch, eager = run.n, run.shape, run.channels, run.eager
 
         def saliency(img: np.ndarray) -> np.ndarray:
             return laplacian_saliency(luma(img), p.saliency_radius, p.saliency_sigma)
 
-        focus = np.zeros((n, *shape), np.float32) if eager else None
-        tracker = ArgmaxTracker(shape)
-        for i, img in run.frames(range(n)):
-            s = saliency(img)
-            tracker.update(i, s)
-            if focus is not None:
-                focus[i] = s
-            run.step("saliency")
-        scale = float(tracker.best.max())  # type: ignore[union-attr]
-        choice = tracker.index
-        del tracker
+        focus, choice, best = run.argmax_pass(saliency, "saliency")
+        scale = float(best.max())
+        del best
         run.mark("decision")
 
         def guide_of(img: np.ndarray) -> np.ndarray:
@@ -490,7 +504,7 @@ class DepthMapParams(Params):
 
 
 @register_method
-class DepthMapFusion:
+class DepthMapFusion(_StreamingMethod):
     """Depth-map focus stacking: per-pixel argmax of a focus measure, cleaned, softly blended.
 
     The approach of Zerene Stacker's "DMap" and Helicon Focus's "method B": a focus measure
@@ -521,36 +535,16 @@ class DepthMapFusion:
         "for opaque subjects.",
     )
 
-    def fuse(
-        self,
-        stack: Stack,
-        params: Params | None = None,
-        *,
-        progress: ProgressFn = noop_progress,
-        cancel: CancelToken = NEVER,
-    ) -> FusionResult:
-        """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring for the algorithm."""
-        p: DepthMapParams = _params(params, DepthMapParams)
-        run = _Run(stack, 2, progress, cancel)
-        n, shape, ch = run.n, run.shape, run.channels
-        eager = maps_fit_in_memory(n, shape)
+    def _fuse(self, p: DepthMapParams, run: _Run) -> FusionResult:
+        n, shape, ch, eager = run.n, run.shape, run.channels, run.eager
 
         def measure(img: np.ndarray) -> np.ndarray:
             return focus_measure(luma(img), p.focus, p.radius, p.presmooth)
 
-        focus = np.zeros((n, *shape), np.float32) if eager else None
-        tracker = ArgmaxTracker(shape)
-        for i, img in run.frames(range(n)):
-            fm = measure(img)
-            tracker.update(i, fm)
-            if focus is not None:
-                focus[i] = fm
-            run.step("measuring focus")
-        best = tracker.best
-        assert best is not None
+        focus, index, best = run.argmax_pass(measure, "measuring focus")
         scale = float(best.max())
-        index = clean_index(tracker.index, best, p.contrast_threshold, p.fill_sigma, p.smoothing)
-        del tracker, best
+        index = clean_index(index, best, p.contrast_threshold, p.fill_sigma, p.smoothing)
+        del best
         run.mark("depth map")
 
         depth = smooth_depth(index, p.blend_sigma)

@@ -38,11 +38,10 @@ from mffgui.core.halo import (
     soft_step,
     two_scale_focus,
 )
-from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.methods.base import MethodInfo, Params, param
-from mffgui.methods.classical import _normalised, _Run, _start
+from mffgui.methods.classical import _normalised, _Run, _StreamingMethod
 from mffgui.methods.registry import register_method
-from mffgui.types import FusionResult, Stack
+from mffgui.types import FusionResult
 
 
 @dataclass(frozen=True)
@@ -146,7 +145,7 @@ class HaloFreeParams(Params):
 
 
 @register_method
-class HaloFreeFusion:
+class HaloFreeFusion(_StreamingMethod):
     """Halo-free depth-map fusion with noise averaging in flat regions.
 
     1. Per frame, the sum-modified-Laplacian (Nayar & Nakagawa 1994) at a fine and a coarse
@@ -193,19 +192,9 @@ class HaloFreeFusion:
         "where none is sharper.",
     )
 
-    def fuse(
-        self,
-        stack: Stack,
-        params: Params | None = None,
-        *,
-        progress: ProgressFn = noop_progress,
-        cancel: CancelToken = NEVER,
-    ) -> FusionResult:
-        """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring."""
-        run: _Run
-        p, run, eager = _start(stack, params, HaloFreeParams, progress, cancel)
-        n = run.n
-        shape = run.shape
+    def _fuse(self, p: HaloFreeParams, run: _Run) -> FusionResult:
+        """Fuse ``run``'s stack (any N >= 2, gray or RGB); see the class docstring."""
+        n, shape, eager = run.n, run.shape, run.eager
 
         def measure(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return two_scale_focus(luma(img), p.radius, p.fine_sigma, p.coarse_sigma)

@@ -17,8 +17,10 @@ Information Fusion 9 (2008) 156-160.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -83,15 +85,38 @@ def _saliency_weights(vars_: list[np.ndarray]) -> list[np.ndarray]:
     return [v + flat for v in vars_]
 
 
+def _saliency_weighted(
+    ms: list[_Moments], maps: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The saliency-weighted mean of per-source maps, as both Q_W and Q_Y form it.
+
+    Parameters
+    ----------
+    ms : list of _Moments
+        The N sources' local moments; their variances ``s_i`` are the saliencies.
+    maps : list of ndarray, each (h, w) float64
+        One map per source ('valid' window size), e.g. ``SSIM(S_i, F)``.
+
+    Returns
+    -------
+    mean : ndarray, (h, w) float64
+        ``sum_i (s_i / sum_j s_j) * maps[i]``.
+    saliency : list of ndarray, each (h, w) float64
+        The ``s_i`` (0.5 added where every variance is 0).
+    """
+    sal = _saliency_weights([m.var for m in ms])
+    total = np.sum(sal, axis=0)
+    mean = np.zeros_like(total)
+    for s, q in zip(sal, maps, strict=True):
+        mean += (s / total) * q
+    return mean, sal
+
+
 def _piella_q(srcs: list[np.ndarray], fused: np.ndarray) -> float:
     """Weighted fusion quality index Q_W (``sw = 2``) with an 8x8 box window."""
     ms = [_moments(s, _BOX8) for s in srcs]
     mf = _moments(fused, _BOX8)
-    sal = _saliency_weights([m.var for m in ms])
-    total = np.sum(sal, axis=0)
-    q = np.zeros_like(total)
-    for m, s in zip(ms, sal, strict=True):
-        q += (s / total) * _ssim_map(mf, m, _BOX8, _PIELLA_C, _PIELLA_C)
+    q, sal = _saliency_weighted(ms, [_ssim_map(mf, m, _BOX8, _PIELLA_C, _PIELLA_C) for m in ms])
     cw = np.max(sal, axis=0)
     return float(np.sum(cw / cw.sum() * q))
 
@@ -102,19 +127,32 @@ def _prewitt_strength(img: np.ndarray) -> np.ndarray:
     return np.sqrt(x * x + y * y)
 
 
-def qe(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
-    """Q_E: Piella's edge-dependent fusion quality index (``metricPeilla(..., 3)``).
-
-    Parameters
+_SHARED_DOC = """Parameters
     ----------
     sources : sequence of ndarray, each (H, W) float64
         Gray source images in ``0..255``.
     fused : ndarray, (H, W) float64
+        Gray fused image in ``0..255``.
 
     Returns
     -------
     float
-        At most 1, higher is better.
+        At most 1, higher is better."""
+
+_F = TypeVar("_F", bound=Callable[..., float])
+
+
+def _shared_doc(fn: _F) -> _F:
+    """Put the Parameters and Returns that Q_E and Q_Y share into ``fn``'s docstring."""
+    fn.__doc__ = (fn.__doc__ or "").replace("{inputs_and_value}", _SHARED_DOC)
+    return fn
+
+
+@_shared_doc
+def qe(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
+    """Q_E: Piella's edge-dependent fusion quality index (``metricPeilla(..., 3)``).
+
+    {inputs_and_value}
 
     Notes
     -----
@@ -130,19 +168,11 @@ def qe(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
     return q * qw
 
 
+@_shared_doc
 def qy(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
     """Q_Y: Yang et al.'s SSIM-based fusion metric.
 
-    Parameters
-    ----------
-    sources : sequence of ndarray, each (H, W) float64
-        Gray source images in ``0..255``.
-    fused : ndarray, (H, W) float64
-
-    Returns
-    -------
-    float
-        At most 1, higher is better.
+    {inputs_and_value}
 
     Notes
     -----
@@ -162,14 +192,9 @@ def qy(sources: Sequence[np.ndarray], fused: np.ndarray) -> float:
             ok = _ssim_map(ms[i], ms[j], k, _YANG_C, _YANG_C) >= 0.75
             similar = ok if similar is None else similar & ok
     assert similar is not None
-    sal = _saliency_weights([m.var for m in ms])
-    total = np.sum(sal, axis=0)
-    weighted = np.zeros_like(total)
-    best = None
-    for m, s in zip(ms, sal, strict=True):
-        sm = _ssim_map(m, mf, k, _YANG_C, _YANG_C)
-        weighted += (s / total) * sm
-        best = sm if best is None else np.fmax(best, sm)  # MATLAB max skips NaN
+    sims = [_ssim_map(m, mf, k, _YANG_C, _YANG_C) for m in ms]
+    weighted, _ = _saliency_weighted(ms, sims)
+    best = functools.reduce(np.fmax, sims)  # MATLAB max skips NaN
     q = np.where(similar, weighted, best)
     return float(np.mean(q))
 

@@ -24,8 +24,28 @@ from PySide6.QtWidgets import (
 
 from mffgui.gui.worker import ExportRequest
 
-FORMATS = {"TIFF": ".tif", "PNG": ".png", "JPEG": ".jpg"}
+FORMATS = {"TIFF": ".tif", "OME-TIFF": ".ome.tif", "PNG": ".png", "JPEG": ".jpg"}
 SUFFIX_FORMAT = {".tif": "TIFF", ".tiff": "TIFF", ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def format_of(path: Path) -> str | None:
+    """The export format a file name asks for (``.ome.tif`` is OME-TIFF), else ``None``."""
+    name = path.name.lower()
+    if name.endswith((".ome.tif", ".ome.tiff")):
+        return "OME-TIFF"
+    return SUFFIX_FORMAT.get(path.suffix.lower())
+
+
+def with_format_suffix(path: Path, fmt: str) -> Path:
+    """``path`` renamed to end in ``fmt``'s suffix (an ``.ome.tif`` ending counts as one)."""
+    name = path.name
+    low = name.lower()
+    for ending in (".ome.tiff", ".ome.tif"):
+        if low.endswith(ending):
+            return path.with_name(name[: -len(ending)] + FORMATS[fmt])
+    return path.with_suffix(FORMATS[fmt])
+
+
 MAP_CHOICES = (
     ("index", "Index / depth map (16-bit PNG)"),
     ("decision", "Decision map"),
@@ -44,6 +64,9 @@ class ExportDialog(QDialog):
         Bit depth of the sources (8 or 16), the default for PNG/TIFF.
     sources : sequence of Path
         Source files, which the export must never overwrite.
+    formats : sequence of str, optional
+        The formats offered (default all of :data:`FORMATS`; a multi-channel microscopy
+        result offers only OME-TIFF).
     """
 
     def __init__(
@@ -52,6 +75,7 @@ class ExportDialog(QDialog):
         input_bit_depth: int,
         sources: Sequence[Path],
         parent: QWidget | None = None,
+        formats: Sequence[str] = tuple(FORMATS),
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export fused image")
@@ -66,7 +90,7 @@ class ExportDialog(QDialog):
         path_row.addWidget(self.path_edit, 1)
         path_row.addWidget(browse)
         self.format = QComboBox()
-        self.format.addItems(list(FORMATS))
+        self.format.addItems([f for f in FORMATS if f in formats])
         self.depth = QComboBox()
         self.depth.addItem("8 bits per channel", 8)
         self.depth.addItem("16 bits per channel", 16)
@@ -104,7 +128,9 @@ class ExportDialog(QDialog):
         lay.addWidget(self.error)
         lay.addWidget(self.buttons)
 
-        fmt = SUFFIX_FORMAT.get(default_path.suffix.lower(), "TIFF")
+        fmt = format_of(default_path) or "TIFF"
+        if fmt not in formats:
+            fmt = self.format.itemText(0)
         self.format.setCurrentText(fmt)
         self.format.currentTextChanged.connect(self._on_format)
         self.path_edit.textChanged.connect(self._on_path)
@@ -123,8 +149,8 @@ class ExportDialog(QDialog):
             self.path_edit.setText(path)
 
     def _on_path(self, text: str) -> None:
-        fmt = SUFFIX_FORMAT.get(Path(text).suffix.lower())
-        if fmt and fmt != self.format.currentText():
+        fmt = format_of(Path(text))
+        if fmt and fmt != self.format.currentText() and self.format.findText(fmt) >= 0:
             self.format.setCurrentText(fmt)
 
     def _on_format(self, fmt: str) -> None:
@@ -136,9 +162,9 @@ class ExportDialog(QDialog):
         else:
             self.depth.setCurrentIndex(self.depth.findData(self._input_depth))
         p = Path(self.path_edit.text())
-        if SUFFIX_FORMAT.get(p.suffix.lower()) != fmt and p.name:
+        if format_of(p) != fmt and p.name:
             self.path_edit.blockSignals(True)
-            self.path_edit.setText(str(p.with_suffix(FORMATS[fmt])))
+            self.path_edit.setText(str(with_format_suffix(p, fmt)))
             self.path_edit.blockSignals(False)
 
     def validate(self) -> str:

@@ -346,6 +346,8 @@ class MethodPanel(QWidget):
         top.addRow(self.device_label, self.device)
         top.addRow("Align", self.align)
         top.addRow(self.align_options)
+        self.top_form = top
+        """Method, device and alignment rows (the window adds the channel selector here)."""
         lay.addLayout(top)
         # Only once the options have a parent: shown earlier they would open as a window.
         self._show_align_options()

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mffgui.gui.convert import LUTS, apply_lut, index_colors
+from mffgui.gui.convert import LUTS, apply_lut, channel_colors, index_colors
 from mffgui.gui.widgets.image_view import ImageView, ViewLink
 from mffgui.gui.worker import (
     DisplayImages,
@@ -48,6 +48,17 @@ FUSED, DECISION, OVERLAY = 0, 1, 2
 TITLES = ("Fused image", "Decision map", "Focus overlay")
 
 
+def composite_note(outcome: FusionOutcome) -> str:
+    """``"composite: DAPI magenta, GFP green"``: the colour of each channel in the fused view."""
+    names = outcome.metas[0].channel_names if outcome.metas else ()
+    colours = channel_colors(outcome.channels)
+    parts = [
+        f"{names[k] if k < len(names) and names[k] else f'channel {k + 1}'} {colour}"
+        for k, colour in enumerate(colours)
+    ]
+    return "composite: " + ", ".join(parts)
+
+
 class Legend(QWidget):
     """Colour key of the decision map: a gradient for pairs, frame swatches for stacks."""
 
@@ -55,23 +66,31 @@ class Legend(QWidget):
         super().__init__(parent)
         self._names: list[str] = []
         self._lut: np.ndarray | None = None
+        self._ends: tuple[str, str] | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
     def set_pair(self, names: list[str], lut: np.ndarray) -> None:
         """Gradient from the second frame (weight 0) to the first (weight 1)."""
-        self._names, self._lut = names[:2], lut
+        self._names, self._lut, self._ends = names[:2], lut, None
+        self.updateGeometry()
+        self.update()
+
+    def set_scale(self, lut: np.ndarray, low: str, high: str) -> None:
+        """A colour bar from ``low`` (left, the LUT's first colour) to ``high`` (right)."""
+        self._names, self._lut = [high, low], lut
+        self._ends = (low, high)
         self.updateGeometry()
         self.update()
 
     def set_stack(self, names: list[str]) -> None:
         """One swatch per frame number (gradient with ticks for long stacks)."""
-        self._names, self._lut = list(names), None
+        self._names, self._lut, self._ends = list(names), None, None
         self.updateGeometry()
         self.update()
 
     def clear(self) -> None:
         """Show nothing."""
-        self._names, self._lut = [], None
+        self._names, self._lut, self._ends = [], None, None
         self.update()
 
     def sizeHint(self) -> QSize:
@@ -99,8 +118,11 @@ class Legend(QWidget):
             grad.setColorAt(1.0, QColor(int(c[0]), int(c[1]), int(c[2])))
             p.fillRect(bar, grad)
             p.setPen(pen)
-            left = f"0 = {self._names[1]}" if n > 1 else "0"
-            right = f"1 = {self._names[0]}"
+            if self._ends is not None:
+                left, right = self._ends
+            else:
+                left = f"0 = {self._names[1]}" if n > 1 else "0"
+                right = f"1 = {self._names[0]}"
             p.drawText(int(bar.left()), text_y, left)
             p.drawText(int(bar.right()) - fm.horizontalAdvance(right), text_y, right)
             p.end()
@@ -203,6 +225,11 @@ class ResultPanel(QWidget):
         self._levels: tuple[float, float] | None = None
         self._weights_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._overlays: OrderedDict[int, OverlayImages] = OrderedDict()
+        self.height: np.ndarray | None = None
+        """Height map of the shown result once made (:meth:`set_height`)."""
+        self.request_height: Callable[[], None] | None = None
+        """Asks for the shown result's height map (answered by :meth:`set_height`)."""
+        self._height_image = None  # QImage of the height preview, made when first shown
         self._selected = 0
         self._maximised = -1
 
@@ -214,8 +241,20 @@ class ResultPanel(QWidget):
         self.decision_lut.addItems(["gray", "diverging"])
         self.decision_lut.setToolTip("Colour map of the decision map of a pair")
         self.decision_lut.currentTextChanged.connect(lambda _t: self._show_decision())
-        self.panes[DECISION].add_control(QLabel("Colours"))
+        self.lut_label = QLabel("Colours")
+        self.panes[DECISION].add_control(self.lut_label)
         self.panes[DECISION].add_control(self.decision_lut)
+        self.depth_mode = QComboBox()
+        self.depth_mode.addItem("Frame colours", "frames")
+        self.depth_mode.addItem("Height", "height")
+        self.depth_mode.setToolTip(
+            "Colour the depth map by the chosen frame, or show the height (µm when the stack "
+            "records its z-step, else frames; interpolated between frames) with a colour bar"
+        )
+        self.depth_mode.currentIndexChanged.connect(lambda _i: self._show_decision())
+        self.show_label = QLabel("Show")
+        self.panes[DECISION].add_control(self.show_label)
+        self.panes[DECISION].add_control(self.depth_mode)
         self.panes[DECISION].controls.addStretch(1)
         self.legend = Legend()
         self.panes[DECISION].layout().addWidget(self.legend)
@@ -409,9 +448,18 @@ class ResultPanel(QWidget):
             display = prepare_display(outcome.result, outcome.stack, min(self._selected, n - 1))
         self._display = display
         self._levels = display.levels
-        self.panes[FUSED].note.setText("display stretched" if self._levels is not None else "")
+        self.panes[FUSED].note.setText(
+            composite_note(outcome)
+            if outcome.channels
+            else ("display stretched" if self._levels is not None else "")
+        )
         self.views[FUSED].set_image(display.fused)
-        self.panes[DECISION].controls_host.setVisible(n == 2)
+        for w in (self.lut_label, self.decision_lut):
+            w.setVisible(n == 2)
+        for w in (self.show_label, self.depth_mode):
+            w.setVisible(n > 2)
+        self.panes[DECISION].controls_host.setVisible(True)
+        self.height, self._height_image = None, None
         self._show_decision()
         names = outcome.stack.names
         self.source_combo.blockSignals(True)
@@ -437,11 +485,64 @@ class ResultPanel(QWidget):
             self.legend.set_pair(names, lut)
             self.panes[DECISION].title.setText("<b>Decision map</b>")
             self.panes[DECISION].note.setText("weight of frame 1")
+        elif self.showing_height:
+            self._show_height()
         else:
             self.views[DECISION].set_image(self._display.decision)
             self.legend.set_stack(names)
             self.panes[DECISION].title.setText("<b>Depth map</b>")
             self.panes[DECISION].note.setText("frame chosen per pixel")
+
+    @property
+    def showing_height(self) -> bool:
+        """Whether the depth view shows the height map (``Show: Height``, stacks of 3+)."""
+        return (
+            self.outcome is not None
+            and len(self.outcome.metas) > 2
+            and self.depth_mode.currentData() == "height"
+        )
+
+    def set_depth_mode(self, mode: str) -> None:
+        """``"frames"`` (frame colours) or ``"height"`` in the depth view."""
+        self.depth_mode.setCurrentIndex(max(0, self.depth_mode.findData(mode)))
+
+    def _show_height(self) -> None:
+        from mffgui.core.height import height_preview
+        from mffgui.gui.convert import to_qimage, viridis_lut
+
+        assert self.outcome is not None
+        height = self.height
+        if height is None:
+            self.panes[DECISION].title.setText("<b>Height map</b>")
+            self.panes[DECISION].note.setText("computing the height map…")
+            if self.request_height is not None:
+                self.request_height()
+            return
+        if self._height_image is None:
+            self._height_image = to_qimage(height_preview(height))
+        self.views[DECISION].set_image(self._height_image)
+        unit = self.height_unit
+        finite = height[np.isfinite(height)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        self.legend.set_scale(viridis_lut(), f"{lo:.2f} {unit}", f"{hi:.2f} {unit}")
+        self.panes[DECISION].title.setText("<b>Height map</b>")
+        self.panes[DECISION].note.setText(
+            f"z-step {self.outcome.z_step:g} µm" if self.outcome.z_step else "no z-step: frames"
+        )
+
+    def set_height(self, outcome: FusionOutcome, height: np.ndarray) -> None:
+        """Accept the height map of ``outcome`` made in the background (dropped when another
+        result is shown by now)."""
+        if outcome is not self.outcome:
+            return
+        self.height, self._height_image = height, None
+        if self.showing_height:
+            self._show_height()
+
+    @property
+    def height_unit(self) -> str:
+        """``"µm"`` when the stack records its z-step, else ``"frames"``."""
+        return "µm" if self.outcome is not None and self.outcome.z_step else "frames"
 
     @property
     def selected_source(self) -> int:
@@ -550,7 +651,20 @@ class ResultPanel(QWidget):
         vals = ", ".join(str(round(float(v) * scale)) for v in np.atleast_1d(value))
         weight = self.weight_at(src, x, y)
         wtext = "…" if weight is None else f"{weight:.3f}"
+        height = self.height_at(x, y)
+        htext = "   height …" if height is None else f"   height {height:.2f} {self.height_unit}"
         return (
             f"x {x}, y {y}   source {src + 1} ({names[src]})   "
-            f"weight {wtext}   fused ({vals}) of {scale}"
+            f"weight {wtext}   fused ({vals}) of {scale}{htext}"
         )
+
+    def height_at(self, x: int, y: int) -> float | None:
+        """Height at pixel ``(x, y)``: µm when the stack records its z-step, else frames;
+        ``None`` while the height map is being made (the first call asks for it)."""
+        if self.outcome is None:
+            return None
+        if self.height is None:
+            if self.request_height is not None:
+                self.request_height()
+            return None
+        return float(self.height[y, x])
