@@ -5,7 +5,7 @@ See :class:`HaloFreeFusion` and docs/classical-methods.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
@@ -13,12 +13,18 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
-from mffgui.core.blend import collapse, gaussian_pyramid, laplacian_pyramid, max_pyramid_levels
+from mffgui.core.band_blend import (
+    SelectionZone,
+    TopTwo,
+    blend_bands,
+    depth_weights_sparse,
+    finest_weights,
+)
+from mffgui.core.blend import gaussian_pyramid, max_pyramid_levels
 from mffgui.core.decision import (
     ArgmaxTracker,
     LazyMaps,
     fill_low_confidence,
-    maps_fit_in_memory,
     median_labels,
     smooth_depth,
 )
@@ -32,11 +38,10 @@ from mffgui.core.halo import (
     soft_step,
     two_scale_focus,
 )
-from mffgui.core.progress import NEVER, CancelToken, ProgressFn, noop_progress
 from mffgui.methods.base import MethodInfo, Params, param
-from mffgui.methods.classical import _normalised, _params, _Run
+from mffgui.methods.classical import _normalised, _Run, _StreamingMethod
 from mffgui.methods.registry import register_method
-from mffgui.types import FusionResult, Stack
+from mffgui.types import FusionResult
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ class HaloFreeParams(Params):
 
 
 @register_method
-class HaloFreeFusion:
+class HaloFreeFusion(_StreamingMethod):
     """Halo-free depth-map fusion with noise averaging in flat regions.
 
     1. Per frame, the sum-modified-Laplacian (Nayar & Nakagawa 1994) at a fine and a coarse
@@ -156,12 +161,13 @@ class HaloFreeFusion:
     4. Per-pixel weights: trusted pixels take their frame (soft over ``blend_sigma`` px at depth
        changes); untrusted ones the frames around their depth (Gaussian over ``flat_spread``
        frames), so noise goes down where nothing is sharper.
-    5. The weights are applied per band of a Laplacian pyramid (Burt & Adelson's multiresolution
-       spline, ACM TOG 1983): each band changes frame over a width proportional to its scale.
-       Within ``edge_zone`` px of an occlusion boundary (a depth change of more than
-       ``zone_step`` frames) each detail band instead takes a soft maximum of the band activity
-       (Burt & Kolczynski 1993), with a temperature of ``band_softness`` noise units, so
-       frames within the noise of the sharpest share the band.
+    5. The weights (kept sparse: per frame only where non-zero) are applied per band of a
+       Laplacian pyramid (Burt & Adelson's multiresolution spline, ACM TOG 1983): each band
+       changes frame over a width proportional to its scale. Within ``edge_zone`` px of an
+       occlusion boundary (a depth change of more than ``zone_step`` frames) each detail band
+       instead takes a soft maximum of the band activity (Burt & Kolczynski 1993) over the two
+       most active frames, tracked in the focus pass, with a temperature of ``band_softness``
+       noise units, so a runner-up within the noise of the sharpest shares the band.
     6. Where the result is within half an 8-bit step of the pixel of the frame of largest
        weight, that source value is copied exactly.
 
@@ -186,19 +192,9 @@ class HaloFreeFusion:
         "where none is sharper.",
     )
 
-    def fuse(
-        self,
-        stack: Stack,
-        params: Params | None = None,
-        *,
-        progress: ProgressFn = noop_progress,
-        cancel: CancelToken = NEVER,
-    ) -> FusionResult:
-        """Fuse ``stack`` (any N >= 2, gray or RGB); see the class docstring."""
-        p: HaloFreeParams = _params(params, HaloFreeParams)
-        run = _Run(stack, 2, progress, cancel)
-        n, shape = run.n, run.shape
-        eager = maps_fit_in_memory(n, shape)
+    def _fuse(self, p: HaloFreeParams, run: _Run) -> FusionResult:
+        """Fuse ``run``'s stack (any N >= 2, gray or RGB); see the class docstring."""
+        n, shape, eager = run.n, run.shape, run.eager
 
         def measure(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return two_scale_focus(luma(img), p.radius, p.fine_sigma, p.coarse_sigma)
@@ -207,44 +203,57 @@ class HaloFreeFusion:
         tracker = ArgmaxTracker(shape)  # windowed focus
         pixel = ArgmaxTracker(shape)  # pixel-scale (3x3) focus
         pixel_at_best = np.zeros(shape, np.float32)
-        guide = np.zeros(shape, np.float32)
-        sigma_n = np.inf
+        guide: np.ndarray = np.zeros(shape, np.float32)
         # Pairs keep the per-pixel blend: on the Lytro pairs the band blend lowered 5 of the 7
         # fusion metrics (docs/BENCHMARKS.md).
         levels = 0 if n < 3 else min(p.band_levels, max_pyramid_levels(shape, min_size=8))
         zoned = levels > 0 and p.edge_zone > 0
-        band_max: list[np.ndarray] = []  # per band: largest activity so far and its frame
-        band_arg: list[np.ndarray] = []
-        for i, img in run.frames(range(n)):
-            g = luma(img)
+        tops: list[TopTwo] = []  # per band: the two most active frames
+
+        noise: list[float] = []
+
+        def side_work(i: int, g: np.ndarray) -> None:
+            noise.append(noise_sigma(g))
             if zoned:
                 for lev, act in enumerate(_band_activity(g, levels)):
                     if i == 0:
-                        band_max.append(act)
-                        band_arg.append(np.zeros(act.shape, np.uint16))
-                    else:
-                        up = act > band_max[lev]
-                        np.copyto(band_max[lev], act, where=up)
-                        band_arg[lev][up] = i
-            ml = focus_measure(g, "sml", 0, p.fine_sigma)
-            f = box_mean(ml, p.radius)
-            fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
-            if p.min_sharpness > 0:
-                coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
-                q = sharpness_ratio(f, coarse, p.fine_sigma, p.coarse_sigma)
-                damp = soft_step(q, p.min_sharpness, p.min_sharpness + 0.6)
-                f *= damp
-                fp *= damp
-            better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
-            tracker.update(i, f)
-            if p.pixel_ratio > 0:
-                pixel.update(i, fp)
-                np.copyto(pixel_at_best, fp, where=better)
-            np.copyto(guide, g, where=better)
-            sigma_n = min(sigma_n, noise_sigma(g))
-            if focus is not None:
-                focus[i] = f
-            run.step("measuring focus")
+                        tops.append(TopTwo(act.shape))
+                    tops[lev].update(i, act)
+
+        # The noise estimate and the band trackers run beside the focus measure (cv2 and numpy
+        # release the GIL), one frame at a time and in frame order: the result does not depend
+        # on the timing.
+        side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mffgui-bands")
+        pending: Future[None] | None = None
+        try:
+            for i, img in run.frames(range(n)):
+                g = luma(img)
+                if pending is not None:
+                    pending.result()
+                pending = side.submit(side_work, i, g)
+                ml = focus_measure(g, "sml", 0, p.fine_sigma)
+                f = box_mean(ml, p.radius)
+                fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
+                if p.min_sharpness > 0:
+                    coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
+                    q = sharpness_ratio(f, coarse, p.fine_sigma, p.coarse_sigma)
+                    damp = soft_step(q, p.min_sharpness, p.min_sharpness + 0.6)
+                    f *= damp
+                    fp *= damp
+                better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
+                tracker.update(i, f)
+                if p.pixel_ratio > 0:
+                    pixel.update(i, fp)
+                    np.copyto(pixel_at_best, fp, where=better)
+                guide = cv2.copyTo(g, better.view(np.uint8), guide)
+                if focus is not None:
+                    focus[i] = f
+                run.step("measuring focus")
+            if pending is not None:
+                pending.result()
+        finally:
+            side.shutdown(cancel_futures=True)
+        sigma_n = min(noise)
         best = tracker.best
         assert best is not None
         scale = float(best.max())
@@ -273,75 +282,47 @@ class HaloFreeFusion:
         depth = smooth_depth(index, p.blend_sigma)
         run.mark("depth map")
 
-        untrusted = trust < 1.0
-        any_flat = bool(untrusted.any())
-        lo, hi = float(depth.min()), float(depth.max())
-        if any_flat:
-            d_flat = depth[untrusted]
-            reach = 3.0 * p.flat_spread
-            lo, hi = min(lo, float(d_flat.min()) - reach), max(hi, float(d_flat.max()) + reach)
-        needed = [i for i in range(n) if lo - 1 < i < hi + 1]
-        needed_set = set(needed)
-        inv2s2 = np.float32(-0.5 / p.flat_spread**2)
-
-        def flat(i: int) -> np.ndarray:
-            return np.exp(inv2s2 * (depth - np.float32(i)) ** 2)
-
-        # Normalised over the frames that are read, so every pixel's weights sum to 1.
-        norm = np.zeros(shape, np.float32)
-        if any_flat:
-            for i in needed:
-                norm += flat(i)
-            norm = (np.float32(1.0) - trust) / norm
-
-        def weight(i: int) -> np.ndarray:
-            if i not in needed_set:
-                return np.zeros(shape, np.float32)
-            hard = np.maximum(np.float32(1.0) - np.abs(depth - np.float32(i)), np.float32(0.0))
-            if not any_flat:
-                return hard
-            return trust * hard + norm * flat(i)
-
-        if levels == 0:
-            fused = _blend_pixels(run, needed, weight)
-            reported = weight
-        else:
-            zone = _discontinuities(index, p.edge_zone, p.zone_step) if zoned else None
-            if zone is not None:
-                # Where no frame is trusted to be sharp there is no occlusion edge to keep.
-                zone &= trust >= 0.5
-                if not zone.any():
-                    zone = None
-            read = set(needed)
-            selecting: set[int] = set()
-            if zone is not None:
-                # Each band's sharpest frame where it lies in the zone, and its neighbours
-                # (frames far from the sharpest one have a negligible soft weight).
-                zg = gaussian_pyramid(zone.astype(np.float32), levels)
-                for lev in range(levels):
-                    for v in np.unique(band_arg[lev][zg[lev] > 0]).tolist():
-                        selecting.update(k for k in (v - 1, v, v + 1) if 0 <= k < n)
-                read |= selecting
-            taus = [
-                max(p.band_softness * float(sigma_n) * gain, 1e-5) for gain in _noise_gains(levels)
-            ]
-            # The frame of largest weight: the nearest frame to the depth among those read.
-            top = np.clip(np.rint(depth), needed[0], needed[-1]).astype(np.int16)
-            fused, copied = _blend_bands(
-                run, sorted(read), levels, weight, top, zone, selecting, band_max, taus
-            )
-
-            def reported(i: int) -> np.ndarray:
-                w = weight(i)
-                if w.any():
-                    w = _effective_weight(gaussian_pyramid(w, levels))
-                return np.where(copied >= 0, (copied == i).astype(np.float32), w)
-
-        del band_arg, band_max
-        run.mark("blend")
-        out_weights = (
-            np.stack([reported(i) for i in range(n)]) if eager else LazyMaps(n, shape, reported)
+        depth_w = depth_weights_sparse(depth, trust, p.flat_spread, n)
+        zone = None
+        if zoned:
+            # Where no frame is trusted to be sharp there is no occlusion edge to keep.
+            edges = _discontinuities(index, p.edge_zone, p.zone_step) & (trust >= 0.5)
+            if edges.any():
+                feather = [
+                    np.minimum(np.float32(2.0) * z, np.float32(1.0))
+                    for z in gaussian_pyramid(edges.astype(np.float32), levels)[:levels]
+                ]
+                taus = [
+                    max(p.band_softness * float(sigma_n) * gain, 1e-5)
+                    for gain in _noise_gains(levels)
+                ]
+                zone = SelectionZone.build(feather, tops, taus)
+        finest = finest_weights(depth_w, zone)
+        # The frame of largest weight: the nearest frame to the depth.
+        top = np.rint(depth).astype(np.int64)
+        fused, copied, frames_used = blend_bands(
+            depth_w,
+            finest,
+            zone,
+            levels,
+            top,
+            run.channels,
+            run.frames,
+            lambda: run.step("blending"),
         )
+        run.mark("blend")
+
+        def reported(i: int) -> np.ndarray:
+            w = depth_w.dense(i)
+            one = (copied == i).astype(np.float32)
+            return one if w is None else np.where(copied >= 0, one, w)
+
+        out_weights: np.ndarray | LazyMaps = LazyMaps(n, shape, reported)
+        if eager:
+            out_weights = depth_w.dense_all()
+            hit = copied >= 0
+            out_weights[:, hit] = 0.0
+            out_weights[copied[hit], hit] = 1.0
         return run.result(
             self.info.name,
             p,
@@ -349,31 +330,21 @@ class HaloFreeFusion:
             index,
             out_weights,
             _normalised(focus, n, shape, scale, lambda i: measure(run.frame(i))[0]),
-            frames_used=len(needed),
+            frames_used=frames_used,
             noise_sigma=float(sigma_n),
             trusted=float((trust >= 1.0).mean()),
         )
 
 
-def _blend_pixels(run: _Run, needed: list[int], weight: Callable[[int], np.ndarray]) -> np.ndarray:
-    """Per-pixel weighted sum of the ``needed`` frames (weights sum to 1); ``(H, W, C)``."""
-    acc = np.zeros((*run.shape, run.channels), np.float32)
-    done = 0
-    for i, img in run.frames(needed):
-        acc += weight(i)[:, :, None] * img
-        for _ in range(done, i + 1):
-            run.step("blending")
-        done = i + 1
-    for _ in range(done, run.n):
-        run.step("blending")
-    return acc
-
-
 def _band_activity(gray: np.ndarray, levels: int) -> list[np.ndarray]:
     """Activity of the first ``levels`` Laplacian bands of ``gray`` ((H, W) float32): the
     3x3 mean of the absolute coefficient (Burt & Kolczynski 1993); finest first."""
-    pyr = laplacian_pyramid(gray, levels)
-    return [box_mean(np.abs(b), 1) for b in pyr[:levels]]
+    g = gaussian_pyramid(gray, levels)
+    out = []
+    for k in range(levels):
+        up = cv2.pyrUp(g[k + 1], dstsize=(g[k].shape[1], g[k].shape[0]))
+        out.append(box_mean(cv2.absdiff(g[k], up), 1))
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -400,105 +371,3 @@ def _discontinuities(index: np.ndarray, radius: int, step: float) -> np.ndarray:
     d = index.astype(np.float32)
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1, 2 * radius + 1))
     return (cv2.dilate(d, k) - cv2.erode(d, k)) > step
-
-
-def _blend_bands(
-    run: _Run,
-    frames: list[int],
-    levels: int,
-    weight: Callable[[int], np.ndarray],
-    top: np.ndarray,
-    zone: np.ndarray | None,
-    selecting: set[int],
-    band_max: list[np.ndarray],
-    taus: list[float],
-) -> tuple[np.ndarray, np.ndarray]:
-    """Blend ``frames`` in a Laplacian pyramid (Burt & Adelson 1983).
-
-    Each band of frame ``i`` is weighted by the Gaussian pyramid of ``weight(i)`` ((H, W),
-    summing to 1 over frames), so a transition is as wide as the band is coarse. Within
-    ``zone`` ((H, W) bool, or None; feathered by its own Gaussian pyramid) the ``levels``
-    detail bands instead take a soft maximum of the band activity (:func:`_band_activity`):
-    weights ``exp((activity - band_max) / tau)`` normalised over the frames in ``selecting``,
-    so frames whose activity is within about ``tau`` of the sharpest share the band and noise
-    averages; this is computed only within the bounding box of the feathered zone.
-    Where the result is within half an 8-bit step of the pixel of frame ``top`` ((H, W) int16,
-    the frame of largest weight), that pixel is copied exactly (source values stay exact where
-    one frame dominates).
-
-    Returns
-    -------
-    fused : ndarray, (H, W, C) float32
-    copied : ndarray, (H, W) int16
-        The frame copied exactly, -1 where none was.
-    """
-    shape, ch = run.shape, run.channels
-    out: list[np.ndarray] = []
-    num: list[np.ndarray] = []
-    den: list[np.ndarray] = []
-    boxes: list[tuple[slice, slice]] = []
-    feather: list[np.ndarray] = []
-    if zone is not None:
-        for zl in gaussian_pyramid(zone.astype(np.float32), levels)[:levels]:
-            rows = np.flatnonzero((zl > 0).any(axis=1))
-            cols = np.flatnonzero((zl > 0).any(axis=0))
-            box = (
-                slice(max(rows[0] - 2, 0), rows[-1] + 3),
-                slice(max(cols[0] - 2, 0), cols[-1] + 3),
-            )
-            boxes.append(box)
-            feather.append(np.minimum(np.float32(2.0) * zl[box], np.float32(1.0)))
-    exact = np.zeros((*shape, ch), np.float32)
-    done = 0
-    for i, img in run.frames(frames):
-        pyr = laplacian_pyramid(img if ch > 1 else img[:, :, 0], levels)
-        if not out:
-            out = [np.zeros_like(b) for b in pyr]
-            num = [np.zeros_like(b[box]) for b, box in zip(pyr, boxes, strict=False)]
-            den = [np.zeros(b.shape[:2], np.float32) for b in num]
-        w = weight(i)
-        if w.any():
-            for lev, gw in enumerate(gaussian_pyramid(w, levels)):
-                out[lev] += _per_channel(gw, pyr[lev]) * pyr[lev]
-        mine = top == i
-        exact[mine] = img[mine]
-        for lev in range(len(num) if i in selecting else 0):
-            band = pyr[lev][boxes[lev]]
-            # The luma of a colour band is the band of the luma (both are linear).
-            act = box_mean(np.abs(luma(band)), 1)
-            sw = np.exp(
-                np.minimum(act - band_max[lev][boxes[lev]], np.float32(0.0))
-                * np.float32(1.0 / taus[lev])
-            )
-            num[lev] += _per_channel(sw, band) * band
-            den[lev] += sw
-        for _ in range(done, i + 1):
-            run.step("blending")
-        done = i + 1
-    for _ in range(done, run.n):
-        run.step("blending")
-    for lev in range(len(num)):
-        sel = num[lev] / _per_channel(np.maximum(den[lev], np.float32(1e-30)), num[lev])
-        m = _per_channel(feather[lev], sel)
-        out[lev][boxes[lev]] += m * (sel - out[lev][boxes[lev]])
-    fused = collapse(out)
-    if ch == 1:
-        fused = fused[:, :, None]
-    close = np.abs(fused - exact).max(axis=2) <= np.float32(0.5 / 255.0)
-    np.copyto(fused, exact, where=close[:, :, None])
-    return fused, np.where(close, top, np.int16(-1))
-
-
-def _effective_weight(gw: list[np.ndarray]) -> np.ndarray:
-    """Mean over the levels of a weight's Gaussian pyramid ``gw``, each expanded back to
-    full size with ``cv2.pyrUp``: the share of the bands a frame contributes to a pixel,
-    ``(H, W)`` float32; 1 only where every band takes that frame alone."""
-    acc = gw[-1]
-    for lev in range(len(gw) - 2, -1, -1):
-        acc = cv2.pyrUp(acc, dstsize=(gw[lev].shape[1], gw[lev].shape[0])) + gw[lev]
-    return acc * np.float32(1.0 / len(gw))
-
-
-def _per_channel(w: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """``w`` ((h, w)) broadcastable against ``like`` ((h, w) or (h, w, C))."""
-    return w[:, :, None] if like.ndim == 3 else w
