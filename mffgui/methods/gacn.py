@@ -453,6 +453,18 @@ def pair_maps(
         return _Engine(run).pair(gray_a, gray_b)
 
 
+class _Adapter:
+    """This module's pieces that :mod:`mffgui.methods.gacn_stack` uses (passed, not imported)."""
+
+    halo = HALO
+    min_size = MIN_SIZE
+    engine = staticmethod(lambda run: _Engine(run))
+    blend_pair = staticmethod(blend_pair)
+    focus_output = staticmethod(lambda raw, peak: _focus_output(raw, peak))
+
+
+_ADAPTER = _Adapter()
+
 _Outcome = tuple[np.ndarray, np.ndarray, Any, Any, dict[str, Any]]
 """fused, index map, weights, focus maps, extra meta."""
 
@@ -672,7 +684,7 @@ class GacnMethod:
         if params.strategy == "pyramid":
             from mffgui.methods.gacn_stack import fuse_pyramid
 
-            return fuse_pyramid(run, stack, params, progress)
+            return fuse_pyramid(run, stack, params.pyramid_scale, progress, _ADAPTER)
         if params.strategy == "serial":
             return self._serial(run, stack, params, progress)
         if params.strategy == "activity":

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -39,26 +39,34 @@ import numpy as np
 from mffgui.core.decision import spill_maps
 from mffgui.core.progress import ProgressFn
 from mffgui.core.tiling import plan_tiles
-from mffgui.methods.gacn import (
-    HALO,
-    MIN_SIZE,
-    GacnParams,
-    _Engine,
-    _focus_output,
-    _Outcome,
-    _Run,
-    blend_pair,
-)
 from mffgui.types import ImageMeta, MapStack, Stack, to_gray
 
 
-def _reduced(run: _Run, scale: float) -> _Run:
+class Adapter(Protocol):
+    """What the strategy uses of the GACN adapter (:mod:`mffgui.methods.gacn`), passed in by
+    it so that this module does not import it back (no import cycle in the package)."""
+
+    halo: int
+    min_size: int
+
+    def engine(self, run: Any) -> Any:
+        """A tile-aware inference engine (``_Engine``) for ``run``."""
+
+    def blend_pair(self, a: np.ndarray, b: np.ndarray, bgf: np.ndarray) -> np.ndarray:
+        """The official pair fusion ``bgf · a + (1 − bgf) · b``, clipped."""
+
+    def focus_output(self, raw: MapStack, peak: float) -> Any:
+        """Raw focus maps scaled by their common maximum."""
+
+
+def _reduced(run: Any, scale: float, adapter: Adapter) -> Any:
     """``run`` at ``scale`` of its resolution (tiles re-planned); ``run`` itself at 1."""
     h, w = run.shape
-    small = (max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale)))
+    lo = adapter.min_size
+    small = (max(lo, round(h * scale)), max(lo, round(w * scale)))
     if scale >= 1.0 or small == (h, w):
         return run
-    return dataclasses.replace(run, shape=small, tiles=plan_tiles(small, run.tile, HALO))
+    return dataclasses.replace(run, shape=small, tiles=plan_tiles(small, run.tile, adapter.halo))
 
 
 class _FrameEnergy:
@@ -68,7 +76,7 @@ class _FrameEnergy:
     run's cache budget (256 bytes per read pixel); otherwise recomputed per pair.
     """
 
-    def __init__(self, eng: _Engine, gray_small: np.ndarray, keep: bool) -> None:
+    def __init__(self, eng: Any, gray_small: np.ndarray, keep: bool) -> None:
         self.eng = eng
         self.gray = gray_small
         self.scales = eng.scales(gray_small)
@@ -102,7 +110,7 @@ def _upsample(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(a, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _decision(eng: _Engine, a: _FrameEnergy, b: _FrameEnergy) -> np.ndarray:
+def _decision(eng: Any, a: _FrameEnergy, b: _FrameEnergy) -> np.ndarray:
     """Raw decision map ``sigmoid(1000 · logits)`` (weight of ``a``), reduced size, float32."""
     from mffgui.models.gacn import SHARPNESS
 
@@ -116,7 +124,7 @@ def _decision(eng: _Engine, a: _FrameEnergy, b: _FrameEnergy) -> np.ndarray:
     return out
 
 
-def _bgf(eng: _Engine, decision: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
+def _bgf(eng: Any, decision: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
     """Boundary-guided-filtered map ``(H, W)`` float32 at full resolution (full-size tiles)."""
     model = eng.r.model
     out = np.empty(ga.shape, np.float32)
@@ -129,18 +137,21 @@ def _bgf(eng: _Engine, decision: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> 
     return out
 
 
-def fuse_pyramid(run: _Run, stack: Stack, params: GacnParams, progress: ProgressFn) -> _Outcome:
+def fuse_pyramid(
+    run: Any, stack: Stack, scale: float, progress: ProgressFn, adapter: Adapter
+) -> tuple[np.ndarray, np.ndarray, MapStack, Any, dict[str, Any]]:
     """The ``pyramid`` strategy (see the module docstring).
 
     Parameters
     ----------
-    run : _Run
+    run : mffgui.methods.gacn._Run
         Model, device and full-resolution tiles of this fusion.
     stack : Stack
         ``N > 2`` frames ``(H, W, C)`` float32 in [0, 1].
-    params : GacnParams
-        ``pyramid_scale`` is used.
+    scale : float
+        Resolution of the network's decision (``pyramid_scale``).
     progress : callable
+    adapter : Adapter
 
     Returns
     -------
@@ -159,8 +170,8 @@ def fuse_pyramid(run: _Run, stack: Stack, params: GacnParams, progress: Progress
     n = len(stack)
     h, w = run.shape
     channels = stack.channels
-    small = _reduced(run, float(params.pyramid_scale))
-    full_eng, small_eng = _Engine(run), _Engine(small)
+    small = _reduced(run, float(scale), adapter)
+    full_eng, small_eng = adapter.engine(run), adapter.engine(small)
     keep = small.whole or (
         2 * 256 * sum(t.read_shape[0] * t.read_shape[1] for t in small.tiles) <= run.cache_bytes
     )
@@ -183,7 +194,7 @@ def fuse_pyramid(run: _Run, stack: Stack, params: GacnParams, progress: Progress
     right = load(0)
     for k in range(m):
         run.cancel.raise_if_cancelled()
-        progress(k, steps, f"GACN: deciding between frames {k + 1} and {k + 2}")
+        progress(k / steps, 1.0, f"GACN: deciding between frames {k + 1} and {k + 2}")
         left, right = right, load(k + 1)
         new = [(0, left[2])] if k == 0 else []
         for i, fe in [*new, (k + 1, right[2])]:
@@ -193,7 +204,7 @@ def fuse_pyramid(run: _Run, stack: Stack, params: GacnParams, progress: Progress
         decision = _upsample(_decision(small_eng, left[2], right[2]), (h, w))
         bgf = _bgf(full_eng, decision, left[1], right[1])
         del decision
-        pair = blend_pair(left[0], right[0], bgf)
+        pair = adapter.blend_pair(left[0], right[0], bgf)
         share[k] = np.clip(bgf, 0.0, 1.0)
         for c in range(channels):
             outs[channels * k + c] = pair[:, :, c]
@@ -207,20 +218,20 @@ def fuse_pyramid(run: _Run, stack: Stack, params: GacnParams, progress: Progress
         [ImageMeta(width=w, height=h, channels=channels, format="memory") for _ in range(m)],
     )
     run.cancel.raise_if_cancelled()
-    progress(m, steps, "GACN: combining the pair outputs (Laplacian pyramid)")
+    progress(m / steps, 1.0, "GACN: combining the pair outputs (Laplacian pyramid)")
     res = LaplacianPyramidFusion().fuse(pairs, LaplacianParams(), cancel=run.cancel)
-    progress(m + 1, steps, "GACN: frame weights")
+    progress((m + 1) / steps, 1.0, "GACN: frame weights")
     weights, index = _frame_weights(res.weights, share, n, (h, w))
     fused = np.clip(res.fused, 0.0, 1.0).astype(np.float32, copy=False)
     if fused.ndim == 2:
         fused = fused[:, :, None]
     extra = {
         "strategy": "pyramid",
-        "pyramid_scale": float(params.pyramid_scale),
+        "pyramid_scale": float(scale),
         "energies_reused": keep,
         "maps_on_disk": focus.on_disk,
     }
-    return fused, index, weights, _focus_output(focus, peak), extra
+    return fused, index, weights, adapter.focus_output(focus, peak), extra
 
 
 def _frame_weights(
