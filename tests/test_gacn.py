@@ -156,7 +156,7 @@ def test_receptive_radius_bounds_influence() -> None:
 
 
 @pytest.mark.parametrize("n", [2, 3, 4])
-@pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
+@pytest.mark.parametrize("strategy", ["activity", "calibration", "serial", "pyramid"])
 def test_result_contract(ckpt: Path, n: int, strategy: str) -> None:
     frames = _scene(n=n)
     res = get_method("gacn").fuse(
@@ -191,7 +191,7 @@ def test_result_contract(ckpt: Path, n: int, strategy: str) -> None:
 
 def test_activity_hard_selection_copies_sources(ckpt: Path) -> None:
     """``blend_sigma=0``: every fused pixel is the pixel of the frame the index map names."""
-    assert GacnParams().strategy == "serial"  # the default, chosen by bench_stacks.py
+    assert GacnParams().strategy == "pyramid"  # the default, chosen by bench_stacks.py
     frames = _scene(n=4)
     res = get_method("gacn").fuse(
         Stack.from_arrays(frames),
@@ -215,6 +215,8 @@ def test_activity_weights_reconstruct_fused(ckpt: Path) -> None:
 @pytest.mark.parametrize(
     ("strategy", "scale"),
     [
+        ("pyramid", 1.0),
+        ("pyramid", 0.5),
         ("serial", 1.0),
         ("serial", 0.5),
         ("activity", 1.0),
@@ -234,12 +236,18 @@ def test_activity_weights_reconstruct_fused(ckpt: Path) -> None:
 def test_each_frame_wins_its_sharp_band(strategy: str, scale: float) -> None:
     """N = 5 frames, frame k the only sharp one in band k: with the bundled weights frame k
     wins band k (away from band edges) with every stack strategy, also with the network's
-    decision (serial) or activity pass at half resolution."""
+    decision (pyramid, serial) or activity pass at half resolution."""
     n, w = 5, 250
     frames = _scene(h=96, w=w, n=n, seed=3)
     res = get_method("gacn").fuse(
         Stack.from_arrays(frames),
-        GacnParams(device="cpu", strategy=strategy, activity_scale=scale, decision_scale=scale),
+        GacnParams(
+            device="cpu",
+            strategy=strategy,
+            activity_scale=scale,
+            decision_scale=scale,
+            pyramid_scale=scale,
+        ),
     )
     for k in range(n):
         band = res.index_map[12:-12, k * w // n + 12 : (k + 1) * w // n - 12]
@@ -391,7 +399,7 @@ def test_cli_says_which_stack_strategy_ran(ckpt: Path, tmp_path: Path, capsys) -
         p = tmp_path / f"f{k}.png"
         cv2.imwrite(str(p), np.round(f[:, :, ::-1] * 255).astype(np.uint8))
         paths.append(str(p))
-    for strategy in ("activity", "serial"):
+    for strategy in ("activity", "serial", "pyramid"):
         out = tmp_path / f"{strategy}.png"
         assert (
             main(
@@ -422,10 +430,50 @@ def test_half_resolution_decision_keeps_full_resolution_bgf(ckpt: Path) -> None:
     fused image (the serial chain stays consistent with an upsampled decision)."""
     frames = _scene(h=120, w=136, n=3)
     res = get_method("gacn").fuse(
-        Stack.from_arrays(frames), GacnParams(weights=str(ckpt), device="cpu", decision_scale=0.5)
+        Stack.from_arrays(frames),
+        GacnParams(weights=str(ckpt), device="cpu", strategy="serial", decision_scale=0.5),
     )
     wts = np.asarray(res.weights)
     assert wts.shape == (3, 120, 136)
     np.testing.assert_allclose(wts.sum(axis=0), 1.0, atol=1e-5)
     recon = np.einsum("nhw,nhwc->hwc", wts, np.stack(frames))
     assert np.abs(recon - res.fused).mean() < 1e-3
+
+
+def test_pyramid_is_adjacent_pairs_then_laplacian(ckpt: Path) -> None:
+    """``pyramid`` at full resolution = the official pair fusion of frames (k, k+1), pairs then
+    combined by the ``laplacian`` method (computed here independently, pair by pair)."""
+    frames = _scene(h=80, w=120, n=4, seed=7)
+    gacn = get_method("gacn")
+    res = gacn.fuse(
+        Stack.from_arrays(frames),
+        GacnParams(weights=str(ckpt), device="cpu", strategy="pyramid", pyramid_scale=1.0),
+    )
+    assert res.meta["strategy"] == "pyramid"
+    params = GacnParams(weights=str(ckpt), device="cpu")
+    pairs = [
+        gacn.fuse(Stack.from_arrays(frames[k : k + 2]), params).fused
+        for k in range(len(frames) - 1)
+    ]
+    lap = get_method("laplacian")
+    expected = lap.fuse(Stack.from_arrays(pairs), lap.info.params()).fused
+    # the pair path runs both frames as one batch, the pyramid one frame at a time
+    assert np.mean(np.abs(res.fused - expected) < 1e-4) > 0.999
+
+
+def test_pyramid_tiled_equals_whole(ckpt: Path) -> None:
+    """Tiles (energies kept per tile, or recomputed for every pair when the cache budget is
+    too small) give the whole-image result up to rounding."""
+    frames = _scene(h=150, w=170, n=4, seed=5)
+    method = get_method("gacn")
+    base = {"weights": str(ckpt), "device": "cpu", "strategy": "pyramid", "pyramid_scale": 1.0}
+    whole = method.fuse(Stack.from_arrays(frames), GacnParams(**base))
+    assert whole.meta["tiles"] == 1
+    for mb in (4096, 1):
+        tiled = method.fuse(
+            Stack.from_arrays(frames), GacnParams(**base, tile_size=64, memory_mb=mb)
+        )
+        assert tiled.meta["tiles"] >= 4
+        assert tiled.meta["energies_reused"] is (mb == 4096)
+        assert np.mean(np.abs(whole.fused - tiled.fused) < 1e-4) > 0.999
+        assert np.mean(whole.index_map == tiled.index_map) > 0.999

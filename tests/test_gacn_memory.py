@@ -75,7 +75,24 @@ def _peak_traced(stack: Stack, params: GacnParams) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        "activity",
+        "calibration",
+        "serial",
+        pytest.param(
+            "pyramid",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="pyramid's traced peak grew by ~0.45 map per frame (7267 B per frame) when "
+                "this file runs alone, and stays flat after the other GACN tests: an "
+                "order-dependent allocation not yet found (the laplacian method alone does "
+                "not grow; issue 16 report)",
+            ),
+        ),
+    ],
+)
 def test_memory_does_not_grow_with_frame_count(
     ckpt: Path, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,7 +133,7 @@ def test_calibration_weights_are_lazy_one_hot_of_index(ckpt: Path) -> None:
     assert len(np.unique(res.index_map)) > 1  # not a trivial one-hot
 
 
-@pytest.mark.parametrize("strategy", ["activity", "calibration", "serial"])
+@pytest.mark.parametrize("strategy", ["activity", "calibration", "serial", "pyramid"])
 def test_spilled_maps_equal_in_memory_maps(
     ckpt: Path, strategy: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
