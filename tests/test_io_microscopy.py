@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import tifffile
+from microscopy_stacks import two_channel_volume, write_ome
 
 from mffgui.cli import main
 from mffgui.core.channels import fuse_channels, guide_stack, parse_channel
@@ -97,41 +98,10 @@ def test_ome_physical_units_and_missing():
 
 
 def _two_channel_volume(tmp_path):
-    """A (Z, C, Y, X) stack: channel 1 sharp on the left in frame 0 and on the right in frame
-    3; channel 2 sharp the other way round and offset by 0.2 per frame, so fused channel 2
-    shows which frame channel 1 chose."""
-    z, h, w = 4, 40, 80
-
-    def defocus(img: np.ndarray) -> list[np.ndarray]:
-        return [img] + [cv2.GaussianBlur(img, (0, 0), s) for s in (1.5, 3.0, 4.5)]
-
-    b1 = defocus(RNG.uniform(0.2, 0.8, (h, w)).astype(np.float32))
-    b2 = defocus(RNG.uniform(0.0, 0.1, (h, w)).astype(np.float32))
-    left = np.arange(w) < w // 2
-    ch1 = np.empty((z, h, w), np.float32)
-    ch2 = np.empty((z, h, w), np.float32)
-    for k in range(z):
-        # Channel 1 in focus on the left at frame 0 and on the right at frame 3; channel 2
-        # the other way round (it must not matter), offset by its frame number.
-        ch1[k][:, left] = b1[k][:, left]
-        ch1[k][:, ~left] = b1[3 - k][:, ~left]
-        ch2[k][:, left] = b2[3 - k][:, left]
-        ch2[k][:, ~left] = b2[k][:, ~left]
-        ch2[k] += 0.2 * k
-    data = np.rint(np.stack([ch1, ch2], axis=1) * 65535).astype(np.uint16)
+    """Channel 2 offset by 0.2 per frame, so fused channel 2 shows which frame channel 1 chose."""
     path = tmp_path / "cells.ome.tif"
-    tifffile.imwrite(
-        path,
-        data,
-        ome=True,
-        photometric="minisblack",
-        metadata={
-            "axes": "ZCYX",
-            "PhysicalSizeX": 0.1,
-            "PhysicalSizeY": 0.1,
-            "PhysicalSizeZ": 2.0,
-            "Channel": {"Name": ["DAPI", "GFP"]},
-        },
+    data, left = two_channel_volume(
+        path, RNG, ch1_range=(0.2, 0.8), ch2_range=(0.0, 0.1), ch2_step=0.2, pixel_um=0.1, z_um=2.0
     )
     return path, data, left
 
@@ -290,13 +260,7 @@ def test_height_preview_is_viridis_from_low_to_high():
 def test_cli_height_map(tmp_path):
     zyx = _stack_frames(n=7, w=96)
     src = tmp_path / "z.ome.tif"
-    tifffile.imwrite(
-        src,
-        zyx,
-        ome=True,
-        photometric="minisblack",
-        metadata={"axes": "ZYX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5, "PhysicalSizeZ": 3.0},
-    )
+    write_ome(src, zyx, "ZYX", 0.5, 3.0)
     hm = tmp_path / "height.tif"
     assert main(["fuse", str(src), "-o", str(tmp_path / "f.tif"), "--height-map", str(hm)]) == 0
     height = tifffile.imread(hm)

@@ -17,6 +17,7 @@ from gui_support import (  # noqa: F401 - fixtures
     slow_method,
     window,
 )
+from microscopy_stacks import two_channel_volume, write_ome
 
 from mffgui.core.synthetic import render_focus_stack, sharp_scene
 from mffgui.gui.convert import from_qimage, viridis_lut
@@ -35,40 +36,17 @@ def _pixels_attrs(path) -> dict[str, str]:
 
 
 def _two_channel_file(tmp_path):
-    """(Z, C, Y, X) 16-bit OME-TIFF: channel 1 (strong texture) sharp on the left in plane 0
-    and on the right in plane 3; channel 2 (faint texture, dominated by channel 1 in the sum)
-    the other way round, so channel 2 and the sum choose different planes. Channel 2's planes
-    carry an offset each, which tells which plane a value came from."""
-    z, h, w = 4, 40, 80
-
-    def defocus(img: np.ndarray) -> list[np.ndarray]:
-        return [img] + [cv2.GaussianBlur(img, (0, 0), s) for s in (1.5, 3.0, 4.5)]
-
-    b1 = defocus(RNG.uniform(0.1, 0.7, (h, w)).astype(np.float32))
-    b2 = defocus(RNG.uniform(0.4, 0.44, (h, w)).astype(np.float32))
-    left = np.arange(w) < w // 2
-    ch1 = np.empty((z, h, w), np.float32)
-    ch2 = np.empty((z, h, w), np.float32)
-    for k in range(z):
-        ch1[k][:, left] = b1[k][:, left]
-        ch1[k][:, ~left] = b1[3 - k][:, ~left]
-        ch2[k][:, left] = b2[3 - k][:, left]
-        ch2[k][:, ~left] = b2[k][:, ~left]
-        ch2[k] += 0.05 * k
-    data = np.rint(np.stack([ch1, ch2], axis=1) * 65535).astype(np.uint16)
+    """Channel 1 strong, channel 2 faint (dominated by channel 1 in the sum), so channel 2 and
+    the sum choose different planes."""
     path = tmp_path / "cells.ome.tif"
-    tifffile.imwrite(
+    data, left = two_channel_volume(
         path,
-        data,
-        ome=True,
-        photometric="minisblack",
-        metadata={
-            "axes": "ZCYX",
-            "PhysicalSizeX": 0.25,
-            "PhysicalSizeY": 0.25,
-            "PhysicalSizeZ": 1.5,
-            "Channel": {"Name": ["DAPI", "GFP"]},
-        },
+        RNG,
+        ch1_range=(0.1, 0.7),
+        ch2_range=(0.4, 0.44),
+        ch2_step=0.05,
+        pixel_um=0.25,
+        z_um=1.5,
     )
     return path, data, left
 
@@ -190,18 +168,7 @@ def _tilted_plane_file(tmp_path, z_step: float):
     gray = frames.mean(axis=3) if frames.ndim == 4 else frames
     data = np.rint(np.clip(gray, 0, 1) * 65535).astype(np.uint16)
     path = tmp_path / "tilted.ome.tif"
-    tifffile.imwrite(
-        path,
-        data,
-        ome=True,
-        photometric="minisblack",
-        metadata={
-            "axes": "ZYX",
-            "PhysicalSizeX": 0.5,
-            "PhysicalSizeY": 0.5,
-            "PhysicalSizeZ": z_step,
-        },
-    )
+    write_ome(path, data, "ZYX", 0.5, z_step)
     return path, depth * (n - 1) * z_step
 
 
