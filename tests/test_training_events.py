@@ -171,3 +171,129 @@ def test_numpy_values_are_written_as_numbers():
     assert json.loads(line)["score"] == 0.5
     back = ev.parse_event(line)
     assert (back.score, back.epoch) == (0.5, 3)
+
+
+# Every field of every kind, in the order the trainer has always written them (the documented
+# wire order), with a value of the field's wire type. The expected lines are made from these
+# literals with json.dumps alone, so they do not depend on how events.py declares its classes.
+WIRE_ORDER: dict[str, dict[str, object]] = {
+    "start": {
+        "arch": "gacn",
+        "device": "cpu",
+        "resumed": True,
+        "epoch": 2,
+        "step": 3,
+        "epochs": 10,
+        "steps_per_epoch": 40,
+        "out": "/runs/g.pt",
+        "setup_s": 0.5,
+        "config": {"lr": 0.001},
+        "budget_s": 600.0,
+        "amp": True,
+        "features": 32,
+        "batch_size": 8,
+        "patch_size": 96,
+    },
+    "data": {
+        "images": 5,
+        "train_images": 4,
+        "held_out_images": 1,
+        "scenes": 7,
+        "val_pairs": 2,
+        "val_size": 32,
+        "real_val_pairs": 3,
+        "device": "cuda",
+        "amp": False,
+    },
+    "step": {
+        "epoch": 0,
+        "step": 1,
+        "steps": 2,
+        "global_step": 9,
+        "lr": 0.25,
+        "s_per_step": 0.5,
+        "loss": 0.75,
+        "stage": "f2v",
+        "elapsed_s": 1.5,
+    },
+    "epoch": {
+        "epoch": 1,
+        "train": {"loss": 0.5},
+        "val": {"iou": 0.625},
+        "lr": 0.001,
+        "epoch_s": 1.5,
+        "val_s": 0.5,
+        "best_epoch": 1,
+    },
+    "checkpoint": {
+        "path": "/runs/g.pt",
+        "reason": "epoch",
+        "epoch": 1,
+        "step": 0,
+        "global_step": 2,
+        "elapsed_s": 3.5,
+    },
+    "best": {"path": "/runs/g.best.pt", "epoch": 1, "score": 0.625, "key": "iou"},
+    "stopped": {"reason": "stop", "epoch": 1, "step": 1, "resume": "python -m x"},
+    "done": {
+        "epochs": 3,
+        "global_step": 6,
+        "wall_time_s": 4.5,
+        "best": {"epoch": 2},
+        "out": "/r.pt",
+        "steps": 6,
+        "stage_steps": [2, 4],
+        "peak_gpu_mib": 812.5,
+    },
+    "warning": {"message": "--val ignored"},
+    "error": {
+        "reason": "non-finite",
+        "message": "diverged",
+        "epoch": 0,
+        "step": 1,
+        "global_step": 1,
+        "checkpoint": "/runs/g.pt",
+        "checkpoint_epoch": 0,
+        "checkpoint_step": 0,
+    },
+    "resume": {"stage": 1, "elapsed_s": 12.5, "step": 40},
+    "validate": {"reason": "periodic", "step": 40, "stage": "f2v", "elapsed_s": 12.5},
+}
+KEPT_NULLS = {"epoch": ["best_epoch"], "stopped": ["reason"], "done": ["best"],
+              "error": ["checkpoint", "checkpoint_epoch", "checkpoint_step"]}  # fmt: skip
+T0 = "2024-05-01T12:00:00+00:00"
+
+
+def _written(kind: str, fields: dict[str, object]) -> str:
+    """What the trainer prints for ``EventLog.emit(kind, **fields)`` at time ``T0``."""
+    out = io.StringIO()
+    EventLog(jsonl=True, stream=out).write(ev.make_event(kind, time=T0, **fields))
+    return out.getvalue()
+
+
+def test_wire_order_covers_every_kind_and_field():
+    assert set(WIRE_ORDER) == set(ev.EVENT_TYPES)
+    for kind, fields in WIRE_ORDER.items():
+        parsed = ev.event_from_dict({"event": kind, **fields})
+        assert parsed.extras == {}, f"{kind}: fields not in its class: {parsed.extras}"
+
+
+@pytest.mark.parametrize("kind", sorted(WIRE_ORDER))
+def test_every_event_is_written_in_its_documented_key_order(kind):
+    fields = WIRE_ORDER[kind]
+    expected = json.dumps({"event": kind, "time": T0, **fields}) + "\n"
+    assert _written(kind, fields) == expected
+    # the order on the wire is the schema's, not the order the trainer passes the fields in
+    reverse = dict(reversed(list(fields.items())))
+    assert _written(kind, {**reverse, "zz_extra": 1, "a_extra": [1]}) == (
+        json.dumps({"event": kind, "time": T0, **fields, "zz_extra": 1, "a_extra": [1]}) + "\n"
+    )
+    # unset fields are left out, except those the readers test for null
+    kept = {k: None for k in fields if k in KEPT_NULLS.get(kind, [])}
+    assert _written(kind, {}) == json.dumps({"event": kind, "time": T0, **kept}) + "\n"
+    # the text form lists the fields in the same order
+    text = io.StringIO()
+    EventLog(stream=text).write(ev.make_event(kind, time=T0, **reverse))
+    scalars = [k for k, v in fields.items() if not isinstance(v, dict | list)]
+    shown = [part.split("=")[0] for part in text.getvalue().split(" ")[1:] if "=" in part]
+    assert shown[: len(scalars)] == scalars
