@@ -40,10 +40,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import functools
+import inspect
 import json
 import math
 import numbers
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -52,6 +54,7 @@ import numpy as np
 
 __all__ = [
     "EVENT_TYPES",
+    "FIELD_TYPES",
     "BestEvent",
     "CheckpointEvent",
     "DataEvent",
@@ -103,60 +106,112 @@ class Event:
         }
 
 
-@dataclass(kw_only=True)
+FIELD_TYPES: dict[str, Any] = {
+    # where the run is
+    "epoch": int,
+    "step": int,
+    "steps": int,
+    "epochs": int,
+    "steps_per_epoch": int,
+    "global_step": int,
+    "stage": Any,  # the GPU recipe's stage: a number or a name
+    # what it trains, on what, and where it writes
+    "arch": str,
+    "device": str,
+    "amp": bool,
+    "resumed": bool,
+    "out": str,
+    "path": str,
+    "config": dict[str, Any],
+    "budget_s": float,
+    "features": int,
+    "batch_size": int,
+    "patch_size": int,
+    # data
+    "images": int,
+    "train_images": int,
+    "held_out_images": int,
+    "scenes": int,
+    "val_pairs": int,
+    "val_size": int,
+    "real_val_pairs": int,
+    # results and timings
+    "loss": float,
+    "lr": float,
+    "train": dict[str, Any],
+    "val": dict[str, Any],
+    "score": float,
+    "key": str,
+    "best": dict[str, Any],
+    "best_epoch": int,
+    "stage_steps": list[Any],
+    "peak_gpu_mib": float,
+    "setup_s": float,
+    "s_per_step": float,
+    "epoch_s": float,
+    "val_s": float,
+    "elapsed_s": float,
+    "wall_time_s": float,
+    # why and what next
+    "reason": str,
+    "message": str,
+    "resume": str,
+    "checkpoint": str,
+    "checkpoint_epoch": int,
+    "checkpoint_step": int,
+}
+"""The wire type of every typed field, one per name whichever event carries it (``epoch`` is
+an int in every kind). Each kind lists its fields with :func:`_kind`."""
+
+_E = typing.TypeVar("_E", bound=type[Event])
+
+
+def _kind(kind: str, fields: str, keep_null: str = "") -> Callable[[_E], _E]:
+    """Make the decorated class the event ``kind`` with ``fields`` (space-separated names of
+    :data:`FIELD_TYPES`), each ``<wire type> | None = None``, in that order: the order of the
+    keys on the wire (:func:`to_dict`). ``keep_null``: fields written even when ``None``."""
+
+    def declare(cls: _E) -> _E:
+        names = fields.split()
+        cls.kind = kind
+        cls.keep_null = tuple(keep_null.split())
+        if not set(cls.keep_null) <= set(names):
+            raise TypeError(f"{cls.__name__}: keep_null {keep_null!r} not among its fields")
+        cls.__annotations__ = {
+            **inspect.get_annotations(cls),
+            **{name: FIELD_TYPES[name] | None for name in names},
+        }
+        for name in names:
+            setattr(cls, name, None)
+        return dataclass(kw_only=True)(cls)
+
+    return declare
+
+
+@_kind(
+    "start",
+    "arch device resumed epoch step epochs steps_per_epoch out setup_s config"
+    " budget_s amp features batch_size patch_size",
+)
 class StartEvent(Event):
-    """The run starts (or resumes): what it trains, where, and its totals."""
-
-    kind: ClassVar[str] = "start"
-    arch: str | None = None
-    device: str | None = None
-    resumed: bool | None = None
-    epoch: int | None = None  # completed epochs (resume point)
-    step: int | None = None  # steps done in that epoch
-    epochs: int | None = None
-    steps_per_epoch: int | None = None
-    out: str | None = None
-    setup_s: float | None = None
-    config: dict[str, Any] | None = None
-    # the GPU recipe (fusion2void-gpu)
-    budget_s: float | None = None
-    amp: bool | None = None
-    features: int | None = None
-    batch_size: int | None = None
-    patch_size: int | None = None
+    """The run starts (or resumes): what it trains, where, and its totals. ``epoch`` and
+    ``step`` are the resume point (completed epochs, steps done in the next); ``budget_s`` to
+    ``patch_size`` come from the GPU recipe (``fusion2void-gpu``)."""
 
 
-@dataclass(kw_only=True)
+@_kind(
+    "data",
+    "images train_images held_out_images scenes val_pairs val_size real_val_pairs device amp",
+)
 class DataEvent(Event):
     """The task's data: image counts and the validation set."""
 
-    kind: ClassVar[str] = "data"
-    images: int | None = None
-    train_images: int | None = None
-    held_out_images: int | None = None
-    scenes: int | None = None
-    val_pairs: int | None = None
-    val_size: int | None = None
-    real_val_pairs: int | None = None
-    device: str | None = None
-    amp: bool | None = None
 
-
-@dataclass(kw_only=True)
+@_kind("step", "epoch step steps global_step lr s_per_step loss stage elapsed_s")
 class StepEvent(Event):
-    """Progress within an epoch; ``loss`` plus the task's other loss terms in ``extras``."""
-
-    kind: ClassVar[str] = "step"
-    epoch: int | None = None  # 0-based epoch in progress
-    step: int | None = None  # steps done in it
-    steps: int | None = None  # steps per epoch
-    global_step: int | None = None
-    lr: float | None = None
-    s_per_step: float | None = None
-    loss: float | None = None
-    # the GPU recipe
-    stage: Any = None
-    elapsed_s: float | None = None
+    """Progress within an epoch: ``epoch`` (0-based, in progress), ``step`` of ``steps``;
+    ``loss`` plus the task's other loss terms in ``extras``; ``stage`` and ``elapsed_s`` from
+    the GPU recipe."""
 
     @property
     def terms(self) -> dict[str, float]:
@@ -165,117 +220,58 @@ class StepEvent(Event):
         return {**head, **self.numbers()}
 
 
-@dataclass(kw_only=True)
+@_kind("epoch", "epoch train val lr epoch_s val_s best_epoch", keep_null="best_epoch")
 class EpochEvent(Event):
-    """An epoch ended: mean training terms, validation metrics, timings."""
-
-    kind: ClassVar[str] = "epoch"
-    keep_null: ClassVar[tuple[str, ...]] = ("best_epoch",)
-    epoch: int | None = None  # epochs completed (1-based number of this one)
-    train: dict[str, Any] | None = None
-    val: dict[str, Any] | None = None
-    lr: float | None = None
-    epoch_s: float | None = None
-    val_s: float | None = None
-    best_epoch: int | None = None
+    """An epoch ended (``epoch``: epochs completed): mean training terms, validation metrics,
+    timings."""
 
 
-@dataclass(kw_only=True)
+@_kind("checkpoint", "path reason epoch step global_step elapsed_s")
 class CheckpointEvent(Event):
     """A checkpoint was written to ``path`` (``reason``: ``epoch``, or why the run stopped)."""
 
-    kind: ClassVar[str] = "checkpoint"
-    path: str | None = None
-    reason: str | None = None
-    epoch: int | None = None
-    step: int | None = None
-    global_step: int | None = None
-    elapsed_s: float | None = None
 
-
-@dataclass(kw_only=True)
+@_kind("best", "path epoch score key")
 class BestEvent(Event):
     """New best weights at ``path`` (the GPU recipe adds its validation record in extras)."""
 
-    kind: ClassVar[str] = "best"
-    path: str | None = None
-    epoch: int | None = None
-    score: float | None = None
-    key: str | None = None
 
-
-@dataclass(kw_only=True)
+@_kind("stopped", "reason epoch step resume", keep_null="reason")
 class StoppedEvent(Event):
     """The run stopped cleanly after saving; ``resume`` is the command that continues it."""
 
-    kind: ClassVar[str] = "stopped"
-    keep_null: ClassVar[tuple[str, ...]] = ("reason",)
-    reason: str | None = None
-    epoch: int | None = None
-    step: int | None = None
-    resume: str | None = None
 
-
-@dataclass(kw_only=True)
+@_kind(
+    "done",
+    "epochs global_step wall_time_s best out steps stage_steps peak_gpu_mib",
+    keep_null="best",
+)
 class DoneEvent(Event):
-    """The run finished."""
-
-    kind: ClassVar[str] = "done"
-    keep_null: ClassVar[tuple[str, ...]] = ("best",)
-    epochs: int | None = None
-    global_step: int | None = None
-    wall_time_s: float | None = None
-    best: dict[str, Any] | None = None
-    out: str | None = None
-    # the GPU recipe
-    steps: int | None = None
-    stage_steps: list[Any] | None = None
-    peak_gpu_mib: float | None = None
+    """The run finished (``steps`` to ``peak_gpu_mib``: the GPU recipe)."""
 
 
-@dataclass(kw_only=True)
+@_kind("warning", "message")
 class WarningEvent(Event):
     """A setting was ignored or adjusted."""
 
-    kind: ClassVar[str] = "warning"
-    message: str | None = None
 
-
-@dataclass(kw_only=True)
+@_kind(
+    "error",
+    "reason message epoch step global_step checkpoint checkpoint_epoch checkpoint_step",
+    keep_null="checkpoint checkpoint_epoch checkpoint_step",
+)
 class ErrorEvent(Event):
     """The run failed (``reason="non-finite"``: it diverged); the last good checkpoint stays."""
 
-    kind: ClassVar[str] = "error"
-    keep_null: ClassVar[tuple[str, ...]] = ("checkpoint", "checkpoint_epoch", "checkpoint_step")
-    reason: str | None = None
-    message: str | None = None
-    epoch: int | None = None
-    step: int | None = None
-    global_step: int | None = None
-    checkpoint: str | None = None
-    checkpoint_epoch: int | None = None
-    checkpoint_step: int | None = None
 
-
-@dataclass(kw_only=True)
+@_kind("resume", "stage elapsed_s step")
 class ResumeEvent(Event):
     """The GPU recipe resumed from its checkpoint."""
 
-    kind: ClassVar[str] = "resume"
-    stage: Any = None
-    elapsed_s: float | None = None
-    step: int | None = None
 
-
-@dataclass(kw_only=True)
+@_kind("validate", "reason step stage elapsed_s")
 class ValidateEvent(Event):
     """The GPU recipe's validation; the metrics are in ``extras`` (:meth:`Event.numbers`)."""
-
-    kind: ClassVar[str] = "validate"
-    reason: str | None = None
-    step: int | None = None
-    stage: Any = None
-    elapsed_s: float | None = None
 
 
 @dataclass(kw_only=True)
