@@ -132,7 +132,8 @@ def bench_worker(device: str) -> tuple[float, str, str]:
     from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer
 
     from mffgui.core.progress import CancelToken
-    from mffgui.gui.worker import FusionRequest, TaskRunner, TaskWorker, run_fusion, take
+    from mffgui.gui.tasks import TaskRunner, TaskWorker, take
+    from mffgui.gui.worker import FusionRequest, run_fusion
     from mffgui.io import discover
     from mffgui.methods.gacn import GacnParams
 

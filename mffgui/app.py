@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.open_paths([sample], fuse=not args.no_fuse)
 
     window.after_first_paint(_open)
-    from mffgui.gui.worker import set_exit_status
+    from mffgui.gui.tasks import set_exit_status
 
     code = app.exec()
     set_exit_status(code)

@@ -106,7 +106,8 @@ def test_app_worker_fuses_on_cuda(qtbot, tmp_path) -> None:
     import cv2
 
     from mffgui.core.progress import CancelToken
-    from mffgui.gui.worker import FusionRequest, TaskRunner, TaskWorker, run_fusion, take
+    from mffgui.gui.tasks import TaskRunner, TaskWorker, take
+    from mffgui.gui.worker import FusionRequest, run_fusion
     from mffgui.io import discover
     from mffgui.methods.gacn import GacnParams
 

@@ -1,6 +1,7 @@
-"""The code base stays ruff-clean and ruff-formatted, and the typed packages pass mypy
-(configuration in pyproject.toml). ruff and mypy come with the ``test`` extra, so a missing
-tool fails rather than skips: CI must enforce all three."""
+"""The code base stays ruff-clean and ruff-formatted, the typed packages pass mypy
+(configuration in pyproject.toml), and no module of the GUI grows past
+:data:`GUI_MAX_LINES` lines. ruff and mypy come with the ``test`` extra, so a missing tool
+fails rather than skips: CI must enforce all of them."""
 
 from __future__ import annotations
 
@@ -52,3 +53,32 @@ def test_mypy_passes_on_the_typed_packages(tmp_path):
         cwd=REPO,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+GUI_MAX_LINES = 600
+"""Issue 15's bar for ``mffgui/gui``: a module past it is split along a seam of responsibility
+(docs/ARCHITECTURE.md, "Modules")."""
+
+
+def modules_over(root: Path, limit: int) -> dict[str, int]:
+    """``{path relative to root: line count}`` of the ``.py`` files under ``root`` (any depth)
+    with more than ``limit`` lines (counted like ``wc -l``: newline characters)."""
+    counts = {
+        path.relative_to(root).as_posix(): path.read_bytes().count(b"\n")
+        for path in sorted(root.rglob("*.py"))
+    }
+    return {name: n for name, n in counts.items() if n > limit}
+
+
+def test_no_gui_module_is_over_the_line_limit():
+    too_long = modules_over(REPO / "mffgui" / "gui", GUI_MAX_LINES)
+    assert not too_long, f"mffgui/gui modules over {GUI_MAX_LINES} lines: {too_long}"
+
+
+def test_the_line_limit_check_finds_long_modules_at_any_depth(tmp_path):
+    (tmp_path / "widgets" / "deep").mkdir(parents=True)
+    (tmp_path / "ok.py").write_text("x = 1\n" * 600)
+    (tmp_path / "long.py").write_text("x = 1\n" * 601)
+    (tmp_path / "widgets" / "deep" / "long.py").write_text("\n" * 700)
+    (tmp_path / "widgets" / "notes.txt").write_text("\n" * 900)
+    assert modules_over(tmp_path, 600) == {"long.py": 601, "widgets/deep/long.py": 700}

@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
 from mffgui.compare_state import CompareState, DifferenceRequest, Rect, compute_difference
 from mffgui.core.progress import CancelToken
 from mffgui.gui.compare_worker import fused_qimage
+from mffgui.gui.tasks import TaskRunner, TaskWorker, take
 from mffgui.gui.widgets.compare_grid import CompareGrid
 from mffgui.gui.widgets.compare_table import MetricsTable
 from mffgui.gui.widgets.compare_views import FitAwareLink, RegionImageView, SwipeView
-from mffgui.gui.worker import TaskRunner, TaskWorker, take
 
 
 def render_difference(request: DifferenceRequest) -> tuple[QImage, str]:

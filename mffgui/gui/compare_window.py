@@ -47,9 +47,10 @@ from mffgui.gui.compare_worker import (
     run_region_scores,
     write_report,
 )
+from mffgui.gui.tasks import TaskRunner, TaskWorker, take
 from mffgui.gui.widgets.compare_runs import RunPanel
 from mffgui.gui.widgets.compare_toolbar import CompareToolbar
-from mffgui.gui.worker import FrameKey, TaskRunner, TaskWorker, take
+from mffgui.gui.worker import FrameKey
 from mffgui.types import ImageMeta
 
 if TYPE_CHECKING:

@@ -24,7 +24,8 @@ from PySide6.QtGui import QImage
 from mffgui.compare import CompareRun, method_error_text
 from mffgui.core.progress import CancelToken
 from mffgui.errors import ExportError, MffError
-from mffgui.gui.worker import FrameKey, ProgressCb, TaskWorker, post
+from mffgui.gui.tasks import ProgressCb, TaskWorker, post
+from mffgui.gui.worker import FrameKey
 from mffgui.types import FusionResult, ImageMeta, Stack
 
 if TYPE_CHECKING:
@@ -441,7 +442,7 @@ class CompareWorker(TaskWorker):
     Signals
     -------
     runReady(int, int)
-        Generation, mailbox key of a :class:`RunOutcome` (see :func:`mffgui.gui.worker.take`).
+        Generation, mailbox key of a :class:`RunOutcome` (see :func:`mffgui.gui.tasks.take`).
     """
 
     runReady = Signal(int, int)

@@ -4,7 +4,9 @@ The window calls the controller (``add_sources``, ``fuse``, ``cancel``, ``export
 to its signals; the controller never touches a widget. Each fusion run gets a frozen
 :class:`~mffgui.gui.worker.FusionRequest` with a new generation number from a
 :class:`~mffgui.core.runs.RunTracker`; a new run cancels the previous one and results of older
-generations are dropped. The source frames themselves are :mod:`mffgui.gui.sources`.
+generations are dropped. The source frames themselves are :mod:`mffgui.gui.sources`; what the
+result panel asks for later (overlays, weights, the height map) is made by its
+:class:`~mffgui.gui.result_jobs.ResultJobs` (``controller.result_jobs``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from mffgui.core.eta import EtaEstimator
 from mffgui.core.progress import CancelToken
-from mffgui.core.runs import Generation, RunState, RunTracker
+from mffgui.core.runs import RunState, RunTracker
 from mffgui.errors import MffError
 from mffgui.gui.channels import ChannelInfo, channel_info, choice_for
+from mffgui.gui.result_jobs import ResultJobs
 from mffgui.gui.sources import (
     AlignmentNote,
     Source,
@@ -31,21 +34,16 @@ from mffgui.gui.sources import (
     problem_text,
     with_size_warnings,
 )
+from mffgui.gui.tasks import TaskRunner, TaskWorker, take
 from mffgui.gui.worker import (
     ExportOutcome,
     ExportRequest,
     FusionOutcome,
     FusionRequest,
-    TaskRunner,
-    TaskWorker,
     ThumbnailWorker,
-    height_of,
-    prepare_overlay,
     run_export,
     run_fusion,
     run_height_export,
-    source_maps,
-    take,
 )
 from mffgui.types import ImageMeta, strategy_note
 
@@ -77,12 +75,6 @@ class Controller(QObject):
         Informational status text.
     exportFinished(object)
         An :class:`ExportOutcome`.
-    overlayReady(object)
-        :class:`~mffgui.gui.worker.OverlayImages` asked for with :meth:`request_overlay`.
-    weightsReady(int, object)
-        ``(source, (H, W) float32 weights)`` asked for with :meth:`request_weights`.
-    heightReady(object, object)
-        ``(outcome, (H, W) float32 height map)`` asked for with :meth:`request_height`.
     """
 
     sourcesChanged = Signal()
@@ -93,9 +85,6 @@ class Controller(QObject):
     errorOccurred = Signal(str)
     message = Signal(str)
     exportFinished = Signal(object)
-    overlayReady = Signal(object)
-    weightsReady = Signal(int, object)
-    heightReady = Signal(object, object)
     exportStateChanged = Signal(bool)
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -127,12 +116,9 @@ class Controller(QObject):
         self._thumb_gen = 0
         self._export_gen = 0
         self._exporting = False
-        self.overlay_source = 0
-        self._overlays = Generation()  # overlays and weights of the current result
-        self.height: np.ndarray | None = None
-        """Height map of :attr:`height_outcome` once made (:meth:`request_height`)."""
-        self.height_outcome: FusionOutcome | None = None
-        self._height_asked: FusionOutcome | None = None
+        self.result_jobs = ResultJobs(self._runner, lambda: self.outcome, self)
+        """Overlay, weights and height map of the shown result, made when asked for."""
+        self.result_jobs.failed.connect(self._error)
         self.skipped: list[tuple[Path, str]] = []
         """Files of opened folders that were not added, with the reason (listed to the user)."""
 
@@ -325,7 +311,7 @@ class Controller(QObject):
             params,
             self.device,
             self.align,
-            self.overlay_source,
+            self.result_jobs.overlay_source,
             self.align_interpolation,
             self.align_crop,
             self.guide_channel,
@@ -462,92 +448,12 @@ class Controller(QObject):
 
     def _set_outcome(self, outcome: FusionOutcome | None) -> None:
         self.outcome = outcome
-        self._overlays.invalidate()  # overlays of an older result are dropped
+        self.result_jobs.invalidate()  # overlays of an older result are dropped
         self.resultChanged.emit(outcome)
 
     def _error(self, msg: str) -> None:
         self.last_error = msg
         self.errorOccurred.emit(msg)
-
-    def request_overlay(self, source: int) -> None:
-        """Prepare the focus overlay of ``source`` in the background (``overlayReady``)."""
-        outcome = self.outcome
-        if outcome is None or not 0 <= source < len(outcome.stack):
-            return
-        self.overlay_source = source
-        gen, token = self._overlays.next()
-        levels = outcome.display.levels if outcome.display is not None else None
-        worker = TaskWorker(
-            lambda _p, _c: prepare_overlay(outcome.result, outcome.stack, source, levels),
-            gen,
-            token,
-            f"reading frame {source + 1}",
-        )
-        worker.resultReady.connect(self._on_overlay)
-        worker.failed.connect(self._on_overlay_failed)
-        self._runner.start(worker)
-
-    def request_height(self) -> None:
-        """Make the current result's height map in the background (``heightReady``); at once
-        when it is already made. Reading every focus map costs about a fusion's time, so it
-        is made when first needed (hover, the depth view's height, the height export)."""
-        outcome = self.outcome
-        if outcome is None:
-            return
-        if self.height_outcome is outcome and self.height is not None:
-            self.heightReady.emit(outcome, self.height)
-            return
-        if self._height_asked is outcome:
-            return
-        self._height_asked = outcome
-        worker = TaskWorker(
-            lambda _p, _c: (outcome, height_of(outcome)), 0, CancelToken(), "height map"
-        )
-        worker.resultReady.connect(self._on_height)
-        worker.failed.connect(lambda _g, msg: self._error(f"Height map: {msg}"))
-        self._runner.start(worker)
-
-    @Slot(int, int)
-    def _on_height(self, _gen: int, key: int) -> None:
-        outcome, height = take(key)
-        if outcome is self.outcome:  # a newer (or retouched) result asks again
-            self.height, self.height_outcome = height, outcome
-            self.heightReady.emit(outcome, height)
-
-    def request_weights(self, source: int) -> None:
-        """Read the decision weights of ``source`` in the background (``weightsReady``).
-
-        Used for the hover read-out when a method computes its maps on demand.
-        """
-        outcome = self.outcome
-        if outcome is None:
-            return
-        weights = outcome.result.weights
-        worker = TaskWorker(
-            lambda _p, _c: (source, source_maps(weights, source)),
-            self._overlays.number,  # answered along with the overlay of the same result
-            CancelToken(),
-            f"weights of frame {source + 1}",
-        )
-        worker.resultReady.connect(self._on_weights)
-        self._runner.start(worker)
-
-    @Slot(int, int)
-    def _on_weights(self, gen: int, key: int) -> None:
-        source, weights = take(key)
-        if self._overlays.is_current(gen):
-            self.weightsReady.emit(source, weights)
-
-    @Slot(int, int)
-    def _on_overlay(self, gen: int, key: int) -> None:
-        overlay = take(key)
-        if self._overlays.answer(gen):
-            self.overlayReady.emit(overlay)
-
-    @Slot(int, str)
-    def _on_overlay_failed(self, gen: int, msg: str) -> None:
-        if self._overlays.answer(gen):
-            self._error(msg)
 
     # ------------------------------------------------------------------ export
     def export(self, request: ExportRequest) -> bool:
@@ -561,7 +467,7 @@ class Controller(QObject):
         """Write the current result's height map (32-bit float TIFF, µm) and its colour
         preview ``<stem>_preview.png`` in the background."""
         outcome = self.outcome
-        height = self.height if self.height_outcome is outcome else None
+        height = self.result_jobs.height_of(outcome)
         return self._start_export(
             lambda progress, cancel: run_height_export(outcome, path, progress, cancel, height),
             path,

@@ -307,11 +307,11 @@ class MainWindow(QMainWindow):
         c.errorOccurred.connect(self.show_error)
         c.message.connect(lambda m: self.statusBar().showMessage(m, 8000))
         c.exportStateChanged.connect(self._on_export_state)
-        c.overlayReady.connect(self.results.set_overlay)
-        c.weightsReady.connect(self.results.set_weights)
-        c.heightReady.connect(self.results.set_height)
-        self.results.request_height = c.request_height
-        self.results.sourceSelected.connect(lambda i: setattr(c, "overlay_source", i))
+        c.result_jobs.overlayReady.connect(self.results.set_overlay)
+        c.result_jobs.weightsReady.connect(self.results.set_weights)
+        c.result_jobs.heightReady.connect(self.results.set_height)
+        self.results.request_height = c.result_jobs.request_height
+        self.results.sourceSelected.connect(lambda i: setattr(c.result_jobs, "overlay_source", i))
         self.sources.includeToggled.connect(c.set_included)
         self.sources.orderChanged.connect(c.reorder)
         self.sources.removeRequested.connect(c.remove)
@@ -441,9 +441,8 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _on_result(self, outcome: FusionOutcome | None) -> None:
-        self.results.set_outcome(
-            outcome, self.controller.request_overlay, self.controller.request_weights
-        )
+        jobs = self.controller.result_jobs
+        self.results.set_outcome(outcome, jobs.request_overlay, jobs.request_weights)
         self._update_actions()
 
     def _on_sources_changed(self) -> None:

@@ -210,9 +210,10 @@ class RetouchController(QObject):
         else:
             outcome = auto
         c.outcome = outcome
-        c.overlay_source = self.window.results.selected_source
+        c.result_jobs.overlay_source = self.window.results.selected_source
         self._reset_title()
-        self.window.results.set_outcome(outcome, c.request_overlay, c.request_weights)
+        jobs = c.result_jobs
+        self.window.results.set_outcome(outcome, jobs.request_overlay, jobs.request_weights)
         self._update()
 
     # ------------------------------------------------------------------ painting

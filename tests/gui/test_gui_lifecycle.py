@@ -33,7 +33,7 @@ from gui_support import (  # noqa: F401 - fixtures
 )
 from PySide6.QtCore import QThread, QTimer
 
-from mffgui.gui import worker as worker_mod
+from mffgui.gui import tasks as tasks_mod
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/task").is_dir(), reason="counts threads through /proc (Linux)"
@@ -122,7 +122,7 @@ def test_closing_the_window_mid_run_stops_the_worker(qtbot, window, pair_dir):
     assert took < 2.0, f"closing waited {took:.2f} s"
     assert all(t.isFinished() for t in threads), "worker thread still running after close"
     assert not window.controller._runner.busy
-    assert worker_mod._ABANDONED == []
+    assert tasks_mod._ABANDONED == []
     qtbot.waitUntil(lambda: not new_threads(baseline), timeout=2000)
     assert threading.active_count() == py_before
     assert FINISHED_TAGS == [], "the cancelled run did not go on to the end"
@@ -141,12 +141,12 @@ def test_closing_mid_run_of_a_real_method(qtbot, window, tmp_path):
     threads, took = _close_mid_run(qtbot, window, [folder])
     assert took < 3.0, f"closing waited {took:.2f} s"
     assert all(t.isFinished() for t in threads)
-    assert worker_mod._ABANDONED == []
+    assert tasks_mod._ABANDONED == []
     qtbot.waitUntil(lambda: not new_threads(baseline), timeout=2000)
 
 
 def test_adding_sources_leaves_nothing_in_the_mailbox(qtbot, window, pair_dir):
-    before = dict(worker_mod._MAILBOX)
+    before = dict(tasks_mod._MAILBOX)
     for _ in range(3):
         window.open_paths([pair_dir], fuse=False)
         ctl = window.controller
@@ -154,7 +154,7 @@ def test_adding_sources_leaves_nothing_in_the_mailbox(qtbot, window, pair_dir):
             lambda c=ctl: all(s.id in c.thumbnails for s in c.sources) and not c._runner.busy,
             timeout=10000,
         )
-    assert worker_mod._MAILBOX == before
+    assert tasks_mod._MAILBOX == before
 
 
 @pytest.mark.slow
@@ -178,7 +178,7 @@ def test_100_start_cancel_cycles_leak_nothing_and_stay_responsive(qtbot, window,
     _wait_idle(qtbot, window, baseline)
     gc.collect()
     threads0, py0, rss0 = os_threads(), threading.active_count(), rss_mib()
-    mailbox0 = dict(worker_mod._MAILBOX)
+    mailbox0 = dict(tasks_mod._MAILBOX)
 
     t0 = time.monotonic()
     for i in range(100):
@@ -189,8 +189,8 @@ def test_100_start_cancel_cycles_leak_nothing_and_stay_responsive(qtbot, window,
     assert threading.active_count() == py0
     grew = rss_mib() - rss0
     assert grew < 50, f"RSS grew by {grew:.1f} MiB over 100 cycles"
-    assert worker_mod._MAILBOX == mailbox0, "results left behind in the mailbox"
-    assert worker_mod._ABANDONED == []
+    assert tasks_mod._MAILBOX == mailbox0, "results left behind in the mailbox"
+    assert tasks_mod._ABANDONED == []
     assert FINISHED_TAGS == []
     # Still responsive: the event loop serves a timer at once, and a real run completes.
     assert timer_latency(qtbot) < 0.5
@@ -208,7 +208,7 @@ def test_100_restarts_without_waiting_end_every_thread(qtbot, window, pair_dir):
     ctl = window.controller
     baseline = _warm_up(qtbot, window, [pair_dir], "test-slow", seconds=0.0)
     window.method_panel.set_values({"seconds": 30.0})
-    rss0, mailbox0 = rss_mib(), dict(worker_mod._MAILBOX)
+    rss0, mailbox0 = rss_mib(), dict(tasks_mod._MAILBOX)
     for _ in range(100):
         assert window.fuse()
     assert ctl.generation >= 101
@@ -216,7 +216,7 @@ def test_100_restarts_without_waiting_end_every_thread(qtbot, window, pair_dir):
     qtbot.waitUntil(lambda: ctl.state == "cancelled", timeout=5000)
     _wait_idle(qtbot, window, baseline, timeout=20000)
     assert rss_mib() - rss0 < 50
-    assert worker_mod._MAILBOX == mailbox0
+    assert tasks_mod._MAILBOX == mailbox0
     assert FINISHED_TAGS == []
     assert timer_latency(qtbot) < 0.5
 
@@ -227,12 +227,12 @@ EXIT_SCRIPT = textwrap.dedent("""
     import gui_support as gs
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-    from mffgui.gui import worker
+    from mffgui.gui import tasks
     from mffgui.methods import registry
 
     registry._REGISTRY[gs.SlowMethod.info.name] = gs.SlowMethod
-    worker.TaskRunner.shutdown.__defaults__ = (300,)  # the window waits 0.3 s, not 5 s
-    worker.EXIT_GRACE_S = 0.3
+    tasks.TaskRunner.shutdown.__defaults__ = (300,)  # the window waits 0.3 s, not 5 s
+    tasks.EXIT_GRACE_S = 0.3
     app = QApplication([])
     from mffgui.gui.main_window import MainWindow
     from mffgui.settings import AppSettings
@@ -244,13 +244,13 @@ EXIT_SCRIPT = textwrap.dedent("""
 
     def close():
         w.close()
-        print("abandoned", len(worker._ABANDONED), flush=True)
+        print("abandoned", len(tasks._ABANDONED), flush=True)
         app.quit()
 
     QTimer.singleShot(300, close)
     code = app.exec()
     if {record!r}:
-        worker.set_exit_status(code)  # as mffgui.app.main does
+        tasks.set_exit_status(code)  # as mffgui.app.main does
     print("exec", code, flush=True)
 """)
 

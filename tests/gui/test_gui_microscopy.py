@@ -196,8 +196,8 @@ def test_hover_shows_height_in_um_and_height_map_exports(qtbot, window, tmp_path
     results.set_depth_mode("height")
     assert results.showing_height
     shown = from_qimage(results.views[DECISION]._base.pixmap().toImage())
-    hmap = window.controller.height
-    assert window.controller.height_outcome is out
+    hmap = window.controller.result_jobs.height
+    assert window.controller.result_jobs.height_outcome is out
     lo, hi = float(hmap.min()), float(hmap.max())
     level = np.rint((hmap - lo) / (hi - lo) * 255).astype(int)
     lut = viridis_lut()

@@ -16,7 +16,7 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QLabel, QWidget
 
 from mffgui.core.progress import CancelToken
-from mffgui.gui.worker import TaskRunner, TaskWorker, take
+from mffgui.gui.tasks import TaskRunner, TaskWorker, take
 from mffgui.training.preview import PREVIEW_SIZE, fuse_preview, preview_pair, preview_strip
 
 __all__ = ["PreviewPane"]

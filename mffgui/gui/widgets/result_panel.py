@@ -6,31 +6,22 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (
-    QColor,
-    QFontMetrics,
-    QLinearGradient,
-    QPainter,
-    QPaintEvent,
-    QResizeEvent,
-)
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QFrame,
-    QHBoxLayout,
     QLabel,
-    QSizePolicy,
     QSlider,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from mffgui.gui.convert import LUTS, apply_lut, channel_colors, index_colors
+from mffgui.gui.convert import LUTS, apply_lut, channel_colors
 from mffgui.gui.widgets.image_view import ImageView, ViewLink
+from mffgui.gui.widgets.legend import Legend
+from mffgui.gui.widgets.titled_pane import TitledPane
 from mffgui.gui.worker import (
     DisplayImages,
     FusionOutcome,
@@ -57,148 +48,6 @@ def composite_note(outcome: FusionOutcome) -> str:
         for k, colour in enumerate(colours)
     ]
     return "composite: " + ", ".join(parts)
-
-
-class Legend(QWidget):
-    """Colour key of the decision map: a gradient for pairs, frame swatches for stacks."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._names: list[str] = []
-        self._lut: np.ndarray | None = None
-        self._ends: tuple[str, str] | None = None
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def set_pair(self, names: list[str], lut: np.ndarray) -> None:
-        """Gradient from the second frame (weight 0) to the first (weight 1)."""
-        self._names, self._lut, self._ends = names[:2], lut, None
-        self.updateGeometry()
-        self.update()
-
-    def set_scale(self, lut: np.ndarray, low: str, high: str) -> None:
-        """A colour bar from ``low`` (left, the LUT's first colour) to ``high`` (right)."""
-        self._names, self._lut = [high, low], lut
-        self._ends = (low, high)
-        self.updateGeometry()
-        self.update()
-
-    def set_stack(self, names: list[str]) -> None:
-        """One swatch per frame number (gradient with ticks for long stacks)."""
-        self._names, self._lut, self._ends = list(names), None, None
-        self.updateGeometry()
-        self.update()
-
-    def clear(self) -> None:
-        """Show nothing."""
-        self._names, self._lut, self._ends = [], None, None
-        self.update()
-
-    def sizeHint(self) -> QSize:
-        """Two text lines high."""
-        fm = QFontMetrics(self.font())
-        return QSize(200, 2 * fm.height() + 10)
-
-    def paintEvent(self, _event: QPaintEvent) -> None:
-        """Draw the key."""
-        if not self._names:
-            return
-        p = QPainter(self)
-        fm = QFontMetrics(self.font())
-        w, h = self.width(), self.height()
-        bar = QRectF(6, 4, w - 12, h - fm.height() - 8)
-        text_y = int(bar.bottom()) + fm.ascent() + 2
-        pen = self.palette().color(self.foregroundRole())
-        n = len(self._names)
-        if self._lut is not None:
-            grad = QLinearGradient(bar.topLeft(), bar.topRight())
-            for k in range(0, len(self._lut), 16):
-                c = self._lut[k]
-                grad.setColorAt(k / (len(self._lut) - 1), QColor(int(c[0]), int(c[1]), int(c[2])))
-            c = self._lut[-1]
-            grad.setColorAt(1.0, QColor(int(c[0]), int(c[1]), int(c[2])))
-            p.fillRect(bar, grad)
-            p.setPen(pen)
-            if self._ends is not None:
-                left, right = self._ends
-            else:
-                left = f"0 = {self._names[1]}" if n > 1 else "0"
-                right = f"1 = {self._names[0]}"
-            p.drawText(int(bar.left()), text_y, left)
-            p.drawText(int(bar.right()) - fm.horizontalAdvance(right), text_y, right)
-            p.end()
-            return
-        colors = index_colors(n)
-        cell = bar.width() / n
-        for i, c in enumerate(colors):
-            p.fillRect(
-                QRectF(bar.left() + i * cell, bar.top(), cell + 0.5, bar.height()),
-                QColor(int(c[0]), int(c[1]), int(c[2])),
-            )
-        p.setPen(pen)
-        # Label as many frame numbers (1-based) as fit without overlapping.
-        label_w = fm.horizontalAdvance(str(n)) + 6
-        step = max(1, int(np.ceil(label_w / max(cell, 1e-6))))
-        ticks = list(range(0, n, step))
-        if ticks[-1] != n - 1 and (n - 1 - ticks[-1]) * cell >= label_w:
-            ticks.append(n - 1)
-        for i in ticks:
-            s = str(i + 1)
-            x = bar.left() + (i + 0.5) * cell - fm.horizontalAdvance(s) / 2
-            p.drawText(
-                int(max(bar.left(), min(x, bar.right() - fm.horizontalAdvance(s)))), text_y, s
-            )
-        p.end()
-
-
-class _Pane(QFrame):
-    """One titled view with a maximise button and optional controls under the title."""
-
-    maximiseClicked = Signal()
-
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.view = ImageView(self)
-        self.title = QLabel(f"<b>{title}</b>")
-        self.note = QLabel("")
-        self.note.setObjectName("paneNote")
-        self.max_button = QToolButton()
-        self.max_button.setAutoRaise(True)
-        self.max_button.setCheckable(True)
-        self.max_button.setText("⤢")
-        self.max_button.setToolTip("Maximise this view (double-click the title to toggle)")
-        self.max_button.clicked.connect(self.maximiseClicked)
-        self.note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        head = QHBoxLayout()
-        head.setContentsMargins(6, 2, 2, 2)
-        head.addWidget(self.title)
-        head.addWidget(self.note, 1)
-        head.addWidget(self.max_button)
-        # Controls sit in their own row so they never force a pane wider than its siblings.
-        self.controls = QHBoxLayout()
-        self.controls.setContentsMargins(6, 0, 6, 0)
-        self.controls_host = QWidget()
-        self.controls_host.setLayout(self.controls)
-        self.controls_host.hide()
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        lay.addLayout(head)
-        lay.addWidget(self.controls_host)
-        lay.addWidget(self.view, 1)
-
-    def add_control(self, widget: QWidget, stretch: int = 0) -> None:
-        """Add a widget to the pane's control row (shown once it has one)."""
-        self.controls.addWidget(widget, stretch)
-        self.controls_host.show()
-
-    def mouseDoubleClickEvent(self, event) -> None:
-        """Double-click on the title bar toggles maximise."""
-        if event.position().y() < self.view.y():
-            self.max_button.toggle()
-            self.maximiseClicked.emit()
-        else:
-            super().mouseDoubleClickEvent(event)
 
 
 class ResultPanel(QWidget):
@@ -233,7 +82,7 @@ class ResultPanel(QWidget):
         self._selected = 0
         self._maximised = -1
 
-        self.panes = [_Pane(t) for t in TITLES]
+        self.panes = [TitledPane(t) for t in TITLES]
         self.views = [p.view for p in self.panes]
         self.link = ViewLink(self.views)
 
