@@ -53,7 +53,14 @@ LYTRO = DATA / "lytro"
 V4 = DATA / "stacks" / "gacn-v4-chip-microscope"
 DEFAULT_BASE = "4234207"
 
-CHANGED_ON_PURPOSE: dict[str, tuple[str, str]] = {}
+CHANGED_ON_PURPOSE: dict[str, tuple[str, str]] = {
+    "halofree": (
+        "86188e4",
+        "(merge of issue 17's third round; the blend from 35aa350/948c56b): sparse band "
+        "blend with the two most active frames per pyramid band (core/band_blend.py), "
+        "69.5 dB from the earlier output on the sample stack; issue 17 is still tuning it",
+    ),
+}
 """Method -> (commit, why) for outputs that changed on purpose since the base."""
 
 _LIST_METHODS = """

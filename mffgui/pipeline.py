@@ -362,6 +362,7 @@ def fuse_volume(
     channel: GuideChannel = "sum",
     progress: ProgressFn = noop_progress,
     cancel: CancelToken = NEVER,
+    on_read: Callable[[Stack], None] | None = None,
 ) -> FuseOutput:
     """Fuse a multi-channel z-stack: one depth map from ``channel``, applied to every channel.
 
@@ -382,6 +383,9 @@ def fuse_volume(
         0-based guide channel, or ``"sum"``.
     progress, cancel
         As for :func:`fuse_files` (one 0..1 scale).
+    on_read : callable, optional
+        Called with the guide stack before fusion, as by :func:`fuse_files` (the CLI checks
+        its output target there).
 
     Returns
     -------
@@ -405,7 +409,9 @@ def fuse_volume(
         guide = guide_stack(volume, channel)
     except ValueError as err:
         raise ParamsError(str(err), volume.meta.path) from None
-    out = fuse_files(guide, method, params, align="off", progress=progress, cancel=cancel)
+    out = fuse_files(
+        guide, method, params, align="off", progress=progress, cancel=cancel, on_read=on_read
+    )
     result = fuse_volume_result(volume, out.result)
     result = dataclasses.replace(result, meta={**dict(result.meta), "guide": channel})
     return dataclasses.replace(out, result=result)

@@ -19,9 +19,10 @@ from mffgui.errors import MissingExtra
 from mffgui.io.microscopy import ome_physical, read_volume, sniff_microscopy
 from mffgui.io.readers import probe
 from mffgui.io.stacks import read_stack
-from mffgui.io.writers import write_image
+from mffgui.io.writers import write_image, write_ome_tiff
 from mffgui.methods import get_method
 from mffgui.methods.classical import DepthMapParams
+from mffgui.pipeline import fuse_volume
 from mffgui.types import PhysicalSize, Stack
 
 RNG = np.random.default_rng(22)
@@ -157,6 +158,26 @@ def test_cli_fuses_every_channel_into_ome_tiff(tmp_path):
     attrs = _pixels_attrs(out)
     assert float(attrs["PhysicalSizeZ"]) == pytest.approx(2.0)
     assert attrs["SizeC"] == "2"
+
+
+@pytest.mark.parametrize(("method", "channel"), [("laplacian", "sum"), ("depthmap", "2")])
+def test_cli_channels_are_fused_by_the_pipelines_fuse_volume(tmp_path, method, channel):
+    """`mffgui fuse --channel` writes what pipeline.fuse_volume (the app's path) makes of the
+    same volume: the same pixels, the same index map."""
+    path, data, _left = _two_channel_volume(tmp_path)
+    out, maps = tmp_path / "cli.ome.tif", tmp_path / "maps"
+    args = ["fuse", str(path), "-o", str(out), "-m", method, "--channel", channel]
+    assert main([*args, "--bit-depth", "16", "--maps", str(maps)]) == 0
+    volume = read_volume(path)
+    ref = fuse_volume(volume, method, channel=parse_channel(channel, 2))
+    ref_path = write_ome_tiff(
+        tmp_path / "ref.ome.tif", ref.result.fused, bit_depth=16, meta=volume.meta
+    )
+    cli_pixels = tifffile.imread(out)
+    assert cli_pixels.shape == (2, *data.shape[2:])
+    np.testing.assert_array_equal(cli_pixels, tifffile.imread(ref_path))
+    index = cv2.imread(str(maps / "cli_index.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(index, ref.result.index_map)
 
 
 def test_cli_multichannel_errors(tmp_path, capsys):

@@ -21,7 +21,7 @@ from mffgui.cli.common import (
     report_alignment,
     stem,
 )
-from mffgui.errors import ExportError, MffError, ParamsError, TooFewImages
+from mffgui.errors import ExportError, MffError, ParamsError
 from mffgui.io.microscopy import read_volume, volume_channels
 from mffgui.io.writers import (
     EXPORT_FORMATS,
@@ -32,7 +32,7 @@ from mffgui.io.writers import (
     write_maps,
     write_ome_tiff,
 )
-from mffgui.pipeline import AlignSettings, fuse_files
+from mffgui.pipeline import fuse_files, fuse_volume
 from mffgui.types import FusionResult, PhysicalSize, Stack, Volume
 
 __all__ = [
@@ -157,10 +157,10 @@ def _fuse_one(
             raise ExportError("--height-map writes a 32-bit float TIFF; name it .tif", hm)
     align = align_options(args)
     volume = _volume_input(args, inputs)
-    source: Any = inputs
+    guide: Any = None
     if volume is not None:
         # --- multi-channel volume (issue 22): one depth map from a guide channel ---
-        from mffgui.core.channels import guide_stack, parse_channel
+        from mffgui.core.channels import parse_channel
 
         n_c = volume.shape[1]
         try:
@@ -171,16 +171,12 @@ def _fuse_one(
             raise ExportError(
                 f"a {n_c}-channel result needs an OME-TIFF output (name it .ome.tif)", out
             )
-        source = guide_stack(volume, guide)
         what = "the sum of the channels" if guide == "sum" else f"channel {int(guide) + 1}"
         print(
             f"{label}: note: {volume.shape[0]} planes x {n_c} channel(s); depth map from "
             f"{what}, applied to every channel (alignment is not applied)",
             file=sys.stderr,
         )
-        if len(source) < 2:
-            raise TooFewImages("a focus stack needs at least two z-planes", volume.meta.path)
-        align = AlignSettings("off", align.interpolation, align.crop)
 
     def on_read(stack: Stack) -> None:
         check_export_target(out, [m.path for m in stack.metas])
@@ -202,22 +198,23 @@ def _fuse_one(
     align_progress = ProgressLine(f"{label}: align")
     progress = ProgressLine(label)
     try:
-        fused = fuse_files(
-            source,
-            method,
-            params,
-            align=align,
-            raw=getattr(args, "raw", "srgb"),
-            progress=progress,
-            align_progress=align_progress,
-            on_read=on_read,
-            on_aligned=on_aligned,
-        )
+        if volume is not None:  # the one multi-channel path of the app and the CLI
+            fused = fuse_volume(
+                volume, method, params, channel=guide, progress=progress, on_read=on_read
+            )
+        else:
+            fused = fuse_files(
+                inputs,
+                method,
+                params,
+                align=align,
+                raw=getattr(args, "raw", "srgb"),
+                progress=progress,
+                align_progress=align_progress,
+                on_read=on_read,
+                on_aligned=on_aligned,
+            )
         stack, result = fused.stack, fused.result
-        if volume is not None:
-            from mffgui.core.channels import fuse_volume_result
-
-            result = fuse_volume_result(volume, result)
         written = _write_outputs(args, stack, result, out, maps_dir, volume)
     except BaseException:
         align_progress.clear()
