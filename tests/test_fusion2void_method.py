@@ -184,26 +184,61 @@ def test_out_of_memory_shrinks_tiles_then_falls_back_to_cpu(weights, monkeypatch
     assert any("CPU" in n for n in runner.place.notes)
 
 
+def _live_tensors() -> int:
+    import gc
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if torch.is_tensor(o))
+
+
+class _InlinePool:
+    """A ``ThreadPoolExecutor`` stand-in that runs each task at once, in the caller."""
+
+    def __init__(self, *_args, **_kwargs) -> None:
+        pass
+
+    def __enter__(self) -> _InlinePool:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        return None
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        done: Future = Future()
+        done.set_result(fn(*args))
+        return done
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["pyramid", "tree"])
 def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
-    """From 4 to 32 frames the traced peak grows by far less than one (H, W) map per frame:
-    the tree holds O(log N) images, the pyramid streams the pair outputs from a file, and the
-    per-frame maps spill to a file (forced here with ``EAGER_MAPS_BYTES = 0``, as a big stack
-    does at the 64 MiB default)."""
+    """From 4 to 16 frames the traced peak grows by less than a tenth of an (H, W) map per
+    frame: the tree holds O(log N) images, the pyramid streams the pair outputs from a file,
+    and the per-frame maps spill to a file (forced here with ``EAGER_MAPS_BYTES = 0``, as a
+    big stack does at the 64 MiB default). No tensor outlives a run (tracemalloc sees numpy's
+    memory, not torch's)."""
     import tracemalloc
 
     from mffgui.core import decision
+    from mffgui.methods import classical
 
     monkeypatch.setattr(decision, "EAGER_MAPS_BYTES", 0)
-    shape = (48, 40, 3)
+    # The pyramid's Laplacian pass decodes the next pair output in a read-ahead thread; whether
+    # it is done at the peak varied the peak by one image from run to run (a quarter of a map
+    # per frame over 12 frames). Run inline, the next output is always held: same peak each run.
+    monkeypatch.setattr(classical, "ThreadPoolExecutor", _InlinePool)
+    # 96 x 80: a map (30 KiB) dwarfs the per-frame bookkeeping (Python objects, about 1 KiB a
+    # frame); at 48 x 40 that bookkeeping alone was 0.2 of a map per frame, near the bar.
+    shape = (96, 80, 3)
     map_bytes = shape[0] * shape[1] * 4
     method = get_method("fusion2void")
     params = method.info.params(weights=str(weights), device="cpu", strategy=strategy)
-    peaks = {}
-    # The first run warms up the model cache. 4 -> 32 frames: the peak of a pyramid run varies
-    # by about one image from run to run, which a span of 28 frames keeps below the bar.
-    for n in (4, 4, 32):
+    method.fuse(Stack.from_arrays(_frames(4, shape)), params)  # warms up the model cache
+    tensors = _live_tensors()
+    peaks: dict[int, int] = {}
+    for n in (4, 16):
         stack = Stack.from_arrays(_frames(n, shape))
         tracemalloc.start()
         try:
@@ -213,9 +248,9 @@ def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
         finally:
             tracemalloc.stop()
         assert res.index_map.max() < n
-    # The tree holds one (H, W, 3) image per level: log2(32) - log2(4) = 3 more at 32 frames.
-    # (Until the model cache stopped hashing the weights file on every call, the 1 MiB read
-    # buffer of that hash was the peak and hid these images and the pyramid's variation.)
-    held = 3 * map_bytes * 3 if strategy == "tree" else 0
-    per_frame = (peaks[32] - peaks[4] - held) / 28
-    assert per_frame < 0.25 * map_bytes, (peaks, per_frame, map_bytes)
+        del res
+        assert _live_tensors() == tensors, "a run left tensors behind"
+    # The tree holds one (H, W, 3) image per level: log2(16) - log2(4) = 2 more at 16 frames.
+    held = 2 * map_bytes * 3 if strategy == "tree" else 0
+    per_frame = (peaks[16] - peaks[4] - held) / 12
+    assert per_frame < 0.1 * map_bytes, (peaks, per_frame, map_bytes)
