@@ -29,30 +29,74 @@ FrameReader = Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]]
 class TopTwo:
     """Streaming largest and second-largest score per pixel and the frames that gave them.
 
+    Each score is packed with its frame into one int32: a non-negative float32's bits order
+    like the float, so its lowest ``ceil(log2(n))`` mantissa bits are replaced by
+    ``mask - i`` and a running maximum and "maximum of the minima" track both ranks with three
+    elementwise operations per frame and no masked copies. Scores are therefore kept to a
+    relative precision of ``2**(bits - 23)`` (``2**-16`` for 65 frames); scores equal at that
+    precision keep the earlier frame.
+
     Parameters
     ----------
     shape : (int, int)
         ``(h, w)`` of the score maps.
+    n : int
+        Number of frames (indices ``0 .. n - 1``).
     """
 
-    def __init__(self, shape: tuple[int, int]) -> None:
-        self.best: np.ndarray = np.full(shape, -1.0, np.float32)
-        self.second: np.ndarray = np.full(shape, -1.0, np.float32)
-        self.best_index: np.ndarray = np.zeros(shape, np.uint16)
-        self.second_index: np.ndarray = np.zeros(shape, np.uint16)
+    def __init__(self, shape: tuple[int, int], n: int) -> None:
+        bits = max(1, (n - 1).bit_length())
+        if bits > 16:
+            raise ValueError(f"TopTwo tracks at most 65536 frames, got {n}")
+        self._mask = np.int32((1 << bits) - 1)
+        self._best = np.full(shape, -1, np.int32)
+        self._second = np.full(shape, -1, np.int32)
+        self._packed = np.empty(shape, np.int32)
+        self._unpacked: dict[str, np.ndarray] = {}
 
     def update(self, i: int, score: np.ndarray) -> None:
-        """Fold in frame ``i``'s non-negative ``(h, w)`` float32 ``score`` (ties keep the
-        earlier frame)."""
-        # cv2's masked copies do not branch per pixel (numpy's masked copies are ~10x slower).
-        first = cv2.compare(score, self.best, cv2.CMP_GT)
-        runner = cv2.compare(score, self.second, cv2.CMP_GT)
-        mine = np.full(score.shape, i, np.uint16)
-        self.second_index = cv2.copyTo(mine, runner, self.second_index)
-        self.second_index = cv2.copyTo(self.best_index, first, self.second_index)
-        self.best_index = cv2.copyTo(mine, first, self.best_index)
-        self.second = cv2.max(self.second, cv2.min(self.best, score))
-        self.best = cv2.max(self.best, score)
+        """Fold in frame ``i``'s non-negative ``(h, w)`` float32 ``score``."""
+        self._unpacked.clear()
+        p = self._packed
+        np.bitwise_and(np.ascontiguousarray(score, np.float32).view(np.int32), ~self._mask, out=p)
+        np.bitwise_or(p, self._mask - np.int32(i), out=p)
+        low = np.minimum(self._best, p)
+        np.maximum(self._best, p, out=self._best)
+        np.maximum(self._second, low, out=self._second)
+
+    def _cached(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        if key not in self._unpacked:
+            self._unpacked[key] = make()
+        return self._unpacked[key]
+
+    def _score(self, packed: np.ndarray) -> np.ndarray:
+        # -1 (nothing seen) unpacks to a NaN pattern; report it as score -1 like "no frame".
+        out = np.bitwise_and(packed, ~self._mask).view(np.float32)
+        return np.where(packed < 0, np.float32(-1.0), out)
+
+    def _index(self, packed: np.ndarray) -> np.ndarray:
+        index = self._mask - np.bitwise_and(packed, self._mask)
+        return np.where(packed < 0, 0, index).astype(np.uint16)
+
+    @property
+    def best(self) -> np.ndarray:
+        """``(h, w)`` float32: the largest score (-1 before any frame)."""
+        return self._cached("best", lambda: self._score(self._best))
+
+    @property
+    def second(self) -> np.ndarray:
+        """``(h, w)`` float32: the second-largest score (-1 while fewer than two frames)."""
+        return self._cached("second", lambda: self._score(self._second))
+
+    @property
+    def best_index(self) -> np.ndarray:
+        """``(h, w)`` uint16: the frame of :attr:`best`."""
+        return self._cached("best_index", lambda: self._index(self._best))
+
+    @property
+    def second_index(self) -> np.ndarray:
+        """``(h, w)`` uint16: the frame of :attr:`second`."""
+        return self._cached("second_index", lambda: self._index(self._second))
 
     def soft_weights(self, tau: float) -> tuple[np.ndarray, np.ndarray]:
         """Soft-max weights ``exp(a / tau)`` of the two frames, normalised to sum to 1;
