@@ -126,19 +126,6 @@ class _Group:
         bounds = np.concatenate([[0], np.cumsum(np.bincount(frame, minlength=n))])
         return cls(pixel, frame, w.astype(np.float32, copy=False), bounds.astype(np.int64))
 
-    @classmethod
-    def merged(cls, n: int, groups: list[_Group]) -> _Group:
-        """One group with the entries of ``groups``, sorted by frame (within a frame, each
-        group's pixels in turn)."""
-        spans = [slice(g.bounds[i], g.bounds[i + 1]) for i in range(n) for g in groups]
-        owner = [g for i in range(n) for g in groups]
-        return cls(
-            np.concatenate([g.pixel[sp] for g, sp in zip(owner, spans, strict=True)]),
-            np.concatenate([g.frame[sp] for g, sp in zip(owner, spans, strict=True)]),
-            np.concatenate([g.weight[sp] for g, sp in zip(owner, spans, strict=True)]),
-            np.sum([g.bounds for g in groups], axis=0),
-        )
-
     def where(self, keep: np.ndarray) -> _Group:
         """The entries whose pixel is in ``keep`` ((H*W,) bool); order stays sorted."""
         k = keep[self.pixel]
@@ -325,9 +312,9 @@ def finest_weights(depth_w: SparseWeights, zone: SelectionZone | None) -> Sparse
     t = zone.top[0]
     for index, w in zip((t.best_index, t.second_index), zone.shares[0][1:], strict=True):
         out.groups.append(_Group.sorted_by_frame(depth_w.n, z, index.ravel()[z], w.ravel()[z]))
-    # A pixel has at most one entry per frame over all these groups (the depth weights are
-    # dropped inside the zone; its two frames differ), so one group serves the finest band.
-    return SparseWeights(out.shape, out.n, [_Group.merged(out.n, out.groups)])
+    # A pixel has at most one entry per frame and group (the depth weights are dropped inside
+    # the zone; its two frames differ), which is all that blend_bands' scatters need.
+    return out
 
 
 def _pyr_down(img: np.ndarray) -> np.ndarray:
