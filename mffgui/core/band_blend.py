@@ -434,10 +434,10 @@ def blend_bands(
             pending = side.submit(add_coarse, i, g)
             flat = img.reshape(hw, channels)
             up = _pyr_up(g[1], img).reshape(hw, channels) if levels else None
-            for g, vals in zip(finest.groups, fine_vals, strict=True):
-                s = slice(g.bounds[i], g.bounds[i + 1])
+            for grp, vals in zip(finest.groups, fine_vals, strict=True):
+                s = slice(grp.bounds[i], grp.bounds[i + 1])
                 if s.stop > s.start:
-                    pix = g.pixel[s]
+                    pix = grp.pixel[s]
                     np.take(flat, pix, axis=0, out=vals[s])
                     if up is not None:
                         vals[s] -= np.take(up, pix, axis=0)
@@ -451,10 +451,10 @@ def blend_bands(
     for _ in range(done, n):
         step()
     fine = np.zeros((hw, channels), np.float32)
-    for g, vals in zip(finest.groups, fine_vals, strict=True):
-        vals *= g.weight[:, None]
+    for grp, vals in zip(finest.groups, fine_vals, strict=True):
+        vals *= grp.weight[:, None]
         for c in range(channels):
-            fine[:, c] += np.bincount(g.pixel, weights=vals[:, c], minlength=hw)
+            fine[:, c] += np.bincount(grp.pixel, weights=vals[:, c], minlength=hw)
     if not levels:
         return fine.reshape(*shape, channels), np.full(shape, -1, np.int16), len(order)
     fused = coarse[-1]
