@@ -5,7 +5,8 @@ application to image mosaics", ACM TOG 2(4), 1983) weights band ``l`` of frame `
 Gaussian pyramid of frame ``i``'s weight map. In a deep stack a pixel has a non-zero weight in
 only a few frames, so the finest band (three quarters of the work) is accumulated only at the
 pixels where a frame's weight is non-zero: frames are streamed once, and per frame the cost of
-the finest band is one ``pyrDown``/``pyrUp`` plus a gather and a scatter of its own pixels.
+the finest band is one ``pyrDown``/``pyrUp`` plus a gather of its own pixels into their entries'
+slots; one weighted ``bincount`` per channel sums the entries per pixel at the end.
 
 Within an optional *zone* (occlusion boundaries) every detail band instead takes a soft maximum
 of the band activity over the two most active frames (Burt & Kolczynski, "Enhanced image
@@ -313,7 +314,7 @@ def finest_weights(depth_w: SparseWeights, zone: SelectionZone | None) -> Sparse
     for index, w in zip((t.best_index, t.second_index), zone.shares[0][1:], strict=True):
         out.groups.append(_Group.sorted_by_frame(depth_w.n, z, index.ravel()[z], w.ravel()[z]))
     # A pixel has at most one entry per frame and group (the depth weights are dropped inside
-    # the zone; its two frames differ), which is all that blend_bands' scatters need.
+    # the zone; its two frames differ), which is all that blend_bands' per-entry slots need.
     return out
 
 
