@@ -33,14 +33,30 @@ def test_depth_weights_follow_the_formula_and_sum_to_one():
 def test_top_two_matches_a_sort_of_all_scores():
     rng = np.random.default_rng(2)
     scores = rng.random((7, 16, 20)).astype(np.float32)
-    t = TopTwo(scores.shape[1:])
+    t = TopTwo(scores.shape[1:], len(scores))
     for i, s in enumerate(scores):
         t.update(i, s)
     order = np.argsort(-scores, axis=0, kind="stable")
     np.testing.assert_array_equal(t.best_index, order[0])
     np.testing.assert_array_equal(t.second_index, order[1])
-    np.testing.assert_array_equal(t.best, scores.max(axis=0))
-    np.testing.assert_array_equal(t.second, np.sort(scores, axis=0)[-2])
+    # Scores are kept to 23 - ceil(log2(7)) = 20 mantissa bits, truncated.
+    rel = 2.0**-20
+    for got, want in ((t.best, scores.max(axis=0)), (t.second, np.sort(scores, axis=0)[-2])):
+        assert np.all(got <= want)
+        np.testing.assert_allclose(got, want, rtol=rel, atol=0)
+
+
+def test_top_two_ties_keep_the_earlier_frame_and_zero_scores_count():
+    t = TopTwo((2, 3), 40)
+    zero = np.zeros((2, 3), np.float32)
+    t.update(0, zero)
+    t.update(1, np.full((2, 3), 0.5, np.float32))
+    t.update(2, np.full((2, 3), 0.5, np.float32))
+    t.update(3, zero)
+    np.testing.assert_array_equal(t.best_index, 1)
+    np.testing.assert_array_equal(t.second_index, 2)
+    np.testing.assert_array_equal(t.best, 0.5)
+    np.testing.assert_array_equal(t.second, 0.5)
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -5,7 +5,8 @@ application to image mosaics", ACM TOG 2(4), 1983) weights band ``l`` of frame `
 Gaussian pyramid of frame ``i``'s weight map. In a deep stack a pixel has a non-zero weight in
 only a few frames, so the finest band (three quarters of the work) is accumulated only at the
 pixels where a frame's weight is non-zero: frames are streamed once, and per frame the cost of
-the finest band is one ``pyrDown``/``pyrUp`` plus a gather and a scatter of its own pixels.
+the finest band is one ``pyrDown``/``pyrUp`` plus a gather of its own pixels into their entries'
+slots; one weighted ``bincount`` per channel sums the entries per pixel at the end.
 
 Within an optional *zone* (occlusion boundaries) every detail band instead takes a soft maximum
 of the band activity over the two most active frames (Burt & Kolczynski, "Enhanced image
@@ -29,30 +30,74 @@ FrameReader = Callable[[Iterable[int]], Iterator[tuple[int, np.ndarray]]]
 class TopTwo:
     """Streaming largest and second-largest score per pixel and the frames that gave them.
 
+    Each score is packed with its frame into one int32: a non-negative float32's bits order
+    like the float, so its lowest ``ceil(log2(n))`` mantissa bits are replaced by
+    ``mask - i`` and a running maximum and "maximum of the minima" track both ranks with three
+    elementwise operations per frame and no masked copies. Scores are therefore kept to a
+    relative precision of ``2**(bits - 23)`` (``2**-16`` for 65 frames); scores equal at that
+    precision keep the earlier frame.
+
     Parameters
     ----------
     shape : (int, int)
         ``(h, w)`` of the score maps.
+    n : int
+        Number of frames (indices ``0 .. n - 1``).
     """
 
-    def __init__(self, shape: tuple[int, int]) -> None:
-        self.best: np.ndarray = np.full(shape, -1.0, np.float32)
-        self.second: np.ndarray = np.full(shape, -1.0, np.float32)
-        self.best_index: np.ndarray = np.zeros(shape, np.uint16)
-        self.second_index: np.ndarray = np.zeros(shape, np.uint16)
+    def __init__(self, shape: tuple[int, int], n: int) -> None:
+        bits = max(1, (n - 1).bit_length())
+        if bits > 16:
+            raise ValueError(f"TopTwo tracks at most 65536 frames, got {n}")
+        self._mask = np.int32((1 << bits) - 1)
+        self._best = np.full(shape, -1, np.int32)
+        self._second = np.full(shape, -1, np.int32)
+        self._packed = np.empty(shape, np.int32)
+        self._unpacked: dict[str, np.ndarray] = {}
 
     def update(self, i: int, score: np.ndarray) -> None:
-        """Fold in frame ``i``'s non-negative ``(h, w)`` float32 ``score`` (ties keep the
-        earlier frame)."""
-        # cv2's masked copies do not branch per pixel (numpy's masked copies are ~10x slower).
-        first = cv2.compare(score, self.best, cv2.CMP_GT)
-        runner = cv2.compare(score, self.second, cv2.CMP_GT)
-        mine = np.full(score.shape, i, np.uint16)
-        self.second_index = cv2.copyTo(mine, runner, self.second_index)
-        self.second_index = cv2.copyTo(self.best_index, first, self.second_index)
-        self.best_index = cv2.copyTo(mine, first, self.best_index)
-        self.second = cv2.max(self.second, cv2.min(self.best, score))
-        self.best = cv2.max(self.best, score)
+        """Fold in frame ``i``'s non-negative ``(h, w)`` float32 ``score``."""
+        self._unpacked.clear()
+        p = self._packed
+        np.bitwise_and(np.ascontiguousarray(score, np.float32).view(np.int32), ~self._mask, out=p)
+        np.bitwise_or(p, self._mask - np.int32(i), out=p)
+        low = np.minimum(self._best, p)
+        np.maximum(self._best, p, out=self._best)
+        np.maximum(self._second, low, out=self._second)
+
+    def _cached(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+        if key not in self._unpacked:
+            self._unpacked[key] = make()
+        return self._unpacked[key]
+
+    def _score(self, packed: np.ndarray) -> np.ndarray:
+        # -1 (nothing seen) unpacks to a NaN pattern; report it as score -1 like "no frame".
+        out = np.bitwise_and(packed, ~self._mask).view(np.float32)
+        return np.where(packed < 0, np.float32(-1.0), out)
+
+    def _index(self, packed: np.ndarray) -> np.ndarray:
+        index = self._mask - np.bitwise_and(packed, self._mask)
+        return np.where(packed < 0, 0, index).astype(np.uint16)
+
+    @property
+    def best(self) -> np.ndarray:
+        """``(h, w)`` float32: the largest score (-1 before any frame)."""
+        return self._cached("best", lambda: self._score(self._best))
+
+    @property
+    def second(self) -> np.ndarray:
+        """``(h, w)`` float32: the second-largest score (-1 while fewer than two frames)."""
+        return self._cached("second", lambda: self._score(self._second))
+
+    @property
+    def best_index(self) -> np.ndarray:
+        """``(h, w)`` uint16: the frame of :attr:`best`."""
+        return self._cached("best_index", lambda: self._index(self._best))
+
+    @property
+    def second_index(self) -> np.ndarray:
+        """``(h, w)`` uint16: the frame of :attr:`second`."""
+        return self._cached("second_index", lambda: self._index(self._second))
 
     def soft_weights(self, tau: float) -> tuple[np.ndarray, np.ndarray]:
         """Soft-max weights ``exp(a / tau)`` of the two frames, normalised to sum to 1;
@@ -81,19 +126,6 @@ class _Group:
             pixel, frame, w = pixel[order], frame[order], w[order]
         bounds = np.concatenate([[0], np.cumsum(np.bincount(frame, minlength=n))])
         return cls(pixel, frame, w.astype(np.float32, copy=False), bounds.astype(np.int64))
-
-    @classmethod
-    def merged(cls, n: int, groups: list[_Group]) -> _Group:
-        """One group with the entries of ``groups``, sorted by frame (within a frame, each
-        group's pixels in turn)."""
-        spans = [slice(g.bounds[i], g.bounds[i + 1]) for i in range(n) for g in groups]
-        owner = [g for i in range(n) for g in groups]
-        return cls(
-            np.concatenate([g.pixel[sp] for g, sp in zip(owner, spans, strict=True)]),
-            np.concatenate([g.frame[sp] for g, sp in zip(owner, spans, strict=True)]),
-            np.concatenate([g.weight[sp] for g, sp in zip(owner, spans, strict=True)]),
-            np.sum([g.bounds for g in groups], axis=0),
-        )
 
     def where(self, keep: np.ndarray) -> _Group:
         """The entries whose pixel is in ``keep`` ((H*W,) bool); order stays sorted."""
@@ -281,9 +313,9 @@ def finest_weights(depth_w: SparseWeights, zone: SelectionZone | None) -> Sparse
     t = zone.top[0]
     for index, w in zip((t.best_index, t.second_index), zone.shares[0][1:], strict=True):
         out.groups.append(_Group.sorted_by_frame(depth_w.n, z, index.ravel()[z], w.ravel()[z]))
-    # A pixel has at most one entry per frame over all these groups (the depth weights are
-    # dropped inside the zone; its two frames differ), so one group serves the finest band.
-    return SparseWeights(out.shape, out.n, [_Group.merged(out.n, out.groups)])
+    # A pixel has at most one entry per frame and group (the depth weights are dropped inside
+    # the zone; its two frames differ), which is all that blend_bands' per-entry slots need.
+    return out
 
 
 def _pyr_down(img: np.ndarray) -> np.ndarray:
@@ -352,7 +384,10 @@ def blend_bands(
     top_order = np.argsort(top_flat.astype(np.uint16), kind="stable")
     top_bounds = np.concatenate([[0], np.cumsum(np.bincount(top_flat, minlength=n))])
     exact: np.ndarray = np.zeros((hw, channels), np.float32)
-    fine = np.zeros((hw, channels), np.float32)
+    # The finest band's coefficients at each entry of ``finest``, written per frame into the
+    # entry's own slot (contiguous slices: entries are grouped by frame) and reduced per pixel
+    # once at the end: a scatter per frame into the image was most of the pass's time.
+    fine_vals = [np.empty((len(g.pixel), channels), np.float32) for g in finest.groups]
     coarse: list[np.ndarray] = []
 
     def add_coarse(i: int, g: list[np.ndarray]) -> None:
@@ -400,11 +435,13 @@ def blend_bands(
             pending = side.submit(add_coarse, i, g)
             flat = img.reshape(hw, channels)
             up = _pyr_up(g[1], img).reshape(hw, channels) if levels else None
-            for pix, w in finest.of(i):
-                band = flat[pix]
-                if up is not None:
-                    band -= up[pix]
-                fine[pix] += w[:, None] * band
+            for grp, vals in zip(finest.groups, fine_vals, strict=True):
+                s = slice(grp.bounds[i], grp.bounds[i + 1])
+                if s.stop > s.start:
+                    pix = grp.pixel[s]
+                    np.take(flat, pix, axis=0, out=vals[s])
+                    if up is not None:
+                        vals[s] -= np.take(up, pix, axis=0)
             for _ in range(done, i + 1):
                 step()
             done = i + 1
@@ -414,6 +451,11 @@ def blend_bands(
         side.shutdown(cancel_futures=True)
     for _ in range(done, n):
         step()
+    fine = np.zeros((hw, channels), np.float32)
+    for grp, vals in zip(finest.groups, fine_vals, strict=True):
+        vals *= grp.weight[:, None]
+        for c in range(channels):
+            fine[:, c] += np.bincount(grp.pixel, weights=vals[:, c], minlength=hw)
     if not levels:
         return fine.reshape(*shape, channels), np.full(shape, -1, np.int16), len(order)
     fused = coarse[-1]

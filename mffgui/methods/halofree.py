@@ -217,7 +217,7 @@ class HaloFreeFusion(_StreamingMethod):
             if zoned:
                 for lev, act in enumerate(_band_activity(g, levels)):
                     if i == 0:
-                        tops.append(TopTwo(act.shape))
+                        tops.append(TopTwo(act.shape, n))
                     tops[lev].update(i, act)
 
         # The noise estimate and the band trackers run beside the focus measure (cv2 and numpy
