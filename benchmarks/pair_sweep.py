@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from mffgui.cli.bench import find_result, find_scenes
+from mffgui.methods import get_method
 from mffgui.metrics import gray255, score
 from mffgui.metrics.common import to_uint8
-from mffgui.methods import get_method
 from mffgui.pipeline import fuse_stack, read_input
 from mffgui.types import Stack
 
@@ -48,7 +48,9 @@ TARGETS = {
 }
 
 
-def load_scenes(dataset: Path, pattern: str, cache: Path | None) -> list[tuple[str, list[np.ndarray]]]:
+def load_scenes(
+    dataset: Path, pattern: str, cache: Path | None
+) -> list[tuple[str, list[np.ndarray]]]:
     """``[(scene, frames)]`` with frames ``(H, W, C)`` float32 as ``mffgui bench`` reads them."""
     if cache is not None and cache.exists():
         with np.load(cache) as z:
@@ -123,7 +125,10 @@ def mean_row(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def markdown_row(label: str, mean: dict[str, float], seconds: float | None = None) -> str:
     met = sum(round(mean[k], 4) >= TARGETS[k] for k in METRICS)
-    cells = [f"**{mean[k]:.4f}**" if round(mean[k], 4) >= TARGETS[k] else f"{mean[k]:.4f}" for k in METRICS]
+    cells = [
+        f"**{mean[k]:.4f}**" if round(mean[k], 4) >= TARGETS[k] else f"{mean[k]:.4f}"
+        for k in METRICS
+    ]
     tail = f" {seconds:.1f} |" if seconds is not None else ""
     return f"| {label} | " + " | ".join(cells) + f" | {met}/7 |" + tail
 
