@@ -163,7 +163,7 @@ class HaloFreeParams(Params):
         max=1.0,
     )
     pair_noise_margin: float = param(
-        1.5,
+        2.5,
         "Pairs: focus, in multiples of the noise's, above which the sharper source is "
         "trusted; below it the two are averaged (0 = never)",
         min=0.0,
