@@ -93,6 +93,8 @@ def pair_decision(
     refine_eps: float,
     blend_sigma: float,
     noise_margin: float,
+    sharp_a: np.ndarray | None = None,
+    sharp_b: np.ndarray | None = None,
 ) -> PairDecision:
     """Decide, per pixel, between two sources (steps in the module docstring).
 
@@ -121,11 +123,18 @@ def pair_decision(
         Focus, in multiples of the noise's, above which the sharper source is trusted (0 = off:
         never averaged).
 
+    sharp_a, sharp_b : ndarray, (H, W) float32, optional
+        Factors in ``[0, 1]`` (0 where a source's detail is a defocused spill, see
+        :func:`mffgui.core.halo.two_scale_focus`) applied to the focus for the choice only.
+
     Returns
     -------
     PairDecision
     """
-    a_wins = focus_a >= focus_b
+    if sharp_a is not None and sharp_b is not None:
+        a_wins = focus_a * sharp_a >= focus_b * sharp_b
+    else:
+        a_wins = focus_a >= focus_b
     a_wins = remove_small_regions(a_wins, int(min_area * a_wins.size))
     index = (~a_wins).view(np.uint8).astype(np.uint16)
     if refine_radius > 0:

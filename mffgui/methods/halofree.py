@@ -162,8 +162,15 @@ class HaloFreeParams(Params):
         min=1e-6,
         max=1.0,
     )
+    pair_min_sharpness: float = param(
+        0.3,
+        "Pairs: sharpness ratio below which a source's detail counts as a defocused spill "
+        "for the choice (as min_sharpness; 0 = off)",
+        min=0.0,
+        max=3.0,
+    )
     pair_noise_margin: float = param(
-        2.5,
+        1.0,
         "Pairs: focus, in multiples of the noise's, above which the sharper source is "
         "trusted; below it the two are averaged (0 = never)",
         min=0.0,
@@ -368,11 +375,16 @@ class HaloFreeFusion(_StreamingMethod):
         imgs: list[np.ndarray] = []
         grays: list[np.ndarray] = []
         focus: list[np.ndarray] = []
+        sharp: list[np.ndarray] = []
         for _, img in run.frames(range(2)):
             g = luma(img)
             imgs.append(img)
             grays.append(g)
             focus.append(box_mean(focus_measure(g, "sml", 0, p.fine_sigma), p.radius))
+            if p.pair_min_sharpness > 0:
+                coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
+                q = sharpness_ratio(focus[-1], coarse, p.fine_sigma, p.coarse_sigma)
+                sharp.append(soft_step(q, p.pair_min_sharpness, p.pair_min_sharpness + 0.6))
             run.step("measuring focus")
         sigma_n = min(noise_sigma(g) for g in grays)
         dec = pair_decision(
@@ -388,6 +400,8 @@ class HaloFreeFusion(_StreamingMethod):
             refine_eps=p.pair_refine_eps,
             blend_sigma=p.pair_blend_sigma,
             noise_margin=p.pair_noise_margin,
+            sharp_a=sharp[0] if sharp else None,
+            sharp_b=sharp[1] if sharp else None,
         )
         run.mark("depth map")
         w = dec.weight_a[:, :, None]
