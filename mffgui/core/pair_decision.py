@@ -6,7 +6,9 @@ with a deep convolutional neural network", Information Fusion 36, 2017: small-re
 of the binary map), with the transition kept narrow so that almost every pixel is an exact copy
 of one source:
 
-1. ``A`` wins where its windowed sum-modified-Laplacian is at least ``B``'s.
+1. ``A`` wins where its windowed sum-modified-Laplacian is at least ``B``'s, each optionally
+   damped by a sharpness factor (the halo test of :func:`mffgui.core.halo.two_scale_focus`),
+   so the blurred rim of a defocused occluder does not win inside the sharp object.
 2. Connected regions (of either source) smaller than ``min_area`` of the image are given to the
    other source: a focused region is an object or a surface, not a speck of noise.
 3. The map is snapped onto image edges (:func:`mffgui.core.halo.snap_refine`), so a sharp edge
@@ -15,6 +17,8 @@ of one source:
    weights are exactly 0 or 1.
 5. Where neither source has more focus than ``noise_margin`` times what the noise alone gives,
    the two are averaged (less noise, nothing sharper to keep).
+
+docs/BENCHMARKS.md ("`halofree` on the Lytro pairs") has the measurements behind each step.
 """
 
 from __future__ import annotations

@@ -205,6 +205,10 @@ class HaloFreeFusion(_StreamingMethod):
     6. Where the result is within half an 8-bit step of the pixel of the frame of largest
        weight, that source value is copied exactly.
 
+    Two images take their own path (:func:`mffgui.core.pair_decision.pair_decision`, the
+    ``pair_*`` parameters): a binary decision map with small regions removed, edge snapping, a
+    0.5 px transition and averaging only at the noise level.
+
     Frames are streamed twice; memory depends on the frame size, not on the number of frames.
     """
 
