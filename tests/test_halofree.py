@@ -9,6 +9,7 @@ import pytest
 from scipy import ndimage
 
 from mffgui.core.halo import noise_sigma, snap_refine, two_scale_focus
+from mffgui.core.pair_decision import remove_small_regions
 from mffgui.core.synthetic import (
     complementary_pair,
     ground_truth_stack,
@@ -169,3 +170,31 @@ def test_band_noise_gains_match_measured_noise():
         c = max(1, 16 >> lev)
         act = box_mean(np.abs(pyr[lev]), 1)[c:-c, c:-c]
         assert float(act.mean()) == pytest.approx(0.03 * gain, rel=0.1)
+
+
+def test_noisy_flat_pair_is_averaged():
+    # Two noisy frames of a flat scene: nothing is sharper, so the pair path averages them
+    # (independent noise: std / sqrt(2) for an even mix), where a selection keeps one frame's.
+    rng = np.random.default_rng(4)
+    clean = np.full((96, 120, 3), 0.5, np.float32)
+    frames = [np.clip(clean + rng.normal(0, 0.02, clean.shape), 0, 1).astype(np.float32)]
+    frames.append(np.clip(clean + rng.normal(0, 0.02, clean.shape), 0, 1).astype(np.float32))
+    single = float(np.std(frames[0] - clean))
+    mine = float(np.std(_fuse(frames).fused - clean))
+    assert mine < 0.8 * single, (mine, single)
+
+
+def test_remove_small_regions_against_labelled_components():
+    rng = np.random.default_rng(6)
+    mask = ndimage.binary_opening(rng.random((60, 70)) < 0.5, iterations=1)
+    out = remove_small_regions(mask, 12)
+    # Independent check (scipy's labelling): after the pass every 8-connected region of
+    # either value has at least 12 pixels.
+    for value in (True, False):
+        lab, _ = ndimage.label(out == value, structure=np.ones((3, 3)))
+        sizes = np.bincount(lab.ravel())[1:]
+        assert (sizes >= 12).all(), sorted(sizes)[:5]
+    # Pixels in large regions of the input keep their value.
+    lab, _ = ndimage.label(mask, structure=np.ones((3, 3)))
+    big = np.isin(lab, np.flatnonzero(np.bincount(lab.ravel()) >= 12)) & mask
+    assert out[big].all()

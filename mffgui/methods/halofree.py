@@ -38,6 +38,7 @@ from mffgui.core.halo import (
     soft_step,
     two_scale_focus,
 )
+from mffgui.core.pair_decision import pair_decision
 from mffgui.methods.base import MethodInfo, Params, param
 from mffgui.methods.classical import _normalised, _Run, _StreamingMethod
 from mffgui.methods.registry import register_method
@@ -117,8 +118,8 @@ class HaloFreeParams(Params):
     band_levels: int = param(
         4,
         "Laplacian-pyramid levels over which the per-pixel weights are blended, so each "
-        "frequency band changes frame over its own width (0 = per-pixel blend; pairs always "
-        "blend per pixel)",
+        "frequency band changes frame over its own width (0 = per-pixel blend; pairs take "
+        "the pair_ path)",
         min=0,
         max=10,
     )
@@ -140,6 +141,39 @@ class HaloFreeParams(Params):
         "In that zone, frames whose band activity is within this many noise units of the "
         "sharpest one share the band (soft selection averages noise)",
         min=0.01,
+        max=50.0,
+    )
+    pair_min_area: float = param(
+        0.01,
+        "Pairs: a region where one source is sharper keeps it only if it covers at least this "
+        "fraction of the image; smaller ones take the other source",
+        min=0.0,
+        max=0.5,
+    )
+    pair_blend_sigma: float = param(
+        0.5,
+        "Pairs: Gaussian sigma (px) of the transition between the two sources (0 = hard)",
+        min=0.0,
+        max=20.0,
+    )
+    pair_refine_eps: float = param(
+        1e-2,
+        "Pairs: guided-filter regularisation of the edge snapping (radius: refine_radius)",
+        min=1e-6,
+        max=1.0,
+    )
+    pair_min_sharpness: float = param(
+        0.3,
+        "Pairs: sharpness ratio below which a source's detail counts as a defocused spill "
+        "for the choice (as min_sharpness; 0 = off)",
+        min=0.0,
+        max=3.0,
+    )
+    pair_noise_margin: float = param(
+        1.0,
+        "Pairs: focus, in multiples of the noise's, above which the sharper source is "
+        "trusted; below it the two are averaged (0 = never)",
+        min=0.0,
         max=50.0,
     )
 
@@ -171,6 +205,10 @@ class HaloFreeFusion(_StreamingMethod):
     6. Where the result is within half an 8-bit step of the pixel of the frame of largest
        weight, that source value is copied exactly.
 
+    Two images take their own path (:func:`mffgui.core.pair_decision.pair_decision`, the
+    ``pair_*`` parameters): a binary decision map with small regions removed, edge snapping, a
+    0.5 px transition and averaging only at the noise level.
+
     Frames are streamed twice; memory depends on the frame size, not on the number of frames.
     """
 
@@ -194,6 +232,8 @@ class HaloFreeFusion(_StreamingMethod):
 
     def _fuse(self, p: HaloFreeParams, run: _Run) -> FusionResult:
         """Fuse ``run``'s stack (any N >= 2, gray or RGB); see the class docstring."""
+        if run.n == 2:
+            return self._fuse_pair(p, run)
         n, shape, eager = run.n, run.shape, run.eager
 
         def measure(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -204,9 +244,7 @@ class HaloFreeFusion(_StreamingMethod):
         pixel = ArgmaxTracker(shape)  # pixel-scale (3x3) focus
         pixel_at_best = np.zeros(shape, np.float32)
         guide: np.ndarray = np.zeros(shape, np.float32)
-        # Pairs keep the per-pixel blend: on the Lytro pairs the band blend lowered 5 of the 7
-        # fusion metrics (docs/BENCHMARKS.md).
-        levels = 0 if n < 3 else min(p.band_levels, max_pyramid_levels(shape, min_size=8))
+        levels = min(p.band_levels, max_pyramid_levels(shape, min_size=8))
         zoned = levels > 0 and p.edge_zone > 0
         tops: list[TopTwo] = []  # per band: the two most active frames
 
@@ -333,6 +371,59 @@ class HaloFreeFusion(_StreamingMethod):
             frames_used=frames_used,
             noise_sigma=float(sigma_n),
             trusted=float((trust >= 1.0).mean()),
+        )
+
+    def _fuse_pair(self, p: HaloFreeParams, run: _Run) -> FusionResult:
+        """Two sources: :func:`mffgui.core.pair_decision.pair_decision` (docs/BENCHMARKS.md,
+        issue 17 fourth round: on the Lytro pairs the band blend lowered 5 of 7 metrics)."""
+        imgs: list[np.ndarray] = []
+        grays: list[np.ndarray] = []
+        focus: list[np.ndarray] = []
+        sharp: list[np.ndarray] = []
+        for _, img in run.frames(range(2)):
+            g = luma(img)
+            imgs.append(img)
+            grays.append(g)
+            focus.append(box_mean(focus_measure(g, "sml", 0, p.fine_sigma), p.radius))
+            if p.pair_min_sharpness > 0:
+                coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
+                q = sharpness_ratio(focus[-1], coarse, p.fine_sigma, p.coarse_sigma)
+                sharp.append(soft_step(q, p.pair_min_sharpness, p.pair_min_sharpness + 0.6))
+            run.step("measuring focus")
+        sigma_n = min(noise_sigma(g) for g in grays)
+        dec = pair_decision(
+            grays[0],
+            grays[1],
+            focus[0],
+            focus[1],
+            sigma_n,
+            radius=p.radius,
+            fine_sigma=p.fine_sigma,
+            min_area=p.pair_min_area,
+            refine_radius=p.refine_radius,
+            refine_eps=p.pair_refine_eps,
+            blend_sigma=p.pair_blend_sigma,
+            noise_margin=p.pair_noise_margin,
+            sharp_a=sharp[0] if sharp else None,
+            sharp_b=sharp[1] if sharp else None,
+        )
+        run.mark("depth map")
+        w = dec.weight_a[:, :, None]
+        fused = w * imgs[0] + (np.float32(1.0) - w) * imgs[1]
+        for _ in range(2):
+            run.step("blending")
+        run.mark("blend")
+        scale = float(max(focus[0].max(), focus[1].max()))
+        return run.result(
+            self.info.name,
+            p,
+            fused,
+            dec.index,
+            np.stack([dec.weight_a, np.float32(1.0) - dec.weight_a]),
+            _normalised(np.stack(focus), 2, run.shape, scale, lambda i: focus[i]),
+            frames_used=2,
+            noise_sigma=float(sigma_n),
+            trusted=float((dec.trust >= 1.0).mean()),
         )
 
 
