@@ -273,9 +273,7 @@ class HaloFreeFusion(_StreamingMethod):
                 f = box_mean(ml, p.radius)
                 fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
                 if p.min_sharpness > 0:
-                    coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
-                    q = sharpness_ratio(f, coarse, p.fine_sigma, p.coarse_sigma)
-                    damp = soft_step(q, p.min_sharpness, p.min_sharpness + 0.6)
+                    damp = _spill_damping(g, f, p, p.min_sharpness)
                     f *= damp
                     fp *= damp
                 better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
@@ -386,9 +384,7 @@ class HaloFreeFusion(_StreamingMethod):
             grays.append(g)
             focus.append(box_mean(focus_measure(g, "sml", 0, p.fine_sigma), p.radius))
             if p.pair_min_sharpness > 0:
-                coarse = focus_measure(g, "sml", p.radius, p.coarse_sigma)
-                q = sharpness_ratio(focus[-1], coarse, p.fine_sigma, p.coarse_sigma)
-                sharp.append(soft_step(q, p.pair_min_sharpness, p.pair_min_sharpness + 0.6))
+                sharp.append(_spill_damping(g, focus[-1], p, p.pair_min_sharpness))
             run.step("measuring focus")
         sigma_n = min(noise_sigma(g) for g in grays)
         dec = pair_decision(
@@ -425,6 +421,17 @@ class HaloFreeFusion(_StreamingMethod):
             noise_sigma=float(sigma_n),
             trusted=float((dec.trust >= 1.0).mean()),
         )
+
+
+def _spill_damping(
+    gray: np.ndarray, fine: np.ndarray, p: HaloFreeParams, threshold: float
+) -> np.ndarray:
+    """Factor in ``[0, 1]`` ((H, W) float32) that is 0 where ``gray``'s detail is a defocused
+    spill: its sharpness ratio (``fine`` windowed focus over the coarse measure) ramps from 0 at
+    ``threshold`` to 1 at ``threshold + 0.6``."""
+    coarse = focus_measure(gray, "sml", p.radius, p.coarse_sigma)
+    q = sharpness_ratio(fine, coarse, p.fine_sigma, p.coarse_sigma)
+    return soft_step(q, threshold, threshold + 0.6)
 
 
 def _band_activity(gray: np.ndarray, levels: int) -> list[np.ndarray]:
