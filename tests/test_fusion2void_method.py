@@ -193,29 +193,9 @@ def _live_tensors() -> int:
     return sum(1 for o in gc.get_objects() if issubclass(type(o), torch.Tensor))
 
 
-class _InlinePool:
-    """A ``ThreadPoolExecutor`` stand-in that runs each task at once, in the caller."""
-
-    def __init__(self, *_args, **_kwargs) -> None:
-        pass
-
-    def __enter__(self) -> _InlinePool:
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        return None
-
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-
-        done: Future = Future()
-        done.set_result(fn(*args))
-        return done
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["pyramid", "tree"])
-def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
+def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, inline_read_ahead, strategy):
     """From 4 to 16 frames the traced peak grows by less than a tenth of an (H, W) map per
     frame: the tree holds O(log N) images, the pyramid streams the pair outputs from a file,
     and the per-frame maps spill to a file (forced here with ``EAGER_MAPS_BYTES = 0``, as a
@@ -224,13 +204,11 @@ def test_memory_does_not_grow_with_frame_count(weights, monkeypatch, strategy):
     import tracemalloc
 
     from mffgui.core import decision
-    from mffgui.methods import classical
 
     monkeypatch.setattr(decision, "EAGER_MAPS_BYTES", 0)
     # The pyramid's Laplacian pass decodes the next pair output in a read-ahead thread; whether
     # it is done at the peak varied the peak by one image from run to run (a quarter of a map
-    # per frame over 12 frames). Run inline, the next output is always held: same peak each run.
-    monkeypatch.setattr(classical, "ThreadPoolExecutor", _InlinePool)
+    # per frame over 12 frames); ``inline_read_ahead`` reads it in the caller.
     # 96 x 80: a map (30 KiB) dwarfs the per-frame bookkeeping (Python objects, about 1 KiB a
     # frame); at 48 x 40 that bookkeeping alone was 0.2 of a map per frame, near the bar.
     shape = (96, 80, 3)
