@@ -78,7 +78,7 @@ class HaloFreeParams(Params):
         max=1.0,
     )
     noise_margin: float = param(
-        3.0,
+        6.0,
         "Focus, in multiples of the estimated noise's, a pixel needs for its sharpest "
         "frame to be trusted; below it frames are averaged",
         min=0.0,
@@ -116,7 +116,7 @@ class HaloFreeParams(Params):
         max=20.0,
     )
     band_levels: int = param(
-        4,
+        5,
         "Laplacian-pyramid levels over which the per-pixel weights are blended, so each "
         "frequency band changes frame over its own width (0 = per-pixel blend; pairs take "
         "the pair_ path)",
@@ -310,6 +310,7 @@ class HaloFreeFusion(_StreamingMethod):
         if confident.any() and not confident.all():
             index = fill_low_confidence(index, confident, p.fill_sigma)
         index = median_labels(index, p.smoothing)
+        unsnapped = index
         if p.refine_radius > 0:
             index = snap_refine(index, guide, p.refine_radius, p.refine_eps)
         del tracker, pixel, best, pixel_at_best
@@ -321,8 +322,14 @@ class HaloFreeFusion(_StreamingMethod):
         depth_w = depth_weights_sparse(depth, trust, p.flat_spread, n)
         zone = None
         if zoned:
-            # Where no frame is trusted to be sharp there is no occlusion edge to keep.
-            edges = _discontinuities(index, p.edge_zone, p.zone_step) & (trust >= 0.5)
+            # The snap averages a thin foreground structure (a bristle, a wire) into its
+            # textured surroundings and removes it from the depth map; the depth changes before
+            # the snap keep its band selection. Where no frame is trusted to be sharp there is
+            # no occlusion edge to keep.
+            edges = _discontinuities(index, p.edge_zone, p.zone_step)
+            if unsnapped is not index:
+                edges |= _discontinuities(unsnapped, p.edge_zone, p.zone_step)
+            edges &= trust >= 0.5
             if edges.any():
                 feather = [
                     np.minimum(np.float32(2.0) * z, np.float32(1.0))
