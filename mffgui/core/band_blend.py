@@ -341,6 +341,7 @@ def blend_bands(
     channels: int,
     frames: FrameReader,
     step: Callable[[], None],
+    copy_tol: float = 0.5 / 255.0,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Blend the stack in a Laplacian pyramid of ``levels`` detail bands.
 
@@ -348,8 +349,8 @@ def blend_bands(
     s_i``, with ``G_l(w_i)`` the Gaussian pyramid of the frame's depth weight and ``s_i`` its
     soft-max share of the band activity (0 unless one of the two most active frames); the
     finest band by ``finest`` (the same rule at full resolution, sparse); the low-pass base by
-    ``G_levels(w_i)``. Where the result is within half an 8-bit step of frame ``top``'s pixel,
-    that pixel is copied exactly.
+    ``G_levels(w_i)``. Where the result is within ``copy_tol`` of frame ``top``'s pixel (in
+    every channel), that pixel is copied exactly.
 
     Parameters
     ----------
@@ -365,6 +366,9 @@ def blend_bands(
         Frame reader; each frame used is read once, in increasing order.
     step : callable
         Called once per frame of the stack (progress and cancel).
+    copy_tol : float
+        Largest difference from frame ``top``'s pixel that is copied exactly: half a step of
+        the sources' bit depth (default 8-bit).
 
     Returns
     -------
@@ -464,7 +468,7 @@ def blend_bands(
     like = np.empty((*shape, channels) if channels > 1 else shape, np.float32)
     out = (_pyr_up(fused, like).reshape(hw, channels) + fine).reshape(*shape, channels)
     exact = exact.reshape(*shape, channels)
-    close = np.abs(out - exact).max(axis=2) <= np.float32(0.5 / 255.0)
+    close = np.abs(out - exact).max(axis=2) <= np.float32(copy_tol)
     np.copyto(out, exact, where=close[:, :, None])
     return out, np.where(close, top, -1).astype(np.int16), len(order)
 

@@ -202,8 +202,8 @@ class HaloFreeFusion(_StreamingMethod):
        instead takes a soft maximum of the band activity (Burt & Kolczynski 1993) over the two
        most active frames, tracked in the focus pass, with a temperature of ``band_softness``
        noise units, so a runner-up within the noise of the sharpest shares the band.
-    6. Where the result is within half an 8-bit step of the pixel of the frame of largest
-       weight, that source value is copied exactly.
+    6. Where the result is within half a step of the sources' bit depth of the pixel of the
+       frame of largest weight, that source value is copied exactly.
 
     Two images take their own path (:func:`mffgui.core.pair_decision.pair_decision`, the
     ``pair_*`` parameters): a binary decision map with small regions removed, edge snapping, a
@@ -352,6 +352,8 @@ class HaloFreeFusion(_StreamingMethod):
             run.channels,
             run.frames,
             lambda: run.step("blending"),
+            # Half a step of the sources: a dim 16-bit stack's noise is far below an 8-bit step.
+            copy_tol=0.5 / (2.0**run.stack.bit_depth - 1.0),
         )
         run.mark("blend")
 
