@@ -276,8 +276,7 @@ class HaloFreeFusion(_StreamingMethod):
                     damp = _spill_damping(g, f, p, p.min_sharpness)
                     f *= damp
                     fp *= damp
-                better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
-                tracker.update(i, f)
+                better = tracker.update(i, f)
                 if p.pixel_ratio > 0:
                     pixel.update(i, fp)
                     np.copyto(pixel_at_best, fp, where=better)
