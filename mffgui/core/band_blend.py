@@ -189,15 +189,20 @@ class SparseWeights:
             out[g.frame, g.pixel] += g.weight
         return out.reshape(self.n, *self.shape)
 
-    def dense(self, i: int) -> np.ndarray | None:
-        """Frame ``i``'s ``(H, W)`` float32 weight map, None where it is zero everywhere."""
+    def dense(self, i: int, out: np.ndarray | None = None) -> np.ndarray | None:
+        """Frame ``i``'s ``(H, W)`` float32 weight map (written into ``out``, a contiguous
+        ``(H, W)`` float32 array, if given), None where it is zero everywhere."""
         parts = self.of(i)
         if not parts:
             return None
-        out = np.zeros(self.shape[0] * self.shape[1], np.float32)
+        if out is None:
+            flat = np.zeros(self.shape[0] * self.shape[1], np.float32)
+        else:
+            flat = out.reshape(-1)
+            flat.fill(0.0)
         for pix, w in parts:
-            out[pix] += w
-        return out.reshape(self.shape)
+            flat[pix] += w
+        return flat.reshape(self.shape)
 
 
 def depth_weights_sparse(
@@ -309,11 +314,19 @@ class SelectionZone:
                 out.update(g.frames())
         return out
 
-    def coefficient(self, lev: int, i: int, depth_share: np.ndarray | None) -> np.ndarray:
+    def coefficient(
+        self, lev: int, i: int, depth_share: np.ndarray | None, out: np.ndarray | None = None
+    ) -> np.ndarray:
         """Frame ``i``'s weight in detail band ``lev``: ``(1 - feather) * depth_share`` plus its
-        selection share; ``(h_l, w_l)`` float32."""
+        selection share; ``(h_l, w_l)`` float32 (written into ``out`` if given)."""
         keep = self.shares[lev][0]
-        coef = np.zeros_like(keep) if depth_share is None else cv2.multiply(keep, depth_share)
+        if depth_share is not None:
+            coef = cv2.multiply(keep, depth_share, dst=out)
+        elif out is not None:
+            coef = out
+            coef.fill(0.0)
+        else:
+            coef = np.zeros_like(keep)
         flat = coef.reshape(-1)
         for g in self.picks[lev]:
             pix, w = g.of(i)
@@ -333,22 +346,50 @@ def finest_weights(depth_w: SparseWeights, zone: SelectionZone | None) -> Sparse
     return out
 
 
-def _pyr_down(img: np.ndarray) -> np.ndarray:
-    out = cv2.pyrDown(img)
-    return out.reshape(*out.shape[:2], *img.shape[2:])
+class Scratch:
+    """Arrays reused from frame to frame, one per key.
+
+    Fresh full-size temporaries for every frame are paid for in page faults (system time,
+    most of all in a second thread, whose allocator arena gives freed memory back at once).
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[object, np.ndarray] = {}
+
+    def get(self, key: object, shape: tuple[int, ...]) -> np.ndarray:
+        """The float32 array of ``key`` with ``shape`` (uninitialised when new)."""
+        a = self._arrays.get(key)
+        if a is None or a.shape != shape:
+            a = self._arrays[key] = np.empty(shape, np.float32)
+        return a
+
+    def down(self, key: object, img: np.ndarray) -> np.ndarray:
+        """The array of ``key`` shaped like ``cv2.pyrDown(img)``."""
+        h, w = img.shape[:2]
+        return self.get(key, ((h + 1) // 2, (w + 1) // 2, *img.shape[2:]))
 
 
-def _pyr_up(img: np.ndarray, like: np.ndarray) -> np.ndarray:
-    out = cv2.pyrUp(img, dstsize=(like.shape[1], like.shape[0]))
-    return out.reshape(like.shape)
+def pyr_down(img: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``cv2.pyrDown`` of ``img`` ((h, w) or (h, w, C) float32), into ``out`` if given
+    (:meth:`Scratch.down`'s shape); a 1-channel 3-D input stays 3-D."""
+    res = cv2.pyrDown(img, dst=out)
+    return res.reshape(*res.shape[:2], *img.shape[2:])
 
 
-def _weigh(band: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``band`` ((h, w) or (h, w, C) float32) times ``w`` ((h, w) float32) per channel, in
-    place; the weight is merged into C channels first (a broadcast multiply is ~2x slower)."""
-    if band.ndim == 3:
-        w = cv2.merge([w] * band.shape[2]).reshape(band.shape)
-    return np.multiply(band, w, out=band)
+def pyr_up(img: np.ndarray, like: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``cv2.pyrUp`` of ``img`` to ``like``'s shape, into ``out`` (that shape) if given."""
+    res = cv2.pyrUp(img, dst=out, dstsize=(like.shape[1], like.shape[0]))
+    return res.reshape(like.shape)
+
+
+def _weigh(src: np.ndarray, w: np.ndarray, out: np.ndarray, scratch: Scratch) -> np.ndarray:
+    """``out = src * w`` per channel: ``src`` and ``out`` (h, w) or (h, w, C), ``w`` (h, w),
+    all float32; the weight is merged into C channels first (a broadcast multiply is ~2x
+    slower)."""
+    if src.ndim == 3:
+        merged = scratch.get(("merged", src.shape), src.shape)
+        w = cv2.merge([w] * src.shape[2], dst=merged).reshape(src.shape)
+    return np.multiply(src, w, out=out)
 
 
 def blend_bands(
@@ -409,6 +450,7 @@ def blend_bands(
     # once at the end: a scatter per frame into the image was most of the pass's time.
     fine_vals = [np.empty((len(g.pixel), channels), np.float32) for g in finest.groups]
     coarse: list[np.ndarray] = []
+    mine, theirs = Scratch(), Scratch()  # this thread's and the second thread's buffers
 
     def add_coarse(i: int, g: list[np.ndarray]) -> None:
         flat = g[0].reshape(hw, channels)
@@ -416,22 +458,23 @@ def blend_bands(
         np.take(flat, top_order[s], axis=0, out=exact_sorted[s])
         if not levels:
             return
-        for _ in range(len(g), levels + 1):
-            g.append(_pyr_down(g[-1]))
-        gw = depth_w.dense(i)
+        for lev in range(len(g), levels + 1):
+            g.append(pyr_down(g[-1], theirs.down(("g", lev), g[-1])))
+        gw = depth_w.dense(i, theirs.get("w", shape))
         for lev in range(1, levels + 1):
-            gw = _pyr_down(gw) if gw is not None else None
+            gw = pyr_down(gw, theirs.down(("w", lev), gw)) if gw is not None else None
             coef = gw
             if lev < levels and zone is not None:
-                coef = zone.coefficient(lev, i, gw)
+                coef = zone.coefficient(lev, i, gw, theirs.get(("c", lev), g[lev].shape[:2]))
             if coef is None:
                 continue
-            if lev == levels:
-                band = g[lev].copy()
+            band = theirs.get(("band", lev), g[lev].shape)
+            if lev < levels:
+                np.subtract(g[lev], pyr_up(g[lev + 1], g[lev], band), out=band)
+                src = band
             else:
-                band = _pyr_up(g[lev + 1], g[lev])
-                np.subtract(g[lev], band, out=band)
-            coarse[lev - 1] += _weigh(band, coef)
+                src = g[lev]
+            coarse[lev - 1] += _weigh(src, coef, band, theirs)
 
     # The exact copy and the coarse bands of a frame are done in a second thread while this
     # one does its finest band (cv2 and numpy release the GIL); the two touch different
@@ -441,19 +484,25 @@ def blend_bands(
     pending: Future[None] | None = None
     done = 0
     try:
-        for i, img in frames(order):
+        for k, (i, img) in enumerate(frames(order)):
             img = img if channels > 1 else img[:, :, 0]
-            g = [img, _pyr_down(img)] if levels else [img]
+            # Level 1 alternates between two buffers: the second thread may still read the
+            # previous frame's.
+            g = [img, pyr_down(img, mine.down(("g1", k % 2), img))] if levels else [img]
             if pending is not None:
                 pending.result()
             if not coarse:
                 size = g[-1]
                 for _ in range(levels):
                     coarse.append(np.zeros_like(size))
-                    size = _pyr_down(size)
+                    size = pyr_down(size)
             pending = side.submit(add_coarse, i, g)
             flat = img.reshape(hw, channels)
-            up = _pyr_up(g[1], img).reshape(hw, channels) if levels else None
+            up = (
+                pyr_up(g[1], img, mine.get("up", img.shape)).reshape(hw, channels)
+                if levels
+                else None
+            )
             for grp, vals in zip(finest.groups, fine_vals, strict=True):
                 s = slice(grp.bounds[i], grp.bounds[i + 1])
                 if s.stop > s.start:
@@ -479,9 +528,9 @@ def blend_bands(
         return fine.reshape(*shape, channels), np.full(shape, -1, np.int16), len(order)
     fused = coarse[-1]
     for lev in range(levels - 1, 0, -1):
-        fused = _pyr_up(fused, coarse[lev - 1]) + coarse[lev - 1]
+        fused = pyr_up(fused, coarse[lev - 1]) + coarse[lev - 1]
     like = np.empty((*shape, channels) if channels > 1 else shape, np.float32)
-    out = (_pyr_up(fused, like).reshape(hw, channels) + fine).reshape(*shape, channels)
+    out = (pyr_up(fused, like).reshape(hw, channels) + fine).reshape(*shape, channels)
     exact = np.empty_like(exact_sorted)
     exact[top_order] = exact_sorted
     exact = exact.reshape(*shape, channels)
@@ -492,10 +541,13 @@ def blend_bands(
 
 
 __all__ = [
+    "Scratch",
     "SelectionZone",
     "SparseWeights",
     "TopTwo",
     "blend_bands",
     "depth_weights_sparse",
     "finest_weights",
+    "pyr_down",
+    "pyr_up",
 ]

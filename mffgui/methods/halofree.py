@@ -14,11 +14,14 @@ import cv2
 import numpy as np
 
 from mffgui.core.band_blend import (
+    Scratch,
     SelectionZone,
     TopTwo,
     blend_bands,
     depth_weights_sparse,
     finest_weights,
+    pyr_down,
+    pyr_up,
 )
 from mffgui.core.blend import gaussian_pyramid, max_pyramid_levels
 from mffgui.core.decision import (
@@ -249,11 +252,12 @@ class HaloFreeFusion(_StreamingMethod):
         tops: list[TopTwo] = []  # per band: the two most active frames
 
         noise: list[float] = []
+        scratch = Scratch()
 
         def side_work(i: int, g: np.ndarray) -> None:
             noise.append(noise_sigma(g))
             if zoned:
-                for lev, act in enumerate(_band_activity(g, levels)):
+                for lev, act in enumerate(_band_activity(g, levels, scratch)):
                     if i == 0:
                         tops.append(TopTwo(act.shape, n))
                     tops[lev].update(i, act)
@@ -440,14 +444,20 @@ def _spill_damping(
     return soft_step(q, threshold, threshold + 0.6)
 
 
-def _band_activity(gray: np.ndarray, levels: int) -> list[np.ndarray]:
+def _band_activity(
+    gray: np.ndarray, levels: int, scratch: Scratch | None = None
+) -> list[np.ndarray]:
     """Activity of the first ``levels`` Laplacian bands of ``gray`` ((H, W) float32): the
-    3x3 mean of the absolute coefficient (Burt & Kolczynski 1993); finest first."""
-    g = gaussian_pyramid(gray, levels)
+    3x3 mean of the absolute coefficient (Burt & Kolczynski 1993); finest first. With
+    ``scratch`` the maps are its buffers, overwritten by the next call."""
+    scratch = scratch if scratch is not None else Scratch()
+    g = [gray]
     out = []
     for k in range(levels):
-        up = cv2.pyrUp(g[k + 1], dstsize=(g[k].shape[1], g[k].shape[0]))
-        out.append(box_mean(cv2.absdiff(g[k], up), 1))
+        g.append(pyr_down(g[k], scratch.down(("g", k + 1), g[k])))
+        diff = pyr_up(g[k + 1], g[k], scratch.get(("diff", k), g[k].shape))
+        cv2.absdiff(g[k], diff, dst=diff)
+        out.append(box_mean(diff, 1, scratch.get(("act", k), g[k].shape)))
     return out
 
 
