@@ -45,6 +45,10 @@ class TopTwo:
         Number of frames (indices ``0 .. n - 1``).
     """
 
+    _BLOCK = 1 << 17
+    """Pixels updated at a time: a block's five arrays stay in the cache between the five
+    operations (1514x1135 px: 2.5 ms per update, 4.6 ms with whole-map operations)."""
+
     def __init__(self, shape: tuple[int, int], n: int) -> None:
         bits = max(1, (n - 1).bit_length())
         if bits > 16:
@@ -53,19 +57,26 @@ class TopTwo:
         self._mask = np.int32((1 << bits) - 1)
         self._best = np.full(shape, -1, np.int32)
         self._second = np.full(shape, -1, np.int32)
-        self._packed = np.empty(shape, np.int32)
-        self._low = np.empty(shape, np.int32)
+        block = min(self._BLOCK, shape[0] * shape[1])
+        self._packed = np.empty(block, np.int32)
+        self._low = np.empty(block, np.int32)
         self._unpacked: dict[str, np.ndarray] = {}
 
     def update(self, i: int, score: np.ndarray) -> None:
         """Fold in frame ``i``'s non-negative ``(h, w)`` float32 ``score``."""
         self._unpacked.clear()
-        p = self._packed
-        np.bitwise_and(np.ascontiguousarray(score, np.float32).view(np.int32), ~self._mask, out=p)
-        np.bitwise_or(p, self._mask - np.int32(i), out=p)
-        np.minimum(self._best, p, out=self._low)
-        np.maximum(self._best, p, out=self._best)
-        np.maximum(self._second, self._low, out=self._second)
+        bits = np.ascontiguousarray(score, np.float32).view(np.int32).reshape(-1)
+        best, second = self._best.reshape(-1), self._second.reshape(-1)
+        clear, code = ~self._mask, self._mask - np.int32(i)
+        for start in range(0, bits.size, self._BLOCK):
+            s = slice(start, start + self._BLOCK)
+            p = self._packed[: len(bits[s])]
+            low = self._low[: len(p)]
+            np.bitwise_and(bits[s], clear, out=p)
+            np.bitwise_or(p, code, out=p)
+            np.minimum(best[s], p, out=low)
+            np.maximum(best[s], p, out=best[s])
+            np.maximum(second[s], low, out=second[s])
 
     def _cached(self, key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
         if key not in self._unpacked:
