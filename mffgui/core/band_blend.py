@@ -542,9 +542,9 @@ def blend_bands(
         fused = pyr_up(fused, coarse[lev - 1]) + coarse[lev - 1]
     like = np.empty((*shape, channels) if channels > 1 else shape, np.float32)
     out = (pyr_up(fused, like).reshape(hw, channels) + fine).reshape(*shape, channels)
-    exact = np.empty_like(exact_sorted)
-    exact[top_order] = exact_sorted
-    exact = exact.reshape(*shape, channels)
+    unsorted = np.empty_like(exact_sorted)
+    unsorted[top_order] = exact_sorted
+    exact = unsorted.reshape(*shape, channels)
     diff = cv2.absdiff(out, exact).reshape(out.shape)
     close = np.maximum.reduce([diff[:, :, c] for c in range(channels)]) <= np.float32(0.5 / 255.0)
     np.copyto(out, exact, where=close[:, :, None])
