@@ -5,11 +5,7 @@ See :class:`HaloFreeFusion` and docs/classical-methods.md.
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
@@ -241,11 +237,6 @@ class HaloFreeFusion(_StreamingMethod):
         """Fuse ``run``'s stack (any N >= 2, gray or RGB); see the class docstring."""
         if run.n == 2:
             return self._fuse_pair(p, run)
-        with _opencv_threads_beside_ours():
-            return self._fuse_stack(p, run)
-
-    def _fuse_stack(self, p: HaloFreeParams, run: _Run) -> FusionResult:
-        """Three or more frames: steps 1-6 of the class docstring."""
         n, shape, eager = run.n, run.shape, run.eager
 
         def measure(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -440,34 +431,6 @@ class HaloFreeFusion(_StreamingMethod):
             noise_sigma=float(sigma_n),
             trusted=float((dec.trust >= 1.0).mean()),
         )
-
-
-_THREADS_LOCK = threading.Lock()
-_threads_users = 0
-_threads_saved = 0
-
-
-@contextmanager
-def _opencv_threads_beside_ours() -> Iterator[None]:
-    """OpenCV's thread pool one thread smaller than the cores while halofree runs its own
-    second thread (process-wide, restored when the last concurrent fusion ends).
-
-    Both of halofree's threads call OpenCV; on two cores its pool only oversubscribes them
-    (V-4: 4.56 -> 4.12 CPU s, wall 2.78 -> 2.70 s; docs/BENCHMARKS.md, issue 17 speed round).
-    """
-    global _threads_users, _threads_saved
-    with _THREADS_LOCK:
-        if _threads_users == 0:
-            _threads_saved = cv2.getNumThreads()
-            cv2.setNumThreads(max(1, min(_threads_saved, (os.cpu_count() or 2) - 1)))
-        _threads_users += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _threads_users -= 1
-            if _threads_users == 0:
-                cv2.setNumThreads(_threads_saved)
 
 
 def _spill_damping(
