@@ -14,11 +14,14 @@ import cv2
 import numpy as np
 
 from mffgui.core.band_blend import (
+    Scratch,
     SelectionZone,
     TopTwo,
     blend_bands,
     depth_weights_sparse,
     finest_weights,
+    pyr_down,
+    pyr_up,
 )
 from mffgui.core.blend import gaussian_pyramid, max_pyramid_levels
 from mffgui.core.decision import (
@@ -249,11 +252,12 @@ class HaloFreeFusion(_StreamingMethod):
         tops: list[TopTwo] = []  # per band: the two most active frames
 
         noise: list[float] = []
+        scratch = Scratch()
 
         def side_work(i: int, g: np.ndarray) -> None:
             noise.append(noise_sigma(g))
             if zoned:
-                for lev, act in enumerate(_band_activity(g, levels)):
+                for lev, act in enumerate(_band_activity(g, levels, scratch)):
                     if i == 0:
                         tops.append(TopTwo(act.shape, n))
                     tops[lev].update(i, act)
@@ -276,8 +280,7 @@ class HaloFreeFusion(_StreamingMethod):
                     damp = _spill_damping(g, f, p, p.min_sharpness)
                     f *= damp
                     fp *= damp
-                better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
-                tracker.update(i, f)
+                better = tracker.update(i, f)
                 if p.pixel_ratio > 0:
                     pixel.update(i, fp)
                     np.copyto(pixel_at_best, fp, where=better)
@@ -443,14 +446,27 @@ def _spill_damping(
     return soft_step(q, threshold, threshold + 0.6)
 
 
-def _band_activity(gray: np.ndarray, levels: int) -> list[np.ndarray]:
+_MEAN3 = np.full(3, 1.0 / 3.0, np.float32)
+_REFLECT = cv2.BORDER_REFLECT  # as mffgui.core.filters
+
+
+def _band_activity(
+    gray: np.ndarray, levels: int, scratch: Scratch | None = None
+) -> list[np.ndarray]:
     """Activity of the first ``levels`` Laplacian bands of ``gray`` ((H, W) float32): the
-    3x3 mean of the absolute coefficient (Burt & Kolczynski 1993); finest first."""
-    g = gaussian_pyramid(gray, levels)
+    3x3 mean of the absolute coefficient (Burt & Kolczynski 1993); finest first. With
+    ``scratch`` the maps are its buffers, overwritten by the next call."""
+    scratch = scratch if scratch is not None else Scratch()
+    g = [gray]
     out = []
     for k in range(levels):
-        up = cv2.pyrUp(g[k + 1], dstsize=(g[k].shape[1], g[k].shape[0]))
-        out.append(box_mean(cv2.absdiff(g[k], up), 1))
+        g.append(pyr_down(g[k], scratch.down(("g", k + 1), g[k])))
+        diff = pyr_up(g[k + 1], g[k], scratch.get(("diff", k), g[k].shape))
+        cv2.absdiff(g[k], diff, dst=diff)
+        act = scratch.get(("act", k), g[k].shape)
+        # The 3x3 mean as a separable float filter: cv2.boxFilter's normalised float path
+        # accumulates in double and took twice as long (same result to float rounding).
+        out.append(cv2.sepFilter2D(diff, cv2.CV_32F, _MEAN3, _MEAN3, dst=act, borderType=_REFLECT))
     return out
 
 
