@@ -31,24 +31,20 @@ CLASSICAL = ("depthmap", "gff", "halofree", "laplacian")
 
 # SHA-256 (first 20 hex digits) of the pixels `mffgui fuse ... --bit-depth 16` wrote with the
 # code before mffgui.pipeline existed (branch main at 269b335), for the bundled sample stack
-# (default Align = Auto: no motion, so not aligned) and for the shifted stack of `shifted_dir`
-# with `--align-no-crop` (Auto aligns it; the invalid border is handled).
-# halofree's two entries are those of issue 17's third round (branch halo): its band selection
-# now runs over the two most active frames, which moves the sample's result by at most
-# 4.3/255 at 0.16 % of the pixels (69.5 dB PSNR from the earlier result). Issue 17's fourth
-# round (branch halo4) sums the finest band per pixel with one bincount at the end instead of
-# per frame: a different rounding order moves 0.001 % of the pixels by one 16-bit step.
+# (default Align = Auto: no motion, so not aligned). These bits do not depend on the machine:
+# 269b335 and this code give them with OpenCV 4.10-4.14 and 5.1, on a Xeon and an AMD EPYC.
+# The shifted stack's entries (aligned) were dropped: the alignment's float rounding differs
+# between CPUs and OpenCV builds (on one EPYC machine five OpenCV versions gave four different
+# digests, none the one recorded on a Xeon), so the aligned case is checked against the CLI on
+# the same machine instead (test_fuse_files_equals_the_fuse_command_now).
+# halofree's entry is its current output, not 269b335's: issue 17 changed the method on purpose
+# (third round: band selection over the two most active frames; fourth: one bincount for the
+# finest band; fifth: zones also from the unsnapped depth map, band_levels 5, noise_margin 6).
 MAIN_SAMPLE = {
     "depthmap": "6d5d5923c10924e67395",
     "gff": "6928cf126785d93e3a6c",
-    "halofree": "5c39f6bc9cdcd03443ba",
+    "halofree": "7e4445a703c8d3d7e06a",
     "laplacian": "8c1a5b3dba3cff4bc030",
-}
-MAIN_SHIFTED_NO_CROP = {
-    "depthmap": "3bbcfbb7efe9df192b6a",
-    "gff": "a9a2d93eda99150d6bfe",
-    "halofree": "16614d1cdff5806da3c5",
-    "laplacian": "c25e2a8f6dd0922d0be9",
 }
 
 
@@ -91,11 +87,9 @@ def test_fuse_files_equals_the_fuse_command_of_main(method, shifted_dir, tmp_pat
     assert out.report.aligned
     assert isinstance(out.stack, AlignedStack)
     assert "alignment_border" in out.result.meta
-    got = _digest(_pixels_u16(out.result.fused, tmp_path, "nc"))
-    assert got == MAIN_SHIFTED_NO_CROP[method]
 
 
-@pytest.mark.parametrize("method", ["depthmap", "laplacian"])
+@pytest.mark.parametrize("method", CLASSICAL)
 def test_fuse_files_equals_the_fuse_command_now(method, shifted_dir, tmp_path):
     """Machine-independent twin of the test above: the CLI writes what fuse_files returns."""
     out_file = tmp_path / "cli.tif"

@@ -34,15 +34,17 @@ class ArgmaxTracker:
         self.best: np.ndarray | None = None
         self.index = np.zeros(shape, dtype=np.uint16)
 
-    def update(self, n: int, score: np.ndarray) -> None:
-        """Fold in the ``(H, W)`` float32 ``score`` of source ``n``."""
+    def update(self, n: int, score: np.ndarray) -> np.ndarray:
+        """Fold in the ``(H, W)`` float32 ``score`` of source ``n``; returns the ``(H, W)``
+        bool map of the pixels where it is the new best (all of them for the first source)."""
         if self.best is None:
             self.best = np.array(score, dtype=np.float32, copy=True)
             self.index[...] = n
-            return
+            return np.ones(self.index.shape, bool)
         better = np.greater(score, self.best)
         np.maximum(self.best, score, out=self.best)
         np.copyto(self.index, np.uint16(n), where=better)
+        return better
 
 
 def mode_filter(labels: np.ndarray, size: int = 3) -> np.ndarray:

@@ -118,7 +118,8 @@ def focus_measure(
     ndarray, (H, W) float32, non-negative
     """
     if kind == "sml" and presmooth > 0:
-        return box_mean(_smoothed_modified_laplacian(gray, presmooth), radius)
+        ml = _smoothed_modified_laplacian(gray, presmooth)
+        return box_mean(ml, radius) if radius > 0 else ml
     g = gaussian(gray, presmooth) if presmooth > 0 else np.asarray(gray, dtype=np.float32)
     if kind == "sml":
         return sum_modified_laplacian(g, radius)

@@ -14,11 +14,14 @@ import cv2
 import numpy as np
 
 from mffgui.core.band_blend import (
+    Scratch,
     SelectionZone,
     TopTwo,
     blend_bands,
     depth_weights_sparse,
     finest_weights,
+    pyr_down,
+    pyr_up,
 )
 from mffgui.core.blend import gaussian_pyramid, max_pyramid_levels
 from mffgui.core.decision import (
@@ -78,7 +81,7 @@ class HaloFreeParams(Params):
         max=1.0,
     )
     noise_margin: float = param(
-        3.0,
+        6.0,
         "Focus, in multiples of the estimated noise's, a pixel needs for its sharpest "
         "frame to be trusted; below it frames are averaged",
         min=0.0,
@@ -116,7 +119,7 @@ class HaloFreeParams(Params):
         max=20.0,
     )
     band_levels: int = param(
-        4,
+        5,
         "Laplacian-pyramid levels over which the per-pixel weights are blended, so each "
         "frequency band changes frame over its own width (0 = per-pixel blend; pairs take "
         "the pair_ path)",
@@ -202,8 +205,8 @@ class HaloFreeFusion(_StreamingMethod):
        instead takes a soft maximum of the band activity (Burt & Kolczynski 1993) over the two
        most active frames, tracked in the focus pass, with a temperature of ``band_softness``
        noise units, so a runner-up within the noise of the sharpest shares the band.
-    6. Where the result is within half an 8-bit step of the pixel of the frame of largest
-       weight, that source value is copied exactly.
+    6. Where the result is within half a step of the sources' bit depth of the pixel of the
+       frame of largest weight, that source value is copied exactly.
 
     Two images take their own path (:func:`mffgui.core.pair_decision.pair_decision`, the
     ``pair_*`` parameters): a binary decision map with small regions removed, edge snapping, a
@@ -249,11 +252,12 @@ class HaloFreeFusion(_StreamingMethod):
         tops: list[TopTwo] = []  # per band: the two most active frames
 
         noise: list[float] = []
+        scratch = Scratch()
 
         def side_work(i: int, g: np.ndarray) -> None:
             noise.append(noise_sigma(g))
             if zoned:
-                for lev, act in enumerate(_band_activity(g, levels)):
+                for lev, act in enumerate(_band_activity(g, levels, scratch)):
                     if i == 0:
                         tops.append(TopTwo(act.shape, n))
                     tops[lev].update(i, act)
@@ -276,8 +280,7 @@ class HaloFreeFusion(_StreamingMethod):
                     damp = _spill_damping(g, f, p, p.min_sharpness)
                     f *= damp
                     fp *= damp
-                better = f > tracker.best if tracker.best is not None else np.ones(shape, bool)
-                tracker.update(i, f)
+                better = tracker.update(i, f)
                 if p.pixel_ratio > 0:
                     pixel.update(i, fp)
                     np.copyto(pixel_at_best, fp, where=better)
@@ -310,6 +313,7 @@ class HaloFreeFusion(_StreamingMethod):
         if confident.any() and not confident.all():
             index = fill_low_confidence(index, confident, p.fill_sigma)
         index = median_labels(index, p.smoothing)
+        unsnapped = index
         if p.refine_radius > 0:
             index = snap_refine(index, guide, p.refine_radius, p.refine_eps)
         del tracker, pixel, best, pixel_at_best
@@ -321,8 +325,14 @@ class HaloFreeFusion(_StreamingMethod):
         depth_w = depth_weights_sparse(depth, trust, p.flat_spread, n)
         zone = None
         if zoned:
-            # Where no frame is trusted to be sharp there is no occlusion edge to keep.
-            edges = _discontinuities(index, p.edge_zone, p.zone_step) & (trust >= 0.5)
+            # The snap averages a thin foreground structure (a bristle, a wire) into its
+            # textured surroundings and removes it from the depth map; the depth changes before
+            # the snap keep its band selection. Where no frame is trusted to be sharp there is
+            # no occlusion edge to keep.
+            edges = _discontinuities(index, p.edge_zone, p.zone_step)
+            if unsnapped is not index:
+                edges |= _discontinuities(unsnapped, p.edge_zone, p.zone_step)
+            edges &= trust >= 0.5
             if edges.any():
                 feather = [
                     np.minimum(np.float32(2.0) * z, np.float32(1.0))
@@ -345,6 +355,8 @@ class HaloFreeFusion(_StreamingMethod):
             run.channels,
             run.frames,
             lambda: run.step("blending"),
+            # Half a step of the sources: a dim 16-bit stack's noise is far below an 8-bit step.
+            copy_tol=0.5 / (2.0**run.stack.bit_depth - 1.0),
         )
         run.mark("blend")
 
@@ -434,14 +446,27 @@ def _spill_damping(
     return soft_step(q, threshold, threshold + 0.6)
 
 
-def _band_activity(gray: np.ndarray, levels: int) -> list[np.ndarray]:
+_MEAN3 = np.full(3, 1.0 / 3.0, np.float32)
+_REFLECT = cv2.BORDER_REFLECT  # as mffgui.core.filters
+
+
+def _band_activity(
+    gray: np.ndarray, levels: int, scratch: Scratch | None = None
+) -> list[np.ndarray]:
     """Activity of the first ``levels`` Laplacian bands of ``gray`` ((H, W) float32): the
-    3x3 mean of the absolute coefficient (Burt & Kolczynski 1993); finest first."""
-    g = gaussian_pyramid(gray, levels)
+    3x3 mean of the absolute coefficient (Burt & Kolczynski 1993); finest first. With
+    ``scratch`` the maps are its buffers, overwritten by the next call."""
+    scratch = scratch if scratch is not None else Scratch()
+    g = [gray]
     out = []
     for k in range(levels):
-        up = cv2.pyrUp(g[k + 1], dstsize=(g[k].shape[1], g[k].shape[0]))
-        out.append(box_mean(cv2.absdiff(g[k], up), 1))
+        g.append(pyr_down(g[k], scratch.down(("g", k + 1), g[k])))
+        diff = pyr_up(g[k + 1], g[k], scratch.get(("diff", k), g[k].shape))
+        cv2.absdiff(g[k], diff, dst=diff)
+        act = scratch.get(("act", k), g[k].shape)
+        # The 3x3 mean as a separable float filter: cv2.boxFilter's normalised float path
+        # accumulates in double and took twice as long (same result to float rounding).
+        out.append(cv2.sepFilter2D(diff, cv2.CV_32F, _MEAN3, _MEAN3, dst=act, borderType=_REFLECT))
     return out
 
 
