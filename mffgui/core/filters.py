@@ -13,7 +13,7 @@ import numpy as np
 _BORDER = cv2.BORDER_REFLECT
 
 
-def box_mean(img: np.ndarray, radius: int, out: np.ndarray | None = None) -> np.ndarray:
+def box_mean(img: np.ndarray, radius: int) -> np.ndarray:
     """Mean over a ``(2r+1) x (2r+1)`` window (reflected borders).
 
     Parameters
@@ -21,8 +21,6 @@ def box_mean(img: np.ndarray, radius: int, out: np.ndarray | None = None) -> np.
     img : ndarray, (H, W) or (H, W, C) float32
     radius : int
         Window radius ``r`` (0 returns a copy).
-    out : ndarray, optional
-        Array of ``img``'s shape, float32, to write the result into (``radius > 0``).
 
     Returns
     -------
@@ -32,8 +30,8 @@ def box_mean(img: np.ndarray, radius: int, out: np.ndarray | None = None) -> np.
     if radius <= 0:
         return img.copy()
     k = 2 * int(radius) + 1
-    res = cv2.boxFilter(img, -1, (k, k), dst=out, normalize=True, borderType=_BORDER)
-    return res.reshape(img.shape)
+    out = cv2.boxFilter(img, -1, (k, k), normalize=True, borderType=_BORDER)
+    return out.reshape(img.shape)
 
 
 def gaussian_ksize(sigma: float, truncate: float = 3.0) -> int:
