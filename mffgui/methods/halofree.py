@@ -5,7 +5,6 @@ See :class:`HaloFreeFusion` and docs/classical-methods.md.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar
@@ -252,46 +251,40 @@ class HaloFreeFusion(_StreamingMethod):
         tops: list[TopTwo] = []  # per band: the two most active frames
 
         noise: list[float] = []
-        scratch = Scratch()
+        workers = 2
+        # One set of band buffers per result that can be alive at once (see _Run.measured).
+        scratches = [Scratch() for _ in range(workers + 1)]
 
-        def side_work(i: int, g: np.ndarray) -> None:
-            noise.append(noise_sigma(g))
-            if zoned:
-                for lev, act in enumerate(_band_activity(g, levels, scratch)):
-                    if i == 0:
-                        tops.append(TopTwo(act.shape, n))
-                    tops[lev].update(i, act)
-
-        # The noise estimate and the band trackers run beside the focus measure (cv2 and numpy
-        # release the GIL), one frame at a time and in frame order: the result does not depend
-        # on the timing.
-        side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mffgui-bands")
-        pending: Future[None] | None = None
-        try:
-            for i, img in run.frames(range(n)):
-                g = luma(img)
-                if pending is not None:
-                    pending.result()
-                pending = side.submit(side_work, i, g)
-                ml = focus_measure(g, "sml", 0, p.fine_sigma)
-                f = box_mean(ml, p.radius)
-                fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
-                if p.min_sharpness > 0:
-                    damp = _spill_damping(g, f, p, p.min_sharpness)
-                    f *= damp
+        def measure_frame(i: int, img: np.ndarray, slot: int) -> _FrameMeasures:
+            g = luma(img)
+            ml = focus_measure(g, "sml", 0, p.fine_sigma)
+            f = box_mean(ml, p.radius)
+            fp = box_mean(ml, 1) if p.pixel_ratio > 0 else f
+            if p.min_sharpness > 0:
+                damp = _spill_damping(g, f, p, p.min_sharpness)
+                f *= damp
+                if fp is not f:
                     fp *= damp
-                better = tracker.update(i, f)
-                if p.pixel_ratio > 0:
-                    pixel.update(i, fp)
-                    np.copyto(pixel_at_best, fp, where=better)
-                guide = cv2.copyTo(g, better.view(np.uint8), guide)
-                if focus is not None:
-                    focus[i] = f
-                run.step("measuring focus")
-            if pending is not None:
-                pending.result()
-        finally:
-            side.shutdown(cancel_futures=True)
+            acts = _band_activity(g, levels, scratches[slot]) if zoned else []
+            return _FrameMeasures(g, f, fp, acts, noise_sigma(g))
+
+        # Frames are measured in worker threads (cv2 and numpy release the GIL) while this
+        # thread folds the finished ones into the trackers in frame order: the result does not
+        # depend on the timing.
+        for i, m in run.measured(measure_frame, range(n), workers):
+            noise.append(m.noise)
+            for lev, act in enumerate(m.acts):
+                if len(tops) <= lev:
+                    tops.append(TopTwo(act.shape, n))
+                tops[lev].update(i, act)
+            better = tracker.update(i, m.focus)
+            if p.pixel_ratio > 0:
+                pixel.update(i, m.pixel_focus)
+                np.copyto(pixel_at_best, m.pixel_focus, where=better)
+            guide = cv2.copyTo(m.gray, better.view(np.uint8), guide)
+            if focus is not None:
+                focus[i] = m.focus
+            run.step("measuring focus")
         sigma_n = min(noise)
         best = tracker.best
         assert best is not None
@@ -433,6 +426,17 @@ class HaloFreeFusion(_StreamingMethod):
             noise_sigma=float(sigma_n),
             trusted=float((dec.trust >= 1.0).mean()),
         )
+
+
+@dataclass
+class _FrameMeasures:
+    """One frame's measures from the focus pass (all float32)."""
+
+    gray: np.ndarray  # (H, W) luma
+    focus: np.ndarray  # (H, W) windowed focus
+    pixel_focus: np.ndarray  # (H, W) pixel-scale (3x3) focus, or ``focus`` when unused
+    acts: list[np.ndarray]  # per pyramid level, the band activity (empty without a zone)
+    noise: float  # noise sigma
 
 
 def _spill_damping(
