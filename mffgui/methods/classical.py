@@ -107,9 +107,10 @@ class _Run:
 
         At most ``workers + 1`` results exist at once (the caller's and those being computed),
         so ``slot`` (in ``range(workers + 1)``) names buffers ``fn`` may reuse: a slot comes
-        back only after the caller is done with its previous result. ``fn`` must not depend on the other
-        frames; the caller folds the results in order, so the outcome does not depend on the
-        timing. Closing the generator (a cancel) waits only for the frames being computed.
+        back only after the caller is done with its previous result. ``fn`` must not depend on
+        the other frames; the caller folds the results in order, so the outcome does not depend
+        on the timing. Closing the generator (a cancel) waits only for the frames being
+        computed.
         """
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mffgui-measure") as pool:
             pending: deque[tuple[int, Future[T]]] = deque()
