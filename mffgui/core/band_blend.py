@@ -151,10 +151,17 @@ class _Group:
     def add_to(self, out: np.ndarray, values: np.ndarray) -> None:
         """``out[pixel] += values`` per entry, entries of one pixel summed: ``out`` (H*W, C),
         ``values`` (M, C), float32."""
-        if self.unique:
-            out[self.pixel] += values
-        else:
-            np.add.at(out, self.pixel, values)
+        if 4 * len(self.pixel) < len(out):
+            # A scattered add costs ~130 ns per entry (np.add.at, for repeated pixels, more); a
+            # bincount per channel ~8 ns per pixel of the image plus ~25 per entry (1514x1135
+            # px, 1.5 M entries: 200 vs 125 ms).
+            if self.unique:
+                out[self.pixel] += values
+            else:
+                np.add.at(out, self.pixel, values)
+            return
+        for c in range(out.shape[1]):
+            out[:, c] += np.bincount(self.pixel, weights=values[:, c], minlength=len(out))
 
     def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Frame ``i``'s ``(pixels, weights)`` (views, possibly empty)."""
