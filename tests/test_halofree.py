@@ -178,10 +178,13 @@ def test_band_noise_gains_match_measured_noise():
     # The per-band noise activity table, checked on fresh noise of another size and sigma.
     from mffgui.core.blend import laplacian_pyramid
     from mffgui.core.filters import box_mean
+    from mffgui.core.focus import focus_measure
 
     noise = np.random.default_rng(7).normal(0, 0.03, (384, 320)).astype(np.float32)
     pyr = laplacian_pyramid(noise, 4)
-    for lev, gain in enumerate(_noise_gains(4)):
+    # The finest band's activity is the focus pass's modified Laplacian (fine_sigma 1.0).
+    pyr[0] = focus_measure(noise, "sml", 0, 1.0)
+    for lev, gain in enumerate(_noise_gains(4, 1.0)):
         c = max(1, 16 >> lev)
         act = box_mean(np.abs(pyr[lev]), 1)[c:-c, c:-c]
         assert float(act.mean()) == pytest.approx(0.03 * gain, rel=0.1)

@@ -39,11 +39,12 @@ CLASSICAL = ("depthmap", "gff", "halofree", "laplacian")
 # the same machine instead (test_fuse_files_equals_the_fuse_command_now).
 # halofree's entry is its current output, not 269b335's: issue 17 changed the method on purpose
 # (third round: band selection over the two most active frames; fourth: one bincount for the
-# finest band; fifth: zones also from the unsnapped depth map, band_levels 5, noise_margin 6).
+# finest band; fifth: zones also from the unsnapped depth map, band_levels 5, noise_margin 6;
+# sixth: the finest band's activity from the focus pass's modified Laplacian).
 MAIN_SAMPLE = {
     "depthmap": "6d5d5923c10924e67395",
     "gff": "6928cf126785d93e3a6c",
-    "halofree": "7e4445a703c8d3d7e06a",
+    "halofree": "e3db12f546b6fee9c88b",
     "laplacian": "8c1a5b3dba3cff4bc030",
 }
 

@@ -69,7 +69,7 @@ def _peak(method: str, folder: Path, env: dict[str, str] | None = None) -> dict:
 
 
 @pytest.mark.parametrize("lazy", [False, True], ids=["eager-maps", "lazy-maps"])
-@pytest.mark.parametrize("method", ["depthmap", "laplacian", "gff"])
+@pytest.mark.parametrize("method", ["depthmap", "halofree", "laplacian", "gff"])
 def test_peak_memory_flat_in_frame_count(stacks, method, lazy):
     assert method in _classical(), f"{method} is not registered"
     env = {"MFFGUI_EAGER_MAPS_BYTES": "0"} if lazy else None

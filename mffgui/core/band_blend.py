@@ -128,17 +128,40 @@ class _Group:
     frame: np.ndarray  # (M,) uint16
     weight: np.ndarray  # (M,) float32
     bounds: np.ndarray  # (n + 1,) int64
+    unique: bool = True  # each pixel has at most one entry (else at most one per frame)
 
     @classmethod
     def sorted_by_frame(
-        cls, n: int, pixel: np.ndarray, frame: np.ndarray, w: np.ndarray, presorted: bool = False
+        cls,
+        n: int,
+        pixel: np.ndarray,
+        frame: np.ndarray,
+        w: np.ndarray,
+        presorted: bool = False,
+        unique: bool = True,
     ) -> _Group:
         frame = frame.astype(np.uint16, copy=False)
         if not presorted:
             order = np.argsort(frame, kind="stable")  # radix sort on uint16
             pixel, frame, w = pixel[order], frame[order], w[order]
         bounds = np.concatenate([[0], np.cumsum(np.bincount(frame, minlength=n))])
-        return cls(pixel, frame, w.astype(np.float32, copy=False), bounds.astype(np.int64))
+        w = w.astype(np.float32, copy=False)
+        return cls(pixel, frame, w, bounds.astype(np.int64), unique)
+
+    def add_to(self, out: np.ndarray, values: np.ndarray) -> None:
+        """``out[pixel] += values`` per entry, entries of one pixel summed: ``out`` (H*W, C),
+        ``values`` (M, C), float32."""
+        if 4 * len(self.pixel) < len(out):
+            # A scattered add costs ~130 ns per entry (np.add.at, for repeated pixels, more); a
+            # bincount per channel ~8 ns per pixel of the image plus ~25 per entry (1514x1135
+            # px, 1.5 M entries: 200 vs 125 ms).
+            if self.unique:
+                out[self.pixel] += values
+            else:
+                np.add.at(out, self.pixel, values)
+            return
+        for c in range(out.shape[1]):
+            out[:, c] += np.bincount(self.pixel, weights=values[:, c], minlength=len(out))
 
     def of(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Frame ``i``'s ``(pixels, weights)`` (views, possibly empty)."""
@@ -153,7 +176,12 @@ class _Group:
         """The entries whose pixel is in ``keep`` ((H*W,) bool); order stays sorted."""
         k = keep[self.pixel]
         return _Group.sorted_by_frame(
-            len(self.bounds) - 1, self.pixel[k], self.frame[k], self.weight[k], presorted=True
+            len(self.bounds) - 1,
+            self.pixel[k],
+            self.frame[k],
+            self.weight[k],
+            presorted=True,
+            unique=self.unique,
         )
 
 
@@ -161,8 +189,8 @@ class _Group:
 class SparseWeights:
     """Per-frame weights at the pixels where they are non-zero, grouped by frame.
 
-    Held as a few groups of entries (a pixel appears at most once per frame and group), each
-    sorted by frame and, within a frame, by pixel.
+    Held as a few groups of entries (a pixel appears at most once per frame and group, and in
+    most groups at most once), each sorted by frame and, within a frame, by pixel.
 
     Attributes
     ----------
@@ -269,6 +297,7 @@ def depth_weights_sparse(
                 np.broadcast_to(unsure, js.shape).T[keep.T],
                 js.T[keep.T].astype(np.uint16),
                 wu.T[keep.T],
+                unique=False,
             )
         )
     return SparseWeights(depth.shape, n, groups)
@@ -466,6 +495,8 @@ def blend_bands(
     fine_vals = [np.empty((len(g.pixel), channels), np.float32) for g in finest.groups]
     coarse: list[np.ndarray] = []
     mine, theirs = Scratch(), Scratch()  # this thread's and the second thread's buffers
+    longest = max((int(np.diff(g.bounds).max(initial=0)) for g in finest.groups), default=0)
+    gathered = np.empty((longest, channels), np.float32)
 
     def add_coarse(i: int, g: list[np.ndarray]) -> None:
         flat = g[0].reshape(hw, channels)
@@ -524,7 +555,7 @@ def blend_bands(
                     pix = grp.pixel[s]
                     np.take(flat, pix, axis=0, out=vals[s])
                     if up is not None:
-                        vals[s] -= np.take(up, pix, axis=0)
+                        vals[s] -= np.take(up, pix, axis=0, out=gathered[: len(pix)])
             for _ in range(done, i + 1):
                 step()
             done = i + 1
@@ -534,24 +565,28 @@ def blend_bands(
         side.shutdown(cancel_futures=True)
     for _ in range(done, n):
         step()
-    fine = np.zeros((hw, channels), np.float32)
+    full = (*shape, channels) if channels > 1 else shape
+    if levels:
+        fused = coarse[-1]
+        for lev in range(levels - 1, 0, -1):
+            fused = pyr_up(fused, coarse[lev - 1]) + coarse[lev - 1]
+        # The finest band's buffer is free once the last frame is done.
+        out = pyr_up(fused, mine.get("up", full), mine.get("up", full))
+    else:
+        out = np.zeros(full, np.float32)
+    out_flat = out.reshape(hw, channels)
     for grp, vals in zip(finest.groups, fine_vals, strict=True):
         vals *= grp.weight[:, None]
-        for c in range(channels):
-            fine[:, c] += np.bincount(grp.pixel, weights=vals[:, c], minlength=hw)
+        grp.add_to(out_flat, vals)
+    out = out_flat.reshape(*shape, channels)
     if not levels:
-        return fine.reshape(*shape, channels), np.full(shape, -1, np.int16), len(order)
-    fused = coarse[-1]
-    for lev in range(levels - 1, 0, -1):
-        fused = pyr_up(fused, coarse[lev - 1]) + coarse[lev - 1]
-    like = np.empty((*shape, channels) if channels > 1 else shape, np.float32)
-    out = (pyr_up(fused, like).reshape(hw, channels) + fine).reshape(*shape, channels)
-    unsorted = np.empty_like(exact_sorted)
-    unsorted[top_order] = exact_sorted
-    exact = unsorted.reshape(*shape, channels)
-    diff = cv2.absdiff(out, exact).reshape(out.shape)
-    close = np.maximum.reduce([diff[:, :, c] for c in range(channels)]) <= np.float32(copy_tol)
-    np.copyto(out, exact, where=close[:, :, None])
+        return out, np.full(shape, -1, np.int16), len(order)
+    exact = np.empty_like(exact_sorted)
+    exact[top_order] = exact_sorted
+    diff = cv2.absdiff(out_flat, exact, dst=exact_sorted).reshape(hw, channels)
+    close = np.maximum.reduce([diff[:, c] for c in range(channels)]) <= np.float32(copy_tol)
+    np.copyto(out_flat, exact, where=close[:, None])
+    close = close.reshape(shape)
     return out, np.where(close, top, -1).astype(np.int16), len(order)
 
 

@@ -8,10 +8,11 @@ stacks are returned as :class:`~mffgui.core.decision.LazyMaps`, recomputed on de
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from mffgui.methods.shared_params import blend_sigma_param, smoothing_param
 from mffgui.types import FusionResult, Stack
 
 Maps = np.ndarray | LazyMaps
+T = TypeVar("T")
 
 
 class _Run:
@@ -93,6 +95,37 @@ class _Run:
                 if k + 1 < len(order):
                     pending = pool.submit(self.frame, order[k + 1])
                 yield i, img
+
+    def measured(
+        self,
+        fn: Callable[[int, np.ndarray, int], T],
+        indices: Iterable[int],
+        workers: int = 2,
+    ) -> Iterator[tuple[int, T]]:
+        """Yield ``(i, fn(i, frame, slot))`` for ``indices``, in their order, with ``fn`` run in
+        ``workers`` threads on the next frames while the caller works on the current result.
+
+        At most ``workers + 1`` results exist at once (the caller's and those being computed),
+        so ``slot`` (in ``range(workers + 1)``) names buffers ``fn`` may reuse: a slot comes
+        back only after the caller is done with its previous result. ``fn`` must not depend on
+        the other frames; the caller folds the results in order, so the outcome does not depend
+        on the timing. Closing the generator (a cancel) waits only for the frames being
+        computed.
+        """
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mffgui-measure") as pool:
+            pending: deque[tuple[int, Future[T]]] = deque()
+            try:
+                for k, (i, img) in enumerate(self.frames(indices)):
+                    pending.append((i, pool.submit(fn, i, img, k % (workers + 1))))
+                    if len(pending) > workers:
+                        j, done = pending.popleft()
+                        yield j, done.result()
+                while pending:
+                    j, done = pending.popleft()
+                    yield j, done.result()
+            finally:
+                for _, fut in pending:
+                    fut.cancel()
 
     def argmax_pass(
         self, measure: Callable[[np.ndarray], np.ndarray], stage: str
