@@ -98,7 +98,7 @@ class ProgressLine:
 
 
 def default_method() -> str:
-    """The registry's default (``depthmap``) when registered, else the first classical method,
+    """The registry's default (``halofree``) when registered, else the first classical method,
     else the first one (:func:`mffgui.methods.registry.default_method_name`)."""
     from mffgui.methods.registry import default_method_name
 

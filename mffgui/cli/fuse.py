@@ -32,6 +32,7 @@ from mffgui.io.writers import (
     write_maps,
     write_ome_tiff,
 )
+from mffgui.methods.registry import DEFAULT_METHOD
 from mffgui.pipeline import fuse_files, fuse_volume
 from mffgui.types import FusionResult, PhysicalSize, Stack, Volume
 
@@ -391,7 +392,7 @@ def add_parser(subparsers: Any) -> None:
         "-m",
         "--method",
         default=None,
-        help="fusion method (default: depthmap; see `mffgui methods`)",
+        help=f"fusion method (default: {DEFAULT_METHOD}; see `mffgui methods`)",
     )
     p.add_argument(
         "--set",

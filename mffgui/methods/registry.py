@@ -7,9 +7,9 @@ from mffgui.methods.base import FusionMethod, MethodInfo
 
 _REGISTRY: dict[str, type] = {}
 
-DEFAULT_METHOD = "depthmap"
-"""The method the app and ``mffgui fuse`` use unless told otherwise (``halofree`` becomes the
-default once it meets its acceptance bar; see docs/BENCHMARKS.md)."""
+DEFAULT_METHOD = "halofree"
+"""The method the app, ``mffgui fuse``, batch and the napari widget use unless told otherwise
+(issue 17's acceptance bar, docs/BENCHMARKS.md; ``depthmap`` was the default before)."""
 
 
 def register_method(cls: type) -> type:

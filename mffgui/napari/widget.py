@@ -12,6 +12,7 @@ from typing import Any
 
 from mffgui.core.progress import CancelToken
 from mffgui.errors import Cancelled, MffError, MissingExtra
+from mffgui.methods.registry import DEFAULT_METHOD
 
 __all__ = ["FusionWidget"]
 
@@ -72,8 +73,8 @@ class FusionWidget:
         method = widgets.ComboBox(
             label="method",
             choices=titles,
-            value=next(n for _, n in titles if n == "depthmap")
-            if any(n == "depthmap" for _, n in titles)
+            value=next(n for _, n in titles if n == DEFAULT_METHOD)
+            if any(n == DEFAULT_METHOD for _, n in titles)
             else titles[0][1],
         )
         form = widgets.Container(labels=True)
