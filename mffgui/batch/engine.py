@@ -322,26 +322,41 @@ class BatchRunner:
             futures[fut] = i
         ac = as_completed(list(futures))
         pending = set(futures)
+        stopping = False
         try:
-            while not ac.is_empty():
-                if self._cancel.is_set():
-                    client.cancel(list(pending))
-                    for fut in pending:
+            while pending and not ac.is_empty():
+                if self._cancel.is_set() and not stopping:
+                    # Only queued tasks are cancelled: a finished one has written its output and
+                    # a running one cannot be interrupted (it will), so both report what they
+                    # did, collected as usual.
+                    stopping = True
+                    queued = self._queued(pending)
+                    client.cancel(queued)
+                    for fut in queued:
+                        pending.discard(fut)
                         yield futures[fut], self._cancelled(dirs[futures[fut]])
-                    pending.clear()
-                    ac.clear()
-                    break
+                    continue
                 batch = ac.next_batch(block=False) if ac.has_ready() else []
                 if not batch:
                     time.sleep(0.05)
                     continue
                 for fut in batch:
+                    if fut not in pending:
+                        continue  # cancelled above
                     pending.discard(fut)
                     i = futures[fut]
                     yield i, self._collect(fut, dirs[i])
         finally:
             if pending:
                 client.cancel(list(pending))
+
+    def _queued(self, pending: set[Any]) -> list[Any]:
+        """The futures of ``pending`` whose task has neither finished nor started on a worker."""
+        try:
+            started = {k for keys in self._client.processing().values() for k in keys}
+        except Exception:  # an older scheduler without processing(): cancel all unfinished
+            started = set()
+        return [f for f in pending if not f.done() and f.key not in started]
 
     def _collect(self, fut: Any, d: Path) -> StackResult:
         try:
