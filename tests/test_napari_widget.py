@@ -42,7 +42,9 @@ def _widget(layer: Any) -> tuple[Any, _Viewer]:
 def test_widget_fuses_the_layer_and_adds_three_layers(qtbot):
     layer = napari.layers.Image(_zyx(), name="stack", scale=(2.0, 0.5, 0.5))
     widget, viewer = _widget(layer)
-    assert widget[1].value == "depthmap"
+    from mffgui.methods.registry import DEFAULT_METHOD
+
+    assert widget[1].value == DEFAULT_METHOD == "halofree"
     assert "blend_sigma" in [w.name for w in widget[2]]
     widget[4].changed.emit(True)  # Fuse
     qtbot.waitUntil(lambda: len(viewer.added) == 3, timeout=60000)
@@ -55,6 +57,21 @@ def test_widget_fuses_the_layer_and_adds_three_layers(qtbot):
     assert float(height.max()) <= 8.0
     cols = height.mean(axis=0)
     assert cols[-8] > cols[8] + 2.0
+
+
+@pytest.mark.parametrize("method", ["halofree", "depthmap", "laplacian", "gff"])
+def test_form_values_parse_back_to_the_defaults(qtbot, method):
+    from mffgui.methods import get_method
+    from mffgui.napari import logic
+
+    layer = napari.layers.Image(_zyx(), name="stack")
+    widget, _ = _widget(layer)
+    widget[1].value = method
+    values = {w.name: w.value for w in widget[2]}
+    parsed = logic.parse_params(method, values)
+    defaults = get_method(method).info.params()
+    for name, value in parsed.items():
+        assert value == pytest.approx(getattr(defaults, name)), name
 
 
 def test_widget_method_change_rebuilds_the_form(qtbot):

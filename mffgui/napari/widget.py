@@ -7,6 +7,7 @@ this module imports (and the architecture tests walk it) without them. The work 
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Any
 
@@ -44,9 +45,19 @@ def _widget_for(field: dict[str, Any]) -> Any:
             "max": hi if hi is not None else 1e9,
         }
         if typ is float:
-            extra["step"] = field.get("step") or 0.1
+            # The spin box shows as many decimals as its step has: a step of 0.1 turned a
+            # default of 1e-3 into 0.0 (then rejected as below its minimum).
+            extra["step"] = field.get("step") or _float_step(default, lo)
         return cls(value=default, **extra, **kw)
     return widgets.LineEdit(value="" if default is None else str(default), **kw)
+
+
+def _float_step(default: Any, lo: Any) -> float:
+    """0.1, or the power of ten of the smallest positive of ``default`` and ``lo`` if below."""
+    small = [abs(float(v)) for v in (default, lo) if v is not None and float(v) != 0.0]
+    if not small:
+        return 0.1
+    return min(0.1, 10.0 ** math.floor(math.log10(min(small))))
 
 
 class FusionWidget:
