@@ -10,8 +10,9 @@ exclude decoding and warping):
   averaged over a 15x15 window). The table gives the high-pass standard deviation there of one
   noisy frame and of each method's fusion of the noisy stack, and Q^{AB/F} (``liu2020``, all 7
   frames as sources) of each method's fusion of the clean stack.
-* ``gacn-v4-chip-microscope`` (65 frames): seconds of ``method.fuse`` on the aligned stack,
-  median of ``--repeat`` runs.
+* ``gacn-v4-chip-microscope`` (65 frames): seconds of ``method.fuse`` on the aligned stack
+  (wall and CPU), median of ``--repeat`` rounds that run the methods alternately, and the
+  median over the rounds of each method's time over the first method's in the same round.
 
 ``--crops DIR`` writes 1:1 crops (each method's result side by side, labelled) of the pcb
 silkscreen and of the V-4 chip.
@@ -153,20 +154,29 @@ def main(argv: list[str] | None = None) -> int:
     v4 = [f.astype(np.float32) / np.float32(255.0) for f in v48]
     del v48
     print(f"\nV-4: {len(v4)} frames {v4[0].shape[1]}x{v4[0].shape[0]} aligned, in memory")
-    print("| method | fuse s (median) | × first method |")
-    print("|---|---:|---:|")
-    crops_v4 = []
-    first = None
-    for spec, label in zip(specs, labels, strict=True):
-        times = []
-        fused = None
-        for _ in range(1 if args.skip_speed else args.repeat):
-            fused, dt = fuse(spec, v4)
-            times.append(dt)
-        med = statistics.median(times)
-        first = first or med
-        crops_v4.append((label, fused))
-        print(f"| {label} | {med:.2f} | {med / first:.2f} |", flush=True)
+    print("| method | fuse s (median) | CPU s (median) | × first method (median of rounds) |")
+    print("|---|---:|---:|---:|")
+    # Rounds alternate the methods (one run of each per round) and the ratio is taken per
+    # round: on a shared machine the speed drifts by tens of percent within minutes, which a
+    # method-after-method order turns into a bias.
+    rounds = 1 if args.skip_speed else args.repeat
+    walls: list[list[float]] = [[] for _ in specs]
+    cpus: list[list[float]] = [[] for _ in specs]
+    results: list[np.ndarray | None] = [None for _ in specs]
+    for _ in range(rounds):
+        for k, spec in enumerate(specs):
+            c0 = time.process_time()
+            results[k], dt = fuse(spec, v4)
+            cpus[k].append(time.process_time() - c0)
+            walls[k].append(dt)
+    crops_v4 = [(label, results[k]) for k, label in enumerate(labels)]
+    for k, label in enumerate(labels):
+        ratio = statistics.median(w / f for w, f in zip(walls[k], walls[0], strict=True))
+        print(
+            f"| {label} | {statistics.median(walls[k]):.2f} | {statistics.median(cpus[k]):.2f} "
+            f"| {ratio:.2f} |",
+            flush=True,
+        )
     if args.crops:
         box = tuple(int(v) for v in args.v4_crop.split(","))
         strip = crop_strip(crops_v4, box)  # type: ignore[arg-type]
