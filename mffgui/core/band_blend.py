@@ -571,7 +571,8 @@ def blend_bands(
         for lev in range(levels - 1, 0, -1):
             fused = pyr_up(fused, coarse[lev - 1]) + coarse[lev - 1]
         # The finest band's buffer is free once the last frame is done.
-        out = pyr_up(fused, mine.get("up", full), mine.get("up", full))
+        free = mine.get("up", full)
+        out = pyr_up(fused, free, free)
     else:
         out = np.zeros(full, np.float32)
     out_flat = out.reshape(hw, channels)

@@ -13,7 +13,7 @@ from typing import Any
 
 from mffgui.core.progress import CancelToken
 from mffgui.errors import Cancelled, MffError, MissingExtra
-from mffgui.methods.registry import DEFAULT_METHOD
+from mffgui.methods.registry import default_method_name
 
 __all__ = ["FusionWidget"]
 
@@ -84,9 +84,7 @@ class FusionWidget:
         method = widgets.ComboBox(
             label="method",
             choices=titles,
-            value=next(n for _, n in titles if n == DEFAULT_METHOD)
-            if any(n == DEFAULT_METHOD for _, n in titles)
-            else titles[0][1],
+            value=default_method_name(),  # the registry's default, as the app and the CLI
         )
         form = widgets.Container(labels=True)
         channel = widgets.LineEdit(
